@@ -1,0 +1,59 @@
+# One entry point. `make serve` runs the app locally; `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DATA_DIR ?= ../shared/datasets/mnist
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# sam needs the runtime's Python (python3.12) on PATH: the venv provides it.
+export PATH := $(abspath $(BIN)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv serve test test-fast lint train train-tiny build validate bench system-deps clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(VENV)/.stamp: requirements-dev.txt functions/predict/requirements.txt tools/find-python.sh
+	@test -x $(PY) || "$$(tools/find-python.sh)" -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@# Make the project's packages importable (the layer's digitnet, training, tools).
+	@printf '%s\n' "$(CURDIR)" "$(CURDIR)/layers/model/python" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/digits-project.pth"
+	touch $@
+
+venv: $(VENV)/.stamp  ## create the virtual environment
+
+serve: venv  ## set up and run the site and the API on one local port
+	$(PY) -m tools.serve --host $(HOST) --port $(PORT)
+
+system-deps:  ## install the Debian packages the tests use (chromium, docker.io), when root
+	bash tools/system-deps.sh
+
+test: venv system-deps  ## set up and run every test
+	$(BIN)/ruff check .
+	$(PY) -m pytest
+
+test-fast: venv  ## the quick tests only (no builds, browser or docker)
+	$(PY) -m pytest -m "not slow"
+
+lint: venv  ## ruff, cfn-lint and sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(BIN)/sam validate --lint
+
+train: venv  ## train the default model on the full MNIST set and ship it in layers/model/model/
+	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model
+
+train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
+	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model
+
+build: venv  ## sam build
+	$(BIN)/sam build
+
+bench: venv  ## print the benchmark table (and write build/bench.json)
+	$(PY) -m tools.bench --data-dir $(DATA_DIR)
+
+clean:  ## remove build outputs (keeps the venv)
+	rm -rf .aws-sam build .pytest_cache

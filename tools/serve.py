@@ -1,0 +1,39 @@
+"""Local server: the Lambda's own FastAPI app, with `static_site/` at `/`, on one port."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_DIR = ROOT / "functions" / "predict"
+SITE_DIR = ROOT / "static_site"
+
+
+def create_app():
+    """Import the same app the Lambda runs and add the static site under it."""
+    from fastapi.staticfiles import StaticFiles
+
+    if str(FUNCTION_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTION_DIR))
+    from app import app  # the Lambda's module: same code, same model files
+
+    app.mount("/", StaticFiles(directory=SITE_DIR, html=True), name="site")
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    url = f"http://{args.host}:{args.port}/"
+    print(f"Digit recognizer: open {url}  (API docs at {url}docs)", flush=True)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

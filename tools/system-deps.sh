@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian packages the end-to-end tests use: chromium (browser tests) and
+# docker.io (`sam local start-api`). Installed only when missing and when we
+# may (root with apt); otherwise those tests skip and say why.
+set -u
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "note: not installing ${need[*]} (needs root and apt); the tests that use them will skip" >&2
+  exit 0
+fi
+echo "installing ${need[*]} ..."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null 2>&1 || true
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+  || echo "warning: apt-get install ${need[*]} failed; the tests that use them will skip" >&2
+exit 0
