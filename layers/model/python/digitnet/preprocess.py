@@ -1,0 +1,236 @@
+"""Turn an uploaded image or a 28x28 pixel list into an MNIST-like digit.
+
+One module used by the API, by training and by the tests, so the network sees
+drawings exactly as it saw its training data: ink bright on black, cropped to
+the ink's bounding box, the longer side scaled to 20 px (aspect kept,
+anti-aliased), then shifted so the centre of mass sits at the centre of the
+28x28 field, as the MNIST digits were made.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+PREPROCESS_VERSION = "mnist-com-1"
+
+SIZE = 28
+BOX = 20
+# MNIST puts the centre of mass at index 14.0 on both axes (measured on t10k).
+CENTRE = 14.0
+EMPTY_PEAK = 0.1  # peak ink below this (about 25 grey levels) is a blank drawing
+BBOX_REL = 0.25  # ink under this fraction of the peak doesn't stretch the bounding box
+NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
+MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
+FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
+
+
+class InputError(ValueError):
+    """The input can't be turned into a digit; the message says why."""
+
+
+class EmptyDrawingError(InputError):
+    """No ink: report it rather than guess a digit."""
+
+
+class ImageDecodeError(InputError):
+    """Not a still PNG/JPEG/WebP/GIF image, or a damaged one."""
+
+
+class ImageTooLargeError(InputError):
+    """More pixels than allowed, or a decompression bomb."""
+
+
+def decode_image(data: bytes, *, max_pixels: int = 4096 * 4096) -> np.ndarray:
+    """Decode image bytes into a 2-D float32 ink map in [0, 1] (ink = 1).
+
+    Ink is the distance from the background colour (found on the border), so
+    dark-on-light, light-on-dark and coloured strokes all work; on a
+    transparent background (a canvas `toDataURL()`), ink is the alpha
+    coverage. Images whose longer side exceeds MAX_SIDE are reduced first.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
+        raise ImageDecodeError("expected non-empty image bytes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = _load_upright(_open_checked(bytes(data), max_pixels))
+        background = _border_median(image)  # before reducing, which blurs the border
+        image = _reduced(image)
+    return _ink_from_image(image, background)
+
+
+def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
+    """Open (header only) and refuse what we don't decode before any pixel work."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=sorted(FORMATS))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError("not a PNG, JPEG, WebP or GIF image") from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+        )
+    try:
+        animated = getattr(image, "is_animated", False)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"damaged {image.format} image") from exc
+    if animated:
+        raise ImageDecodeError("animated images are not supported; send a single frame")
+    return image
+
+
+def _load_upright(image: Image.Image) -> Image.Image:
+    """Decode the pixels upright in a basic mode (big JPEGs decode reduced, for free)."""
+    fmt = image.format
+    try:
+        if fmt == "JPEG" and max(image.size) > MAX_SIDE:
+            scale = MAX_SIDE / max(image.size)
+            image.draft(image.mode, (int(image.width * scale), int(image.height * scale)))
+        image.load()
+        if fmt in ("JPEG", "WEBP"):
+            image = ImageOps.exif_transpose(image)
+        return _to_basic_mode(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
+        raise ImageTooLargeError(f"image too large to decode: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"damaged or unsupported {fmt} image: {exc}") from exc
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """Shrink to MAX_SIDE by area averaging, which keeps thin strokes as grey coverage."""
+    if max(image.size) <= MAX_SIDE:
+        return image
+    scale = MAX_SIDE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BOX)
+
+
+def _to_basic_mode(image: Image.Image) -> Image.Image:
+    """Reduce every mode to L, LA, RGB or RGBA with 8 bits per channel."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return image
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode != "F" else max(float(array.max()), 1.0)
+        return Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8))
+    has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def _border_median(image: Image.Image) -> np.ndarray:
+    """Per-channel median of the outermost ring of pixels: the background colour."""
+    width, height = image.size
+    strips = [(0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height)]
+    strips.append((width - 1, 0, width, height))
+    ring = [np.asarray(image.crop(box)).reshape(-1, len(image.getbands())) for box in strips]
+    return np.median(np.concatenate(ring), axis=0)
+
+
+def _ink_from_image(image: Image.Image, background: np.ndarray) -> np.ndarray:
+    """Ink = alpha x distance from the background colour, per pixel."""
+    alpha = None
+    if image.mode in ("LA", "RGBA"):
+        alpha = np.asarray(image.getchannel("A")).astype(np.float32) * np.float32(1 / 255)
+        if background[-1] < 128:
+            return alpha  # transparent background (a canvas toDataURL): coverage is ink
+        image, background = image.convert(image.mode[:-1]), background[:-1]
+    colour = np.asarray(image)
+    colour = colour.reshape(colour.shape[0], colour.shape[1], -1)
+    distance = np.abs(colour.astype(np.int16) - background.astype(np.int16)).max(axis=2)
+    ink = distance.astype(np.float32) * np.float32(1 / 255)
+    if alpha is not None:
+        ink *= alpha
+    return ink
+
+
+def pixels_to_ink(pixels: object) -> np.ndarray:
+    """784 (or 28x28) grey levels 0..255, light ink on dark as MNIST -> (28, 28) in [0, 1]."""
+    try:
+        array = np.asarray(pixels, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InputError("pixels must be 784 numbers from 0 to 255") from exc
+    if array.size != SIZE * SIZE or array.ndim not in (1, 2):
+        raise InputError(f"expected 784 pixels (28x28), got shape {array.shape}")
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+        raise InputError("pixels must be finite numbers from 0 to 255")
+    return (array * np.float32(1 / 255)).reshape(SIZE, SIZE)
+
+
+def normalize_digit(ink: np.ndarray) -> np.ndarray:
+    """Make a 2-D ink map MNIST-like: (28, 28) float32 in [0, 1].
+
+    The result's peak is stretched to 1 so faint or thin strokes (which
+    anti-aliasing greys out when a big drawing shrinks to 20 px) look like
+    MNIST's pen strokes.
+    """
+    ink = _checked_ink(ink)
+    peak = float(ink.max())
+    if peak < EMPTY_PEAK:
+        raise EmptyDrawingError("the drawing is empty: no ink found")
+    crop = _crop_to_ink(ink, peak)
+    small = _scale_to_box(crop)
+    top_peak = float(small.max())
+    if top_peak <= 0:
+        raise EmptyDrawingError("the drawing is empty: no ink found")
+    small *= np.float32(1 / top_peak)
+    return _place_by_centre_of_mass(small)
+
+
+def _checked_ink(ink: np.ndarray) -> np.ndarray:
+    array = np.asarray(ink, dtype=np.float32)
+    if array.ndim != 2 or array.size == 0:
+        raise InputError(f"expected a 2-D ink map, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise InputError("the ink map holds NaN or infinite values")
+    return np.clip(array, 0.0, 1.0)
+
+
+def _crop_to_ink(ink: np.ndarray, peak: float) -> np.ndarray:
+    """Crop to the bounding box of clear ink; faint noise is dropped, not boxed."""
+    strong = ink >= BBOX_REL * peak
+    rows = np.flatnonzero(strong.any(axis=1))
+    cols = np.flatnonzero(strong.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return np.where(crop < NOISE_REL * peak, np.float32(0), crop)
+
+
+def _scale_to_box(crop: np.ndarray) -> np.ndarray:
+    """Longer side to BOX pixels, aspect ratio kept, anti-aliased (Lanczos; ringing clipped)."""
+    height, width = crop.shape
+    scale = BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def _place_by_centre_of_mass(small: np.ndarray) -> np.ndarray:
+    """Paste into 28x28 with the centre of mass at CENTRE (integer shift, ink never cut)."""
+    height, width = small.shape
+    mass = float(small.sum())
+    cy = float(small.sum(axis=1) @ np.arange(height)) / mass
+    cx = float(small.sum(axis=0) @ np.arange(width)) / mass
+    top = min(max(round(CENTRE - cy), 0), SIZE - height)
+    left = min(max(round(CENTRE - cx), 0), SIZE - width)
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    out[top : top + height, left : left + width] = small
+    return out
+
+
+def normalize_batch(images: np.ndarray) -> np.ndarray:
+    """normalize_digit over (N, 28, 28); blank images stay blank (training never raises)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3:
+        raise InputError(f"expected (N, H, W) images, got shape {images.shape}")
+    out = np.zeros((images.shape[0], SIZE, SIZE), dtype=np.float32)
+    for i, image in enumerate(images):
+        try:
+            out[i] = normalize_digit(image)
+        except EmptyDrawingError:
+            continue
+    return out

@@ -1,0 +1,306 @@
+"""digitnet.preprocess: drawings of any kind become MNIST-like 28x28 digits."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from digitnet.preprocess import (
+    PREPROCESS_VERSION,
+    EmptyDrawingError,
+    ImageDecodeError,
+    ImageTooLargeError,
+    InputError,
+    decode_image,
+    normalize_batch,
+    normalize_digit,
+    pixels_to_ink,
+)
+from PIL import Image, ImageDraw
+
+# A "2"-like path in unit coordinates: a hook, a diagonal and a base.
+PATH = [(0.1, 0.25), (0.3, 0.05), (0.7, 0.05), (0.85, 0.3), (0.1, 0.95), (0.9, 0.95)]
+
+
+def draw_digit(
+    *,
+    canvas: int = 280,
+    size: float = 200,
+    at: tuple[float, float] = (40, 40),
+    width_frac: float = 0.08,
+    mode: str = "L",
+    background: object = 255,
+    ink: object = 0,
+) -> Image.Image:
+    """Draw PATH scaled to `size` px at `at`, stroke width proportional to size."""
+    image = Image.new(mode, (canvas, canvas), background)
+    points = [(at[0] + x * size * 0.6, at[1] + y * size) for x, y in PATH]
+    width = max(1, round(width_frac * size))
+    ImageDraw.Draw(image).line(points, fill=ink, width=width, joint="curve")
+    return image
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def digit(image: Image.Image, fmt: str = "PNG") -> np.ndarray:
+    return normalize_digit(decode_image(encode(image, fmt)))
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    return float(np.abs(a - b).mean()), float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return digit(draw_digit())
+
+
+def assert_close(a: np.ndarray, b: np.ndarray, *, mad: float = 0.05, corr: float = 0.9) -> None:
+    diff, correlation = similarity(a, b)
+    assert diff < mad, f"mean abs diff {diff:.3f}"
+    assert correlation > corr, f"correlation {correlation:.3f}"
+
+
+def test_version_and_error_hierarchy() -> None:
+    assert PREPROCESS_VERSION
+    for error in (EmptyDrawingError, ImageDecodeError, ImageTooLargeError):
+        assert issubclass(error, InputError)
+    assert issubclass(InputError, ValueError)
+
+
+def test_output_is_mnist_like(reference: np.ndarray) -> None:
+    assert reference.shape == (28, 28)
+    assert reference.dtype == np.float32
+    assert reference.min() >= 0
+    assert reference.max() == pytest.approx(1.0)
+    rows = np.flatnonzero((reference > 0.1).any(axis=1))
+    cols = np.flatnonzero((reference > 0.1).any(axis=0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in (19, 20, 21)
+    index = np.arange(28)
+    mass = reference.sum()
+    assert (reference.sum(axis=1) @ index) / mass == pytest.approx(14.0, abs=0.6)
+    assert (reference.sum(axis=0) @ index) / mass == pytest.approx(14.0, abs=0.6)
+
+
+@pytest.mark.parametrize(
+    ("size", "at"),
+    [
+        (200, (40, 40)), (200, (0, 0)), (80, (10, 180)),
+        (120, (150, 20)), (260, (15, 10)), (50, (200, 200)),
+    ],
+)
+def test_shift_and_scale_invariance(reference: np.ndarray, size: float, at: tuple) -> None:
+    assert_close(digit(draw_digit(size=size, at=at)), reference)
+
+
+def test_small_canvas_and_tiny_digit(reference: np.ndarray) -> None:
+    assert_close(digit(draw_digit(canvas=64, size=40, at=(5, 12))), reference, mad=0.07, corr=0.85)
+
+
+def test_a_different_digit_is_not_close(reference: np.ndarray) -> None:
+    image = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(image).ellipse((80, 40, 200, 240), outline=0, width=16)  # a "0"
+    _, correlation = similarity(digit(image), reference)
+    assert correlation < 0.6
+
+
+def test_light_ink_on_dark_matches_dark_on_light(reference: np.ndarray) -> None:
+    assert_close(digit(draw_digit(background=0, ink=255)), reference, mad=0.01, corr=0.99)
+
+
+def test_canvas_png_with_transparent_background_and_coloured_ink(reference: np.ndarray) -> None:
+    image = draw_digit(mode="RGBA", background=(0, 0, 0, 0), ink=(30, 64, 175, 255))
+    assert_close(digit(image), reference, mad=0.01, corr=0.99)
+
+
+def test_white_ink_on_transparent_background(reference: np.ndarray) -> None:
+    image = draw_digit(mode="RGBA", background=(255, 255, 255, 0), ink=(255, 255, 255, 255))
+    assert_close(digit(image), reference, mad=0.01, corr=0.99)
+
+
+def test_opaque_rgba_canvas_with_coloured_ink_on_coloured_paper(reference: np.ndarray) -> None:
+    image = draw_digit(mode="RGBA", background=(250, 240, 200, 255), ink=(200, 30, 30, 255))
+    assert_close(digit(image), reference, mad=0.01, corr=0.99)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "options"),
+    [("JPEG", "RGB", {"quality": 75}), ("WEBP", "RGB", {}), ("GIF", "P", {}), ("PNG", "P", {})],
+)
+def test_formats(reference: np.ndarray, fmt: str, mode: str, options: dict) -> None:
+    image = draw_digit().convert(mode)
+    assert_close(normalize_digit(decode_image(encode(image, fmt, **options))), reference)
+
+
+def test_gif_with_transparent_background(reference: np.ndarray) -> None:
+    image = draw_digit(mode="RGBA", background=(0, 0, 0, 0), ink=(0, 0, 0, 255))
+    assert_close(digit(image, "GIF"), reference)
+
+
+def test_sixteen_bit_greyscale_png(reference: np.ndarray) -> None:
+    grey = np.asarray(draw_digit(), dtype=np.uint16) * 257
+    assert_close(digit(Image.fromarray(grey)), reference, mad=0.01, corr=0.99)
+
+
+def test_jpeg_noise_does_not_move_the_box(reference: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    noisy = np.asarray(draw_digit(), dtype=np.float64) - rng.uniform(0, 12, (280, 280))
+    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    assert_close(digit(image, "JPEG"), reference)
+
+
+@pytest.mark.parametrize("colour", [255, 0, 128])
+def test_blank_drawing_is_empty(colour: int) -> None:
+    ink = decode_image(encode(Image.new("L", (280, 280), colour)))
+    assert ink.shape == (280, 280)
+    assert ink.max() == 0
+    with pytest.raises(EmptyDrawingError):
+        normalize_digit(ink)
+
+
+def test_faint_specks_are_empty() -> None:
+    image = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(image).point([(10, 10), (200, 100)], fill=250)
+    with pytest.raises(EmptyDrawingError):
+        digit(image)
+
+
+def test_transparent_blank_canvas_is_empty() -> None:
+    with pytest.raises(EmptyDrawingError):
+        digit(Image.new("RGBA", (280, 280), (0, 0, 0, 0)))
+
+
+def test_animated_gif_is_refused() -> None:
+    frames = [draw_digit(), draw_digit(at=(10, 10))]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(ImageDecodeError, match="animated"):
+        decode_image(data)
+
+
+def test_animated_png_is_refused() -> None:
+    frames = [draw_digit(), draw_digit(at=(10, 10))]
+    data = encode(frames[0], "PNG", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageDecodeError, match="animated"):
+        decode_image(data)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG claiming huge dimensions with almost no data: a decompression bomb's shape."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(("width", "height"), [(100_000, 100_000), (20_000, 20_000), (5000, 4000)])
+def test_huge_dimensions_are_refused_before_decoding(width: int, height: int) -> None:
+    with pytest.raises(ImageTooLargeError):
+        decode_image(png_header_only(width, height))
+
+
+def test_max_pixels_is_enforced() -> None:
+    data = encode(draw_digit(canvas=100, size=80, at=(10, 10)))
+    assert decode_image(data, max_pixels=10_000).shape == (100, 100)
+    with pytest.raises(ImageTooLargeError, match="limit is 9999"):
+        decode_image(data, max_pixels=9999)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, bytes(range(256)) * 8],
+)
+def test_garbage_bytes_are_refused(data: bytes) -> None:
+    with pytest.raises(ImageDecodeError):
+        decode_image(data)
+
+
+def test_truncated_png_is_refused() -> None:
+    data = encode(draw_digit())
+    with pytest.raises(ImageDecodeError):
+        decode_image(data[: len(data) // 2])
+
+
+def test_unsupported_format_is_refused() -> None:
+    with pytest.raises(ImageDecodeError):
+        decode_image(encode(draw_digit(), "BMP"))
+
+
+def test_non_bytes_are_refused() -> None:
+    with pytest.raises(ImageDecodeError):
+        decode_image("a string")  # type: ignore[arg-type]
+
+
+def test_one_pixel_image_is_empty_not_a_crash() -> None:
+    with pytest.raises(EmptyDrawingError):
+        digit(Image.new("L", (1, 1), 0))
+
+
+def test_very_wide_image_gives_a_sensible_digit() -> None:
+    image = Image.new("L", (10000, 10), 255)
+    ImageDraw.Draw(image).line([(2000, 5), (8000, 5)], fill=0, width=3)
+    out = digit(image)
+    assert out.shape == (28, 28)
+    assert out.max() == pytest.approx(1.0)
+    assert (out > 0.5).any(axis=1).sum() <= 2  # still a flat horizontal bar
+    assert (out > 0.5).any(axis=0).sum() >= 18
+
+
+def test_wide_image_reduced_for_speed_keeps_the_digit(reference: np.ndarray) -> None:
+    image = draw_digit(canvas=3000, size=2000, at=(500, 400))
+    assert decode_image(encode(image)).shape == (1024, 1024)
+    assert_close(digit(image), reference, mad=0.02, corr=0.97)
+
+
+def test_pixels_to_ink_accepts_784_or_28x28() -> None:
+    flat = np.arange(784) % 256
+    ink = pixels_to_ink(flat.tolist())
+    assert ink.shape == (28, 28)
+    assert ink.dtype == np.float32
+    np.testing.assert_allclose(pixels_to_ink(flat.reshape(28, 28)), ink)
+    np.testing.assert_allclose(ink.ravel(), flat / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [[0] * 783, [0] * 785, [[0] * 28] * 27, [300] + [0] * 783, [-1] + [0] * 783,
+     [float("nan")] + [0] * 783, ["a"] * 784, np.zeros((28, 28, 1))],
+)
+def test_pixels_to_ink_refuses_bad_input(pixels: object) -> None:
+    with pytest.raises(InputError):
+        pixels_to_ink(pixels)
+
+
+def test_mnist_like_input_is_nearly_unchanged(reference: np.ndarray) -> None:
+    assert_close(normalize_digit(reference), reference, mad=0.005, corr=0.995)
+    pixels = (reference * 255).round().ravel().tolist()
+    assert_close(normalize_digit(pixels_to_ink(pixels)), reference, mad=0.005, corr=0.995)
+
+
+def test_off_centre_28x28_is_recentred(reference: np.ndarray) -> None:
+    shifted = np.zeros((28, 28), dtype=np.float32)
+    shifted[8:, 8:] = reference[4:24, 4:24]  # the digit pushed to the bottom right
+    assert_close(normalize_digit(shifted), reference, mad=0.01, corr=0.98)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(10), np.zeros((2, 3, 4)), np.full((5, 5), np.nan)])
+def test_normalize_digit_refuses_bad_arrays(bad: np.ndarray) -> None:
+    with pytest.raises(InputError):
+        normalize_digit(bad)
+
+
+def test_normalize_batch_matches_single_and_keeps_blanks_blank(reference: np.ndarray) -> None:
+    shifted = np.roll(reference, (3, -2), axis=(0, 1))
+    batch = np.stack([shifted, np.zeros((28, 28), np.float32)])
+    out = normalize_batch(batch)
+    assert out.shape == (2, 28, 28)
+    np.testing.assert_allclose(out[0], normalize_digit(shifted))
+    assert not out[1].any()
