@@ -1,0 +1,210 @@
+"""`make bench`: where the product stands, measured on this machine, beside the seed baseline.
+
+Prints one table (Markdown) and writes it as JSON (build/bench.json). Each section
+measures the shipped product and the seed-style baseline in the same run; a
+section that fails is reported in its rows and in the JSON, and the others still run.
+`--quick` shrinks every workload so the machinery can be smoke-tested in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tools import loadtest, package_size
+from tools.bench_report import Row, render_table, report, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
+SEED_MODEL = ROOT / "build" / "seed-model"
+MB = package_size.MB
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    quick: bool
+    build_dir: Path
+    shipped_model: Path
+    seed_model: Path
+    load_connections: int
+    load_seconds: float
+
+    @property
+    def test_items(self) -> int | None:
+        """How many MNIST test digits to score (None: all 10,000)."""
+        return 300 if self.quick else None
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def _probabilities(model_dir: Path, images: np.ndarray, chunk: int = 500) -> np.ndarray:
+    from digitnet.modelfile import load_model
+
+    network = load_model(model_dir).network
+    return np.concatenate(
+        [network.predict_proba(images[i : i + chunk]) for i in range(0, len(images), chunk)]
+    )
+
+
+def accuracy_rows(s: Settings) -> list[Row]:
+    """MNIST test accuracy and calibration of both models on the same digits."""
+    from training.calibrate import expected_calibration_error
+    from training.idx import load_split
+
+    test = load_split(s.data_dir, "t10k")
+    images, labels = test.images[: s.test_items], test.labels[: s.test_items]
+    shipped = _probabilities(s.shipped_model, images)
+    seed = _probabilities(s.seed_model, images)
+    n = f"{len(labels):,} digits"
+    return [
+        Row("mnist_test_accuracy", f"MNIST test accuracy ({n})", "%",
+            _accuracy(shipped, labels), _accuracy(seed, labels), "higher"),
+        Row("mnist_test_ece", "expected calibration error, MNIST test", "%",
+            100 * expected_calibration_error(shipped, labels),
+            100 * expected_calibration_error(seed, labels), "lower"),
+    ]
+
+
+def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(100 * np.mean(probs.argmax(axis=1) == labels))
+
+
+# ---------------------------------------------------------------- package sizes
+
+
+def size_rows(s: Settings) -> list[Row]:
+    """Built function and layer sizes; the seed demo has no package, so no baseline."""
+    if not s.quick:
+        package_size.ensure_built(s.build_dir)
+    sizes = package_size.measure_build(s.build_dir)
+    if not sizes:
+        raise RuntimeError(f"no built function or layer in {s.build_dir}")
+    rows = []
+    for p in sizes:
+        rows.append(Row(f"size_{p.name}_unzipped", f"{p.kind} {p.name}, unzipped", "MB",
+                        p.unzipped_bytes / MB))
+        rows.append(Row(f"size_{p.name}_zipped", f"{p.kind} {p.name}, zipped", "MB",
+                        p.zipped_bytes / MB))
+    total = sum(p.unzipped_bytes for p in sizes) / MB
+    rows.append(Row("size_total_unzipped", "function + layers, unzipped (limit 250)", "MB", total))
+    return rows
+
+
+# ---------------------------------------------------------------- load test
+
+
+def load_rows(s: Settings, pixels: list[int]) -> list[Row]:
+    """The local server under load beside a seed-style FastAPI app served the same way."""
+    body = json.dumps({"pixels": pixels}).encode()
+    shipped = _load_one(loadtest.SERVE_COMMAND, body, s)
+    seed = _load_one(SEED_SERVE_COMMAND, body, s)
+    c, t = s.load_connections, s.load_seconds
+    where = f"{c} connections, {t:.0f} s"
+    return [
+        Row("load_throughput", f"local server /predict pixels throughput ({where})", "req/s",
+            shipped.throughput_rps, seed.throughput_rps, "higher"),
+        Row("load_p50", "local server latency under load, median", "ms",
+            shipped.p50_ms, seed.p50_ms),
+        Row("load_p99", "local server latency under load, p99", "ms", shipped.p99_ms, seed.p99_ms),
+        Row("load_errors", "local server errors under load", "count",
+            float(shipped.errors), float(seed.errors)),
+    ]
+
+
+SEED_SERVE_COMMAND = (
+    sys.executable, "-m", "uvicorn", "--factory", "tools.bench_api:seed_app",
+    "--port", "{port}", "--log-level", "warning",
+)
+
+
+def _load_one(command: tuple[str, ...], body: bytes, s: Settings) -> loadtest.LoadResult:
+    with loadtest.local_server(command) as port:
+        warm = loadtest.run_load("127.0.0.1", port, "/predict", body, connections=1,
+                                 duration_s=2.0, max_requests=50)
+        if warm.errors:
+            raise RuntimeError(f"{command[2:5]} answers errors: {warm.error_samples}")
+        return loadtest.run_load("127.0.0.1", port, "/predict", body,
+                                 connections=s.load_connections, duration_s=s.load_seconds)
+
+
+# ---------------------------------------------------------------- driver
+
+
+def sample_pixels(data_dir: Path) -> list[int]:
+    """A real MNIST test digit as the 784 ints a client posts."""
+    from training.idx import load_split
+
+    image = load_split(data_dir, "t10k").images[0]
+    return np.rint(image * 255).astype(int).ravel().tolist()
+
+
+def run_section(name: str, fn: Callable[[], list[Row]], failures: list[dict]) -> list[Row]:
+    t0 = time.perf_counter()
+    try:
+        rows = fn()
+    except Exception as exc:  # a broken section must not hide the others' figures
+        traceback.print_exc(file=sys.stderr)
+        failures.append({"section": name, "error": f"{type(exc).__name__}: {exc}"})
+        return [Row(f"{name}_failed", name, "", None, better="", note=f"failed: {exc}"[:120])]
+    print(f"bench: {name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def run(s: Settings) -> dict[str, object]:
+    t0 = time.perf_counter()
+    failures: list[dict] = []
+    pixels = sample_pixels(s.data_dir)
+    sections: list[tuple[str, Callable[[], list[Row]]]] = [
+        ("accuracy", lambda: accuracy_rows(s)),
+        ("sizes", lambda: size_rows(s)),
+        ("load", lambda: load_rows(s, pixels)),
+    ]
+    rows = [row for name, fn in sections for row in run_section(name, fn, failures)]
+    data = report(rows, quick=s.quick, elapsed_s=time.perf_counter() - t0)
+    data["failures"] = failures
+    data["table"] = render_table(rows)
+    return data
+
+
+def parse_args(argv: list[str] | None) -> tuple[Settings, Path]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="MNIST IDX directory")
+    parser.add_argument("--quick", action="store_true", help="tiny workloads (smoke test)")
+    parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")
+    parser.add_argument("--build-dir", type=Path, default=package_size.BUILD_DIR)
+    parser.add_argument("--shipped-model", type=Path, default=SHIPPED_MODEL)
+    parser.add_argument("--seed-model", type=Path, default=SEED_MODEL)
+    parser.add_argument("--connections", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    args = parser.parse_args(argv)
+    return Settings(
+        data_dir=args.data_dir, quick=args.quick, build_dir=args.build_dir,
+        shipped_model=args.shipped_model, seed_model=args.seed_model,
+        load_connections=args.connections or (8 if args.quick else 64),
+        load_seconds=args.seconds or (1.5 if args.quick else 30.0),
+    ), args.json
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, json_path = parse_args(argv)
+    data = run(settings)
+    print(data["table"])
+    print(f"\n{data['machine']['cpu_model']}, {data['machine']['cpus']} CPUs, "
+          f"{data['machine']['arch']}; {data['date']}; {data['elapsed_s']} s")
+    write_json(data, json_path)
+    print(f"wrote {json_path}")
+    return 1 if data["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
