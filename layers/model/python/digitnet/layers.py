@@ -1,0 +1,253 @@
+"""Network layers with hand-written forward and backward passes (float32, NHWC).
+
+Every layer has `forward(x, train)` and `backward(dy)`. With `train=False` the
+forward pass keeps no caches (the inference path); `backward` needs the caches
+of the last `forward(..., train=True)`. Trainable arrays live in `params`, their
+gradients in `grads` (same keys); running statistics that are saved but not
+trained live in `state`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .init import glorot_uniform, he_normal
+
+F32 = np.float32
+
+
+class Layer:
+    """Base class: no parameters, identity config."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, enough to rebuild the layer from a manifest."""
+        return {}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything a model file must hold for this layer."""
+        return {**self.params, **self.state}
+
+
+class Dense(Layer):
+    kind = "dense"
+
+    def __init__(self, n_in: int, n_out: int, *, relu_next: bool = True,
+                 rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        self.n_in, self.n_out, self.relu_next = n_in, n_out, relu_next
+        rng = rng or np.random.default_rng(0)
+        if relu_next:
+            W = he_normal(rng, (n_in, n_out), n_in)
+        else:
+            W = glorot_uniform(rng, (n_in, n_out), n_in, n_out)
+        self.params = {"W": W, "b": np.zeros(n_out, F32)}
+        self._x: np.ndarray | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "n_out": self.n_out, "relu_next": self.relu_next}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        if train:
+            self._x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self.grads = {"W": self._x.T @ dy, "b": dy.sum(axis=0)}
+        return dy @ self.params["W"].T
+
+
+class ReLU(Layer):
+    kind = "relu"
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        y = np.maximum(x, 0)
+        if train:
+            self._y = y
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy * (self._y > 0)
+
+
+class Flatten(Layer):
+    kind = "flatten"
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        if train:
+            self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy.reshape(self._shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: scaled at train time so inference is the identity."""
+
+    kind = "dropout"
+
+    def __init__(self, rate: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        self.rate = rate
+        self.rng = rng or np.random.default_rng(0)
+
+    def config(self) -> dict[str, Any]:
+        return {"rate": self.rate}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        if not train:
+            return x
+        if self.rate == 0:
+            self._mask = None
+            return x
+        keep = 1.0 - self.rate
+        self._mask = (self.rng.random(x.shape, dtype=F32) < keep).astype(x.dtype) / keep
+        return x * self._mask
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy if self._mask is None else dy * self._mask
+
+
+class Conv2D(Layer):
+    """Stride-1 convolution by im2col: one big matmul over the whole batch.
+
+    Weights are HWIO, (k, k, c_in, c_out), so a patch flattened as (kh, kw, c)
+    multiplies `W.reshape(-1, c_out)` directly.
+    """
+
+    kind = "conv2d"
+
+    def __init__(self, c_in: int, c_out: int, k: int = 3, pad: int = 1, *,
+                 rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        self.c_in, self.c_out, self.k, self.pad = c_in, c_out, k, pad
+        rng = rng or np.random.default_rng(0)
+        fan_in = k * k * c_in
+        self.params = {"W": he_normal(rng, (k, k, c_in, c_out), fan_in),
+                       "b": np.zeros(c_out, F32)}
+        self.input_grad = True  # the first layer needs no dx: the network turns it off
+
+    def config(self) -> dict[str, Any]:
+        return {"c_in": self.c_in, "c_out": self.c_out, "k": self.k, "pad": self.pad}
+
+    def _cols(self, x: np.ndarray) -> np.ndarray:
+        p = self.pad
+        xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
+        win = sliding_window_view(xp, (self.k, self.k), axis=(1, 2))  # N,Ho,Wo,C,kh,kw
+        return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, self.k * self.k * self.c_in)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        n, h, w, _ = x.shape
+        ho, wo = h + 2 * self.pad - self.k + 1, w + 2 * self.pad - self.k + 1
+        cols = self._cols(x)
+        y = cols @ self.params["W"].reshape(-1, self.c_out) + self.params["b"]
+        if train:
+            self._cols_cache, self._x_shape = cols, x.shape
+        return y.reshape(n, ho, wo, self.c_out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        dy2 = dy.reshape(-1, self.c_out)
+        W2 = self.params["W"].reshape(-1, self.c_out)
+        self.grads = {"W": (self._cols_cache.T @ dy2).reshape(self.params["W"].shape),
+                      "b": dy2.sum(axis=0)}
+        self._cols_cache = None
+        if not self.input_grad:
+            return None
+        return self._col2im(dy2 @ W2.T, dy.shape)
+
+    def _col2im(self, dcols: np.ndarray, dy_shape: tuple[int, ...]) -> np.ndarray:
+        """Scatter-add patch gradients back: k*k vectorised adds, no loop over images."""
+        n, ho, wo, _ = dy_shape
+        k, p = self.k, self.pad
+        _, h, w, c = self._x_shape
+        dcols = dcols.reshape(n, ho, wo, k, k, c)
+        dxp = np.zeros((n, h + 2 * p, w + 2 * p, c), dcols.dtype)
+        for i in range(k):
+            for j in range(k):
+                dxp[:, i:i + ho, j:j + wo, :] += dcols[:, :, :, i, j, :]
+        return dxp[:, p:p + h, p:p + w, :] if p else dxp
+
+
+class MaxPool2(Layer):
+    """2x2 max-pooling, stride 2 (H and W must be even)."""
+
+    kind = "maxpool2"
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        n, h, w, c = x.shape
+        xr = x.reshape(n, h // 2, 2, w // 2, 2, c)
+        y = xr.max(axis=(2, 4))
+        if train:
+            mask = xr == y[:, :, None, :, None, :]
+            # Ties share the gradient, so it stays a valid subgradient.
+            self._mask = mask / mask.sum(axis=(2, 4), keepdims=True, dtype=x.dtype)
+            self._x_shape = x.shape
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx = self._mask * dy[:, :, None, :, None, :]
+        return dx.reshape(self._x_shape)
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over every axis but the last (features or channels)."""
+
+    kind = "batchnorm"
+
+    def __init__(self, n: int, momentum: float = 0.9, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.n, self.momentum, self.eps = n, momentum, eps
+        self.params = {"gamma": np.ones(n, F32), "beta": np.zeros(n, F32)}
+        self.state = {"mean": np.zeros(n, F32), "var": np.ones(n, F32)}
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "momentum": self.momentum, "eps": self.eps}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        g, b = self.params["gamma"], self.params["beta"]
+        if not train:
+            scale = g / np.sqrt(self.state["var"] + self.eps)
+            return x * scale + (b - self.state["mean"] * scale)
+        axes = tuple(range(x.ndim - 1))
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        m = self.momentum
+        self.state["mean"] = (m * self.state["mean"] + (1 - m) * mean).astype(F32)
+        self.state["var"] = (m * self.state["var"] + (1 - m) * var).astype(F32)
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
+        xhat = (x - mean) * inv_std
+        self._xhat, self._inv_std = xhat, inv_std
+        return xhat * g + b
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        axes = tuple(range(dy.ndim - 1))
+        xhat = self._xhat
+        dgamma = (dy * xhat).sum(axis=axes)
+        dbeta = dy.sum(axis=axes)
+        self.grads = {"gamma": dgamma, "beta": dbeta}
+        m = dy.size // dy.shape[-1]
+        dxhat = dy * self.params["gamma"]
+        return (self._inv_std / m) * (
+            m * dxhat - dxhat.sum(axis=axes) - xhat * (dxhat * xhat).sum(axis=axes)
+        )
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.kind: cls for cls in (Dense, ReLU, Flatten, Dropout, Conv2D, MaxPool2, BatchNorm)
+}

@@ -1,0 +1,146 @@
+"""Model files: `model.npz` (weights, no pickles) + `manifest.json` (what they mean).
+
+The manifest records the architecture (every layer's config and array shapes),
+the preprocessing version, the sha256 of `model.npz`, the softmax temperature
+and the metrics, so a loader can prove the weights are the ones described.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .network import Network
+
+WEIGHTS_FILE = "model.npz"
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(Exception):
+    """The model directory is missing, corrupt or does not match its manifest."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    network: Network
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _preprocess_version() -> str | None:
+    try:
+        from .preprocess import PREPROCESS_VERSION
+    except ImportError:  # preprocessing lands separately; the weights do not need it
+        return None
+    return PREPROCESS_VERSION
+
+
+def save_model(network: Network, directory: str | Path, *, name: str, version: str,
+               metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+    """Write model.npz and manifest.json into `directory`; return the directory."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / WEIGHTS_FILE
+    with weights.open("wb") as fh:
+        np.savez(fh, **network.arrays())
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "input": {"shape": [28, 28], "dtype": "float32", "range": [0, 1], "ink": "bright"},
+        "classes": list(range(10)),
+        "architecture": network.spec(),
+        "preprocess_version": _preprocess_version(),
+        "weights_file": WEIGHTS_FILE,
+        "weights_sha256": _sha256(weights),
+        "temperature": network.temperature,
+        "metrics": metrics,
+        **(extra or {}),
+    }
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST_FILE
+    if not path.is_file():
+        raise ModelFileError(f"missing manifest: {path}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"manifest {path} is not valid JSON: {exc}") from exc
+    for key in ("name", "version", "architecture", "weights_sha256", "temperature"):
+        if key not in manifest:
+            raise ModelFileError(f"manifest {path} lacks {key!r}")
+    return manifest
+
+
+def _read_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise ModelFileError(f"missing weights file: {path}")
+    actual = _sha256(path)
+    if actual != expected_sha256:
+        raise ModelFileError(
+            f"checksum mismatch for {path}: manifest says {expected_sha256}, file has {actual}"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"cannot read weights {path}: {exc}") from exc
+
+
+def _check_shapes(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    expected = {
+        f"{i}.{k}": tuple(shape)
+        for i, layer in enumerate(manifest["architecture"])
+        for k, shape in layer.get("arrays", {}).items()
+    }
+    missing = sorted(expected.keys() - arrays.keys())
+    unexpected = sorted(arrays.keys() - expected.keys())
+    if missing or unexpected:
+        raise ModelFileError(f"weights do not match manifest: missing {missing}, "
+                             f"unexpected {unexpected}")
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise ModelFileError(f"shape mismatch for {key}: manifest says {list(shape)}, "
+                                 f"weights have {list(arrays[key].shape)}")
+
+
+def load_model(directory: str | Path) -> LoadedModel:
+    """Load and verify a model directory; raise ModelFileError on any mismatch."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelFileError(f"model directory not found: {directory}")
+    manifest = _read_manifest(directory)
+    arrays = _read_weights(directory / manifest.get("weights_file", WEIGHTS_FILE),
+                           manifest["weights_sha256"])
+    _check_shapes(manifest, arrays)
+    try:
+        network = Network.from_spec(manifest["architecture"], float(manifest["temperature"]))
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"manifest architecture is invalid: {exc}") from exc
+    built = {k: v.shape for k, v in network.arrays().items()}
+    wrong = {k for k, shape in built.items() if arrays[k].shape != shape}
+    if built.keys() != arrays.keys() or wrong:
+        raise ModelFileError(f"layer configs do not fit their arrays: {sorted(wrong)}")
+    network.set_arrays(arrays)
+    return LoadedModel(network=network, manifest=manifest)

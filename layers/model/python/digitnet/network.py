@@ -1,0 +1,131 @@
+"""A sequential network of digitnet layers, buildable by name or from a manifest spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .layers import (
+    LAYER_TYPES,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2,
+    ReLU,
+)
+from .losses import softmax
+
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
+
+
+def seed_layers(rng: np.random.Generator) -> list[Layer]:
+    """The demo's 784-10-10 MLP, kept as the baseline."""
+    return [Flatten(), Dense(784, 10, rng=rng), ReLU(), Dense(10, 10, relu_next=False, rng=rng)]
+
+
+def mlp_layers(rng: np.random.Generator, hidden: int = 800, dropout: float = 0.3) -> list[Layer]:
+    """Two wide hidden layers with dropout: the best a plain MLP does cheaply."""
+    return [
+        Flatten(),
+        Dense(784, hidden, rng=rng), ReLU(), Dropout(dropout, rng=rng),
+        Dense(hidden, hidden, rng=rng), ReLU(), Dropout(dropout, rng=rng),
+        Dense(hidden, N_CLASSES, relu_next=False, rng=rng),
+    ]
+
+
+def cnn_layers(rng: np.random.Generator, c1: int = 32, c2: int = 64, hidden: int = 128,
+               k: int = 5, dropout: float = 0.4) -> list[Layer]:
+    """Two conv-BN-ReLU-pool blocks, then a BN'd dense layer with dropout."""
+    pad = k // 2
+    return [
+        Conv2D(1, c1, k, pad, rng=rng), BatchNorm(c1), ReLU(), MaxPool2(),
+        Conv2D(c1, c2, k, pad, rng=rng), BatchNorm(c2), ReLU(), MaxPool2(),
+        Flatten(),
+        Dense(7 * 7 * c2, hidden, rng=rng), BatchNorm(hidden), ReLU(), Dropout(dropout, rng=rng),
+        Dense(hidden, N_CLASSES, relu_next=False, rng=rng),
+    ]
+
+
+ARCHITECTURES: dict[str, Callable[..., list[Layer]]] = {
+    "seed": seed_layers,
+    "mlp": mlp_layers,
+    "cnn": cnn_layers,
+}
+
+
+class Network:
+    """Layers in order; input is (N, 28, 28) float32 ink in [0, 1], output 10 logits."""
+
+    def __init__(self, layers: list[Layer], temperature: float = 1.0) -> None:
+        self.layers = layers
+        self.temperature = float(temperature)
+        for layer in layers:  # nothing upstream of the first conv needs its input gradient
+            if isinstance(layer, Conv2D):
+                layer.input_grad = False
+                break
+
+    @classmethod
+    def build(cls, arch: str, seed: int = 0, **options: Any) -> Network:
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHITECTURES)}")
+        return cls(ARCHITECTURES[arch](np.random.default_rng(seed), **options))
+
+    @classmethod
+    def from_spec(cls, spec: list[dict[str, Any]], temperature: float = 1.0) -> Network:
+        """Rebuild the layers a manifest lists (weights freshly initialised)."""
+        layers = []
+        for entry in spec:
+            kind = entry.get("type")
+            if kind not in LAYER_TYPES:
+                raise ValueError(f"unknown layer type {kind!r}")
+            layers.append(LAYER_TYPES[kind](**entry.get("config", {})))
+        return cls(layers, temperature)
+
+    def spec(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": layer.kind,
+                "config": layer.config(),
+                "arrays": {k: list(v.shape) for k, v in layer.arrays().items()},
+            }
+            for layer in self.layers
+        ]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """All saved arrays keyed `<layer index>.<name>`."""
+        return {
+            f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.arrays().items()
+        }
+
+    def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for i, layer in enumerate(self.layers):
+            for store in (layer.params, layer.state):
+                for k in store:
+                    store[k] = np.asarray(arrays[f"{i}.{k}"], dtype=np.float32).copy()
+
+    def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(value, gradient) pairs after a backward pass, for an optimiser."""
+        return [(layer.params[k], layer.grads[k]) for layer in self.layers for k in layer.params]
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float32).reshape(-1, *IMAGE_SHAPE, 1)
+        for layer in self.layers:
+            h = layer.forward(h, train)
+        return h
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        d = dlogits
+        for layer in reversed(self.layers):
+            d = layer.backward(d)
+            if d is None:
+                break
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities; keeps no caches (safe to call concurrently)."""
+        return softmax(self.forward(x, train=False), self.temperature)

@@ -1,0 +1,167 @@
+"""Finite-difference checks of every hand-written backward pass (in float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from digitnet.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2, ReLU
+from digitnet.losses import cross_entropy, softmax
+from digitnet.network import Network
+
+EPS = 1e-6
+TOL = 1e-6
+
+
+def _to64(layer: Layer) -> Layer:
+    for store in (layer.params, layer.state):
+        for k in store:
+            store[k] = store[k].astype(np.float64)
+    return layer
+
+
+def _numeric(f, arr: np.ndarray, rng: np.random.Generator, n: int = 25) -> tuple[list, list]:
+    """Central differences of scalar f() w.r.t. a few random entries of arr (in place)."""
+    idxs = [tuple(rng.integers(0, s) for s in arr.shape) for _ in range(n)]
+    grads = []
+    for idx in idxs:
+        old = arr[idx]
+        arr[idx] = old + EPS
+        up = f()
+        arr[idx] = old - EPS
+        down = f()
+        arr[idx] = old
+        grads.append((up - down) / (2 * EPS))
+    return idxs, grads
+
+
+def _rel_err(a: float, b: float) -> float:
+    return abs(a - b) / max(1e-8, abs(a) + abs(b))
+
+
+def check_layer(layer: Layer, x: np.ndarray, seed: int = 0, reset=None) -> None:
+    rng = np.random.default_rng(seed)
+    _to64(layer)
+    if reset:
+        reset(layer)
+    g = rng.standard_normal(layer.forward(x, train=True).shape)
+
+    def loss() -> float:
+        if reset:
+            reset(layer)
+        return float((layer.forward(x, train=True) * g).sum())
+
+    loss()  # leave the caches of the unperturbed input for backward
+    dx = layer.backward(g)
+    analytic = {k: v.copy() for k, v in layer.grads.items()}
+    targets = [("x", x, dx)] if dx is not None else []
+    targets += [(k, layer.params[k], analytic[k]) for k in layer.params]
+    assert targets, "nothing to check"
+    for name, arr, grad in targets:
+        idxs, numeric = _numeric(loss, arr, rng)
+        for idx, num in zip(idxs, numeric, strict=True):
+            err = _rel_err(grad[idx], num)
+            assert err < TOL, f"{type(layer).__name__} d{name}{idx}: {grad[idx]} vs {num}"
+
+
+def _x(*shape: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def test_dense() -> None:
+    check_layer(Dense(7, 5), _x(4, 7))
+
+
+def test_relu() -> None:
+    check_layer(ReLU(), _x(6, 9))
+
+
+def test_flatten() -> None:
+    check_layer(Flatten(), _x(2, 3, 4, 5))
+
+
+@pytest.mark.parametrize(("k", "pad"), [(3, 1), (5, 2), (3, 0)])
+def test_conv(k: int, pad: int) -> None:
+    check_layer(Conv2D(3, 4, k, pad, rng=np.random.default_rng(2)), _x(2, 6, 6, 3))
+
+
+def test_conv_without_input_grad_still_gives_weight_grads() -> None:
+    conv = Conv2D(1, 2, 3, 1)
+    conv.input_grad = False
+    check_layer(conv, _x(2, 5, 5, 1))
+
+
+def test_maxpool() -> None:
+    check_layer(MaxPool2(), _x(2, 6, 4, 3))
+
+
+def test_maxpool_ties_share_gradient() -> None:
+    pool = MaxPool2()
+    pool.forward(np.ones((1, 2, 2, 1)), train=True)
+    dx = pool.backward(np.ones((1, 1, 1, 1)))
+    np.testing.assert_allclose(dx.ravel(), [0.25] * 4)
+
+
+@pytest.mark.parametrize("shape", [(8, 5), (3, 4, 4, 5)])
+def test_batchnorm(shape: tuple[int, ...]) -> None:
+    bn = BatchNorm(5)
+    bn.params["gamma"] = np.random.default_rng(3).uniform(0.5, 2, 5)
+    bn.params["beta"] = np.random.default_rng(4).standard_normal(5)
+    check_layer(bn, _x(*shape))
+
+
+def test_dropout_with_fixed_mask() -> None:
+    def reset(layer: Layer) -> None:
+        layer.rng = np.random.default_rng(5)
+
+    check_layer(Dropout(0.5), _x(5, 8), reset=reset)
+
+
+def test_dropout_is_identity_at_inference() -> None:
+    x = _x(5, 8)
+    np.testing.assert_array_equal(Dropout(0.5).forward(x, train=False), x)
+
+
+def test_cross_entropy_gradient() -> None:
+    rng = np.random.default_rng(6)
+    logits = rng.standard_normal((5, 10))
+    labels = rng.integers(0, 10, 5)
+    _, d = cross_entropy(logits, labels)
+    idxs, numeric = _numeric(lambda: cross_entropy(logits, labels)[0], logits, rng)
+    for idx, num in zip(idxs, numeric, strict=True):
+        assert abs(d[idx] - num) < 1e-5, (idx, d[idx], num)
+
+
+def test_softmax_temperature() -> None:
+    logits = _x(4, 10)
+    p1, p2 = softmax(logits), softmax(logits, 2.0)
+    np.testing.assert_allclose(p2.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(p2, softmax(logits / 2.0), rtol=1e-12)
+    assert (p2.max(axis=1) < p1.max(axis=1)).all()  # a higher temperature softens
+
+
+def test_whole_cnn_gradient() -> None:
+    """Every layer chained: catches wiring mistakes the per-layer checks cannot."""
+    net = Network.build("cnn", seed=0, c1=2, c2=3, hidden=4, k=3, dropout=0.0)
+    for layer in net.layers:
+        _to64(layer)
+    rng = np.random.default_rng(7)
+    x = rng.random((3, 28, 28, 1))
+    labels = rng.integers(0, 10, 3)
+
+    def loss() -> float:
+        h = x
+        for layer in net.layers:
+            h = layer.forward(h, train=True)
+        return cross_entropy(h, labels)[0]
+
+    loss()
+    h = x
+    for layer in net.layers:
+        h = layer.forward(h, train=True)
+    net.backward(cross_entropy(h, labels)[1])
+    for i, layer in enumerate(net.layers):
+        for k, arr in layer.params.items():
+            grad = layer.grads[k].copy()
+            idxs, numeric = _numeric(loss, arr, rng, n=5)
+            for idx, num in zip(idxs, numeric, strict=True):
+                assert abs(grad[idx] - num) < 1e-6 + 1e-4 * abs(num), (i, k, idx, grad[idx], num)

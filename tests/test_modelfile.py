@@ -1,0 +1,111 @@
+"""The model-file contract: round trip, and clear errors for every kind of mismatch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from digitnet.modelfile import ModelFileError, load_model, save_model
+from digitnet.network import Network
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[Network, Path]:
+    net = Network.build("cnn", seed=3, c1=2, c2=3, hidden=8)
+    net.temperature = 1.7
+    save_model(net, tmp_path, name="t", version="v1", metrics={"test_accuracy": 0.5})
+    return net, tmp_path
+
+
+def _images(n: int = 4) -> np.ndarray:
+    return np.random.default_rng(0).random((n, 28, 28), dtype=np.float32)
+
+
+def test_round_trip_predicts_identically(saved: tuple[Network, Path]) -> None:
+    net, path = saved
+    loaded = load_model(path)
+    assert (loaded.name, loaded.version) == ("t", "v1")
+    assert loaded.network.temperature == pytest.approx(1.7)
+    assert loaded.manifest["metrics"]["test_accuracy"] == 0.5
+    np.testing.assert_array_equal(loaded.network.predict_proba(_images()),
+                                  net.predict_proba(_images()))
+
+
+def test_predict_proba_is_a_distribution(saved: tuple[Network, Path]) -> None:
+    p = load_model(saved[1]).network.predict_proba(_images(3))
+    assert p.shape == (3, 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["seed", "mlp"])
+def test_round_trip_other_architectures(tmp_path: Path, arch: str) -> None:
+    net = Network.build(arch, seed=1)
+    save_model(net, tmp_path, name=arch, version="1", metrics={})
+    np.testing.assert_array_equal(load_model(tmp_path).network.predict_proba(_images()),
+                                  net.predict_proba(_images()))
+
+
+def test_npz_holds_no_pickles(saved: tuple[Network, Path]) -> None:
+    with np.load(saved[1] / "model.npz", allow_pickle=False) as npz:
+        assert all(npz[k].dtype == np.float32 for k in npz.files)
+
+
+def test_checksum_mismatch(saved: tuple[Network, Path]) -> None:
+    path = saved[1]
+    net = Network.build("cnn", seed=4, c1=2, c2=3, hidden=8)
+    np.savez(path / "model.npz", **net.arrays())  # same shapes, other weights
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        load_model(path)
+
+
+def _edit_manifest(path: Path, edit) -> None:
+    manifest = json.loads((path / "manifest.json").read_text())
+    edit(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_shape_mismatch(saved: tuple[Network, Path]) -> None:
+    path = saved[1]
+    _edit_manifest(path, lambda m: m["architecture"][0]["arrays"].update(W=[3, 3, 1, 2]))
+    with pytest.raises(ModelFileError, match=r"shape mismatch for 0\.W"):
+        load_model(path)
+
+
+def test_config_that_does_not_fit_arrays(saved: tuple[Network, Path]) -> None:
+    path = saved[1]
+    _edit_manifest(path, lambda m: m["architecture"][0]["config"].update(c_out=5))
+    with pytest.raises(ModelFileError, match="do not fit"):
+        load_model(path)
+
+
+def test_missing_array(saved: tuple[Network, Path]) -> None:
+    path = saved[1]
+    _edit_manifest(path, lambda m: m["architecture"][0]["arrays"].update(extra=[1]))
+    with pytest.raises(ModelFileError, match="missing"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("name", ["model.npz", "manifest.json"])
+def test_missing_file(saved: tuple[Network, Path], name: str) -> None:
+    (saved[1] / name).unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        load_model(saved[1])
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "nope")
+
+
+def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
+    (saved[1] / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load_model(saved[1])
+
+
+def test_unknown_layer_type(saved: tuple[Network, Path]) -> None:
+    _edit_manifest(saved[1], lambda m: m["architecture"][1].update(type="mystery"))
+    with pytest.raises(ModelFileError, match="unknown layer type"):
+        load_model(saved[1])

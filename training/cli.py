@@ -1,0 +1,130 @@
+"""`python -m training train ...`: train, calibrate, test and write a model directory.
+
+The defaults are the shipped recipe, so `make train` reproduces the shipped model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+from digitnet.losses import softmax
+from digitnet.modelfile import save_model
+
+from .calibrate import calibration_summary
+from .idx import Split, download, load_split
+from .report import write_model_card
+from .train import TrainConfig, history_dicts, predict_logits, train
+
+# Per-architecture recipes; command-line flags override them.
+RECIPES: dict[str, TrainConfig] = {
+    "cnn": TrainConfig(arch="cnn"),
+    "mlp": TrainConfig(arch="mlp", epochs=20, lr=1e-3, batch_size=128),
+    # The demo's network and training: no augmentation, plain SGD.
+    "seed": TrainConfig(arch="seed", epochs=10, optimizer="sgd", lr=0.1, batch_size=64,
+                        weight_decay=0.0, warmup_epochs=0.0, augment=False),
+}
+TINY = {"train": 1200, "val": 300, "test": 1000, "epochs": 2}
+DEFAULT_SEED = 1
+DEFAULT_VAL = 5000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model and write model.npz, manifest and card")
+    t.add_argument("--data-dir", required=True, type=Path, help="directory of the MNIST IDX files")
+    t.add_argument("--out", required=True, type=Path, help="model directory to write")
+    t.add_argument("--arch", choices=sorted(RECIPES), default="cnn")
+    t.add_argument("--epochs", type=int, help="default: the architecture's recipe")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, help="peak learning rate")
+    t.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    t.add_argument("--val-size", type=int, default=DEFAULT_VAL,
+                   help="training images held out for validation")
+    t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--tiny", action="store_true", help="a few seconds on a small subset (CI)")
+    t.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir first")
+    return parser.parse_args(argv)
+
+
+def make_config(args: argparse.Namespace) -> TrainConfig:
+    cfg = replace(RECIPES[args.arch], seed=args.seed)
+    if args.tiny:
+        cfg = replace(cfg, epochs=TINY["epochs"], warmup_epochs=0.5)
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if args.no_augment:
+        cfg = replace(cfg, augment=False)
+    return cfg
+
+
+def split_data(full: Split, test: Split, val_size: int, seed: int,
+               tiny: bool) -> tuple[Split, Split, Split]:
+    """A seeded validation split held out of the training set."""
+    order = np.random.default_rng(seed + 10_000).permutation(len(full.labels))
+    val_idx, train_idx = order[:val_size], order[val_size:]
+    if tiny:
+        val_idx, train_idx = order[:TINY["val"]], order[TINY["val"]:TINY["val"] + TINY["train"]]
+        test = Split(test.images[:TINY["test"]], test.labels[:TINY["test"]])
+    pick = lambda idx: Split(full.images[np.sort(idx)], full.labels[np.sort(idx)])  # noqa: E731
+    return pick(train_idx), pick(val_idx), test
+
+
+def run_train(args: argparse.Namespace) -> dict:
+    if args.download:
+        download(args.data_dir)
+    cfg = make_config(args)
+    train_split, val_split, test = split_data(load_split(args.data_dir, "train"),
+                                              load_split(args.data_dir, "t10k"),
+                                              args.val_size, cfg.seed, args.tiny)
+    print(f"training {cfg.arch} on {len(train_split.labels)} images, validating on "
+          f"{len(val_split.labels)}, config {asdict(cfg)}", flush=True)
+    t0 = time.perf_counter()
+    net, history = train(cfg, train_split, val_split, log=lambda s: print(s, flush=True))
+    train_seconds = time.perf_counter() - t0
+    cal = calibration_summary(predict_logits(net, val_split.images), val_split.labels,
+                              test_logits := predict_logits(net, test.images), test.labels)
+    net.temperature = cal["temperature"]
+    predictions = softmax(test_logits, net.temperature).argmax(axis=1)
+    metrics = {
+        "test_accuracy": float((predictions == test.labels).mean()),
+        "test_errors": int((predictions != test.labels).sum()),
+        "test_size": len(test.labels),
+        "val_accuracy": max(r.val_acc for r in history),
+        **cal,
+        "train_seconds": round(train_seconds, 1),
+    }
+    extra = {"training": {"command": reproduce_command(args, cfg), "seed": cfg.seed,
+                          "config": asdict(cfg), "val_size": len(val_split.labels),
+                          "train_size": len(train_split.labels), "tiny": args.tiny,
+                          "history": history_dicts(history)}}
+    name = f"digitnet-{cfg.arch}"
+    version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
+    save_model(net, args.out, name=name, version=version, metrics=metrics, extra=extra)
+    write_model_card(args.out, predictions, test.labels)
+    print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
+          f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
+          f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
+    return metrics
+
+
+def reproduce_command(args: argparse.Namespace, cfg: TrainConfig) -> str:
+    """The explicit command line that retrains this model."""
+    parts = ["python", "-m", "training", "train", "--data-dir", str(args.data_dir),
+             "--arch", cfg.arch, "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
+             "--lr", str(cfg.lr), "--seed", str(cfg.seed), "--val-size", str(args.val_size)]
+    parts += ["--no-augment"] if not cfg.augment and RECIPES[cfg.arch].augment else []
+    parts += ["--tiny"] if args.tiny else []
+    return shlex.join([*parts, "--out", str(args.out)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "train":
+        run_train(args)
+    return 0

@@ -1,0 +1,150 @@
+"""The model card: Markdown plus a confusion-matrix and learning-curve PNG (Pillow only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CONFUSION_PNG = "confusion_matrix.png"
+CURVES_PNG = "learning_curves.png"
+CARD = "MODEL_CARD.md"
+
+
+def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, n: int = 10) -> np.ndarray:
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (labels, predictions), 1)
+    return cm
+
+
+def draw_confusion(cm: np.ndarray, path: Path, cell: int = 44) -> None:
+    """Rows = true digit, columns = predicted; off-diagonal cells shaded by count."""
+    n = len(cm)
+    margin = 30
+    img = Image.new("RGB", (margin + n * cell + 1, margin + n * cell + 1), "white")
+    d = ImageDraw.Draw(img)
+    off_max = max(1, int((cm - np.diag(np.diag(cm))).max()))
+    for i in range(n):
+        d.text((margin + i * cell + cell // 2 - 3, 8), str(i), fill="black")
+        d.text((10, margin + i * cell + cell // 2 - 5), str(i), fill="black")
+        for j in range(n):
+            v = int(cm[i, j])
+            if i == j:
+                colour = (200, 230, 200)
+            else:
+                s = int(255 - 180 * min(1.0, v / off_max)) if v else 255
+                colour = (255, s, s)
+            x0, y0 = margin + j * cell, margin + i * cell
+            d.rectangle([x0, y0, x0 + cell, y0 + cell], fill=colour, outline=(180, 180, 180))
+            d.text((x0 + 4, y0 + cell // 2 - 5), str(v), fill="black")
+    img.save(path)
+
+
+def _polyline(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int], ys: list[float],
+              lo: float, hi: float, colour: str) -> None:
+    x0, y0, x1, y1 = box
+    if len(ys) < 2 or hi <= lo:
+        return
+    pts = [(x0 + (x1 - x0) * i / (len(ys) - 1), y1 - (y1 - y0) * (y - lo) / (hi - lo))
+           for i, y in enumerate(ys)]
+    d.line(pts, fill=colour, width=2)
+
+
+def draw_curves(history: list[dict[str, Any]], path: Path) -> None:
+    """Left: train/val loss (log scale); right: train/val error % (log scale)."""
+    w, h, pad = 360, 240, 40
+    img = Image.new("RGB", (2 * w, h + 30), "white")
+    d = ImageDraw.Draw(img)
+    panels = [("loss", "val_loss", "loss (log)"), ("acc", "val_acc", "error % (log)")]
+    for p, (a, b, title) in enumerate(panels):
+        box = (p * w + pad, 30, p * w + w - 10, h)
+        d.rectangle(box, outline="black")
+        d.text((box[0], 10), f"{title}: train red, val blue", fill="black")
+        series = [[r[k] for r in history] for k in (a, b)]
+        if a == "acc":
+            series = [[max(1e-4, 100 * (1 - v)) for v in s] for s in series]
+        logs = [list(np.log10(np.maximum(s, 1e-6))) for s in series]
+        lo, hi = min(map(min, logs)), max(map(max, logs))
+        for s, colour in zip(logs, ("red", "blue"), strict=True):
+            _polyline(d, box, s, lo, hi, colour)
+        d.text((box[0] - 36, box[1]), f"{10 ** hi:.3g}", fill="black")
+        d.text((box[0] - 36, box[3] - 10), f"{10 ** lo:.3g}", fill="black")
+        d.text((box[0], box[3] + 8), f"epoch 1..{len(history)}", fill="black")
+    img.save(path)
+
+
+def _card(manifest: dict[str, Any], cm: np.ndarray) -> str:
+    m, tr = manifest["metrics"], manifest.get("training", {})
+    layers = " -> ".join(
+        f"{e['type']}({', '.join(f'{k}={v}' for k, v in e['config'].items())})"
+        for e in manifest["architecture"]
+    )
+    n_params = sum(int(np.prod(s)) for e in manifest["architecture"] for s in e["arrays"].values())
+    rows = "\n".join(f"| {r['epoch']} | {r['loss']:.4f} | {r['acc']:.4f} | {r['val_loss']:.4f} | "
+                     f"{r['val_acc']:.4f} | {r['seconds']:.0f} |" for r in tr.get("history", []))
+    worst = sorted(((int(cm[i, j]), i, j) for i in range(10) for j in range(10) if i != j),
+                   reverse=True)[:5]
+    confusions = ", ".join(f"{i}->{j} ({v})" for v, i, j in worst if v)
+    return f"""# Model card: {manifest['name']} ({manifest['version']})
+
+A from-scratch NumPy network for 28x28 MNIST-style digits (ink bright on dark,
+values in [0, 1], centred by centre of mass). Inputs from a canvas must go through
+`digitnet.preprocess.normalize_digit` first (preprocess version
+`{manifest.get('preprocess_version')}`).
+
+## Architecture
+{layers}
+
+{n_params:,} stored values; weights sha256 `{manifest['weights_sha256']}`.
+
+## Results (official MNIST test set, {m['test_size']} images)
+| metric | value |
+| --- | --- |
+| test accuracy | {m['test_accuracy']:.4f} ({m['test_errors']} errors) |
+| softmax temperature (fit on validation NLL) | {m['temperature']:.3f} |
+| test ECE (15 bins) before / after temperature | {m['test_ece_before']:.4f} / \
+{m['test_ece_after']:.4f} |
+| test NLL before / after temperature | {m['test_nll_before']:.4f} / {m['test_nll_after']:.4f} |
+| best validation accuracy | {m['val_accuracy']:.4f} |
+| training time (this machine, 2 cores) | {m['train_seconds']:.0f} s |
+
+Most frequent confusions (true->predicted): {confusions or 'none'}.
+
+![confusion matrix]({CONFUSION_PNG})
+
+![learning curves]({CURVES_PNG})
+
+## Training
+Reproduce with (seed {tr.get('seed')}):
+
+```
+{tr.get('command')}
+```
+
+{tr.get('train_size')} training images, {tr.get('val_size')} held out for validation (best
+epoch kept, temperature fitted there). Config: `{json.dumps(tr.get('config'))}`.
+
+| epoch | loss | acc (augmented) | val loss | val acc | seconds |
+| --- | --- | --- | --- | --- | --- |
+{rows}
+
+## Limits
+Trained on MNIST only (American census and school handwriting, digits 0-9). It
+always answers one of ten digits: check the probability, and let preprocessing
+reject empty drawings.
+"""
+
+
+def write_model_card(directory: Path, predictions: np.ndarray, labels: np.ndarray) -> Path:
+    """Write MODEL_CARD.md and its two images next to manifest.json."""
+    directory = Path(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    cm = confusion_matrix(predictions, labels)
+    draw_confusion(cm, directory / CONFUSION_PNG)
+    draw_curves(manifest.get("training", {}).get("history", []), directory / CURVES_PNG)
+    path = directory / CARD
+    path.write_text(_card(manifest, cm))
+    return path

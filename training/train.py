@@ -1,0 +1,139 @@
+"""The seeded training loop: augment, step, validate, keep the best checkpoint."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from digitnet.losses import cross_entropy
+from digitnet.network import Network
+from digitnet.optim import SGD, Adam
+
+from .idx import Split
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "cnn"
+    epochs: int = 15
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    augment: bool = True
+    seed: int = 1
+    arch_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    loss: float
+    acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float
+    lr: float
+
+
+def load_augment() -> Augment | None:
+    """Engineer B's augmentation, if it has landed; training works without it."""
+    try:
+        from .augment import augment_batch
+    except ImportError:
+        return None
+    return augment_batch
+
+
+def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    """One-cycle: linear warm-up to the peak, then cosine decay to ~0."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(cfg: TrainConfig) -> SGD | Adam:
+    if cfg.optimizer == "sgd":
+        return SGD(cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return Adam(cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+def predict_logits(net: Network, images: np.ndarray, batch: int = 1000) -> np.ndarray:
+    return np.concatenate([net.forward(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
+def evaluate(net: Network, split: Split) -> tuple[float, float]:
+    """(loss, accuracy) at temperature 1."""
+    logits = predict_logits(net, split.images)
+    loss, _ = cross_entropy(logits, split.labels)
+    return loss, float((logits.argmax(axis=1) == split.labels).mean())
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def train(cfg: TrainConfig, train_split: Split, val_split: Split,
+          log: Callable[[str], None] = print) -> tuple[Network, list[EpochRecord]]:
+    """Train; return the network holding the best-validation weights, and the history."""
+    rng = np.random.default_rng(cfg.seed)
+    net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
+    opt = make_optimizer(cfg)
+    augment = load_augment() if cfg.augment else None
+    if cfg.augment and augment is None:
+        log("note: training.augment not available, training without augmentation")
+    n = len(train_split.labels)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    history: list[EpochRecord] = []
+    best: tuple[float, float] = (-1.0, 0.0)
+    best_arrays = net.arrays()
+    start = time.perf_counter()
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        order = rng.permutation(n)
+        loss_sum = correct = 0.0
+        for i in range(0, n, cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            x = train_split.images[idx]
+            if augment is not None:
+                x = augment(x, rng)
+            y = train_split.labels[idx]
+            opt.lr = lr_at(step, total, warmup, cfg.lr)
+            logits = net.forward(x, train=True)
+            loss, dlogits = cross_entropy(logits, y)
+            net.backward(dlogits)
+            opt.step(net.parameters())
+            loss_sum += loss * len(idx)
+            correct += int((logits.argmax(axis=1) == y).sum())
+            step += 1
+        val_loss, val_acc = evaluate(net, val_split)
+        seconds = time.perf_counter() - t0
+        rec = EpochRecord(epoch, loss_sum / n, correct / n, val_loss, val_acc, seconds, opt.lr)
+        history.append(rec)
+        if (val_acc, -val_loss) > best:
+            best = (val_acc, -val_loss)
+            best_arrays = {k: v.copy() for k, v in net.arrays().items()}
+        elapsed = time.perf_counter() - start
+        eta = elapsed / epoch * (cfg.epochs - epoch)
+        log(f"epoch {epoch:2d}/{cfg.epochs}  loss {rec.loss:.4f}  acc {rec.acc:.4f}  "
+            f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  time {seconds:.0f}s  "
+            f"elapsed {_fmt_seconds(elapsed)}  eta {_fmt_seconds(eta)}"
+            + ("  *best" if best == (val_acc, -val_loss) else ""))
+    net.set_arrays(best_arrays)
+    return net, history
+
+
+def history_dicts(history: list[EpochRecord]) -> list[dict]:
+    return [asdict(r) for r in history]
