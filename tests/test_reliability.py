@@ -1,0 +1,468 @@
+"""Abuse and concurrency: hostile inputs get a clear 4xx, never a 5xx; answers don't race.
+
+The inputs here are the ones an attacker or a broken client sends (huge or deep
+bodies, image bombs, lying headers, animated or degenerate images), not the
+everyday validation rules the API's own tests cover. Each must be answered with
+a 4xx whose JSON names the problem, and must not take the process down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
+os.environ.setdefault("MODEL_DIR", str(SHIPPED_MODEL))
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+# ---------------------------------------------------------------- crafted inputs
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def raw_png(width: int, height: int, idat: bytes, *, bit_depth: int = 8,
+            extra: tuple[bytes, ...] = ()) -> bytes:
+    """A greyscale PNG written chunk by chunk, so its header can lie about its size."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + b"".join(extra)
+            + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+
+
+def drawn(size: tuple[int, int] = (280, 280), fmt: str = "PNG", **save) -> bytes:
+    """A '7'-ish dark stroke on white, as a canvas would export it."""
+    w, h = size
+    img = Image.new("RGB", size, "white")
+    ImageDraw.Draw(img).line([(w * 0.2, h * 0.2), (w * 0.8, h * 0.2), (w * 0.4, h * 0.9)],
+                             fill="black", width=max(1, min(w, h) // 10))
+    buf = io.BytesIO()
+    img.save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+def animated(fmt: str) -> bytes:
+    frames = [Image.new("L", (64, 64), 0) for _ in range(3)]
+    for i, frame in enumerate(frames):
+        ImageDraw.Draw(frame).line([(10 + 10 * i, 5), (10 + 10 * i, 60)], fill=255, width=6)
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{b64(data)}"
+
+
+BLANK_ROWS = zlib.compress(b"\0" * 29 * 28)
+IMAGE_BOMBS = {
+    # 30000x30000 declared in a 100-byte file: must be refused from the header.
+    "declared_30000x30000": raw_png(30000, 30000, zlib.compress(b"\0" * 1000), bit_depth=1),
+    # 65535x65535 one-bit image whose pixel data inflates 1000:1.
+    "zlib_bomb_idat": raw_png(65535, 65535, zlib.compress(b"\0" * 20_000_000, 9), bit_depth=1),
+    # A 28x28 image carrying 50 MB of compressed text / colour profile (48 kB on the wire).
+    "zlib_bomb_ztxt": raw_png(28, 28, BLANK_ROWS, extra=(
+        _png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * 50_000_000, 9)),)),
+    "zlib_bomb_iccp": raw_png(28, 28, BLANK_ROWS, extra=(
+        _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * 50_000_000, 9)),)),
+    "gif_65535_square": b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x00\x00\x00"
+    + b",\x00\x00\x00\x00" + struct.pack("<HH", 65535, 65535) + b"\x00\x02\x02D\x01\x00;",
+}
+
+NOT_IMAGES = {
+    "text": b"hello, I am not an image",
+    "pdf": b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF",
+    "svg": b'<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L9 9"/></svg>',
+    "random": np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+    "png_signature_only": b"\x89PNG\r\n\x1a\n",
+    "png_truncated": drawn()[:200],
+    "png_bad_crc": drawn()[:30] + b"\xff\xff" + drawn()[32:],
+    "bmp": drawn(fmt="BMP"),
+    "tiff": drawn(fmt="TIFF"),
+    "ico": drawn((64, 64), fmt="ICO"),
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def client():
+    from app import app
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        health = c.get("/health")
+        if health.status_code != 200:
+            pytest.skip(f"no model loaded ({health.text}); hostile-input tests need one")
+        yield c
+
+
+def assert_client_error(response, *statuses: int) -> str:
+    """A 4xx (one of `statuses` if given) whose JSON body says what was wrong."""
+    code = response.status_code
+    assert 400 <= code < 500, f"expected a 4xx, got {code}: {response.text[:300]}"
+    if statuses:
+        assert code in statuses, f"expected {statuses}, got {code}: {response.text[:300]}"
+    body = response.json()
+    message = json.dumps(body.get("detail", body))
+    assert len(message) > 10, f"no useful message in {body}"
+    assert "Traceback" not in response.text
+    return message
+
+
+def post_raw(client, body: bytes | str, path: str = "/predict",
+             content_type: str = "application/json"):
+    return client.post(path, content=body, headers={"content-type": content_type})
+
+
+# ---------------------------------------------------------------- sizes and shapes of bodies
+
+
+def test_huge_body_is_413(client):
+    body = b'{"image": "' + b"A" * (7 * 1024 * 1024) + b'"}'
+    assert_client_error(post_raw(client, body), 413)
+
+
+def test_huge_image_string_is_413(client):
+    """Under the body limit, over the image limit: 2 MB of valid base64."""
+    image = b64(b"\x89PNG\r\n\x1a\n" + bytes(1_500_000))
+    assert_client_error(client.post("/predict", json={"image": image}), 413)
+
+
+def test_huge_pixel_list_is_refused(client):
+    body = json.dumps({"pixels": [1] * 500_000})
+    assert_client_error(post_raw(client, body), 413, 422)
+
+
+@pytest.mark.parametrize("depth", [50, 5_000, 200_000])
+def test_deeply_nested_json_is_4xx(client, depth):
+    body = '{"pixels": ' + "[" * depth + "]" * depth + "}"
+    assert_client_error(post_raw(client, body), 400, 413, 422)
+
+
+def test_deeply_nested_batch_is_4xx(client):
+    body = '{"items": [{"pixels": ' + "[" * 100_000 + "]" * 100_000 + "}]}"
+    assert_client_error(post_raw(client, body, "/predict/batch"), 400, 413, 422)
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"null", b"[]", b"42", b'"pixels"', b"{", b'{"pixels": [1, 2,', b"\xff\xfe\x00{}",
+    b'{"pixels": "' + b"0," * 783 + b'0"}',
+    b'{"pixels": {"0": 1}}',
+    b'{"pixels": [' + b'"1",' * 783 + b'"1"]}',
+    b'{"pixels": [' + b"true," * 783 + b"true]}",
+    b'{"pixels": [' + b"[0]," * 783 + b"[0]]}",
+    b'{"pixels": [' + b"null," * 783 + b"null]}",
+    b'{"image": 12345}', b'{"image": ["aGVsbG8="]}', b'{"image": null}',
+    b'{"image": {"$ref": "#"}}',
+    b'{"pixels": [' + b"0," * 783 + b'0], "normalize": "yes"}',
+    b'{"pixels": [' + b"0," * 783 + b'0], "__proto__": {}}',
+], ids=lambda b: b[:24].decode("latin-1"))
+def test_wrong_types_and_broken_json_are_4xx(client, body):
+    assert_client_error(post_raw(client, body), 400, 422)
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400"])
+def test_nan_and_infinity_are_422(client, token):
+    body = b'{"pixels": [' + token + b"," + b"0," * 782 + b"0]}"
+    assert_client_error(post_raw(client, body), 422)
+
+
+def test_absurdly_long_number_is_4xx(client):
+    """Python's int parser refuses over 4300 digits with a ValueError: must not become a 500."""
+    body = b'{"pixels": [1' + b"0" * 10_000 + b"," + b"0," * 782 + b"0]}"
+    assert_client_error(post_raw(client, body), 400, 422)
+
+
+def test_lying_content_type_is_not_500(client):
+    pixels = json.dumps({"pixels": [0] * 784})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "image/png", ""):
+        r = post_raw(client, pixels, content_type=content_type)
+        assert r.status_code < 500, (content_type, r.status_code, r.text[:200])
+
+
+def test_both_and_neither_input(client):
+    both = {"pixels": [0] * 784, "image": data_url(drawn())}
+    assert "pixels" in assert_client_error(client.post("/predict", json=both), 422)
+    assert_client_error(client.post("/predict", json={}), 422)
+    assert_client_error(client.post("/predict", json={"normalize": True}), 422)
+
+
+# ---------------------------------------------------------------- images
+
+
+def test_truncated_base64_is_422(client):
+    encoded = b64(drawn())
+    for broken in (encoded[: len(encoded) // 2 + 1], encoded[:-3], "data:image/png;base64,"
+                   + encoded[:101], "data:image/png;base64", "%%%%", "A", "\u00e9\u00e9"):
+        assert_client_error(client.post("/predict", json={"image": broken}), 422)
+
+
+def test_base64_of_truncated_png_is_422(client):
+    assert_client_error(client.post("/predict", json={"image": b64(drawn()[:-40])}), 422)
+
+
+def test_lone_surrogate_in_image_is_4xx(client):
+    assert_client_error(post_raw(client, b'{"image": "\\ud800\\udfff\\ud800"}'), 400, 422)
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_BOMBS))
+def test_image_bombs_are_refused(client, name):
+    r = client.post("/predict", json={"image": b64(IMAGE_BOMBS[name])})
+    assert_client_error(r, 413, 422)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_IMAGES))
+def test_non_images_are_422(client, name):
+    assert_client_error(client.post("/predict", json={"image": b64(NOT_IMAGES[name])}), 422)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+def test_animated_images_are_422(client, fmt):
+    message = assert_client_error(client.post("/predict", json={"image": b64(animated(fmt))}), 422)
+    assert "animat" in message.lower()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (10000, 10), (10, 10000), (2, 3000)])
+def test_degenerate_sizes_answer_cleanly(client, size):
+    """A digit or a clear 4xx (e.g. an empty drawing), never a crash or a hang."""
+    r = client.post("/predict", json={"image": b64(drawn(size))})
+    if r.status_code == 200:
+        body = r.json()
+        assert 0 <= body["digit"] <= 9
+        assert len(body["input"]) == 784
+    else:
+        assert_client_error(r, 422)
+
+
+def test_one_white_pixel_is_an_empty_drawing(client):
+    r = client.post("/predict", json={"image": b64(drawn((1, 1)))})
+    # one pixel is all border: no ink can be told from the background
+    assert "empty" in assert_client_error(r, 422).lower()
+
+
+def test_large_but_legal_image_is_answered(client):
+    """4000x4000 (under the pixel limit), 15 kB compressed: decoded within the limits."""
+    ink = np.zeros((4000, 4000), np.uint8)
+    ink[1000:3000, 1900:2100] = 255
+    rows = b"".join(b"\0" + row.tobytes() for row in ink)
+    r = client.post("/predict", json={"image": b64(raw_png(4000, 4000, zlib.compress(rows, 9)))})
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["digit"] == 1
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_batch_over_256_is_refused(client):
+    items = [{"pixels": [0] * 784}] * 257
+    message = assert_client_error(client.post("/predict/batch", json={"items": items}), 413, 422)
+    assert "256" in message
+
+
+def test_batch_with_one_bomb_is_refused_whole(client):
+    good = {"pixels": [0] * 783 + [255]}
+    items = [good, {"image": b64(IMAGE_BOMBS["declared_30000x30000"])}, good]
+    assert_client_error(client.post("/predict/batch", json={"items": items}), 413, 422)
+
+
+@pytest.mark.parametrize("body", [
+    {"items": []}, {"items": None}, {"items": {"pixels": []}}, {"items": [[]]}, {},
+    {"items": [{"pixels": [0] * 784}], "extra": 1},
+], ids=str)
+def test_malformed_batches_are_422(client, body):
+    assert_client_error(client.post("/predict/batch", json=body), 422)
+
+
+def test_method_and_path_abuse_is_4xx(client):
+    for r in (client.get("/predict"), client.put("/predict/batch"),
+              client.post("/predict/../../etc/passwd"), client.post("/%00")):
+        assert 400 <= r.status_code < 500, (r.request.url, r.status_code)
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def _digit_bodies(n: int) -> list[dict]:
+    """Different digits (pixels and canvas PNGs) so a mix-up between requests would show."""
+    rng = np.random.default_rng(42)
+    bodies: list[dict] = []
+    for i in range(n):
+        if i % 4 == 3:
+            w = int(rng.integers(60, 400))
+            bodies.append({"image": data_url(drawn((w, int(rng.integers(60, 400)))))})
+            continue
+        img = np.zeros((28, 28), np.uint8)
+        r0, c0 = rng.integers(2, 14, 2)
+        img[r0 : r0 + rng.integers(6, 14), c0 : c0 + rng.integers(2, 12)] = rng.integers(
+            128, 256)
+        bodies.append({"pixels": img.ravel().tolist(), "normalize": bool(i % 2)})
+    return bodies
+
+
+def test_concurrent_answers_equal_sequential_ones(client):
+    bodies = _digit_bodies(48)
+    sequential = [client.post("/predict", json=b).json() for b in bodies]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        concurrent = list(pool.map(lambda b: client.post("/predict", json=b).json(), bodies * 2))
+    assert concurrent == sequential * 2
+    assert len({json.dumps(s["probabilities"]) for s in sequential}) > 10
+
+
+def test_batch_answers_equal_single_ones(client):
+    bodies = _digit_bodies(24)
+    singles = [client.post("/predict", json=b).json() for b in bodies]
+    batch = client.post("/predict/batch", json={"items": bodies}).json()["predictions"]
+    assert [b["digit"] for b in batch] == [s["digit"] for s in singles]
+    np.testing.assert_allclose([b["probabilities"] for b in batch],
+                               [s["probabilities"] for s in singles], atol=1e-5)
+
+
+async def _post_all(port: int, bodies: list[bytes], connections: int) -> list[bytes]:
+    """POST every body over `connections` keep-alive connections; answers in body order."""
+    from tools.loadtest import build_request, read_response
+
+    answers: list[bytes] = [b""] * len(bodies)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(bodies)):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not queue.empty():
+                i = queue.get_nowait()
+                writer.write(build_request("127.0.0.1", port, "/predict", bodies[i],
+                                           "application/json"))
+                status, answers[i], _ = await asyncio.wait_for(read_response(reader), 30)
+                assert status == 200, answers[i][:200]
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return answers
+
+
+@pytest.fixture(scope="module")
+def server_port():
+    from tools.loadtest import SERVE_COMMAND, local_server
+
+    with local_server(SERVE_COMMAND) as port:
+        yield port
+
+
+def test_local_server_concurrent_equals_sequential(client, server_port):
+    bodies = [json.dumps(b).encode() for b in _digit_bodies(64)]
+    sequential = asyncio.run(_post_all(server_port, bodies, 1))
+    concurrent = asyncio.run(_post_all(server_port, bodies, 32))
+    assert [json.loads(a) for a in concurrent] == [json.loads(a) for a in sequential]
+
+
+def test_local_server_under_load_has_no_errors(client, server_port):
+    from tools.loadtest import demo_pixels, run_load
+
+    body = json.dumps({"pixels": demo_pixels()}).encode()
+    result = run_load("127.0.0.1", server_port, "/predict", body, connections=32,
+                      duration_s=2.0, max_requests=3000)
+    assert result.requests > 50
+    assert result.errors == 0, result.error_samples
+    assert result.statuses == {200: result.requests}
+
+
+def test_local_server_refuses_huge_chunked_body(client, server_port):
+    """No Content-Length to check up front: the limit must hold while streaming."""
+    import socket
+
+    chunk = b"A" * 65536
+    with socket.create_connection(("127.0.0.1", server_port), timeout=30) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            sock.sendall(b'b\r\n{"image": "\r\n')
+            for _ in range(160):  # 10 MB
+                sock.sendall(b"10000\r\n" + chunk + b"\r\n")
+            sock.sendall(b'2\r\n"}\r\n0\r\n\r\n')
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may stop reading once the limit is passed
+        head = sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
+
+
+# ---------------------------------------------------------------- corrupted model
+
+
+PROBE = """
+import json
+from fastapi.testclient import TestClient
+from app import app
+c = TestClient(app, raise_server_exceptions=False)
+h = c.get("/health")
+p = c.post("/predict", json={"pixels": [0] * 783 + [255]})
+result = {"health": [h.status_code, h.json()], "predict": [p.status_code, p.text]}
+print("PROBE " + json.dumps(result))
+"""
+
+
+def _corrupt(directory: Path, how: str) -> None:
+    weights, manifest_path = directory / "model.npz", directory / "manifest.json"
+    if how == "flipped_byte":
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        weights.write_bytes(bytes(data))
+    elif how == "missing_weights":
+        weights.unlink()
+    elif how == "truncated_manifest":
+        manifest_path.write_text(manifest_path.read_text()[:50])
+
+
+@pytest.mark.parametrize(("how", "clue"), [
+    ("flipped_byte", "checksum"), ("missing_weights", "model.npz"),
+    ("truncated_manifest", "manifest"),
+])
+def test_corrupted_model_is_refused_at_start(tmp_path, how, clue):
+    if not (SHIPPED_MODEL / "model.npz").is_file():
+        pytest.skip("no shipped model to corrupt")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for f in SHIPPED_MODEL.iterdir():
+        if f.is_file():
+            (model_dir / f.name).write_bytes(f.read_bytes())
+    _corrupt(model_dir, how)
+    pythonpath = os.pathsep.join(
+        str(ROOT / p) for p in ("functions/predict", "layers/model/python", ".")
+    )
+    env = {**os.environ, "MODEL_DIR": str(model_dir), "PYTHONPATH": pythonpath,
+           "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "test"}
+    proc = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    probe = next(ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE "))
+    result = json.loads(probe.removeprefix("PROBE "))
+    health_status, health = result["health"]
+    predict_status, predict_text = result["predict"]
+    assert health_status == 503, result
+    assert health["ok"] is False, result
+    assert predict_status == 503, result
+    assert '"digit"' not in predict_text
+    logs = [ln for ln in (proc.stdout + proc.stderr).lower().splitlines()
+            if not ln.startswith("probe ")]
+    assert any(clue in ln and "error" in ln for ln in logs), f"no error log naming the {clue}"
