@@ -141,7 +141,7 @@ def test_softmax_temperature() -> None:
 
 def test_whole_cnn_gradient() -> None:
     """Every layer chained: catches wiring mistakes the per-layer checks cannot."""
-    net = Network.build("cnn", seed=0, c1=2, c2=3, hidden=4, k=3, dropout=0.0)
+    net = Network.build("cnn", seed=0, c1=2, c2=3, hidden=4, k1=5, k2=3, dropout=0.0)
     for layer in net.layers:
         _to64(layer)
     rng = np.random.default_rng(7)

@@ -24,7 +24,7 @@ class TrainConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     lr: float = 3e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.02
     warmup_epochs: float = 1.0
     augment: bool = True
     seed: int = 1

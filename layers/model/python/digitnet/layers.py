@@ -194,14 +194,16 @@ class MaxPool2(Layer):
         xr = x.reshape(n, h // 2, 2, w // 2, 2, c)
         y = xr.max(axis=(2, 4))
         if train:
-            mask = xr == y[:, :, None, :, None, :]
-            # Ties share the gradient, so it stays a valid subgradient.
-            self._mask = mask / mask.sum(axis=(2, 4), keepdims=True, dtype=x.dtype)
+            self._mask = xr == y[:, :, None, :, None, :]
             self._x_shape = x.shape
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx = self._mask * dy[:, :, None, :, None, :]
+        mask = self._mask
+        if np.count_nonzero(mask) != dy.size:
+            # Ties share the gradient, so it stays a valid subgradient (rare: checked globally).
+            mask = mask / mask.sum(axis=(2, 4), keepdims=True, dtype=dy.dtype)
+        dx = mask * dy[:, :, None, :, None, :]
         return dx.reshape(self._x_shape)
 
 

@@ -40,12 +40,15 @@ def mlp_layers(rng: np.random.Generator, hidden: int = 800, dropout: float = 0.3
 
 
 def cnn_layers(rng: np.random.Generator, c1: int = 32, c2: int = 64, hidden: int = 128,
-               k: int = 5, dropout: float = 0.4) -> list[Layer]:
-    """Two conv-BN-ReLU-pool blocks, then a BN'd dense layer with dropout."""
-    pad = k // 2
+               k1: int = 5, k2: int = 3, dropout: float = 0.4) -> list[Layer]:
+    """Two conv-pool-BN-ReLU blocks, then a BN'd dense layer with dropout.
+
+    Pooling before batch-norm and ReLU does their work on a quarter of the values;
+    the 3x3 second conv costs a third of a 5x5 one (it dominates training time).
+    """
     return [
-        Conv2D(1, c1, k, pad, rng=rng), BatchNorm(c1), ReLU(), MaxPool2(),
-        Conv2D(c1, c2, k, pad, rng=rng), BatchNorm(c2), ReLU(), MaxPool2(),
+        Conv2D(1, c1, k1, k1 // 2, rng=rng), MaxPool2(), BatchNorm(c1), ReLU(),
+        Conv2D(c1, c2, k2, k2 // 2, rng=rng), MaxPool2(), BatchNorm(c2), ReLU(),
         Flatten(),
         Dense(7 * 7 * c2, hidden, rng=rng), BatchNorm(hidden), ReLU(), Dropout(dropout, rng=rng),
         Dense(hidden, N_CLASSES, relu_next=False, rng=rng),
