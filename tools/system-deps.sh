@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Debian packages the end-to-end tests use: chromium (browser tests) and
-# docker.io (`sam local start-api`). Installed only when missing and when we
-# may (root with apt); otherwise those tests skip and say why.
+# Debian packages the end-to-end tests use: chromium (browser tests),
+# docker.io (`sam local start-api`) and handwriting fonts (the canvas-style
+# evaluation set, training/canvas_eval.py). Installed only when missing and
+# when we may (root with apt); otherwise those tests skip and say why.
 set -u
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+for font in fonts-dkg-handwriting fonts-breip fonts-bwht fonts-humor-sans fonts-comic-neue \
+  fonts-rufscript fonts-sjfonts fonts-dancingscript fonts-kaushanscript fonts-kristi; do
+  dpkg -s "$font" >/dev/null 2>&1 || need+=("$font")
+done
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "note: not installing ${need[*]} (needs root and apt); the tests that use them will skip" >&2
