@@ -1,0 +1,177 @@
+"""CloudFormation custom resource that publishes the static site into its bucket.
+
+Create/Update: upload every file of the site (SITE_DIR, the site layer at
+/opt/site in Lambda) with its Content-Type and Cache-Control, write
+`config.json` with the API URL the page calls, and delete objects the site no
+longer has. Delete: empty the bucket (every version), so the stack can delete it.
+
+The stack must never hang: every path ends with a response to the ResponseURL,
+and a timer sends FAILED shortly before Lambda would kill the invocation.
+Only the standard library and the runtime's boto3 are used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+LOG = logging.getLogger(__name__)
+LOG.setLevel(logging.INFO)
+
+CONFIG_KEY = "config.json"
+# Pages and the config must be revalidated so an update shows at once; other files
+# have no content hash in their names, so they are cached briefly only.
+REVALIDATE = "no-cache"
+SHORT_CACHE = "public, max-age=300"
+TIMEOUT_MARGIN_S = 5.0
+RESPONSE_TIMEOUT_S = 20.0
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    """Lambda entry point: do the request, then always answer CloudFormation."""
+    responder = Responder(event, context)
+    budget_s = context.get_remaining_time_in_millis() / 1000 - TIMEOUT_MARGIN_S
+    guard = threading.Timer(
+        max(budget_s, 0.0), responder.send, ("FAILED", "Timed out before Lambda's limit"),
+    )
+    guard.daemon = True
+    guard.start()
+    try:
+        data = dispatch(event)
+    except Exception as exc:  # any failure must become a FAILED response, never a hang
+        LOG.exception("%s failed", event.get("RequestType"))
+        responder.send("FAILED", f"{type(exc).__name__}: {exc}")
+    else:
+        responder.send("SUCCESS", "", data)
+    finally:
+        guard.cancel()
+
+
+def dispatch(event: dict[str, Any]) -> dict[str, str]:
+    props = event["ResourceProperties"]
+    bucket = props["Bucket"]
+    if event["RequestType"] == "Delete":
+        removed = empty_bucket(bucket)
+        return {"Removed": str(removed)}
+    site_dir = Path(os.environ.get("SITE_DIR", "/opt/site"))
+    uploaded = publish(bucket, site_dir, props["ApiUrl"])
+    return {"Uploaded": str(len(uploaded))}
+
+
+def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
+    """Upload the site and its config; remove stale objects. Returns the keys written."""
+    s3 = boto3.client("s3")
+    files = dict(site_files(site_dir))
+    if "index.html" not in files:
+        raise FileNotFoundError(f"no index.html in {site_dir}")
+    for key, path in files.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **object_headers(key))
+    config = json.dumps({"apiUrl": api_url.rstrip("/")}).encode()
+    s3.put_object(Bucket=bucket, Key=CONFIG_KEY, Body=config, **object_headers(CONFIG_KEY))
+    written = {*files, CONFIG_KEY}
+    stale = [key for key in current_keys(s3, bucket) if key not in written]
+    delete_keys(s3, bucket, [{"Key": key} for key in stale])
+    LOG.info("published %d files to %s, removed %d stale", len(written), bucket, len(stale))
+    return written
+
+
+def site_files(site_dir: Path) -> Iterator[tuple[str, Path]]:
+    """(object key, file) for every published file; dotfiles and caches are skipped."""
+    for path in sorted(site_dir.rglob("*")):
+        rel = path.relative_to(site_dir)
+        if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            yield rel.as_posix(), path
+
+
+def object_headers(key: str) -> dict[str, str]:
+    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or content_type in ("application/json", "image/svg+xml"):
+        content_type += "; charset=utf-8"
+    revalidate = key.endswith((".html", ".json")) or key == CONFIG_KEY
+    return {"ContentType": content_type, "CacheControl": REVALIDATE if revalidate else SHORT_CACHE}
+
+
+def current_keys(s3: Any, bucket: str) -> Iterator[str]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            yield obj["Key"]
+
+
+def empty_bucket(bucket: str) -> int:
+    """Delete every object version and delete marker; a missing bucket is already empty."""
+    s3 = boto3.client("s3")
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+            LOG.info("bucket %s is gone; nothing to empty", bucket)
+            return 0
+        raise
+    removed = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        objects = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries]
+        delete_keys(s3, bucket, objects)
+        removed += len(objects)
+    LOG.info("emptied %s: %d versions removed", bucket, removed)
+    return removed
+
+
+def delete_keys(s3: Any, bucket: str, objects: list[dict[str, str]]) -> None:
+    for start in range(0, len(objects), 1000):  # DeleteObjects takes at most 1000 keys
+        batch = objects[start:start + 1000]
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise RuntimeError(f"could not delete {first['Key']}: {first.get('Message')}")
+
+
+class Responder:
+    """Sends the one response CloudFormation waits for (later calls are ignored)."""
+
+    def __init__(self, event: dict[str, Any], context: Any) -> None:
+        self._event = event
+        self._log_stream = getattr(context, "log_stream_name", "unknown")
+        self._lock = threading.Lock()
+        self.sent: str | None = None
+
+    def send(self, status: str, reason: str, data: dict[str, str] | None = None) -> None:
+        with self._lock:
+            if self.sent is not None:
+                return
+            self.sent = status
+            event = self._event
+            props = event.get("ResourceProperties", {})
+            physical_id = event.get("PhysicalResourceId") or f"site-{props.get('Bucket', 'none')}"
+            body = {
+                "Status": status,
+                "Reason": f"{reason} (log stream {self._log_stream})"[:3000],
+                "PhysicalResourceId": physical_id,
+                "StackId": event["StackId"],
+                "RequestId": event["RequestId"],
+                "LogicalResourceId": event["LogicalResourceId"],
+                "Data": data or {},
+            }
+            put_response(event["ResponseURL"], json.dumps(body).encode())
+
+
+def put_response(url: str, body: bytes) -> None:
+    """PUT the response to the pre-signed URL (empty Content-Type, as S3 signs it)."""
+    headers = {"Content-Type": "", "Content-Length": str(len(body))}
+    request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_S) as answer:
+                LOG.info("response sent: HTTP %s", answer.status)
+                return
+        except OSError:
+            LOG.exception("sending the response failed (attempt %d)", attempt + 1)

@@ -1,0 +1,216 @@
+"""The site publisher custom resource against moto's S3, answering a real local ResponseURL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import publisher
+import pytest
+from moto import mock_aws
+
+BUCKET = "site-bucket-test"
+API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/"
+
+
+class FakeContext:
+    """The parts of the Lambda context the publisher reads."""
+
+    log_stream_name = "2026/11/26/[$LATEST]test"
+
+    def __init__(self, remaining_ms: int = 300_000) -> None:
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+class ResponseSink:
+    """A local HTTP server standing in for CloudFormation's pre-signed ResponseURL."""
+
+    def __init__(self) -> None:
+        self.responses: list[dict] = []
+        self.content_types: list[str | None] = []
+        self.arrived = threading.Event()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                sink.responses.append(json.loads(body))
+                sink.content_types.append(self.headers.get("Content-Type"))
+                self.send_response(200)
+                self.end_headers()
+                sink.arrived.set()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/response?X-Amz-Signature=x"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sink():
+    s = ResponseSink()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "site"
+    (root / "img").mkdir(parents=True)
+    (root / "index.html").write_text("<!doctype html><title>Digit recognizer</title>")
+    (root / "app.js").write_text("export const x = 1;")
+    (root / "style.css").write_text("body { margin: 0 }")
+    (root / "img" / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (root / ".DS_Store").write_bytes(b"\0")
+    monkeypatch.setenv("SITE_DIR", str(root))
+    return root
+
+
+def cfn_event(request_type: str, sink: ResponseSink, bucket: str = BUCKET, **extra) -> dict:
+    """A custom-resource request as CloudFormation sends it."""
+    event = {
+        "RequestType": request_type,
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:publisher",
+        "ResponseURL": sink.url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/digits/1a2b",
+        "RequestId": f"req-{request_type.lower()}",
+        "LogicalResourceId": "SitePublication",
+        "ResourceType": "Custom::SitePublisher",
+        "ResourceProperties": {
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:publisher",
+            "Bucket": bucket, "ApiUrl": API_URL, "SiteVersion": "arn:layer:1",
+        },
+    }
+    if request_type != "Create":
+        event["PhysicalResourceId"] = f"site-{bucket}"
+    event.update(extra)
+    return event
+
+
+def run(event: dict, sink: ResponseSink, context: FakeContext | None = None) -> dict:
+    publisher.handler(event, context or FakeContext())
+    assert sink.arrived.wait(10), "no response reached the ResponseURL"
+    assert len(sink.responses) == 1, sink.responses
+    return sink.responses[0]
+
+
+def keys(s3) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+
+
+def test_create_uploads_site_and_config(s3, site, sink):
+    answer = run(cfn_event("Create", sink), sink)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["RequestId"] == "req-create"
+    assert answer["StackId"].endswith("stack/digits/1a2b")
+    assert answer["LogicalResourceId"] == "SitePublication"
+    assert answer["PhysicalResourceId"] == f"site-{BUCKET}"
+    assert sink.content_types == [""]  # the pre-signed URL is signed without one
+    assert keys(s3) == {"index.html", "app.js", "style.css", "img/logo.svg", "config.json"}
+    config = s3.get_object(Bucket=BUCKET, Key="config.json")
+    assert json.loads(config["Body"].read()) == {"apiUrl": API_URL.rstrip("/")}
+    index = s3.head_object(Bucket=BUCKET, Key="index.html")
+    assert index["ContentType"] == "text/html; charset=utf-8"
+    assert index["CacheControl"] == "no-cache"
+    script = s3.head_object(Bucket=BUCKET, Key="app.js")
+    assert script["ContentType"].startswith("text/javascript")
+    assert "max-age" in script["CacheControl"]
+    assert s3.head_object(Bucket=BUCKET, Key="img/logo.svg")["ContentType"].startswith(
+        "image/svg+xml")
+
+
+def test_update_republishes_and_removes_stale_files(s3, site, sink):
+    s3.put_object(Bucket=BUCKET, Key="old.js", Body=b"stale")
+    (site / "app.js").unlink()
+    (site / "new.js").write_text("export const y = 2;")
+    (site / "index.html").write_text("<!doctype html><title>v2</title>")
+
+    answer = run(cfn_event("Update", sink, OldResourceProperties={"Bucket": BUCKET}), sink)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["PhysicalResourceId"] == f"site-{BUCKET}"
+    assert keys(s3) == {"index.html", "new.js", "style.css", "img/logo.svg", "config.json"}
+    body = s3.get_object(Bucket=BUCKET, Key="index.html")["Body"].read()
+    assert b"v2" in body
+
+
+def test_delete_empties_every_version(s3, site, sink):
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"1", b"2"):
+        s3.put_object(Bucket=BUCKET, Key="index.html", Body=body)
+    s3.put_object(Bucket=BUCKET, Key="gone.js", Body=b"x")
+    s3.delete_object(Bucket=BUCKET, Key="gone.js")  # leaves a delete marker
+
+    answer = run(cfn_event("Delete", sink), sink)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    versions = s3.list_object_versions(Bucket=BUCKET)
+    assert not versions.get("Versions")
+    assert not versions.get("DeleteMarkers")
+    s3.delete_bucket(Bucket=BUCKET)  # what CloudFormation does next
+
+
+def test_delete_of_a_missing_bucket_succeeds(s3, site, sink):
+    answer = run(cfn_event("Delete", sink, bucket="never-created"), sink)
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+
+
+def test_failure_is_reported_with_the_reason(s3, site, sink):
+    answer = run(cfn_event("Create", sink, bucket="no-such-bucket"), sink)
+
+    assert answer["Status"] == "FAILED"
+    assert "NoSuchBucket" in answer["Reason"]
+    assert "log stream" in answer["Reason"]
+
+
+def test_missing_site_is_a_failure_not_an_empty_site(s3, tmp_path, monkeypatch, sink):
+    monkeypatch.setenv("SITE_DIR", str(tmp_path / "absent"))
+    answer = run(cfn_event("Create", sink), sink)
+    assert answer["Status"] == "FAILED"
+    assert "index.html" in answer["Reason"]
+    assert keys(s3) == set()
+
+
+def test_answers_failed_before_lambda_times_out(s3, site, sink, monkeypatch):
+    def stuck(event):
+        time.sleep(2)
+        return {}
+
+    monkeypatch.setattr(publisher, "dispatch", stuck)
+    context = FakeContext(remaining_ms=int(publisher.TIMEOUT_MARGIN_S * 1000) + 300)
+    worker = threading.Thread(target=publisher.handler, args=(cfn_event("Create", sink), context))
+    started = time.monotonic()
+    worker.start()
+
+    assert sink.arrived.wait(2), "the timeout guard sent nothing"
+    assert time.monotonic() - started < 2
+    worker.join(10)
+    assert [r["Status"] for r in sink.responses] == ["FAILED"]  # the late SUCCESS is dropped
+    assert "Timed out" in sink.responses[0]["Reason"]

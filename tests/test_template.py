@@ -1,0 +1,196 @@
+"""template.yaml: linters clean, the SAM transform succeeds, and the result is locked down."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0",
+       "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+
+class NoManagedPolicies:
+    """Policy loader for the translator that makes no IAM calls."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def source() -> dict[str, Any]:
+    return yaml_parse((ROOT / "template.yaml").read_text())
+
+
+def translate(source: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The template as CloudFormation sees it after `sam package` and the SAM transform."""
+    template = copy.deepcopy(source)
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if key in props:  # what `sam package` does: local folders become S3 objects
+                props[key] = f"s3://artifacts-bucket/{name}.zip"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, parameters or {}, NoManagedPolicies())
+
+
+@pytest.fixture(scope="module")
+def resources(source) -> dict[str, Any]:
+    return translate(source)["Resources"]
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r["Properties"] for name, r in resources.items() if r["Type"] == kind}
+
+
+def only(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = of_type(resources, kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.values()))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[str(BIN / "cfn-lint"), "template.yaml"], [str(BIN / "sam"), "validate", "--lint"]],
+    ids=["cfn-lint", "sam-validate-lint"],
+)
+def test_linters_are_clean(command):
+    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_function_runtime_layer_and_environment(resources):
+    fn = of_type(resources, "AWS::Lambda::Function")
+    predict = fn["PredictFunction"]
+    assert predict["Runtime"] == "python3.12"
+    assert predict["Handler"] == "app.handler"
+    assert predict["Architectures"] == [{"Ref": "Architecture"}]
+    env = predict["Environment"]["Variables"]
+    assert env["MODEL_DIR"] == "/opt/model"
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(env)
+    assert "CORS_ALLOW_ORIGINS" not in env  # CORS lives in API Gateway only
+    (layer_ref,) = predict["Layers"]
+    layer = resources[layer_ref["Ref"]]["Properties"]
+    assert layer["CompatibleRuntimes"] == ["python3.12"]
+    assert set(layer["CompatibleArchitectures"]) == {"arm64", "x86_64"}
+
+
+def test_api_routes_every_endpoint_on_the_default_stage(resources):
+    body = only(resources, "AWS::ApiGatewayV2::Api")["Body"]
+    routes = {(method.upper(), path) for path, ops in body["paths"].items() for method in ops}
+    assert routes == {
+        ("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/health"),
+        ("GET", "/model"), ("GET", "/docs"), ("GET", "/openapi.json"),
+    }
+    stage = only(resources, "AWS::ApiGatewayV2::Stage")
+    assert stage["StageName"] == "$default"  # no stage prefix: /docs and /openapi.json work
+
+
+def test_api_is_throttled_and_logged(resources):
+    stage = only(resources, "AWS::ApiGatewayV2::Stage")
+    throttle = stage["DefaultRouteSettings"]
+    assert throttle["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    assert throttle["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    log_group = stage["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert resources[log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert "$context.requestId" in stage["AccessLogSettings"]["Format"]
+
+
+def test_cors_allows_only_the_site_origin(source):
+    default = translate(source)["Resources"]
+    cors = only(default, "AWS::ApiGatewayV2::Api")["Body"]["x-amazon-apigateway-cors"]
+    site, extra = cors["allowOrigins"]
+    assert site == {"Fn::Sub": "https://${SiteDistribution.DomainName}"}
+    assert extra["Fn::If"][0] == "HasExtraCorsOrigin"
+    assert extra["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert "*" not in json.dumps(cors)
+    assert set(cors["allowMethods"]) == {"GET", "POST", "OPTIONS"}
+
+    dev = translate(source, {"ExtraCorsOrigin": "http://localhost:8000"})["Resources"]
+    dev_cors = only(dev, "AWS::ApiGatewayV2::Api")["Body"]["x-amazon-apigateway-cors"]
+    assert dev_cors["allowOrigins"][1]["Fn::If"][1] == "http://localhost:8000"
+
+
+def test_site_bucket_is_private_and_encrypted(resources):
+    bucket = only(resources, "AWS::S3::Bucket")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert "WebsiteConfiguration" not in bucket
+
+
+def test_bucket_policy_admits_only_this_distribution_over_tls(resources):
+    statements = only(resources, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject"
+    source_arn = allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert source_arn.endswith(":distribution/${SiteDistribution}")
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_cloudfront_uses_oac_and_https(resources):
+    oac = only(resources, "AWS::CloudFront::OriginAccessControl")["OriginAccessControlConfig"]
+    assert oac["SigningBehavior"] == "always"
+    assert "${AWS::StackName}" in oac["Name"]["Fn::Sub"]
+    assert "${AWS::Region}" in oac["Name"]["Fn::Sub"]
+    config = only(resources, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["SiteOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""  # no legacy OAI
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] in ("redirect-to-https", "https-only")
+    assert behavior["CachePolicyId"] == CACHING_OPTIMIZED
+    assert config["DefaultRootObject"] == "index.html"
+
+
+def test_publisher_may_touch_only_the_site_bucket(resources):
+    role = resources["SitePublisherFunctionRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert statements
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [
+            statement["Action"]]
+        assert all(a.startswith("s3:") and "*" not in a for a in actions), actions
+        assert statement["Resource"] in (
+            {"Fn::GetAtt": ["SiteBucket", "Arn"]}, {"Fn::Sub": "${SiteBucket.Arn}/*"},
+        ), statement["Resource"]
+    managed = role["ManagedPolicyArns"]
+    assert all(arn.endswith("AWSLambdaBasicExecutionRole") for arn in managed)
+
+
+def test_custom_resource_reruns_when_the_site_changes(resources):
+    (publication,) = [r["Properties"] for r in resources.values()
+                      if r["Type"] == "Custom::SitePublisher"]
+    assert publication["Bucket"] == {"Ref": "SiteBucket"}
+    assert publication["ApiUrl"]["Fn::Sub"].startswith("https://${HttpApi}.execute-api.")
+    layer = resources[publication["SiteVersion"]["Ref"]]
+    assert layer["Type"] == "AWS::Lambda::LayerVersion"  # a new version per site change
+    publisher = resources["SitePublisherFunction"]["Properties"]
+    assert publisher["Layers"] == [publication["SiteVersion"]]
+    assert 0 < int(publication["ServiceTimeout"]) <= 3600
+    assert publisher["Timeout"] < int(publication["ServiceTimeout"])
+
+
+def test_outputs(source):
+    outputs = translate(source)["Outputs"]
+    assert {"SiteUrl", "ApiUrl", "SiteBucket", "ModelLayerVersion"} <= set(outputs)
+    assert outputs["SiteUrl"]["Value"]["Fn::Sub"].startswith("https://")
