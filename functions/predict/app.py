@@ -1,14 +1,216 @@
-"""The predict Lambda: a FastAPI app wrapped by Mangum (placeholder until the model lands)."""
+"""The predict Lambda: a FastAPI app, `handler = Mangum(app)` under Powertools.
 
-from fastapi import FastAPI
+The model is loaded once, at import (the cold start). Request bodies are read
+as bytes and validated by pydantic-core straight from JSON, and answers are
+written as JSON text: FastAPI's default body and response path costs more than
+the network's forward pass.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One image is ~1 MFLOP: waking a BLAS thread pool costs more than it saves, and on
+# a busy or small (Lambda) CPU it costs milliseconds. Batches lose at most 2x.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import re
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import observability as obs
+from digitnet.preprocess import PREPROCESS_VERSION
+from errors import (
+    ApiError,
+    internal_error_response,
+    json_response,
+)
+from fastapi import FastAPI, Request
+from inference import ModelState, PredictionEncoder
+from inputs import model_input
 from mangum import Mangum
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+from schemas import (
+    BATCH_ADAPTER,
+    MAX_BODY_BYTES,
+    PREDICT_ADAPTER,
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    Health,
+    ModelCard,
+    Prediction,
+    PredictRequest,
+)
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
-app = FastAPI(title="Digit recognizer")
+DEFAULT_MODEL_DIR = "/opt/model"
+DESCRIPTION = """Recognise a handwritten digit: 784 MNIST-style pixels or an image of a drawing.
+
+Errors: 422 names the field and the rule; 413 when the body is over 6 MiB or
+an image is over 1,000,000 bytes or 4096x4096 pixels (decompression bombs
+included); 503 when the model could not be loaded.
+"""
+ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "Body or image over a size limit"},
+    422: {"model": ErrorResponse, "description": "Invalid input: the field and the rule"},
+    503: {"model": ErrorResponse, "description": "The model is not loaded"},
+}
 
 
-@app.get("/health")
-def health() -> dict[str, object]:
-    return {"ok": False, "reason": "no model shipped yet"}
+def create_app(state: ModelState, *, root_path: str = "") -> FastAPI:
+    app = FastAPI(
+        title="Digit recognizer", version="1.0.0", description=DESCRIPTION, root_path=root_path,
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # Powertools does these
+    )
+    _add_routes(app, state)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.openapi = _openapi_with_request_models(app, [PredictRequest, BatchRequest])
+    _add_local_cors(app, os.environ.get("CORS_ALLOW_ORIGINS", ""))
+    return app
 
 
-handler = Mangum(app, lifespan="off")
+def _add_routes(app: FastAPI, state: ModelState) -> None:
+    encoder = PredictionEncoder(state.ref()) if state.ok else None
+
+    @app.post("/predict", response_model=Prediction, responses=ERRORS,
+              openapi_extra=_request_body(PredictRequest))
+    async def predict(request: Request) -> Response:
+        started = perf_counter()
+        _require_model(state)
+        item = _parse(PREDICT_ADAPTER, await _read_body(request))
+        image = model_input(item)[None]
+        probabilities = state.predict(image)
+        body = encoder.one(probabilities[0], image[0])  # type: ignore[union-attr]
+        _record(["image" if item.pixels is None else "pixels"], probabilities, started)
+        return Response(body, media_type="application/json")
+
+    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS,
+              openapi_extra=_request_body(BatchRequest))
+    async def predict_batch(request: Request) -> Response:
+        """Up to 256 items in one forward pass; one bad item refuses the whole batch
+        (the error's loc names it, e.g. ["body", "items", 3, "pixels"])."""
+        started = perf_counter()
+        _require_model(state)
+        batch = _parse(BATCH_ADAPTER, await _read_body(request))
+        images = np.stack([model_input(item, ("body", "items", i))
+                           for i, item in enumerate(batch.items)])
+        probabilities = state.predict(images)
+        body = encoder.many(probabilities, images)  # type: ignore[union-attr]
+        _record(["image" if item.pixels is None else "pixels" for item in batch.items],
+                probabilities, started)
+        return Response(f'{{"predictions":{body}}}', media_type="application/json")
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
+    async def health() -> Response:
+        if not state.ok:
+            return json_response({"ok": False, "reason": state.reason}, 503)
+        return json_response({"ok": True, "model": state.ref(),
+                              "preprocess_version": PREPROCESS_VERSION})
+
+    @app.get("/model", response_model=ModelCard, responses={503: ERRORS[503]})
+    async def model_card() -> Response:
+        _require_model(state)
+        assert state.model is not None
+        return json_response({**state.ref(), "manifest": state.model.manifest,
+                              "card": state.card})
+
+
+def _require_model(state: ModelState) -> None:
+    if not state.ok:
+        raise ApiError(503, [], f"model unavailable: {state.reason}", "model_unavailable")
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
+    too_large = ApiError(413, ["body"], f"request body is larger than {MAX_BODY_BYTES} bytes",
+                         "body_too_large")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse[T](adapter: TypeAdapter[T], body: bytes) -> T:
+    try:
+        return adapter.validate_json(body)
+    except ValidationError as exc:
+        raise ApiError.invalid(exc) from exc
+
+
+def _record(kinds: list[str], probabilities: np.ndarray, started: float) -> None:
+    digits = probabilities.argmax(axis=1).tolist()
+    obs.record_predictions(kinds, digits, (perf_counter() - started) * 1000)
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    obs.record_error(exc.status)
+    return exc.response()
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """Logged with its stack trace; the client gets the request id, never the trace."""
+    obs.logger.exception("unhandled error", extra={"path": request.url.path})
+    obs.record_error(500)
+    context = request.scope.get("aws.context")
+    return internal_error_response(getattr(context, "aws_request_id", None))
+
+
+def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _openapi_with_request_models(app: FastAPI,
+                                 models: list[type[BaseModel]]) -> Callable[[], dict[str, Any]]:
+    """Publish the request models the routes validate themselves (FastAPI can't see them)."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)  # caches it in app.openapi_schema
+            _, defs = models_json_schema([(m, "validation") for m in models],
+                                         ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        return app.openapi_schema
+    return openapi
+
+
+def _add_local_cors(app: FastAPI, origins: str) -> None:
+    """Local development only (CORS_ALLOW_ORIGINS, comma-separated; `:*` = any port).
+
+    Deployed, the HTTP API answers CORS itself: configured in one place only,
+    or browsers see the header twice and refuse.
+    """
+    allowed = [o.strip() for o in origins.split(",") if o.strip()]
+    if not allowed:
+        return
+    pattern = "|".join(re.escape(o).replace(r":\*", r"(:\d+)?") for o in allowed)
+    app.add_middleware(CORSMiddleware, allow_origin_regex=pattern,
+                       allow_methods=["GET", "POST"], allow_headers=["content-type"], max_age=600)
+
+
+def _model_dir() -> str:
+    return os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR
+
+
+STATE = ModelState.load(_model_dir())
+if STATE.ok:
+    obs.logger.info("model loaded", extra={"model": STATE.ref(), "model_dir": _model_dir()})
+else:
+    obs.logger.error("model unavailable: every prediction will answer 503",
+                     extra={"reason": STATE.reason, "model_dir": _model_dir()})
+
+ROOT_PATH = os.environ.get("API_ROOT_PATH", "").rstrip("/")
+app = create_app(STATE, root_path=ROOT_PATH)
+handler = obs.instrument(Mangum(app, lifespan="off", api_gateway_base_path=ROOT_PATH or "/"))

@@ -1,0 +1,103 @@
+"""Rebuild the API Gateway sample events: `sam local generate-event`, adapted to this API.
+
+    PATH=.venv/bin:$PATH .venv/bin/python events/generate.py
+
+The HTTP API (v2) and REST (v1) proxy events come from SAM's generator; this
+script points them at our routes and puts in bodies: a "7" drawn as 28x28
+pixels, and the same "7" as a 280x280 canvas PNG with a transparent
+background (what the site's `toDataURL()` sends).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+HERE = Path(__file__).resolve().parent
+SEVEN = [(0.22, 0.22), (0.78, 0.22), (0.42, 0.82)]  # the strokes, as fractions of the side
+
+
+def sam_event(kind: str) -> dict:
+    out = subprocess.run(["sam", "local", "generate-event", "apigateway", kind],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def drawing(side: int, width: int, mode: str) -> Image.Image:
+    """A "7": white ink on black in "L" mode, black ink on transparent in "RGBA"."""
+    image = Image.new(mode, (side, side), 0 if mode == "L" else (0, 0, 0, 0))
+    ink = 255 if mode == "L" else (0, 0, 0, 255)
+    points = [(x * side, y * side) for x, y in SEVEN]
+    ImageDraw.Draw(image).line(points, fill=ink, width=width, joint="curve")
+    return image
+
+
+def seven_pixels() -> list[int]:
+    return np.asarray(drawing(28, 3, "L")).ravel().tolist()
+
+
+def seven_data_url() -> str:
+    buffer = io.BytesIO()
+    drawing(280, 24, "RGBA").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def v2(template: dict, method: str, path: str, body: object | None = None, *,
+       base64_body: bool = False) -> dict:
+    event = json.loads(json.dumps(template))
+    text = None if body is None else json.dumps(body, separators=(",", ":"))
+    event.update(routeKey="$default", rawPath=path, rawQueryString="", cookies=[],
+                 headers={"content-type": "application/json", "host": "id.execute-api"
+                          ".us-east-1.amazonaws.com", "user-agent": "agent"},
+                 queryStringParameters={}, pathParameters={}, isBase64Encoded=base64_body)
+    event["requestContext"]["http"].update(method=method, path=path)
+    if text is None:
+        event.pop("body", None)
+        event["headers"].pop("content-type")
+    else:
+        event["body"] = base64.b64encode(text.encode()).decode() if base64_body else text
+    return event
+
+
+def v1(template: dict, method: str, path: str, body: object | None = None) -> dict:
+    event = json.loads(json.dumps(template))
+    event.update(path=path, httpMethod=method, resource="/{proxy+}", isBase64Encoded=False,
+                 pathParameters={"proxy": path.lstrip("/")}, queryStringParameters=None,
+                 multiValueQueryStringParameters=None,
+                 body=None if body is None else json.dumps(body, separators=(",", ":")))
+    event["headers"]["Content-Type"] = "application/json"
+    event["multiValueHeaders"]["Content-Type"] = ["application/json"]
+    event["requestContext"].update(httpMethod=method, path="/prod" + path)
+    return event
+
+
+def main() -> None:
+    http, rest = sam_event("http-api-proxy"), sam_event("aws-proxy")
+    pixels = {"pixels": seven_pixels()}
+    image = {"image": seven_data_url()}
+    events = {
+        "v2-predict-pixels": v2(http, "POST", "/predict", pixels),
+        "v2-predict-image": v2(http, "POST", "/predict", image),
+        "v2-predict-base64-body": v2(http, "POST", "/predict", pixels, base64_body=True),
+        "v2-predict-batch": v2(http, "POST", "/predict/batch", {"items": [pixels, image]}),
+        "v2-predict-invalid": v2(http, "POST", "/predict", {"pixels": [0] * 3}),
+        "v2-health": v2(http, "GET", "/health"),
+        "v2-model": v2(http, "GET", "/model"),
+        "v2-docs": v2(http, "GET", "/docs"),
+        "v2-openapi": v2(http, "GET", "/openapi.json"),
+        "v1-predict-pixels": v1(rest, "POST", "/predict", pixels),
+        "v1-health": v1(rest, "GET", "/health"),
+    }
+    for name, event in events.items():
+        (HERE / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
+        print(f"wrote events/{name}.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The loaded model (or why there is none) and its answers as JSON text.
+
+Loaded once per execution environment. Any failure to load leaves a state
+that says why, so the API answers 503 rather than a wrong digit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from digitnet.modelfile import LoadedModel, load_model
+from digitnet.preprocess import PREPROCESS_VERSION
+
+CARD_FILE = "MODEL_CARD.md"
+_GREY_TEXT = [str(level) for level in range(256)]  # json.dumps of 784 ints costs 4x more
+
+
+@dataclass(frozen=True)
+class ModelState:
+    model: LoadedModel | None
+    reason: str | None = None
+    card: str | None = None
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelState:
+        """Never raises: a missing, corrupt or mismatched model becomes `reason`."""
+        try:
+            model = load_model(directory)
+            _check_preprocess(model.manifest)
+        except Exception as exc:  # whatever broke, the API must refuse rather than guess
+            return cls(None, f"{type(exc).__name__}: {exc}")
+        card_path = Path(directory) / CARD_FILE
+        card = card_path.read_text(encoding="utf-8") if card_path.is_file() else None
+        return cls(model, None, card)
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None
+
+    def ref(self) -> dict[str, str]:
+        assert self.model is not None
+        return {"name": self.model.name, "version": self.model.version}
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities, one forward pass."""
+        assert self.model is not None
+        probabilities = self.model.network.predict_proba(images)
+        if not np.isfinite(probabilities).all():
+            raise ArithmeticError("the model produced non-finite probabilities")
+        return probabilities
+
+
+def _check_preprocess(manifest: dict[str, Any]) -> None:
+    trained = manifest.get("preprocess_version")
+    if trained != PREPROCESS_VERSION:
+        raise ValueError(f"model was trained with preprocessing {trained!r} but this code "
+                         f"implements {PREPROCESS_VERSION!r}")
+
+
+class PredictionEncoder:
+    """Writes predictions as JSON text directly: the response path's main cost otherwise."""
+
+    def __init__(self, model_ref: dict[str, str]) -> None:
+        self._model_json = json.dumps(model_ref, separators=(",", ":"))
+
+    def one(self, probabilities: np.ndarray, image: np.ndarray) -> str:
+        probs = probabilities.astype(np.float64)
+        probs /= probs.sum()
+        digit = int(probs.argmax())
+        levels = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8).ravel()
+        return (
+            f'{{"digit":{digit},"confidence":{float(probs[digit])!r},'
+            f'"probabilities":{json.dumps(probs.tolist())},"model":{self._model_json},'
+            f'"input":[{",".join([_GREY_TEXT[v] for v in levels.tolist()])}]}}'
+        )
+
+    def many(self, probabilities: np.ndarray, images: np.ndarray) -> str:
+        pairs = zip(probabilities, images, strict=True)
+        return "[" + ",".join(self.one(p, x) for p, x in pairs) + "]"

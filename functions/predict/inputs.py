@@ -1,0 +1,75 @@
+"""From a validated request item to the (28, 28) float32 image the network reads.
+
+All image and pixel maths is digitnet.preprocess's; this module maps its
+exceptions (and base64/data-URL problems) to API errors naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+
+import numpy as np
+from digitnet import preprocess
+from errors import ApiError, Loc
+from schemas import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
+
+MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
+SIDE = 28
+
+
+def model_input(item: PredictRequest, loc: Loc = ("body",)) -> np.ndarray:
+    """The (28, 28) ink in [0, 1] for one item; ApiError (422/413) when it can't be had."""
+    if item.pixels is not None:
+        field = [*loc, "pixels"]
+        ink = preprocess.pixels_to_ink(item.pixels)  # already validated: cannot raise
+    else:
+        field = [*loc, "image"]
+        ink = _decode(image_bytes(item.image or "", field), field)
+    if item.normalize:
+        try:
+            return preprocess.normalize_digit(ink)
+        except preprocess.EmptyDrawingError as exc:
+            raise ApiError(422, field, str(exc), "empty_drawing") from exc
+    return _as_is(ink, field)
+
+
+def image_bytes(text: str, loc: Loc) -> bytes:
+    """Raw base64 or a `data:image/...;base64,` URL -> the file's bytes."""
+    if text.startswith("data:"):
+        head, comma, text = text.partition(",")
+        media = head[5:].lower()
+        if not comma or not media.startswith("image/") or not media.endswith(";base64"):
+            raise ApiError(422, loc, "a data URL must look like data:image/png;base64,<data>",
+                           "invalid_data_url")
+    if len(text) > MAX_BASE64_CHARS:
+        raise ApiError(413, loc, f"image is larger than {MAX_IMAGE_BYTES} bytes",
+                       "image_too_large")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(422, loc, "image is not valid base64", "invalid_base64") from exc
+    if not data:
+        raise ApiError(422, loc, "image is empty", "image_decode")
+    return data
+
+
+def _decode(data: bytes, loc: Loc) -> np.ndarray:
+    try:
+        return preprocess.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
+    except preprocess.ImageTooLargeError as exc:
+        raise ApiError(413, loc, str(exc), "image_too_large") from exc
+    except preprocess.InputError as exc:
+        raise ApiError(422, loc, str(exc) or "cannot decode the image", "image_decode") from exc
+
+
+def _as_is(ink: np.ndarray, loc: Loc) -> np.ndarray:
+    """normalize=false: the caller vouches the digit is MNIST-like; blank is still refused."""
+    if ink.shape != (SIDE, SIDE):
+        height, width = ink.shape
+        raise ApiError(422, loc, f"with normalize=false the image must be 28x28, got "
+                       f"{width}x{height}", "wrong_size")
+    if float(ink.max()) < preprocess.EMPTY_PEAK:
+        raise ApiError(422, loc, "the drawing is empty: no ink found", "empty_drawing")
+    return ink

@@ -1,0 +1,99 @@
+"""The API's request and response shapes: they validate requests and document the API.
+
+Requests are validated from raw JSON bytes by pydantic-core (strict types,
+NaN/Infinity refused), which is several times cheaper than FastAPI's default
+body path; the same models publish the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+N_PIXELS = 784
+MAX_BATCH = 256
+MAX_IMAGE_BYTES = 1_000_000  # decoded image file size
+MAX_IMAGE_PIXELS = 4096 * 4096  # width x height, checked from the header before decoding
+MAX_BODY_BYTES = 6 * 1024 * 1024  # AWS Lambda's synchronous payload limit
+
+Pixel = Annotated[float, Field(ge=0, le=255, allow_inf_nan=False, strict=True)]
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of `pixels` or `image`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pixels: Annotated[list[Pixel], Field(min_length=N_PIXELS, max_length=N_PIXELS)] | None = (
+        Field(None, description="784 grey levels 0..255, row-major 28x28, light ink on dark "
+                                "(as MNIST).")
+    )
+    image: str | None = Field(
+        None,
+        description="A PNG, JPEG, WebP or GIF as raw base64 or a `data:image/...;base64,` URL "
+                    f"(at most {MAX_IMAGE_BYTES} bytes decoded, {MAX_IMAGE_PIXELS} pixels).",
+    )
+    normalize: Annotated[bool, Field(strict=True)] = Field(
+        True, description="Apply the MNIST-style crop, scale and centring (also to pixels).",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_input(self) -> Self:
+        if (self.pixels is None) == (self.image is None):
+            raise ValueError("exactly one of 'pixels' or 'image' is required")
+        return self
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[PredictRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Prediction(BaseModel):
+    digit: int = Field(ge=0, le=9)
+    confidence: float = Field(ge=0, le=1)
+    probabilities: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=10, max_length=10)
+    model: ModelRef
+    input: list[Annotated[int, Field(ge=0, le=255)]] = Field(
+        min_length=N_PIXELS, max_length=N_PIXELS,
+        description="The 784 grey levels (0..255, row-major 28x28) the model saw.",
+    )
+
+
+class BatchResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class Health(BaseModel):
+    ok: bool
+    model: ModelRef | None = None
+    preprocess_version: str | None = None
+    reason: str | None = Field(None, description="Why the model is unavailable (when not ok).")
+
+
+class ModelCard(BaseModel):
+    name: str
+    version: str
+    manifest: dict[str, Any] = Field(description="The model's manifest.json.")
+    card: str | None = Field(None, description="MODEL_CARD.md (Markdown), when shipped.")
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="Where the problem is, e.g. ['body', 'pixels', 3].")
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    detail: list[ErrorItem] | str
+
+
+PREDICT_ADAPTER = TypeAdapter(PredictRequest)
+BATCH_ADAPTER = TypeAdapter(BatchRequest)

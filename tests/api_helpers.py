@@ -1,0 +1,102 @@
+"""Shared by the predict API tests: the Lambda module, its events and drawn digits.
+
+The app is imported once, as Lambda imports it, with MODEL_DIR pointing at the
+shipped model unless set. Powertools stays quiet: metrics off (a test turns
+them on), tracing off, warnings-only logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS_DIR = ROOT / "events"
+SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
+
+for key, value in {
+    "MODEL_DIR": str(SHIPPED_MODEL),
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}.items():
+    os.environ.setdefault(key, value)
+
+
+def app_module() -> Any:
+    import app
+
+    return app
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    aws_request_id: str = "test-request-id"
+    function_name: str = "digit-predict-test"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+
+
+def load_event(name: str, body: object | None = None) -> dict[str, Any]:
+    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    if body is not None:
+        event = copy.deepcopy(event)
+        event["body"] = json.dumps(body)
+        event["isBase64Encoded"] = False
+    return event
+
+
+def event_body(name: str) -> dict[str, Any]:
+    return json.loads(load_event(name)["body"])
+
+
+def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+    """The exported Lambda handler, as the runtime calls it: status, headers, body text."""
+    response = app_module().handler(event, LambdaContext())
+    body = response.get("body", "")
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+    return response["statusCode"], headers, body
+
+
+def drawn_digit(strokes: list[list[tuple[float, float]]], *, side: int = 280,
+                width: int = 22, fmt: str = "PNG", mode: str = "RGBA") -> bytes:
+    """Strokes (fractions of the side) drawn black on transparent, like the site's canvas."""
+    background = (0, 0, 0, 0) if mode == "RGBA" else "white"
+    image = Image.new(mode, (side, side), background)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line([(x * side, y * side) for x, y in stroke], fill="black", width=width,
+                  joint="curve")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+ONE = [[(0.5, 0.15), (0.5, 0.85)]]
+SEVEN = [[(0.22, 0.22), (0.78, 0.22), (0.42, 0.82)]]
+ZERO = [[(0.5 + 0.22 * np.cos(t), 0.5 + 0.32 * np.sin(t))
+         for t in np.linspace(0, 2 * np.pi, 40)]]
+
+
+def data_url(png: bytes, media: str = "image/png") -> str:
+    return f"data:{media};base64," + base64.b64encode(png).decode()
+
+
+def pixels_of(strokes: list[list[tuple[float, float]]]) -> list[int]:
+    """The strokes as MNIST-style 784 grey levels (light ink on black)."""
+    image = Image.new("L", (28, 28), 0)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line([(x * 28, y * 28) for x, y in stroke], fill=255, width=3, joint="curve")
+    return np.asarray(image).ravel().tolist()

@@ -1,0 +1,249 @@
+"""The predict API through FastAPI's TestClient: answers, errors, limits, model states."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from api_helpers import (
+    ONE,
+    SEVEN,
+    SHIPPED_MODEL,
+    ZERO,
+    app_module,
+    data_url,
+    drawn_digit,
+    pixels_of,
+)
+from fastapi.testclient import TestClient
+from PIL import Image
+
+MANIFEST = json.loads((SHIPPED_MODEL / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(app_module().app, raise_server_exceptions=False)
+
+
+def assert_prediction(answer: dict, digit: int | None = None) -> None:
+    assert set(answer) == {"digit", "confidence", "probabilities", "model", "input"}
+    probabilities = answer["probabilities"]
+    assert len(probabilities) == 10
+    assert all(0 <= p <= 1 for p in probabilities)
+    assert sum(probabilities) == pytest.approx(1, abs=1e-6)
+    assert answer["digit"] == int(np.argmax(probabilities))
+    assert answer["confidence"] == max(probabilities)
+    assert answer["model"] == {"name": MANIFEST["name"], "version": MANIFEST["version"]}
+    assert len(answer["input"]) == 784
+    assert all(isinstance(v, int) and 0 <= v <= 255 for v in answer["input"])
+    if digit is not None:
+        assert answer["digit"] == digit, answer["probabilities"]
+
+
+def test_health_names_the_shipped_model(client):
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["ok"] is True
+    assert r.json()["model"] == {"name": MANIFEST["name"], "version": MANIFEST["version"]}
+
+
+@pytest.mark.parametrize(("strokes", "digit"), [(ONE, 1), (SEVEN, 7), (ZERO, 0)])
+def test_pixels_are_recognised(client, strokes, digit):
+    r = client.post("/predict", json={"pixels": pixels_of(strokes)})
+    assert r.status_code == 200, r.text
+    assert_prediction(r.json(), digit)
+
+
+@pytest.mark.parametrize(("strokes", "digit"), [(ONE, 1), (SEVEN, 7), (ZERO, 0)])
+def test_canvas_data_url_is_recognised(client, strokes, digit):
+    r = client.post("/predict", json={"image": data_url(drawn_digit(strokes))})
+    assert r.status_code == 200, r.text
+    assert_prediction(r.json(), digit)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "GIF", "PNG"])
+def test_raw_base64_in_every_format(client, fmt):
+    image = drawn_digit(SEVEN, fmt=fmt, mode="RGB")  # dark ink on white, no alpha
+    r = client.post("/predict", json={"image": base64.b64encode(image).decode()})
+    assert r.status_code == 200, r.text
+    assert_prediction(r.json(), 7)
+
+
+def test_input_is_what_the_model_saw(client):
+    pixels = pixels_of(SEVEN)
+    raw = client.post("/predict", json={"pixels": pixels, "normalize": False}).json()
+    assert raw["input"] == pixels  # unnormalised: exactly the pixels sent
+    normalised = client.post("/predict", json={"pixels": pixels}).json()
+    assert normalised["input"] != pixels  # default normalize=true: cropped, scaled, centred
+    again = client.post("/predict", json={"pixels": normalised["input"], "normalize": False})
+    assert again.json()["digit"] == normalised["digit"]
+
+
+def png(size: tuple[int, int], mode: str = "1") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("L", (28, 28), c) for c in (0, 255)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+SEVEN_PIXELS = pixels_of(SEVEN)
+CASES = {
+    "short pixels": ({"pixels": [0] * 783}, ["body", "pixels"], "too_short"),
+    "long pixels": ({"pixels": [0] * 785}, ["body", "pixels"], "too_long"),
+    "pixel over 255": ({"pixels": [256, *SEVEN_PIXELS[1:]]}, ["body", "pixels", 0],
+                       "less_than_equal"),
+    "negative pixel": ({"pixels": [*SEVEN_PIXELS[:5], -1, *SEVEN_PIXELS[6:]]},
+                       ["body", "pixels", 5], "greater_than_equal"),
+    "string pixel": ({"pixels": ["3", *SEVEN_PIXELS[1:]]}, ["body", "pixels", 0], "float_type"),
+    "boolean pixel": ({"pixels": [True, *SEVEN_PIXELS[1:]]}, ["body", "pixels", 0],
+                      "float_type"),
+    "both inputs": ({"pixels": SEVEN_PIXELS, "image": "AAAA"}, ["body"], "value_error"),
+    "neither input": ({"normalize": True}, ["body"], "value_error"),
+    "unknown field": ({"pixels": SEVEN_PIXELS, "pixel": 1}, ["body", "pixel"], "extra_forbidden"),
+    "normalize not a bool": ({"pixels": SEVEN_PIXELS, "normalize": "yes"}, ["body", "normalize"],
+                             "bool_type"),
+    "blank pixels": ({"pixels": [0] * 784}, ["body", "pixels"], "empty_drawing"),
+    "blank raw pixels": ({"pixels": [0] * 784, "normalize": False}, ["body", "pixels"],
+                         "empty_drawing"),
+    "not base64": ({"image": "not base64!"}, ["body", "image"], "invalid_base64"),
+    "not an image": ({"image": b64(b"hello, world")}, ["body", "image"], "image_decode"),
+    "unsupported format": ({"image": b64(_bmp := b"BM" + bytes(64))}, ["body", "image"],
+                           "image_decode"),
+    "animated gif": ({"image": b64(animated_gif())}, ["body", "image"], "image_decode"),
+    "blank canvas": ({"image": data_url(png((280, 280), "RGBA"))}, ["body", "image"],
+                     "empty_drawing"),
+    "text data URL": ({"image": "data:text/plain;base64,aGVsbG8="}, ["body", "image"],
+                      "invalid_data_url"),
+    "raw canvas not 28x28": ({"image": data_url(drawn_digit(SEVEN)), "normalize": False},
+                             ["body", "image"], "wrong_size"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_client_mistakes_are_422_naming_field_and_rule(client, case):
+    body, loc, kind = CASES[case]
+    r = client.post("/predict", json=body)
+    assert r.status_code == 422, r.text
+    assert {"loc": loc, "type": kind} in [
+        {"loc": d["loc"], "type": d["type"]} for d in r.json()["detail"]
+    ], r.json()
+    assert all(d["msg"] for d in r.json()["detail"])
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_422(client, token):
+    body = '{"pixels": [' + token + ",0" * 783 + "]}"
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0] == {"loc": ["body", "pixels", 0],
+                                     "msg": "Input should be a finite number",
+                                     "type": "finite_number"}
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[1, 2]", b'{"pixels": [1,', b"\xff\xfe"])
+def test_malformed_bodies_are_422(client, body):
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_size_limits_are_413(client):
+    from schemas import MAX_BODY_BYTES, MAX_IMAGE_BYTES
+
+    over_a_mb = b64(bytes(MAX_IMAGE_BYTES + 3))
+    r = client.post("/predict", json={"image": over_a_mb})
+    assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")
+    # 5000x5000 pixels in a tiny file: refused from the header, before decoding.
+    r = client.post("/predict", json={"image": b64(png((5000, 5000)))})
+    assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")
+    assert "pixels" in r.json()["detail"][0]["msg"]
+    r = client.post("/predict", content=b" " * (MAX_BODY_BYTES + 1))
+    assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "body_too_large")
+
+
+def test_batch_matches_single_calls(client):
+    items = [{"pixels": pixels_of(SEVEN)}, {"image": data_url(drawn_digit(ONE))},
+             {"pixels": pixels_of(ZERO), "normalize": True}]
+    r = client.post("/predict/batch", json={"items": items})
+    assert r.status_code == 200, r.text
+    predictions = r.json()["predictions"]
+    assert [p["digit"] for p in predictions] == [7, 1, 0]
+    for item, batched in zip(items, predictions, strict=True):
+        assert_prediction(batched)
+        single = client.post("/predict", json=item).json()
+        assert batched["input"] == single["input"]
+        assert batched["probabilities"] == pytest.approx(single["probabilities"], abs=1e-5)
+
+
+def test_batch_error_names_the_item(client):
+    items = [{"pixels": SEVEN_PIXELS}] * 3 + [{"pixels": [0] * 784}, {"image": "%%"}]
+    r = client.post("/predict/batch", json={"items": items})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "items", 3, "pixels"]
+    too_short = [{"pixels": SEVEN_PIXELS}, {"pixels": [1]}]
+    r = client.post("/predict/batch", json={"items": too_short})
+    assert r.json()["detail"][0]["loc"] == ["body", "items", 1, "pixels"]
+
+
+@pytest.mark.parametrize(("count", "kind"), [(0, "too_short"), (257, "too_long")])
+def test_batch_size_is_1_to_256(client, count, kind):
+    r = client.post("/predict/batch", json={"items": [{"pixels": SEVEN_PIXELS}] * count})
+    assert r.status_code == 422
+    assert r.json()["detail"][0] == {"loc": ["body", "items"], "type": kind,
+                                     "msg": r.json()["detail"][0]["msg"]}
+
+
+def test_model_card(client):
+    r = client.get("/model")
+    assert r.status_code == 200
+    card = r.json()
+    assert (card["name"], card["version"]) == (MANIFEST["name"], MANIFEST["version"])
+    assert card["manifest"]["weights_sha256"] == MANIFEST["weights_sha256"]
+    if (SHIPPED_MODEL / "MODEL_CARD.md").is_file():
+        assert card["card"] == (SHIPPED_MODEL / "MODEL_CARD.md").read_text()
+
+
+def test_openapi_documents_requests_and_responses(client):
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    pixels = components["PredictRequest"]["properties"]["pixels"]["anyOf"][0]
+    assert (pixels["minItems"], pixels["maxItems"]) == (784, 784)
+    assert pixels["items"]["maximum"] == 255
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/PredictRequest"}
+    assert set(schema["paths"]["/predict"]["post"]["responses"]) >= {"200", "413", "422", "503"}
+    assert client.get("/docs").status_code == 200
+
+
+def test_unknown_route_is_404_json(client):
+    r = client.get("/nope")
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Not Found"}
+
+
+def test_unexpected_error_is_500_without_trace(client, monkeypatch):
+    app = app_module()
+
+    def broken(images):
+        raise RuntimeError("secret internals /var/task/app.py line 1")
+
+    monkeypatch.setattr(app.STATE.model.network, "predict_proba", broken)
+    r = client.post("/predict", json={"pixels": SEVEN_PIXELS})
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal server error"}
+    assert "secret" not in r.text
+    assert "Traceback" not in r.text

@@ -1,0 +1,279 @@
+"""Latency of the predict Lambda through its Mangum handler, beside the bare forward pass.
+
+    .venv/bin/python -m tools.bench_api [--model-dir DIR] [--quick]
+
+Everything runs in this process with the API Gateway v2 events from `events/`
+(the body swapped where needed), through the exported, Powertools-wrapped
+`handler`; stdout (logs and EMF metrics) goes to /dev/null while timing. The
+naive seed-style app (FastAPI, a pydantic `list[float]` body, a sync endpoint,
+a 784-10-10 forward, FastAPI's JSON response) is measured in the same run.
+Cold start is a fresh interpreter: import of the app and the first response.
+`seed_app` is also a uvicorn factory for `tools.bench`'s load test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_DIR = ROOT / "functions" / "predict"
+EVENTS_DIR = ROOT / "events"
+SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
+BATCH = 256
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """What the Lambda runtime passes; Powertools' logger reads these."""
+
+    aws_request_id: str = "bench-0000"
+    function_name: str = "digit-predict-bench"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_ms: float
+    p99_ms: float
+    n: int
+
+
+def timed(call: Callable[[], object], n: int, warmup: int = 20) -> Timing:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    return Timing(statistics.median(samples) * 1e3, samples[min(n - 1, int(n * 0.99))] * 1e3, n)
+
+
+def load_event(name: str, body: object | None = None) -> dict[str, Any]:
+    """An event from events/ (as `sam local generate-event` made it), optionally a new body."""
+    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    if body is not None:
+        event = copy.deepcopy(event)
+        event["body"] = json.dumps(body, separators=(",", ":"))
+        event["isBase64Encoded"] = False
+    return event
+
+
+def event_body(name: str) -> dict[str, Any]:
+    return json.loads(load_event(name)["body"])
+
+
+@contextlib.contextmanager
+def stdout_silenced() -> Iterator[None]:
+    """Logs and EMF lines still get written (their cost counts), to /dev/null."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def import_app(model_dir: Path) -> Any:
+    """The Lambda module, imported as Lambda would (MODEL_DIR from the environment)."""
+    os.environ.setdefault("MODEL_DIR", str(model_dir))
+    if str(FUNCTION_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTION_DIR))
+    with stdout_silenced():
+        import app
+    if not app.STATE.ok:
+        raise RuntimeError(f"model unavailable: {app.STATE.reason}")
+    return app
+
+
+def invoke(handler: Callable[..., dict[str, Any]], event: dict[str, Any]) -> dict[str, Any]:
+    response = handler(event, LambdaContext())
+    if response["statusCode"] != 200:
+        raise RuntimeError(f"{response['statusCode']}: {response.get('body', '')[:300]}")
+    return response
+
+
+# ---------------------------------------------------------------- the naive app
+
+
+class SeedBody(BaseModel):
+    pixels: list[float]
+
+
+def seed_app(model_dir: str | None = None) -> Any:
+    """The seed demo's style: pydantic list[float] body, sync endpoint, dict answer."""
+    from digitnet.network import Network
+    from fastapi import FastAPI
+
+    if model_dir:
+        from digitnet.modelfile import load_model
+
+        network = load_model(model_dir).network
+    else:
+        network = Network.build("seed")  # 784-10-10; weights don't change the timing
+
+    app = FastAPI(title="seed-style baseline")
+
+    @app.post("/predict")
+    def predict(body: SeedBody) -> dict[str, Any]:
+        x = np.asarray(body.pixels, dtype=np.float32).reshape(1, 28, 28) / 255.0
+        probabilities = network.predict_proba(x)[0]
+        return {"digit": int(probabilities.argmax()), "probabilities": probabilities.tolist()}
+
+    return app
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def forward_ms(network: Any, n_images: int, repeats: int) -> Timing:
+    x = np.random.default_rng(0).random((n_images, 28, 28), dtype=np.float32)
+    return timed(lambda: network.predict_proba(x), repeats, warmup=3)
+
+
+def cold_start_s(model_dir: Path, runs: int) -> tuple[float, float]:
+    """Median (import + first response, whole process wall time) over fresh interpreters."""
+    script = (
+        "import json, sys, time\n"
+        "t0 = time.perf_counter()\n"
+        "import app\n"
+        "class Context:\n"
+        "    aws_request_id, function_name, memory_limit_in_mb = 'cold', 'bench', 1024\n"
+        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:bench'\n"
+        "r = app.handler(json.load(open(sys.argv[1])), Context())\n"
+        "assert r['statusCode'] == 200, r\n"
+        "sys.stderr.write(f'COLD {time.perf_counter() - t0}\\n')\n"
+    )
+    path = [str(FUNCTION_DIR), str(ROOT / "layers" / "model" / "python")]
+    env = {**os.environ, "MODEL_DIR": str(model_dir), "PYTHONPATH": os.pathsep.join(path)}
+    inner, outer = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", script,
+             str(EVENTS_DIR / "v2-predict-pixels.json")],
+            env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+        )
+        outer.append(time.perf_counter() - t0)
+        inner.append(float(done.stderr.rsplit("COLD ", 1)[1].split()[0]))
+    return statistics.median(inner), statistics.median(outer)
+
+
+@dataclass(frozen=True)
+class Results:
+    forward_1: Timing
+    forward_batch: Timing
+    pixels: Timing
+    image: Timing
+    batch: Timing
+    naive: Timing
+    cold_inner_s: float
+    cold_process_s: float
+
+    @property
+    def batch_speedup(self) -> float:
+        """Throughput of one 256-item batch over 256 single calls."""
+        return BATCH * self.pixels.median_ms / self.batch.median_ms
+
+
+def measure(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> Results:
+    from mangum import Mangum
+
+    n = 200 if quick else 2000
+    app = import_app(model_dir)
+    network = app.STATE.model.network
+    pixels = load_event("v2-predict-pixels")
+    image = load_event("v2-predict-image")
+    batch = load_event("v2-predict-batch", {"items": [event_body("v2-predict-pixels")] * BATCH})
+    naive = Mangum(seed_app(), lifespan="off")
+    with stdout_silenced():
+        results = Results(
+            forward_1=forward_ms(network, 1, n),
+            forward_batch=forward_ms(network, BATCH, max(10, n // 40)),
+            pixels=timed(lambda: invoke(app.handler, pixels), n),
+            image=timed(lambda: invoke(app.handler, image), n // 4),
+            batch=timed(lambda: invoke(app.handler, batch), max(10, n // 40), warmup=3),
+            naive=timed(lambda: invoke(naive, pixels), n),
+            cold_inner_s=0.0, cold_process_s=0.0,
+        )
+    inner, outer = cold_start_s(model_dir, 3 if quick else 5)
+    return Results(**{**results.__dict__, "cold_inner_s": inner, "cold_process_s": outer})
+
+
+def table(r: Results) -> str:
+    f1 = r.forward_1.median_ms
+    lines = [
+        ("bare forward, 1 image", r.forward_1, f1),
+        (f"bare forward, {BATCH} images", r.forward_batch, r.forward_batch.median_ms),
+        ("/predict pixels (Mangum, v2)", r.pixels, f1),
+        ("/predict 280x280 canvas PNG", r.image, f1),
+        (f"/predict/batch of {BATCH} pixels", r.batch, r.forward_batch.median_ms),
+        ("naive seed-style app, pixels", r.naive, None),
+    ]
+    out = ["| figure | median ms | p99 ms | vs bare forward |", "| --- | --- | --- | --- |"]
+    for label, t, forward in lines:
+        ratio = f"{t.median_ms / forward:.1f}x" if forward else "-"
+        out.append(f"| {label} | {t.median_ms:.3f} | {t.p99_ms:.3f} | {ratio} |")
+    out += [
+        f"| /predict pixels vs naive app | {r.pixels.median_ms / r.naive.median_ms:.2f}x "
+        "| | (below 1 is faster) |",
+        f"| batch of {BATCH} vs {BATCH} single calls, throughput | {r.batch_speedup:.1f}x | | |",
+        f"| cold start: import + first response | {r.cold_inner_s * 1e3:.0f} | | "
+        f"{r.cold_inner_s * 1e3 / f1:.0f}x |",
+        f"| cold start: whole fresh process | {r.cold_process_s * 1e3:.0f} | | |",
+    ]
+    return "\n".join(out)
+
+
+def rows(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> list[Any]:
+    """The figures as `tools.bench_report.Row`s (baseline: the naive app where it exists)."""
+    from tools.bench_report import Row
+
+    r = measure(model_dir, quick=quick)
+    f1 = r.forward_1.median_ms
+    note = f"bare forward {f1:.3f} ms"
+    return [
+        Row("api_forward_ms", "bare model forward, 1 image", "ms", f1),
+        Row("api_pixels_median", "/predict pixels via Mangum, warm median", "ms",
+            r.pixels.median_ms, r.naive.median_ms, note=note),
+        Row("api_pixels_p99", "/predict pixels via Mangum, warm p99", "ms",
+            r.pixels.p99_ms, r.naive.p99_ms),
+        Row("api_image_median", "/predict 280x280 PNG via Mangum, warm median", "ms",
+            r.image.median_ms, note=note),
+        Row("api_batch_speedup", f"/predict/batch of {BATCH} vs {BATCH} singles, throughput",
+            "x", r.batch_speedup, better="higher"),
+        Row("api_cold_start", "cold start: import + first response", "s", r.cold_inner_s),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=SHIPPED_MODEL)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args(argv)
+    print(table(measure(args.model_dir, quick=args.quick)))
+
+
+if __name__ == "__main__":
+    main()
