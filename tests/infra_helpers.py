@@ -1,0 +1,88 @@
+"""Shared by the infrastructure tests: one `sam build` per session, and running its output.
+
+The build targets x86_64 (this machine's CPU) so its compiled wheels load here,
+in-process and in the stand-in Lambda image alike.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+EVENTS_DIR = ROOT / "events"
+
+# Runs in a Python with no site-packages: only the built artifacts are importable,
+# laid out as Lambda lays them out (/var/task first, then the layers' /opt/python).
+INVOKE_SCRIPT = """
+import json, sys, time
+from types import SimpleNamespace
+task, opt_python, *events = sys.argv[1:]
+sys.path[:0] = [task, opt_python]
+started = time.perf_counter()
+import app
+print(json.dumps({"import_s": time.perf_counter() - started}))
+context = SimpleNamespace(
+    function_name="predict", function_version="$LATEST", memory_limit_in_mb=1024,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:predict",
+    aws_request_id="req-1", log_group_name="/aws/lambda/predict", log_stream_name="s",
+    get_remaining_time_in_millis=lambda: 10_000)
+for path in events:
+    with open(path) as f:
+        answer = app.handler(json.load(f), context)
+    print(json.dumps({"event": path, "answer": answer}))
+"""
+
+
+def sam_env(**extra: str) -> dict[str, str]:
+    """sam needs the runtime's Python (the venv's python3.12) on PATH and a region."""
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        **extra,
+    }
+
+
+@functools.cache
+def built_app() -> Path:
+    """`sam build` for x86_64 into a temporary folder (once per session); returns it."""
+    build_dir = Path(tempfile.mkdtemp(prefix="sam-build-"))
+    atexit.register(shutil.rmtree, build_dir, ignore_errors=True)
+    cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir), "--cached",
+           "--parameter-overrides", "Architecture=x86_64"]
+    done = subprocess.run(cmd, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
+                          timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"sam build failed:\n{done.stdout}\n{done.stderr}")
+    return build_dir
+
+
+def invoke_built(build_dir: Path, events: list[Path]) -> list[dict]:
+    """Run the built handler on events in a fresh interpreter; the layer stands in for /opt."""
+    layer = build_dir / "ModelLayer"
+    env = {"MODEL_DIR": str(layer / "model"), "PATH": os.environ.get("PATH", ""),
+           "POWERTOOLS_SERVICE_NAME": "digit-recognizer", "LOG_LEVEL": "WARNING",
+           "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "DigitRecognizer"}
+    cmd = [sys.executable, "-I", "-S", "-c", INVOKE_SCRIPT,
+           str(build_dir / "PredictFunction"), str(layer / "python"), *map(str, events)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return [line for line in lines if "event" in line]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

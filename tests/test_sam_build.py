@@ -1,0 +1,69 @@
+"""`sam build` works offline, lays the layers out as Lambda mounts them, and its output runs.
+
+The built function runs in a fresh interpreter with no site-packages: only the
+built function (standing in for /var/task) and the built model layer (for
+/opt) are importable, on the sample events in events/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from infra_helpers import EVENTS_DIR, built_app, invoke_built
+
+from tools.package_size import MB, measure_build
+
+pytestmark = pytest.mark.slow
+LAMBDA_UNZIPPED_LIMIT = 250 * MB
+
+
+@pytest.fixture(scope="module")
+def build_dir() -> Path:
+    return built_app()
+
+
+def test_function_is_built_for_the_requested_architecture(build_dir):
+    wheels = list((build_dir / "PredictFunction").glob("numpy-*.dist-info/WHEEL"))
+    assert wheels, "numpy was not installed into the function"
+    tags = [line for line in wheels[0].read_text().splitlines() if line.startswith("Tag:")]
+    assert tags
+    assert all(tag.endswith("_x86_64") for tag in tags), tags
+
+
+def test_layers_are_laid_out_as_lambda_mounts_them(build_dir):
+    model_layer = build_dir / "ModelLayer"
+    assert (model_layer / "python" / "digitnet" / "__init__.py").is_file()  # /opt/python/digitnet
+    assert (model_layer / "model" / "manifest.json").is_file()  # /opt/model
+    assert (model_layer / "model" / "model.npz").is_file()
+    assert not list(model_layer.rglob("__pycache__"))
+    site = build_dir / "SiteContentLayer" / "site"
+    assert (site / "index.html").is_file()
+    publisher = build_dir / "SitePublisherFunction"
+    assert sorted(p.name for p in publisher.iterdir()) == ["publisher.py"]
+
+
+def test_function_and_layers_fit_lambda(build_dir):
+    sizes = {s.name: s for s in measure_build(build_dir)}
+    assert {"PredictFunction", "ModelLayer"} <= set(sizes)
+    total = sizes["PredictFunction"].unzipped_bytes + sizes["ModelLayer"].unzipped_bytes
+    assert total < LAMBDA_UNZIPPED_LIMIT
+
+
+def test_built_function_answers_the_sample_events(build_dir):
+    events = sorted(EVENTS_DIR.glob("v2-*.json"))
+    assert events, "no HTTP API sample events in events/"
+    results = {Path(r["event"]).name: r["answer"] for r in invoke_built(build_dir, events)}
+    assert set(results) == {e.name for e in events}
+    for name, answer in results.items():
+        expected = range(400, 500) if "invalid" in name else (200,)
+        assert answer["statusCode"] in expected, (name, answer)
+    health = json.loads(results["v2-health.json"]["body"])
+    assert health["ok"] is True
+    for name, answer in results.items():
+        if name.startswith("v2-predict-") and answer["statusCode"] == 200:
+            body = json.loads(answer["body"])
+            digits = [p["digit"] for p in body.get("predictions", [body])]
+            assert digits
+            assert all(d == 7 for d in digits), (name, digits)  # events/ all draw a "7"
