@@ -1,0 +1,100 @@
+// The API client: where the API lives (config.json, written by the deploy)
+// and one prediction request with a timeout, turned into a clear outcome.
+
+const DEFAULT_TIMEOUT_MS = 8000;
+
+/** An API failure with a message meant for the person using the page. */
+export class ApiError extends Error {
+  constructor(kind, message, status = 0) {
+    super(message);
+    this.kind = kind; // "unreachable" | "timeout" | "http" | "aborted"
+    this.status = status;
+  }
+}
+
+/**
+ * The deploy writes config.json = {"apiUrl": "https://..."} next to the page;
+ * locally there is none and the API is on the same origin.
+ */
+export async function loadConfig() {
+  const config = { apiBase: "", timeoutMs: DEFAULT_TIMEOUT_MS };
+  try {
+    const r = await fetch("config.json", { cache: "no-store" });
+    if (!r.ok) return config;
+    const data = await r.json();
+    if (typeof data.apiUrl === "string" && data.apiUrl.trim()) {
+      config.apiBase = data.apiUrl.trim().replace(/\/+$/, "");
+    }
+    if (Number.isFinite(data.timeoutMs) && data.timeoutMs > 0) config.timeoutMs = data.timeoutMs;
+  } catch {
+    // No or unreadable config: same origin.
+  }
+  return config;
+}
+
+/** FastAPI's `detail` is a string for our errors, a list for schema errors. */
+function detailText(body, status) {
+  const detail = body?.detail ?? body?.message;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((d) => {
+        const where = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body").join(".") : "";
+        return where ? `${where}: ${d.msg}` : d.msg;
+      })
+      .join("; ");
+  }
+  return `The API answered ${status}.`;
+}
+
+/** One JSON request with a timeout; `signal` lets the caller cancel it as stale. */
+export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  const ctrl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ctrl.abort();
+  }, timeoutMs);
+  const onAbort = () => ctrl.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let response;
+  try {
+    response = await fetch(url, {
+      method: body === undefined ? "GET" : "POST",
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: ctrl.signal,
+      cache: "no-store",
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new ApiError("http", detailText(data, response.status), response.status);
+    }
+    if (data === null) throw new ApiError("http", "The API sent an unreadable answer.", response.status);
+    return data;
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    if (timedOut) {
+      throw new ApiError("timeout", `Slow: no answer within ${Math.round(timeoutMs / 1000)} s. Try again.`);
+    }
+    if (signal?.aborted) throw new ApiError("aborted", "Cancelled.");
+    throw new ApiError("unreachable", "Unreachable: cannot connect to the API. Check your connection and try again.");
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** POST /predict with the canvas as a PNG data URL. */
+export function predict(config, dataUrl, signal) {
+  return requestJson(`${config.apiBase}/predict`, {
+    body: { image: dataUrl },
+    signal,
+    timeoutMs: config.timeoutMs,
+  });
+}
+
+/** GET /health: is the API there and is its model loaded? */
+export function health(config) {
+  return requestJson(`${config.apiBase}/health`, { timeoutMs: config.timeoutMs });
+}

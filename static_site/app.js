@@ -1,0 +1,188 @@
+// The page: wires the drawing pad, the API client and the result panel.
+// Predictions run on demand (button, Enter) and live, 250 ms after a stroke
+// ends; a newer drawing cancels the request for an older one.
+
+import { ApiError, health, loadConfig, predict } from "./api.js";
+import { DrawPad } from "./drawpad.js";
+import { buildBars, hideMessage, resetPrediction, showMessage, showPrediction } from "./result.js";
+
+const LIVE_DELAY_MS = 250;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  config: { apiBase: "", timeoutMs: 8000 },
+  configReady: null,
+  inflight: null, // AbortController of the request in flight
+  seq: 0, // numbers requests; only the newest may update the page
+  liveTimer: 0,
+};
+
+const pad = new DrawPad($("pad"), {
+  brushSize: Number($("brush-size").value),
+  onstrokestart: () => {
+    cancelPending();
+    setPhase("drawing");
+  },
+  onchange: (why) => drawingChanged(why),
+});
+
+function cancelPending() {
+  clearTimeout(state.liveTimer);
+  state.inflight?.abort();
+  state.inflight = null;
+  setBusy(false);
+}
+
+function drawingChanged(why) {
+  const empty = pad.isEmpty;
+  $("undo").disabled = empty;
+  $("clear").disabled = empty;
+  $("pad-placeholder").hidden = !empty;
+  cancelPending();
+  if (empty) {
+    hideMessage();
+    resetPrediction(why === "clear" ? "Canvas cleared." : "No prediction yet.");
+    setPhase("empty");
+    document.body.classList.remove("stale");
+    return;
+  }
+  document.body.classList.add("stale");
+  setPhase("pending");
+  if ($("live").checked) state.liveTimer = setTimeout(() => recognise(), LIVE_DELAY_MS);
+}
+
+/** The result panel's phase, for tests: empty, drawing, pending, busy, shown or error. */
+function setPhase(phase) {
+  $("result").dataset.phase = phase;
+}
+
+function setBusy(on) {
+  $("busy").hidden = !on;
+  $("predict").setAttribute("aria-busy", String(on));
+}
+
+/** Sends the drawing; an empty canvas goes too, so the API's own message is shown. */
+async function recognise() {
+  clearTimeout(state.liveTimer);
+  state.inflight?.abort();
+  const ctrl = new AbortController();
+  const seq = ++state.seq;
+  state.inflight = ctrl;
+  setBusy(true);
+  setPhase("busy");
+  await state.configReady;
+  try {
+    const result = await predict(state.config, pad.toDataURL(), ctrl.signal);
+    if (seq !== state.seq) return;
+    hideMessage();
+    showPrediction(result);
+    document.body.classList.remove("stale");
+    setPhase("shown");
+    setApiStatus("ready", "API ready");
+  } catch (err) {
+    if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
+    reportError(err);
+    setPhase("error");
+  } finally {
+    if (seq === state.seq) {
+      state.inflight = null;
+      setBusy(false);
+    }
+  }
+}
+
+const HTTP_TITLES = {
+  400: "The API refused the request:",
+  413: "Drawing too large:",
+  422: "Cannot recognise this drawing:",
+  429: "Too many requests:",
+  503: "Model not loaded:",
+};
+
+function reportError(err) {
+  if (!(err instanceof ApiError)) {
+    showMessage("Something went wrong:", String(err?.message ?? err));
+    return;
+  }
+  if (err.kind === "unreachable") setApiStatus("down", "API unreachable");
+  if (err.kind === "timeout") setApiStatus("slow", "API slow");
+  if (err.kind === "http" && err.status === 422) {
+    showMessage(HTTP_TITLES[422], err.message, "warn");
+    return;
+  }
+  const title =
+    err.kind === "http"
+      ? HTTP_TITLES[err.status] ?? `The API answered ${err.status}:`
+      : err.kind === "timeout" ? "Timed out." : "Network error.";
+  showMessage(title, err.message, "error");
+}
+
+function setApiStatus(state_, text) {
+  const el = $("api-status");
+  el.dataset.state = state_;
+  el.textContent = text;
+}
+
+async function checkApi() {
+  try {
+    const data = await health(state.config);
+    const loaded = data?.ok !== false && data?.status !== "error";
+    setApiStatus(loaded ? "ready" : "down", loaded ? "API ready" : "Model not loaded");
+  } catch (err) {
+    const kind = err instanceof ApiError ? err.kind : "unreachable";
+    setApiStatus(kind === "timeout" ? "slow" : "down", kind === "timeout" ? "API slow" : "API unreachable");
+  }
+}
+
+function wireControls() {
+  $("predict").addEventListener("click", () => recognise());
+  $("undo").addEventListener("click", () => pad.undo());
+  $("clear").addEventListener("click", () => pad.clear());
+  $("sample").addEventListener("click", () => {
+    pad.clear();
+    pad.addGlyph(String(Math.floor(Math.random() * 10)));
+  });
+  $("brush-size").addEventListener("input", (e) => {
+    pad.brushSize = Number(e.target.value);
+    $("brush-value").textContent = `${pad.brushSize} px`;
+  });
+  $("live").addEventListener("change", (e) => {
+    if (e.target.checked && !pad.isEmpty && document.body.classList.contains("stale")) recognise();
+  });
+  document.addEventListener("keydown", onKey);
+}
+
+/** Enter recognises, Ctrl/Cmd+Z undoes, Escape clears; buttons keep their own keys. */
+function onKey(e) {
+  const tag = e.target?.tagName;
+  if (e.key === "Enter" && !e.repeat && !["BUTTON", "A", "SELECT", "TEXTAREA"].includes(tag)) {
+    if (tag === "INPUT" && e.target.type === "checkbox") return;
+    e.preventDefault();
+    recognise();
+  } else if (e.key.toLowerCase() === "z" && (e.ctrlKey || e.metaKey) && !e.shiftKey) {
+    e.preventDefault();
+    pad.undo();
+  } else if (e.key === "Escape") {
+    pad.clear();
+  }
+}
+
+function showApiBase() {
+  const base = state.config.apiBase;
+  $("api-docs").href = base ? `${base}/docs` : "docs";
+}
+
+async function start() {
+  buildBars();
+  resetPrediction();
+  wireControls();
+  state.configReady = loadConfig().then((config) => {
+    state.config = config;
+    showApiBase();
+  });
+  await state.configReady;
+  document.body.dataset.ready = "true"; // tests wait for this
+  await checkApi();
+}
+
+start();

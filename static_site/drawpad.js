@@ -1,0 +1,172 @@
+// The drawing canvas: pointer input (mouse, touch, pen), smooth strokes and
+// an undo history. It draws in a fixed 280x280 space whatever its CSS size,
+// so the image sent to the API does not depend on the screen.
+
+export const SIZE = 280;
+const INK = "#111827";
+const PAPER = "#ffffff";
+
+/** A canvas you can draw on; `onchange` fires when the drawing changes. */
+export class DrawPad {
+  constructor(canvas, { brushSize = 20, onchange = () => {}, onstrokestart = () => {} } = {}) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.brushSize = brushSize;
+    this.onchange = onchange;
+    this.onstrokestart = onstrokestart;
+    this.items = []; // strokes and sample glyphs, oldest first
+    this.current = null; // the stroke under the pointer
+    this.pointerId = null;
+    this.scale = 0;
+    this.resizeBackingStore();
+    this.listen();
+  }
+
+  get isEmpty() {
+    return this.items.length === 0;
+  }
+
+  /** Sharp on high-density screens: the backing store follows devicePixelRatio. */
+  resizeBackingStore() {
+    const scale = Math.min(Math.max(Math.round(window.devicePixelRatio || 1), 1), 3);
+    if (scale === this.scale && this.canvas.width === SIZE * scale) return;
+    this.scale = scale;
+    this.canvas.width = SIZE * scale;
+    this.canvas.height = SIZE * scale;
+    this.redraw();
+  }
+
+  listen() {
+    const c = this.canvas;
+    c.addEventListener("pointerdown", (e) => this.down(e));
+    c.addEventListener("pointermove", (e) => this.move(e));
+    c.addEventListener("pointerup", (e) => this.up(e));
+    c.addEventListener("pointercancel", (e) => this.up(e));
+    c.addEventListener("lostpointercapture", (e) => this.up(e));
+    window.matchMedia?.(`(resolution: ${window.devicePixelRatio}dppx)`)
+      .addEventListener?.("change", () => this.resizeBackingStore());
+    window.addEventListener("resize", () => this.resizeBackingStore());
+  }
+
+  /** Pointer position in the canvas's own 280x280 space, whatever its CSS size. */
+  toCanvas(e) {
+    const r = this.canvas.getBoundingClientRect();
+    return {
+      x: ((e.clientX - r.left) / r.width) * SIZE,
+      y: ((e.clientY - r.top) / r.height) * SIZE,
+    };
+  }
+
+  down(e) {
+    if (this.pointerId !== null || (e.pointerType === "mouse" && e.button !== 0)) return;
+    e.preventDefault();
+    this.canvas.setPointerCapture?.(e.pointerId);
+    this.pointerId = e.pointerId;
+    this.current = { kind: "stroke", size: this.brushSize, points: [this.toCanvas(e)] };
+    this.items.push(this.current);
+    this.onstrokestart();
+    this.paintStroke(this.current);
+  }
+
+  move(e) {
+    if (e.pointerId !== this.pointerId || !this.current) return;
+    e.preventDefault();
+    const pts = this.current.points;
+    const from = Math.max(pts.length - 1, 1);
+    const events = e.getCoalescedEvents?.() ?? [];
+    for (const ev of events.length ? events : [e]) pts.push(this.toCanvas(ev));
+    this.paintStroke(this.current, from);
+  }
+
+  up(e) {
+    if (e.pointerId !== this.pointerId) return;
+    this.pointerId = null;
+    this.current = null;
+    this.redraw(); // replaces the provisional tail drawn while moving
+    this.onchange("stroke");
+  }
+
+  undo() {
+    if (this.current || this.items.length === 0) return;
+    this.items.pop();
+    this.redraw();
+    this.onchange("undo");
+  }
+
+  clear() {
+    if (this.current) return;
+    this.items = [];
+    this.redraw();
+    this.onchange("clear");
+  }
+
+  /** A typed digit as one undoable item: lets keyboard-only users try the model. */
+  addGlyph(text) {
+    this.items.push({ kind: "glyph", text });
+    this.redraw();
+    this.onchange("glyph");
+  }
+
+  redraw() {
+    const { ctx } = this;
+    ctx.setTransform(this.scale, 0, 0, this.scale, 0, 0);
+    ctx.fillStyle = PAPER;
+    ctx.fillRect(0, 0, SIZE, SIZE);
+    for (const item of this.items) {
+      if (item.kind === "glyph") this.paintGlyph(item);
+      else this.paintStroke(item);
+    }
+  }
+
+  /**
+   * Quadratic curves through the midpoints of successive points: smooth, no kinks.
+   * `from` > 1 paints only the newest segments while the pointer moves.
+   */
+  paintStroke(stroke, from = 1) {
+    const { ctx } = this;
+    const pts = stroke.points;
+    ctx.strokeStyle = INK;
+    ctx.lineWidth = stroke.size;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    if (pts.length < 3) {
+      const [a, b = a] = pts;
+      ctx.moveTo(a.x, a.y);
+      ctx.lineTo(b.x + 0.01, b.y);
+      ctx.stroke();
+      return;
+    }
+    const mid = (i) => ({ x: (pts[i].x + pts[i + 1].x) / 2, y: (pts[i].y + pts[i + 1].y) / 2 });
+    const start = from <= 1 ? pts[0] : mid(from - 1);
+    ctx.moveTo(start.x, start.y);
+    for (let i = Math.max(from, 1); i < pts.length - 1; i++) {
+      const m = mid(i);
+      ctx.quadraticCurveTo(pts[i].x, pts[i].y, m.x, m.y);
+    }
+    const last = pts[pts.length - 1];
+    ctx.lineTo(last.x, last.y);
+    ctx.stroke();
+  }
+
+  paintGlyph(item) {
+    const { ctx } = this;
+    ctx.fillStyle = INK;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.font = `600 ${SIZE * 0.72}px "Segoe Print", "Bradley Hand", "Comic Sans MS", cursive, sans-serif`;
+    ctx.fillText(item.text, SIZE / 2, SIZE / 2 + SIZE * 0.03);
+  }
+
+  /** A PNG of the drawing at 280x280 (the backing store may be larger). */
+  toDataURL() {
+    if (this.scale === 1) return this.canvas.toDataURL("image/png");
+    const out = document.createElement("canvas");
+    out.width = SIZE;
+    out.height = SIZE;
+    const octx = out.getContext("2d");
+    octx.imageSmoothingQuality = "high";
+    octx.drawImage(this.canvas, 0, 0, SIZE, SIZE);
+    return out.toDataURL("image/png");
+  }
+}

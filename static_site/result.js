@@ -1,0 +1,97 @@
+// The result panel: the digit, its confidence, all ten probabilities and the
+// 28x28 image the model saw (the API's `input`).
+
+const $ = (id) => document.getElementById(id);
+const percent = (p) => `${(p * 100).toFixed(p >= 0.995 || p < 0.001 ? 0 : 1)}%`;
+
+/** Ten rows, built once; each shows its probability as a bar and as text. */
+export function buildBars() {
+  const list = $("probs");
+  list.replaceChildren();
+  for (let d = 0; d < 10; d++) {
+    const li = document.createElement("li");
+    li.className = "prob";
+    li.dataset.digit = String(d);
+    li.innerHTML = `<span class="prob-digit">${d}</span>
+      <span class="prob-track"><span class="prob-fill"></span></span>
+      <span class="prob-value">–</span>`;
+    li.setAttribute("aria-label", `${d}: no prediction yet`);
+    list.append(li);
+  }
+}
+
+export function showPrediction(result) {
+  const { digit, confidence, probabilities, model } = result;
+  $("digit").textContent = String(digit);
+  $("digit").dataset.empty = "false";
+  $("confidence").textContent = percent(confidence);
+  $("verdict-text").textContent =
+    `The model reads a ${digit}, with ${percent(confidence)} confidence.`;
+  const best = probabilities.indexOf(Math.max(...probabilities));
+  for (const li of $("probs").children) {
+    const d = Number(li.dataset.digit);
+    const p = probabilities[d];
+    li.querySelector(".prob-fill").style.width = `${Math.max(p * 100, 0)}%`;
+    li.querySelector(".prob-value").textContent = percent(p);
+    li.dataset.p = String(p);
+    li.classList.toggle("top", d === best);
+    li.setAttribute("aria-label", `${d}: ${percent(p)}`);
+  }
+  $("model-name").textContent = model ? `${model.name} ${model.version}` : "–";
+  $("pad-badge").textContent = `${digit} · ${percent(confidence)}`;
+  $("pad-badge").hidden = false;
+  drawSeen(result.input);
+}
+
+export function resetPrediction(text = "No prediction yet.") {
+  $("digit").textContent = "?";
+  $("digit").dataset.empty = "true";
+  $("confidence").textContent = "–";
+  $("verdict-text").textContent = text;
+  $("pad-badge").hidden = true;
+  for (const li of $("probs").children) {
+    li.querySelector(".prob-fill").style.width = "0%";
+    li.querySelector(".prob-value").textContent = "–";
+    li.classList.remove("top");
+    delete li.dataset.p;
+    li.setAttribute("aria-label", `${li.dataset.digit}: no prediction yet`);
+  }
+  drawSeen(null);
+}
+
+/** The model's 28x28 input, bright ink on black as in MNIST, scaled up by CSS. */
+function drawSeen(pixels) {
+  const canvas = $("seen");
+  const ctx = canvas.getContext("2d");
+  if (!Array.isArray(pixels) || pixels.length !== 784) {
+    ctx.clearRect(0, 0, 28, 28);
+    canvas.setAttribute("aria-label", "The 28 by 28 image the model saw: nothing yet.");
+    return;
+  }
+  const img = ctx.createImageData(28, 28);
+  pixels.forEach((v, i) => {
+    img.data.set([v, v, v, 255], i * 4);
+  });
+  ctx.putImageData(img, 0, 0);
+  canvas.setAttribute(
+    "aria-label",
+    "The 28 by 28 image the model saw: your digit, scaled and centred, light on dark.",
+  );
+}
+
+/** A message above the result; kind picks the colour ("error", "warn", "info"). */
+export function showMessage(title, text, kind = "error") {
+  const box = $("message");
+  box.dataset.kind = kind;
+  box.replaceChildren();
+  const strong = document.createElement("strong");
+  strong.textContent = title;
+  const span = document.createElement("span");
+  span.textContent = text;
+  box.append(strong, " ", span);
+  box.hidden = false;
+}
+
+export function hideMessage() {
+  $("message").hidden = true;
+}
