@@ -9,6 +9,7 @@ section that fails is reported in its rows and in the JSON, and the others still
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -25,6 +26,7 @@ from tools.bench_report import Row, render_table, report, write_json
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
 SEED_MODEL = ROOT / "build" / "seed-model"
+SEED_MODEL_TINY = ROOT / "build" / "seed-model-tiny"  # --quick's; never a full run's baseline
 MB = package_size.MB
 
 
@@ -56,11 +58,28 @@ def _probabilities(model_dir: Path, images: np.ndarray, chunk: int = 500) -> np.
     )
 
 
+def ensure_seed_model(s: Settings) -> None:
+    """Train the seed baseline with the committed recipe if it isn't there (tiny when quick)."""
+    from digitnet.modelfile import MANIFEST_FILE
+
+    from training.cli import main as train_main
+
+    manifest = s.seed_model / MANIFEST_FILE
+    if manifest.is_file():
+        tiny = json.loads(manifest.read_text()).get("training", {}).get("tiny", False)
+        if s.quick or not tiny:
+            return
+    argv = ["train", "--data-dir", str(s.data_dir), "--arch", "seed", "--out", str(s.seed_model)]
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the table
+        train_main(argv + (["--tiny"] if s.quick else []))
+
+
 def accuracy_rows(s: Settings) -> list[Row]:
     """MNIST test accuracy and calibration of both models on the same digits."""
     from training.calibrate import expected_calibration_error
     from training.idx import load_split
 
+    ensure_seed_model(s)
     test = load_split(s.data_dir, "t10k")
     images, labels = test.images[: s.test_items], test.labels[: s.test_items]
     shipped = _probabilities(s.shipped_model, images)
@@ -77,6 +96,16 @@ def accuracy_rows(s: Settings) -> list[Row]:
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(100 * np.mean(probs.argmax(axis=1) == labels))
+
+
+# ---------------------------------------------------------------- API through Mangum
+
+
+def api_rows(s: Settings) -> list[Row]:
+    """Warm latency, batch throughput and cold start: engineer C's harness, same run."""
+    from tools.bench_api import rows
+
+    return rows(s.shipped_model, quick=s.quick)
 
 
 # ---------------------------------------------------------------- package sizes
@@ -106,7 +135,7 @@ def size_rows(s: Settings) -> list[Row]:
 def load_rows(s: Settings, pixels: list[int]) -> list[Row]:
     """The local server under load beside a seed-style FastAPI app served the same way."""
     body = json.dumps({"pixels": pixels}).encode()
-    shipped = _load_one(loadtest.SERVE_COMMAND, body, s)
+    shipped = _load_one(loadtest.SERVE_COMMAND, body, s, {"MODEL_DIR": str(s.shipped_model)})
     seed = _load_one(SEED_SERVE_COMMAND, body, s)
     c, t = s.load_connections, s.load_seconds
     where = f"{c} connections, {t:.0f} s"
@@ -127,8 +156,9 @@ SEED_SERVE_COMMAND = (
 )
 
 
-def _load_one(command: tuple[str, ...], body: bytes, s: Settings) -> loadtest.LoadResult:
-    with loadtest.local_server(command) as port:
+def _load_one(command: tuple[str, ...], body: bytes, s: Settings,
+              env: dict[str, str] | None = None) -> loadtest.LoadResult:
+    with loadtest.local_server(command, env=env) as port:
         warm = loadtest.run_load("127.0.0.1", port, "/predict", body, connections=1,
                                  duration_s=2.0, max_requests=50)
         if warm.errors:
@@ -166,6 +196,7 @@ def run(s: Settings) -> dict[str, object]:
     pixels = sample_pixels(s.data_dir)
     sections: list[tuple[str, Callable[[], list[Row]]]] = [
         ("accuracy", lambda: accuracy_rows(s)),
+        ("api", lambda: api_rows(s)),
         ("sizes", lambda: size_rows(s)),
         ("load", lambda: load_rows(s, pixels)),
     ]
@@ -183,13 +214,15 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path]:
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")
     parser.add_argument("--build-dir", type=Path, default=package_size.BUILD_DIR)
     parser.add_argument("--shipped-model", type=Path, default=SHIPPED_MODEL)
-    parser.add_argument("--seed-model", type=Path, default=SEED_MODEL)
+    parser.add_argument("--seed-model", type=Path,
+                        help=f"seed baseline (default {SEED_MODEL}; trained there if missing)")
     parser.add_argument("--connections", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     args = parser.parse_args(argv)
     return Settings(
         data_dir=args.data_dir, quick=args.quick, build_dir=args.build_dir,
-        shipped_model=args.shipped_model, seed_model=args.seed_model,
+        shipped_model=args.shipped_model,
+        seed_model=args.seed_model or (SEED_MODEL_TINY if args.quick else SEED_MODEL),
         load_connections=args.connections or (8 if args.quick else 64),
         load_seconds=args.seconds or (1.5 if args.quick else 30.0),
     ), args.json
