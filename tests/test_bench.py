@@ -120,6 +120,10 @@ def test_package_sizes_of_a_build(tmp_path):
     assert (layer.unzipped_bytes, layer.files) == (50_000, 1)
     assert 0 < fn.zipped_bytes < fn.unzipped_bytes
     assert 0 < layer.zipped_bytes < layer.unzipped_bytes
+    build = tmp_path / "build"
+    assert package_size.function_layers(build) == {"PredictFunction": ["ModelLayer"]}
+    assert package_size.deployed_bytes(list(sizes.values()), build) == {
+        "PredictFunction": 62_000}
 
 
 def test_zip_is_a_real_archive_of_every_file(tmp_path):
@@ -162,7 +166,7 @@ def test_quick_bench_produces_the_table_and_json(tmp_path, capsys):
     assert {"arch", "cpus", "cpu_model"} <= data["machine"].keys()
     keys = {row["key"] for row in data["rows"]}
     assert {"mnist_test_accuracy", "mnist_test_ece", "load_throughput", "load_p99",
-            "load_errors", "size_total_unzipped"} <= keys
+            "load_errors", "size_PredictFunction_deployed"} <= keys
     for row in data["rows"]:
         assert isinstance(row["value"], int | float), row
         assert row["value"] >= 0, row

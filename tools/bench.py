@@ -34,7 +34,7 @@ MB = package_size.MB
 class Settings:
     data_dir: Path
     quick: bool
-    build_dir: Path
+    build_dir: Path | None  # None: a fresh `sam build` of the working tree
     shipped_model: Path
     seed_model: Path
     load_connections: int
@@ -113,19 +113,22 @@ def api_rows(s: Settings) -> list[Row]:
 
 def size_rows(s: Settings) -> list[Row]:
     """Built function and layer sizes; the seed demo has no package, so no baseline."""
-    if not s.quick:
-        package_size.ensure_built(s.build_dir)
-    sizes = package_size.measure_build(s.build_dir)
+    build_dir = s.build_dir
+    if build_dir is None:
+        build_dir = package_size.BENCH_BUILD_DIR
+        package_size.sam_build(build_dir)
+    sizes = package_size.measure_build(build_dir)
     if not sizes:
-        raise RuntimeError(f"no built function or layer in {s.build_dir}")
+        raise RuntimeError(f"no built function or layer in {build_dir}")
     rows = []
     for p in sizes:
         rows.append(Row(f"size_{p.name}_unzipped", f"{p.kind} {p.name}, unzipped", "MB",
                         p.unzipped_bytes / MB))
         rows.append(Row(f"size_{p.name}_zipped", f"{p.kind} {p.name}, zipped", "MB",
                         p.zipped_bytes / MB))
-    total = sum(p.unzipped_bytes for p in sizes) / MB
-    rows.append(Row("size_total_unzipped", "function + layers, unzipped (limit 250)", "MB", total))
+    for fn, total in package_size.deployed_bytes(sizes, build_dir).items():
+        rows.append(Row(f"size_{fn}_deployed", f"{fn} + its layers, unzipped (limit 250)", "MB",
+                        total / MB))
     return rows
 
 
@@ -212,7 +215,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path]:
     parser.add_argument("--data-dir", type=Path, required=True, help="MNIST IDX directory")
     parser.add_argument("--quick", action="store_true", help="tiny workloads (smoke test)")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")
-    parser.add_argument("--build-dir", type=Path, default=package_size.BUILD_DIR)
+    parser.add_argument("--build-dir", type=Path,
+                        help="measure this sam build output (default: build the tree afresh)")
     parser.add_argument("--shipped-model", type=Path, default=SHIPPED_MODEL)
     parser.add_argument("--seed-model", type=Path,
                         help=f"seed baseline (default {SEED_MODEL}; trained there if missing)")

@@ -20,6 +20,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / ".aws-sam" / "build"
+BENCH_BUILD_DIR = ROOT / "build" / "sam-bench"  # the bench's own fresh build
 MB = 1_000_000  # decimal megabytes, as AWS states its limits
 
 
@@ -33,26 +34,57 @@ class PackageSize:
 
 
 class _AnyTagLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML (`!Ref`, `!GetAtt`, ...) as plain data."""
+    """Reads CloudFormation YAML (`!Ref X` -> {"Ref": "X"}, `!GetAtt` ...) as plain data."""
 
 
-_AnyTagLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, object]:
+    name = suffix if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}
+
+
+_AnyTagLoader.add_multi_constructor("!", _tag)
+KINDS = {
+    "AWS::Serverless::Function": "function",
+    "AWS::Lambda::Function": "function",
+    "AWS::Serverless::LayerVersion": "layer",
+    "AWS::Lambda::LayerVersion": "layer",
+}
+
+
+def _resources(build_dir: Path) -> dict[str, dict]:
+    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_AnyTagLoader)
+    return template.get("Resources") or {}
 
 
 def built_resources(build_dir: Path = BUILD_DIR) -> dict[str, str]:
     """Logical id -> "function" / "layer" for every resource `sam build` built."""
-    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_AnyTagLoader)
-    kinds = {
-        "AWS::Serverless::Function": "function",
-        "AWS::Lambda::Function": "function",
-        "AWS::Serverless::LayerVersion": "layer",
-        "AWS::Lambda::LayerVersion": "layer",
-    }
     return {
-        name: kinds[res["Type"]]
-        for name, res in (template.get("Resources") or {}).items()
-        if res.get("Type") in kinds and (build_dir / name).is_dir()
+        name: KINDS[res["Type"]]
+        for name, res in _resources(build_dir).items()
+        if res.get("Type") in KINDS and (build_dir / name).is_dir()
     }
+
+
+def function_layers(build_dir: Path = BUILD_DIR) -> dict[str, list[str]]:
+    """Function -> the built layers it references (`Ref`s), for the per-function limit."""
+    resources = _resources(build_dir)
+    built = built_resources(build_dir)
+    return {
+        name: [ref["Ref"] for ref in (resources[name].get("Properties") or {}).get("Layers") or []
+               if isinstance(ref, dict) and built.get(ref.get("Ref")) == "layer"]
+        for name, kind in built.items() if kind == "function"
+    }
+
+
+def deployed_bytes(sizes: list[PackageSize], build_dir: Path = BUILD_DIR) -> dict[str, int]:
+    """Function -> unzipped bytes of it plus its layers: what Lambda's 250 MB limit counts."""
+    by_name = {s.name: s.unzipped_bytes for s in sizes}
+    return {fn: by_name[fn] + sum(by_name[layer] for layer in layers)
+            for fn, layers in function_layers(build_dir).items()}
 
 
 def measure_dir(path: Path, name: str, kind: str) -> PackageSize:
@@ -74,12 +106,11 @@ def measure_build(build_dir: Path = BUILD_DIR) -> list[PackageSize]:
     ]
 
 
-def ensure_built(build_dir: Path = BUILD_DIR, *, root: Path = ROOT) -> None:
-    """Run `sam build` (x86_64 when the template lets us choose) unless its output exists."""
-    if (build_dir / "template.yaml").exists():
-        return
-    cmd = [str(Path(sys.executable).with_name("sam")), "build"]
+def sam_build(build_dir: Path, *, root: Path = ROOT) -> None:
+    """`sam build` into `build_dir` (x86_64 when the template lets us choose), cached."""
     source = yaml.load((root / "template.yaml").read_text(), Loader=_AnyTagLoader)
+    cmd = [str(Path(sys.executable).with_name("sam")), "build", "--build-dir", str(build_dir),
+           "--cached", "--cache-dir", str(build_dir.with_name(build_dir.name + "-cache"))]
     if "Architecture" in (source.get("Parameters") or {}):
         cmd += ["--parameter-overrides", "Architecture=x86_64"]
     env = {
@@ -87,21 +118,24 @@ def ensure_built(build_dir: Path = BUILD_DIR, *, root: Path = ROOT) -> None:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "SAM_CLI_TELEMETRY": "0",
     }
-    subprocess.run(cmd, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"sam build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
+    parser.add_argument("--build-dir", type=Path, help="an existing sam build (default: build now)")
     args = parser.parse_args(argv)
-    ensure_built(args.build_dir)
+    if args.build_dir is None:
+        args.build_dir = BENCH_BUILD_DIR
+        sam_build(args.build_dir)
     sizes = measure_build(args.build_dir)
     for s in sizes:
         print(f"{s.kind:8} {s.name:30} {s.unzipped_bytes / MB:8.1f} MB unzipped "
               f"{s.zipped_bytes / MB:8.1f} MB zipped {s.files:6} files")
-    total = sum(s.unzipped_bytes for s in sizes)
-    print(f"{'total':39} {total / MB:8.1f} MB unzipped (Lambda limit 250 MB)")
-
+    for fn, total in deployed_bytes(sizes, args.build_dir).items():
+        print(f"{fn + ' + its layers':39} {total / MB:8.1f} MB unzipped (Lambda limit 250 MB)")
 
 if __name__ == "__main__":
     main()
