@@ -1,4 +1,4 @@
-"""The predict API through FastAPI's TestClient: answers, errors, limits, model states."""
+"""The predict API through FastAPI's TestClient: answers, errors, limits, CORS."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 MANIFEST = json.loads((SHIPPED_MODEL / "manifest.json").read_text())
+
+
+# /health adds no metric; Powertools warns about that on every invocation.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +251,20 @@ def test_unexpected_error_is_500_without_trace(client, monkeypatch):
     assert r.json() == {"detail": "Internal server error"}
     assert "secret" not in r.text
     assert "Traceback" not in r.text
+
+
+def test_no_cors_headers_unless_configured(monkeypatch):
+    """Deployed, API Gateway answers CORS: the app must not add a second set of headers."""
+    app = app_module()
+    monkeypatch.delenv("CORS_ALLOW_ORIGINS", raising=False)
+    plain = TestClient(app.create_app(app.STATE))
+    r = plain.post("/predict", json={"pixels": SEVEN_PIXELS},
+                   headers={"Origin": "http://localhost:5173"})
+    assert r.status_code == 200
+    assert "access-control-allow-origin" not in r.headers
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://site.example, http://localhost:*")
+    local = TestClient(app.create_app(app.STATE))
+    for origin, allowed in [("https://site.example", True), ("http://localhost:3000", True),
+                            ("https://site.example.evil", False), ("http://localhost", True)]:
+        r = local.post("/predict", json={"pixels": SEVEN_PIXELS}, headers={"Origin": origin})
+        assert (r.headers.get("access-control-allow-origin") == origin) is allowed, origin

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = ROOT / "functions" / "predict"
 SITE_DIR = ROOT / "static_site"
+MODEL_DIR = ROOT / "layers" / "model" / "model"
+LOCAL_ENV = {
+    "MODEL_DIR": str(MODEL_DIR),  # the Lambda reads /opt/model, where the layer unzips
+    # The site on any localhost port may call the API (deployed, API Gateway does CORS).
+    "CORS_ALLOW_ORIGINS": "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
+    "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines mean nothing outside Lambda
+}
 
 
 def create_app():
     """Import the same app the Lambda runs and add the static site under it."""
     from fastapi.staticfiles import StaticFiles
+
+    for key, value in LOCAL_ENV.items():
+        os.environ.setdefault(key, value)
 
     if str(FUNCTION_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTION_DIR))

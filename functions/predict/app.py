@@ -22,11 +22,7 @@ from typing import Any
 import numpy as np
 import observability as obs
 from digitnet.preprocess import PREPROCESS_VERSION
-from errors import (
-    ApiError,
-    internal_error_response,
-    json_response,
-)
+from errors import ApiError, UnexpectedErrorMiddleware, json_response
 from fastapi import FastAPI, Request
 from inference import ModelState, PredictionEncoder
 from inputs import model_input
@@ -47,6 +43,7 @@ from schemas import (
 )
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_MODEL_DIR = "/opt/model"
 DESCRIPTION = """Recognise a handwritten digit: 784 MNIST-style pixels or an image of a drawing.
@@ -62,14 +59,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(state: ModelState, *, root_path: str = "") -> FastAPI:
+def create_app(state: ModelState) -> FastAPI:
     app = FastAPI(
-        title="Digit recognizer", version="1.0.0", description=DESCRIPTION, root_path=root_path,
+        title="Digit recognizer", version="1.0.0", description=DESCRIPTION,
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Powertools does these
     )
     _add_routes(app, state)
     app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(UnexpectedErrorMiddleware, on_error=_log_unexpected_error)
     app.openapi = _openapi_with_request_models(app, [PredictRequest, BatchRequest])
     _add_local_cors(app, os.environ.get("CORS_ALLOW_ORIGINS", ""))
     return app
@@ -160,12 +157,10 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    """Logged with its stack trace; the client gets the request id, never the trace."""
-    obs.logger.exception("unhandled error", extra={"path": request.url.path})
+def _log_unexpected_error(scope: dict[str, Any]) -> None:
+    """The stack trace goes to the logs (with the request ids), never to the client."""
+    obs.logger.exception("unhandled error", extra={"path": scope.get("path")})
     obs.record_error(500)
-    context = request.scope.get("aws.context")
-    return internal_error_response(getattr(context, "aws_request_id", None))
 
 
 def _request_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -200,6 +195,18 @@ def _add_local_cors(app: FastAPI, origins: str) -> None:
                        allow_methods=["GET", "POST"], allow_headers=["content-type"], max_age=600)
 
 
+def with_root_path(app: ASGIApp, root_path: str) -> ASGIApp:
+    """Behind a named stage (e.g. /prod), so /docs links to /prod/openapi.json."""
+    if not root_path:
+        return app
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["root_path"] = root_path
+        await app(scope, receive, send)
+
+    return asgi
+
+
 def _model_dir() -> str:
     return os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR
 
@@ -211,6 +218,7 @@ else:
     obs.logger.error("model unavailable: every prediction will answer 503",
                      extra={"reason": STATE.reason, "model_dir": _model_dir()})
 
-ROOT_PATH = os.environ.get("API_ROOT_PATH", "").rstrip("/")
-app = create_app(STATE, root_path=ROOT_PATH)
-handler = obs.instrument(Mangum(app, lifespan="off", api_gateway_base_path=ROOT_PATH or "/"))
+ROOT_PATH = os.environ.get("API_ROOT_PATH", "").rstrip("/")  # only for a named stage
+app = create_app(STATE)
+handler = obs.instrument(Mangum(with_root_path(app, ROOT_PATH), lifespan="off",
+                                api_gateway_base_path=ROOT_PATH or "/"))

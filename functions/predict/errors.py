@@ -8,10 +8,11 @@ stack trace.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Loc = Sequence[str | int]
 
@@ -55,3 +56,35 @@ def internal_error_response(request_id: str | None) -> Response:
     if request_id:
         detail["request_id"] = request_id
     return json_response(detail, 500)
+
+
+class UnexpectedErrorMiddleware:
+    """Any exception a route lets escape becomes a logged 500 whose body holds no trace.
+
+    Starlette's catch-all handler answers and then re-raises, and Mangum logs
+    the exception a second time, unstructured; this stops it here.
+    """
+
+    def __init__(self, app: ASGIApp, on_error: Callable[[Scope], None]) -> None:
+        self.app, self.on_error = app, on_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            self.on_error(scope)
+            if started:
+                raise
+            context = scope.get("aws.context")
+            response = internal_error_response(getattr(context, "aws_request_id", None))
+            await response(scope, receive, send)

@@ -1,0 +1,210 @@
+"""The exported Lambda handler called with API Gateway events from events/ (v2 and v1)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from api_helpers import (
+    ROOT,
+    SHIPPED_MODEL,
+    LambdaContext,
+    app_module,
+    event_body,
+    invoke,
+    load_event,
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["v2-predict-pixels", "v2-predict-image", "v2-predict-base64-body",
+             "v1-predict-pixels"],
+)
+def test_predict_events_answer_json(name):
+    status, headers, body = invoke(load_event(name))
+    assert status == 200, body
+    assert headers["content-type"] == "application/json"
+    answer = json.loads(body)
+    assert answer["digit"] == 7  # every sample event holds the same drawn "7"
+    assert len(answer["input"]) == 784
+
+
+def test_json_answer_is_not_base64_encoded_when_the_request_was():
+    """Kludex/mangum#92: a base64 request body must not turn the JSON answer into base64."""
+    event = load_event("v2-predict-base64-body")
+    assert event["isBase64Encoded"] is True
+    response = app_module().handler(event, LambdaContext())
+    assert response["isBase64Encoded"] is False
+    assert json.loads(response["body"])["digit"] == 7
+
+
+def test_batch_event():
+    status, _, body = invoke(load_event("v2-predict-batch"))
+    assert status == 200, body
+    assert [p["digit"] for p in json.loads(body)["predictions"]] == [7, 7]
+
+
+def test_invalid_event_is_422():
+    status, _, body = invoke(load_event("v2-predict-invalid"))
+    assert status == 422
+    assert json.loads(body)["detail"][0]["loc"] == ["body", "pixels"]
+
+
+@pytest.mark.parametrize(("name", "expect"), [
+    ("v2-health", '"ok":true'), ("v1-health", '"ok":true'), ("v2-model", '"manifest"'),
+    ("v2-openapi", '"PredictRequest"'), ("v2-docs", "/openapi.json"),
+])
+def test_get_events(name, expect):
+    status, _, body = invoke(load_event(name))
+    assert status == 200
+    assert expect in body
+
+
+def test_stage_prefix_via_api_root_path():
+    """A named stage (/prod): routes, and the docs page's link to its schema, keep working."""
+    from mangum import Mangum
+
+    app = app_module()
+    handler = Mangum(app.with_root_path(app.create_app(app.STATE), "/prod"), lifespan="off",
+                     api_gateway_base_path="/prod")
+    for path, expect in [("/prod/health", '"ok":true'), ("/prod/docs", "/prod/openapi.json"),
+                         ("/prod/openapi.json", '"/predict"')]:
+        event = load_event("v2-health")
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        response = handler(event, LambdaContext())
+        assert response["statusCode"] == 200, path
+        assert expect in response["body"], path
+
+
+# /health adds no metric; Powertools warns about that on every invocation.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
+
+
+@pytest.fixture
+def app_logs():
+    """What the app's Powertools logger writes, as parsed JSON records."""
+    import observability
+
+    handler = observability.logger.registered_handler
+    buffer = io.StringIO()
+    level = observability.logger.log_level
+    observability.logger.setLevel("INFO")
+    previous = handler.setStream(buffer)
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    handler.setStream(previous)
+    observability.logger.setLevel(level)
+
+
+def test_500_logs_the_trace_and_returns_only_the_request_id(monkeypatch, app_logs):
+    app = app_module()
+
+    def broken(images):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(app.STATE.model.network, "predict_proba", broken)
+    event = load_event("v2-predict-pixels")
+    status, _, body = invoke(event)
+    assert status == 500
+    assert json.loads(body) == {"detail": "Internal server error",
+                                "request_id": LambdaContext.aws_request_id}
+    error = next(r for r in app_logs() if r.get("message") == "unhandled error")
+    assert error["level"] == "ERROR"
+    assert "secret internals" in error["exception"]
+    assert error["function_request_id"] == LambdaContext.aws_request_id
+    assert error["correlation_id"] == event["requestContext"]["requestId"]
+    assert "cold_start" in error
+
+
+def test_metrics_are_emitted_as_emf(monkeypatch, capfd):
+    import observability
+
+    monkeypatch.setattr(observability, "METRICS_ENABLED", True)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    invoke(load_event("v2-predict-pixels"))
+    invoke(load_event("v2-predict-invalid"))
+    blobs = [json.loads(line) for line in capfd.readouterr().out.splitlines()
+             if '"_aws"' in line]
+    metric_names = {m["Name"] for blob in blobs
+                    for group in blob["_aws"]["CloudWatchMetrics"] for m in group["Metrics"]}
+    values = {k: sum(v) if isinstance(v, list) else v
+              for blob in blobs for k, v in blob.items() if k in metric_names}
+    assert values["Predictions"] == 1
+    assert values["PredictedDigit7"] == 1
+    assert values["InputPixels"] == 1
+    assert values["ClientErrors"] == 1
+    assert values["PredictLatency"] > 0
+    namespaces = {m["Namespace"] for blob in blobs for m in blob["_aws"]["CloudWatchMetrics"]}
+    assert namespaces == {observability.NAMESPACE}
+
+
+COLD_SCRIPT = """
+import json, sys
+import app
+class Context:
+    aws_request_id, function_name, memory_limit_in_mb = "cold", "fn", 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:fn"
+for name in sys.argv[1:]:
+    r = app.handler(json.load(open(name)), Context())
+    print("RESULT", r["statusCode"], r["body"])
+"""
+
+
+def run_fresh(model_dir, *names):
+    env = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
+           "PYTHONPATH": str(ROOT / "functions" / "predict")}
+    env.pop("POWERTOOLS_METRICS_DISABLED", None)
+    events = [str(ROOT / "events" / f"{n}.json") for n in names]
+    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, *events], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stdout.splitlines()
+    results = [line.split(" ", 2)[1:] for line in lines if line.startswith("RESULT ")]
+    logs = [json.loads(line) for line in lines if line.startswith("{") and '"level"' in line]
+    return [(int(s), json.loads(b)) for s, b in results], logs
+
+
+def corrupt_copy(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    for f in SHIPPED_MODEL.iterdir():
+        if f.is_file():
+            (model / f.name).write_bytes(f.read_bytes())
+    weights = bytearray((model / "model.npz").read_bytes())
+    weights[len(weights) // 2] ^= 0xFF
+    (model / "model.npz").write_bytes(bytes(weights))
+    return model
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_broken_model_fails_loudly_at_start_never_answers(tmp_path, damage):
+    model_dir = tmp_path / "nowhere" if damage == "missing" else corrupt_copy(tmp_path)
+    results, logs = run_fresh(model_dir, "v2-health", "v2-predict-pixels", "v2-model")
+    (health_status, health), (predict_status, predict), (model_status, _) = results
+    assert (health_status, health["ok"]) == (503, False)
+    assert ("not found" if damage == "missing" else "checksum") in health["reason"]
+    assert predict_status == 503
+    assert "model unavailable" in predict["detail"]
+    assert "digit" not in predict
+    assert model_status == 503
+    error = next(r for r in logs if r["level"] == "ERROR")
+    assert error["reason"] == health["reason"]
+    assert error["model_dir"] == str(model_dir)
+
+
+def test_fresh_start_logs_model_and_cold_start(tmp_path):
+    results, logs = run_fresh(SHIPPED_MODEL, "v2-health")
+    assert results[0][0] == 200
+    loaded = next(r for r in logs if r["message"] == "model loaded")
+    assert loaded["model"]["version"] == event_body_version()
+
+
+def event_body_version() -> str:
+    return json.loads((SHIPPED_MODEL / "manifest.json").read_text())["version"]
+
+
+def test_sample_event_body_is_a_seven():
+    """The events' drawing: a guard that the fixtures mean what the tests say."""
+    assert len(event_body("v2-predict-pixels")["pixels"]) == 784
