@@ -1,0 +1,135 @@
+"""training.canvas_set / canvas_eval: a deterministic canvas-style set with the right labels."""
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from digitnet.preprocess import normalize_digit
+from PIL import Image
+
+from training.canvas_eval import demo_input, evaluate, product_input
+from training.canvas_set import _glyph_mask, build_canvas_set, find_fonts, skeletonize
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
+MODEL_DIR = ROOT / "layers" / "model" / "model"
+
+
+@pytest.fixture(scope="module")
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    if not (DATA_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST test files not found in {DATA_DIR} (set DATA_DIR)")
+    from training.idx import load_split
+
+    split = load_split(DATA_DIR, "t10k")
+    return split.images, split.labels
+
+
+@pytest.fixture(scope="module")
+def fonts() -> list[Path]:
+    found = find_fonts()
+    if not found:
+        pytest.skip("no handwriting fonts installed (tools/system-deps.sh installs them)")
+    return found[:3]
+
+
+def synthetic_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Eight bar-and-ring 'digits' so the set can be built without MNIST."""
+    images = np.zeros((8, 28, 28), dtype=np.float32)
+    for i, image in enumerate(images):
+        image[6:22, 12 + i % 3 : 15 + i % 3] = 1.0
+        if i % 2:
+            image[6:9, 8:20] = 1.0
+    return images, np.arange(8) % 10
+
+
+def test_same_seed_same_set_other_seed_differs() -> None:
+    images, labels = synthetic_digits()
+    fonts = find_fonts()[:1]
+    a = build_canvas_set(images, labels, seed=3, mnist_count=5, font_variants=1, fonts=fonts)
+    b = build_canvas_set(images, labels, seed=3, mnist_count=5, font_variants=1, fonts=fonts)
+    c = build_canvas_set(images, labels, seed=4, mnist_count=5, font_variants=1, fonts=fonts)
+    assert [(s.png, s.label, s.style, s.origin) for s in a] == [
+        (s.png, s.label, s.style, s.origin) for s in b
+    ]
+    assert [s.png for s in a] != [s.png for s in c]
+    assert len(a) == 5 + 10 * len(fonts)
+
+
+def test_pngs_are_280x280_canvases_in_the_three_looks() -> None:
+    images, labels = synthetic_digits()
+    samples = build_canvas_set(images, labels, seed=0, mnist_count=8, font_variants=0)
+    modes = set()
+    for sample in samples:
+        image = Image.open(io.BytesIO(sample.png))
+        assert image.format == "PNG"
+        assert image.size == (280, 280)
+        modes.add(image.mode)
+        assert demo_input(sample.png).shape == (28, 28)
+        assert product_input(sample.png).max() == pytest.approx(1.0)
+    assert modes <= {"RGB", "RGBA"}
+
+
+def test_skeleton_is_one_pixel_wide() -> None:
+    mask = np.zeros((40, 60), dtype=bool)
+    mask[15:25, 5:55] = True  # a thick bar
+    skeleton = skeletonize(mask)
+    assert skeleton.sum() > 30
+    assert (skeleton.sum(axis=0) <= 1).all()
+    rows = np.flatnonzero(skeleton.any(axis=1))
+    assert rows.min() >= 17
+    assert rows.max() <= 22
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def blurred_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation after a small blur: tolerant of stroke width and 1 px offsets."""
+    index = np.arange(28)
+    blur = np.exp(-((index[:, None] - index[None, :]) ** 2) / 2.0)
+    return correlation(blur @ a @ blur.T, blur @ b @ blur.T)
+
+
+def test_mnist_samples_come_from_their_labelled_test_digit(mnist_test: tuple) -> None:
+    images, labels = mnist_test
+    samples = build_canvas_set(images, labels, seed=1, mnist_count=30, font_variants=0)
+    assert len(samples) == 30
+    margins = []
+    for sample in samples:
+        index = int(sample.origin.removeprefix("t10k[").removesuffix("]"))
+        assert sample.label == labels[index]
+        drawn = product_input(sample.png)
+        own = blurred_correlation(drawn, normalize_digit(images[index]))
+        neighbours = [images[(index + step) % len(images)] for step in (-1, 1)]
+        other = max(blurred_correlation(drawn, normalize_digit(n)) for n in neighbours)
+        assert own > 0.5
+        margins.append(own - other)
+    assert np.mean(margins) > 0.2
+
+
+def test_font_samples_show_the_digit_they_are_labelled(fonts: list[Path]) -> None:
+    images, labels = synthetic_digits()
+    samples = build_canvas_set(images, labels, seed=2, mnist_count=0, font_variants=1, fonts=fonts)
+    assert [s.label for s in samples] == list(range(10)) * len(fonts)
+    wins = 0
+    for sample in samples:
+        path = Path(sample.origin)
+        templates = [normalize_digit(np.asarray(_glyph_mask(path, str(d), 150, 0)) / 255)
+                     for d in range(10)]
+        scores = [correlation(product_input(sample.png), t) for t in templates]
+        wins += int(np.argmax(scores) == sample.label)
+    assert wins >= 0.9 * len(samples)
+
+
+@pytest.mark.slow
+def test_shipped_model_reads_canvas_digits(mnist_test: tuple) -> None:
+    from digitnet.modelfile import load_model
+
+    images, labels = mnist_test
+    samples = build_canvas_set(images, labels, seed=7, mnist_count=250, font_variants=1)
+    accuracy = evaluate(samples, load_model(MODEL_DIR).network)
+    assert accuracy["overall"] >= 0.97, accuracy

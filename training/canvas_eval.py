@@ -1,0 +1,160 @@
+"""Accuracy on canvas-style digits: the product's preprocessing vs the demo's.
+
+    python -m training.canvas_eval --data-dir ../shared/datasets/mnist \\
+        --model layers/model/model --baseline build/seed-model
+
+Every digit of the set (training/canvas_set.py) goes through
+`decode_image` + `normalize_digit`, exactly as the API does, and the model
+predicts. The baseline is measured the seed demo's way: the whole canvas
+resized to 28x28, no cropping, no centring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from digitnet.modelfile import load_model
+from digitnet.network import Network
+from digitnet.preprocess import InputError, decode_image, normalize_digit
+from PIL import Image
+
+from .canvas_set import CanvasDigit, build_canvas_set
+from .idx import load_split
+
+Preprocess = Callable[[bytes], np.ndarray]
+
+
+def product_input(png: bytes) -> np.ndarray:
+    """What the API feeds the network for an uploaded image."""
+    return normalize_digit(decode_image(png))
+
+
+def demo_input(png: bytes) -> np.ndarray:
+    """The seed demo's way: the whole canvas shrunk to 28x28 (polarity fixed, nothing else)."""
+    ink = Image.fromarray(decode_image(png))
+    return np.asarray(ink.resize((28, 28), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def prepare(samples: list[CanvasDigit], preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (N, 28, 28) and a mask of the samples preprocessing refused (counted wrong)."""
+    inputs = np.zeros((len(samples), 28, 28), dtype=np.float32)
+    refused = np.zeros(len(samples), dtype=bool)
+    for i, sample in enumerate(samples):
+        try:
+            inputs[i] = preprocess(sample.png)
+        except InputError:
+            refused[i] = True
+    return inputs, refused
+
+
+def predict(network: Network, inputs: np.ndarray, refused: np.ndarray) -> np.ndarray:
+    """Predicted labels, -1 where preprocessing refused the drawing."""
+    chunks = [inputs[i : i + 500] for i in range(0, len(inputs), 500)]
+    labels = np.concatenate([network.predict_proba(chunk).argmax(axis=1) for chunk in chunks])
+    return np.where(refused, -1, labels)
+
+
+def _groups(sample: CanvasDigit) -> list[str]:
+    """overall, the source (mnist, font), the look, and the MNIST stroke class."""
+    stroke, look = sample.style.split("/")
+    names = ["overall", sample.source, f"look:{look}"]
+    return [*names, f"mnist:{stroke}"] if sample.source == "mnist" else names
+
+
+def accuracy_by_group(samples: list[CanvasDigit], predicted: np.ndarray) -> dict[str, float]:
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for sample, guess in zip(samples, predicted, strict=True):
+        for name in _groups(sample):
+            hits[name].append(bool(guess == sample.label))
+    return {name: float(np.mean(values)) for name, values in hits.items()}
+
+
+def group_sizes(samples: list[CanvasDigit]) -> dict[str, int]:
+    sizes: dict[str, int] = defaultdict(int)
+    for sample in samples:
+        for name in _groups(sample):
+            sizes[name] += 1
+    return dict(sizes)
+
+
+def evaluate(
+    samples: list[CanvasDigit], network: Network, preprocess: Preprocess = product_input
+) -> dict[str, float]:
+    inputs, refused = prepare(samples, preprocess)
+    return accuracy_by_group(samples, predict(network, inputs, refused))
+
+
+def preprocess_timing_ms(samples: list[CanvasDigit], count: int = 300) -> float:
+    """Median wall time of decode_image + normalize_digit on the set's PNGs."""
+    times = []
+    for sample in samples[:count]:
+        start = time.perf_counter()
+        with contextlib.suppress(InputError):
+            product_input(sample.png)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def _table(columns: dict[str, dict[str, float]], counts: dict[str, int]) -> str:
+    names = list(counts)
+    header = f"{'group':<20}{'n':>6}" + "".join(f"{title:>28}" for title in columns)
+    lines = [header, "-" * len(header)]
+    for name in names:
+        cells = "".join(f"{col.get(name, float('nan')):>28.4f}" for col in columns.values())
+        lines.append(f"{name:<20}{counts[name]:>6}{cells}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.canvas_eval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True, help="directory with the MNIST IDX files")
+    parser.add_argument("--model", default="layers/model/model", help="model directory")
+    parser.add_argument("--baseline", help="seed baseline model directory (demo preprocessing)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mnist-count", type=int, default=2000)
+    parser.add_argument("--font-variants", type=int, default=4)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--save-pngs", type=Path, help="write every canvas PNG here (to look)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    test = load_split(args.data_dir, "t10k")
+    start = time.perf_counter()
+    samples = build_canvas_set(test.images, test.labels, seed=args.seed,
+                               mnist_count=args.mnist_count, font_variants=args.font_variants)
+    print(f"canvas set: {len(samples)} digits (seed {args.seed}) built in "
+          f"{time.perf_counter() - start:.1f} s")
+    if args.save_pngs:
+        args.save_pngs.mkdir(parents=True, exist_ok=True)
+        for i, s in enumerate(samples):
+            name = f"{i:05d}-{s.label}-{s.source}-{s.style.replace('/', '-')}.png"
+            (args.save_pngs / name).write_bytes(s.png)
+    model = load_model(args.model)
+    columns = {f"{model.name} (product)": evaluate(samples, model.network)}
+    if args.baseline:
+        base = load_model(args.baseline)
+        columns[f"{base.name} (demo way)"] = evaluate(samples, base.network, demo_input)
+        columns[f"{base.name} (product)"] = evaluate(samples, base.network)
+    print(_table(columns, group_sizes(samples)))
+    timing = preprocess_timing_ms(samples)
+    print(f"preprocessing (decode_image + normalize_digit), median per canvas PNG: {timing:.2f} ms")
+    if args.json:
+        figures = {"seed": args.seed, "count": len(samples), "accuracy": columns,
+                   "preprocess_ms_median": timing}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
