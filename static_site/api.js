@@ -2,6 +2,7 @@
 // and one prediction request with a timeout, turned into a clear outcome.
 
 const DEFAULT_TIMEOUT_MS = 8000;
+const CONFIG_TIMEOUT_MS = 3000;
 
 /** An API failure with a message meant for the person using the page. */
 export class ApiError extends Error {
@@ -18,8 +19,10 @@ export class ApiError extends Error {
  */
 export async function loadConfig() {
   const config = { apiBase: "", timeoutMs: DEFAULT_TIMEOUT_MS };
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), CONFIG_TIMEOUT_MS);
   try {
-    const r = await fetch("config.json", { cache: "no-store" });
+    const r = await fetch("config.json", { cache: "no-store", signal: ctrl.signal });
     if (!r.ok) return config;
     const data = await r.json();
     if (typeof data.apiUrl === "string" && data.apiUrl.trim()) {
@@ -27,7 +30,9 @@ export async function loadConfig() {
     }
     if (Number.isFinite(data.timeoutMs) && data.timeoutMs > 0) config.timeoutMs = data.timeoutMs;
   } catch {
-    // No or unreadable config: same origin.
+    // No, slow or unreadable config: same origin.
+  } finally {
+    clearTimeout(timer);
   }
   return config;
 }
@@ -75,10 +80,12 @@ export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEO
   } catch (err) {
     if (err instanceof ApiError) throw err;
     if (timedOut) {
-      throw new ApiError("timeout", `Slow: no answer within ${Math.round(timeoutMs / 1000)} s. Try again.`);
+      const seconds = Math.max(1, Math.round(timeoutMs / 1000));
+      throw new ApiError("timeout", `no answer within ${seconds} s. Try again in a moment.`);
     }
     if (signal?.aborted) throw new ApiError("aborted", "Cancelled.");
-    throw new ApiError("unreachable", "Unreachable: cannot connect to the API. Check your connection and try again.");
+    const where = new URL(url, location.href).host;
+    throw new ApiError("unreachable", `cannot connect to the API at ${where}. Check your connection and try again.`);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);

@@ -15,6 +15,7 @@ const state = {
   inflight: null, // AbortController of the request in flight
   seq: 0, // numbers requests; only the newest may update the page
   liveTimer: 0,
+  sample: Math.floor(Math.random() * 10), // the last sample digit shown
 };
 
 const pad = new DrawPad($("pad"), {
@@ -113,7 +114,7 @@ function reportError(err) {
   const title =
     err.kind === "http"
       ? HTTP_TITLES[err.status] ?? `The API answered ${err.status}:`
-      : err.kind === "timeout" ? "Timed out." : "Network error.";
+      : err.kind === "timeout" ? "Slow:" : "Unreachable:";
   showMessage(title, err.message, "error");
 }
 
@@ -126,11 +127,13 @@ function setApiStatus(state_, text) {
 async function checkApi() {
   try {
     const data = await health(state.config);
-    const loaded = data?.ok !== false && data?.status !== "error";
+    const loaded = data?.ok !== false;
     setApiStatus(loaded ? "ready" : "down", loaded ? "API ready" : "Model not loaded");
   } catch (err) {
     const kind = err instanceof ApiError ? err.kind : "unreachable";
-    setApiStatus(kind === "timeout" ? "slow" : "down", kind === "timeout" ? "API slow" : "API unreachable");
+    if (kind === "http") setApiStatus("down", err.status === 503 ? "Model not loaded" : "API error");
+    else if (kind === "timeout") setApiStatus("slow", "API slow");
+    else setApiStatus("down", "API unreachable");
   }
 }
 
@@ -139,8 +142,9 @@ function wireControls() {
   $("undo").addEventListener("click", () => pad.undo());
   $("clear").addEventListener("click", () => pad.clear());
   $("sample").addEventListener("click", () => {
+    state.sample = (state.sample + 1 + Math.floor(Math.random() * 9)) % 10; // never the same twice
     pad.clear();
-    pad.addGlyph(String(Math.floor(Math.random() * 10)));
+    pad.addGlyph(String(state.sample));
   });
   $("brush-size").addEventListener("input", (e) => {
     pad.brushSize = Number(e.target.value);

@@ -43,9 +43,8 @@ export class DrawPad {
     c.addEventListener("pointerup", (e) => this.up(e));
     c.addEventListener("pointercancel", (e) => this.up(e));
     c.addEventListener("lostpointercapture", (e) => this.up(e));
-    window.matchMedia?.(`(resolution: ${window.devicePixelRatio}dppx)`)
-      .addEventListener?.("change", () => this.resizeBackingStore());
-    window.addEventListener("resize", () => this.resizeBackingStore());
+    c.addEventListener("contextmenu", (e) => e.preventDefault()); // long-press on phones
+    window.addEventListener("resize", () => this.resizeBackingStore()); // zoom changes the DPR
   }
 
   /** Pointer position in the canvas's own 280x280 space, whatever its CSS size. */

@@ -2,7 +2,8 @@
 // 28x28 image the model saw (the API's `input`).
 
 const $ = (id) => document.getElementById(id);
-const percent = (p) => `${(p * 100).toFixed(p >= 0.995 || p < 0.001 ? 0 : 1)}%`;
+/** One decimal, except the ends: "100%" and "0%" read better than "100.0%" and "0.0%". */
+const percent = (p) => (p >= 0.9995 ? "100%" : p < 0.0005 ? "0%" : `${(p * 100).toFixed(1)}%`);
 
 /** Ten rows, built once; each shows its probability as a bar and as text. */
 export function buildBars() {

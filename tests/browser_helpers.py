@@ -1,0 +1,194 @@
+"""Helpers for the browser tests: servers, Chromium, and drawing MNIST digits as strokes."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium, never a downloaded one (no `playwright install`).
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SERVE_CMD = [sys.executable, "-m", "tools.serve"]  # `make serve`'s server
+
+Stroke = list[tuple[float, float]]  # points in canvas fractions, 0..1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def local_server(port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`python -m tools.serve` in a subprocess, ready when /health answers."""
+    proc = subprocess.Popen(
+        [*SERVE_CMD, "--port", str(port)],
+        cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"local server exited:\n{proc.stdout.read()}") from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("local server did not start in 30 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def static_server(directory: Path, port: int) -> Iterator[str]:
+    """A plain file server: the page on an origin of its own, as S3 + CloudFront serve it."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _row_runs(image: np.ndarray, threshold: float) -> list[tuple[int, int, int]]:
+    """(row, first column, last column) of every run of ink pixels."""
+    runs = []
+    for row, values in enumerate(image >= threshold):
+        cols = np.flatnonzero(values)
+        if cols.size:
+            breaks = np.flatnonzero(np.diff(cols) > 1)
+            starts, ends = np.r_[cols[0], cols[breaks + 1]], np.r_[cols[breaks], cols[-1]]
+            runs += [(row, int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+    return runs
+
+
+def digit_strokes(image: np.ndarray, threshold: float = 0.4) -> list[Stroke]:
+    """The digit's ink as hand-like strokes: zig-zags through runs of ink in successive rows.
+
+    A run joins the stroke of the run above it when they overlap, so the pen only
+    travels over ink; each stroke alternates direction, as a hand filling a shape does.
+    """
+    size = image.shape[0]
+    strokes: list[list[tuple[int, int, int]]] = []
+    for run in _row_runs(image, threshold):
+        row, a, b = run
+        open_stroke = next(
+            (s for s in strokes if s[-1][0] == row - 1 and s[-1][1] <= b and a <= s[-1][2]), None
+        )
+        if open_stroke is None:
+            strokes.append([run])
+        else:
+            open_stroke.append(run)
+    paths: list[Stroke] = []
+    for stroke in strokes:
+        path: Stroke = []
+        for i, (row, a, b) in enumerate(stroke):
+            ends = [(a + 0.5) / size, (b + 0.5) / size]
+            y = (row + 0.5) / size
+            path += [(x, y) for x in (ends if i % 2 == 0 else ends[::-1])]
+        paths.append(path)
+    return paths
+
+
+def draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
+    """Real pointer strokes (down, moves through every few pixels, up), whatever the CSS size."""
+    box = page.locator(selector).bounding_box()
+
+    def at(p: tuple[float, float]) -> tuple[float, float]:
+        return box["x"] + p[0] * box["width"], box["y"] + p[1] * box["height"]
+
+    for stroke in strokes:
+        page.mouse.move(*at(stroke[0]))
+        page.mouse.down()
+        for a, b in itertools.pairwise(stroke):
+            steps = max(1, round(np.hypot(b[0] - a[0], b[1] - a[1]) * 28 / 3))
+            page.mouse.move(*at(b), steps=steps)
+        if len(stroke) == 1:
+            page.mouse.move(*at(stroke[0]), steps=1)
+        page.mouse.up()
+
+
+def touch_draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
+    """The same strokes as a finger: raw touch events through the DevTools protocol."""
+    box = page.locator(selector).bounding_box()
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, p: tuple[float, float] | None) -> None:
+        points = [] if p is None else [{
+            "x": box["x"] + p[0] * box["width"], "y": box["y"] + p[1] * box["height"],
+        }]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    for stroke in strokes:
+        touch("touchStart", stroke[0])
+        for a, b in itertools.pairwise(stroke):
+            steps = max(1, round(np.hypot(b[0] - a[0], b[1] - a[1]) * 28 / 3))
+            for t in np.linspace(0, 1, steps + 1)[1:]:
+                touch("touchMove", (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
+        touch("touchEnd", None)
+    cdp.detach()
+
+
+def settle(page) -> None:
+    """Waits for CSS transitions (the probability bars grow) before a screenshot."""
+    page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+
+
+def read_canvas(page, selector: str) -> np.ndarray:
+    """A small canvas's pixels as (H, W, 4) uint8, read back in the page."""
+    data = page.eval_on_selector(
+        selector,
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+                  return {w: c.width, h: c.height, px: Array.from(d.data)}; }""",
+    )
+    return np.array(data["px"], dtype=np.uint8).reshape(data["h"], data["w"], 4)
+
+
+def dark_pixels(page, selector: str = "#pad") -> int:
+    """How many pixels of a canvas are dark (ink), counted in the page: no bulk transfer."""
+    return page.eval_on_selector(
+        selector,
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let n = 0;
+                  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 128 && d[i] < 128) n++;
+                  return n; }""",
+    )
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, column) of an ink image's centre of mass, in pixel-index units."""
+    mass = image.sum()
+    rows, cols = np.indices(image.shape)
+    return float((rows * image).sum() / mass), float((cols * image).sum() / mass)

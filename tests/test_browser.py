@@ -1,0 +1,302 @@
+"""The canvas page in a real browser (Debian's Chromium via Playwright) against the local server.
+
+MNIST test digits are replayed as pointer strokes onto the canvas; the page must
+show the right digit, ten probabilities and a centred 28x28 preview. Also: the
+API's own error messages, an unreachable or slow API, touch input on a phone
+viewport, and the page on one origin calling the API on another (CORS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.browser_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    centre_of_mass,
+    dark_pixels,
+    digit_strokes,
+    draw,
+    free_port,
+    local_server,
+    read_canvas,
+    settle,
+    static_server,
+    touch_draw,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ARTIFACTS = ROOT / "test-artifacts"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+BRUSH = 13  # canvas units: rows of a 10x digit are 10 apart, so runs overlap into one shape
+N_DIGITS = 5
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} missing: `make test` installs Debian's chromium when root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site_port() -> int:
+    """The port of the page's own origin in the cross-origin test (the API allows it)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def api_url(site_port: int) -> Iterator[str]:
+    origin = f"http://127.0.0.1:{site_port}"
+    with local_server(free_port(), env={"CORS_ALLOW_ORIGINS": origin}) as url:
+        health = httpx.get(url + "/health", timeout=5)
+        assert health.status_code == 200, f"model not loaded: {health.text}"
+        yield url
+
+
+@pytest.fixture
+def page(browser, api_url):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(api_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _mnist_dir() -> Path:
+    """MNIST's IDX files: $DATA_DIR, else the Makefile's default next to the repo."""
+    data_dir = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
+    if not (data_dir / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST test files not found in {data_dir} (set DATA_DIR)")
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def clear_digits(api_url) -> list[tuple[np.ndarray, int]]:
+    """Test digits the served model reads right, and surely, from their own pixels."""
+    from training.idx import load_split
+
+    test = load_split(_mnist_dir(), "t10k")
+    chosen: list[tuple[np.ndarray, int]] = []
+    for image, label in zip(test.images[:200], test.labels[:200], strict=True):
+        if int(label) in {lab for _, lab in chosen}:
+            continue
+        pixels = np.rint(image * 255).astype(int).ravel().tolist()
+        answer = httpx.post(api_url + "/predict", json={"pixels": pixels}, timeout=5).json()
+        if answer["digit"] == label and answer["confidence"] >= 0.99:
+            chosen.append((image, int(label)))
+        if len(chosen) == N_DIGITS:
+            return chosen
+    pytest.fail(f"only {len(chosen)} clear digits among the first 200 test images")
+
+
+def _set_brush(page, size: int) -> None:
+    page.fill("#brush-size", str(size))
+    assert page.input_value("#brush-size") == str(size)
+
+
+def _wait_phase(page, *phases: str) -> str:
+    page.wait_for_function(
+        "phases => phases.includes(document.getElementById('result').dataset.phase)",
+        arg=list(phases), timeout=WAIT_MS,
+    )
+    return page.get_attribute("#result", "data-phase")
+
+
+def _shown_probabilities(page) -> list[float]:
+    values = page.eval_on_selector_all(".prob", "els => els.map(e => e.dataset.p)")
+    return [float(v) for v in values]
+
+
+def _preview_ink(page) -> np.ndarray:
+    """The preview canvas (light ink on black) as a 28x28 ink map in [0, 1]."""
+    return read_canvas(page, "#seen")[..., 0].astype(float) / 255
+
+
+def test_replayed_mnist_digits_are_recognised(page, clear_digits):
+    page.uncheck("#live")  # predictions on demand here; live mode has its own test
+    _set_brush(page, BRUSH)
+    for image, label in clear_digits:
+        if page.is_enabled("#clear"):
+            page.click("#clear")
+        draw(page, digit_strokes(image))
+        with page.expect_response("**/predict") as response:
+            page.click("#predict")
+        assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+        model = response.value.json()["model"]
+        assert page.inner_text("#model-name") == f"{model['name']} {model['version']}"
+
+        assert page.inner_text("#digit") == str(label)
+        probs = _shown_probabilities(page)
+        assert len(probs) == 10
+        assert sum(probs) == pytest.approx(1.0, abs=1e-3)
+        assert max(probs) == probs[label]
+        assert page.inner_text("#confidence").endswith("%")
+        assert page.locator(".prob.top").get_attribute("data-digit") == str(label)
+
+        seen = _preview_ink(page)
+        assert seen.sum() > 20, "the preview of what the model saw is blank"
+        row, col = centre_of_mass(seen)
+        assert abs(row - 14) <= 1.0
+        assert abs(col - 14) <= 1.0
+        # The model saw the digit that was drawn: the preview resembles the MNIST image.
+        assert np.corrcoef(seen.ravel(), image.ravel())[0, 1] > 0.5
+    ARTIFACTS.mkdir(exist_ok=True)
+    settle(page)
+    page.screenshot(path=str(ARTIFACTS / "site-desktop.png"), full_page=True)
+
+
+def test_live_prediction_after_a_stroke(page, clear_digits):
+    image, label = clear_digits[0]
+    _set_brush(page, BRUSH)
+    draw(page, digit_strokes(image))  # no button: the page asks 250 ms after the last stroke
+    assert page.get_attribute("#result", "data-phase") == "pending"
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.inner_text("#digit") == str(label)
+    assert "confidence" in page.inner_text("#verdict-text")
+
+
+def test_undo_and_clear(page):
+    page.uncheck("#live")
+    assert dark_pixels(page) == 0
+    assert page.is_disabled("#undo")
+    draw(page, [[(0.2, 0.2), (0.8, 0.2)]])
+    one = dark_pixels(page)
+    draw(page, [[(0.5, 0.3), (0.5, 0.9)]])
+    assert dark_pixels(page) > one
+    page.click("#undo")
+    assert dark_pixels(page) == one
+    page.keyboard.press("Control+z")
+    assert dark_pixels(page) == 0
+    assert page.is_disabled("#undo")
+    draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
+    page.click("#clear")
+    assert dark_pixels(page) == 0
+    assert page.get_attribute("#result", "data-phase") == "empty"
+
+
+def test_empty_canvas_shows_the_api_message(page):
+    with page.expect_response("**/predict") as answer:
+        page.click("#predict")
+    assert answer.value.status == 422
+    detail = answer.value.json()["detail"]
+    assert _wait_phase(page, "error") == "error"
+    message = page.inner_text("#message")
+    assert page.is_visible("#message")
+    assert (detail if isinstance(detail, str) else detail[0]["msg"]) in message
+
+
+def test_unreachable_api_is_reported_and_the_page_stays_usable(browser, api_url):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    dead = f"http://127.0.0.1:{free_port()}"
+    page.route("**/config.json", lambda r: r.fulfill(json={"apiUrl": dead}))
+    page.goto(api_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_function("document.getElementById('api-status').dataset.state === 'down'")
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.click("#predict")
+    assert _wait_phase(page, "error") == "error"
+    assert "Unreachable" in page.inner_text("#message")
+    assert page.is_hidden("#busy")
+    # Still usable: undo, draw again, ask again.
+    page.click("#undo")
+    assert page.is_disabled("#undo")
+    assert page.is_hidden("#message")
+    draw(page, [[(0.3, 0.3), (0.7, 0.7)]])
+    assert page.is_enabled("#undo")
+    page.keyboard.press("Enter")
+    assert _wait_phase(page, "error") == "error"
+    context.close()
+
+
+def test_slow_api_times_out_with_a_message(browser, api_url):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.route("**/config.json", lambda r: r.fulfill(json={"timeoutMs": 700}))
+    page.route("**/predict", lambda route: None)  # never answers
+    page.goto(api_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.click("#predict")
+    assert _wait_phase(page, "error") == "error"
+    assert "Slow" in page.inner_text("#message")
+    assert page.is_enabled("#predict")
+    context.close()
+
+
+def test_phone_touch_drawing(browser, api_url, clear_digits):
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+    )
+    page = context.new_page()
+    page.goto(api_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    width = page.eval_on_selector("#pad", "c => c.getBoundingClientRect().width")
+    assert width < PHONE["width"], "the canvas fits the phone's width"
+    assert page.eval_on_selector("#pad", "c => c.width") == 560, "backing store follows the DPR"
+    image, label = clear_digits[1]
+    page.uncheck("#live")
+    _set_brush(page, BRUSH)
+    touch_draw(page, digit_strokes(image))
+    page.click("#predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.inner_text("#digit") == str(label)
+    assert page.inner_text("#pad-badge").startswith(str(label)), "the answer shows by the canvas"
+    ARTIFACTS.mkdir(exist_ok=True)
+    settle(page)
+    page.screenshot(path=str(ARTIFACTS / "site-phone.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
+    """The site on its own origin with the config.json the deploy would write."""
+    site = tmp_path_factory.mktemp("site")
+    shutil.copytree(ROOT / "static_site", site, dirs_exist_ok=True)
+    (site / "config.json").write_text(json.dumps({"apiUrl": api_url + "/"}))
+    with static_server(site, site_port) as url:
+        yield url
+
+
+def test_cross_origin_prediction_keyboard_only(browser, cross_origin_site, api_url):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(cross_origin_site + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_function("document.getElementById('api-status').dataset.state === 'ready'")
+    # Keyboard only: a sample digit, then Enter on the focused canvas.
+    page.focus("#sample")
+    page.keyboard.press("Enter")
+    page.focus("#pad")
+    with page.expect_response(api_url + "/predict") as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.ok
+    assert answer.value.headers["access-control-allow-origin"] in {cross_origin_site, "*"}
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.inner_text("#digit").isdigit()
+    assert sum(_shown_probabilities(page)) == pytest.approx(1.0, abs=1e-3)
+    context.close()
