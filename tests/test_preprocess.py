@@ -223,6 +223,24 @@ def test_garbage_bytes_are_refused(data: bytes) -> None:
         decode_image(data)
 
 
+def test_png_with_a_text_chunk_bomb_is_too_large() -> None:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (PngImagePlugin.MAX_TEXT_CHUNK + 10), zip=True)
+    data = encode(draw_digit(), pnginfo=info)
+    assert len(data) < 200_000  # small on the wire, huge once inflated
+    with pytest.raises(ImageTooLargeError):
+        decode_image(data)
+
+
+def test_damaged_png_says_so() -> None:
+    data = bytearray(encode(draw_digit()))
+    data[29] ^= 0xFF  # inside IHDR: the CRC no longer matches
+    with pytest.raises(ImageDecodeError, match="damaged PNG"):
+        decode_image(bytes(data))
+
+
 def test_truncated_png_is_refused() -> None:
     data = encode(draw_digit())
     with pytest.raises(ImageDecodeError):

@@ -69,8 +69,12 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=sorted(FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError("not a PNG, JPEG, WebP or GIF image") from exc
+    except ValueError as exc:
+        if "too large" in str(exc):  # Pillow's limit on compressed text/ICC chunks
+            raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
+        raise ImageDecodeError(_unreadable(data)) from exc
+    except (OSError, SyntaxError, EOFError) as exc:
+        raise ImageDecodeError(_unreadable(data)) from exc
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLargeError(
@@ -83,6 +87,17 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     if animated:
         raise ImageDecodeError("animated images are not supported; send a single frame")
     return image
+
+
+def _unreadable(data: bytes) -> str:
+    """Say 'damaged PNG' rather than 'not an image' when the signature is right."""
+    signatures = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF"}
+    for signature, name in signatures.items():
+        if data.startswith(signature):
+            return f"damaged {name} image"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "damaged WebP image"
+    return "not a PNG, JPEG, WebP or GIF image"
 
 
 def _load_upright(image: Image.Image) -> Image.Image:
