@@ -165,8 +165,8 @@ def test_quick_bench_produces_the_table_and_json(tmp_path, capsys):
     assert data["quick"] is True
     assert {"arch", "cpus", "cpu_model"} <= data["machine"].keys()
     keys = {row["key"] for row in data["rows"]}
-    assert {"mnist_test_accuracy", "mnist_test_ece", "load_throughput", "load_p99",
-            "load_errors", "size_PredictFunction_deployed"} <= keys
+    assert {"mnist_test_accuracy", "mnist_test_ece", "canvas_accuracy", "load_throughput",
+            "load_p99", "load_errors", "size_PredictFunction_deployed"} <= keys
     for row in data["rows"]:
         assert isinstance(row["value"], int | float), row
         assert row["value"] >= 0, row

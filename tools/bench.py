@@ -98,6 +98,25 @@ def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(100 * np.mean(probs.argmax(axis=1) == labels))
 
 
+def canvas_rows(s: Settings) -> list[Row]:
+    """Canvas-style drawings: the product's preprocessing vs the seed demo's whole-canvas resize."""
+    from digitnet.modelfile import load_model
+
+    from training.canvas_eval import demo_input, evaluate
+    from training.canvas_set import build_canvas_set
+    from training.idx import load_split
+
+    ensure_seed_model(s)
+    test = load_split(s.data_dir, "t10k")
+    samples = build_canvas_set(test.images, test.labels, seed=0,
+                               mnist_count=60 if s.quick else 2000,
+                               font_variants=1 if s.quick else 4)
+    shipped = evaluate(samples, load_model(s.shipped_model).network)["overall"]
+    seed = evaluate(samples, load_model(s.seed_model).network, demo_input)["overall"]
+    return [Row("canvas_accuracy", f"canvas-style set accuracy ({len(samples):,} drawings)", "%",
+                100 * shipped, 100 * seed, "higher")]
+
+
 # ---------------------------------------------------------------- API through Mangum
 
 
@@ -141,7 +160,7 @@ def load_rows(s: Settings, pixels: list[int]) -> list[Row]:
     shipped = _load_one(loadtest.SERVE_COMMAND, body, s, {"MODEL_DIR": str(s.shipped_model)})
     seed = _load_one(SEED_SERVE_COMMAND, body, s)
     c, t = s.load_connections, s.load_seconds
-    where = f"{c} connections, {t:.0f} s"
+    where = f"{c} connections, {t:g} s"
     return [
         Row("load_throughput", f"local server /predict pixels throughput ({where})", "req/s",
             shipped.throughput_rps, seed.throughput_rps, "higher"),
@@ -199,6 +218,7 @@ def run(s: Settings) -> dict[str, object]:
     pixels = sample_pixels(s.data_dir)
     sections: list[tuple[str, Callable[[], list[Row]]]] = [
         ("accuracy", lambda: accuracy_rows(s)),
+        ("canvas", lambda: canvas_rows(s)),
         ("api", lambda: api_rows(s)),
         ("sizes", lambda: size_rows(s)),
         ("load", lambda: load_rows(s, pixels)),
