@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import subprocess
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -100,6 +101,7 @@ def run_train(args: argparse.Namespace) -> dict:
         "train_seconds": round(train_seconds, 1),
     }
     extra = {"training": {"command": reproduce_command(args, cfg), "seed": cfg.seed,
+                          "code_commit": code_commit(),
                           "config": asdict(cfg), "val_size": len(val_split.labels),
                           "train_size": len(train_split.labels), "tiny": args.tiny,
                           "history": history_dicts(history)}}
@@ -111,6 +113,21 @@ def run_train(args: argparse.Namespace) -> dict:
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
     return metrics
+
+
+def code_commit() -> str | None:
+    """The git commit of the training code (with '-dirty' if files differ), if known."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", "training",
+                  "layers/model/python"]
+        dirty = subprocess.run(status, cwd=root, capture_output=True, text=True, check=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "")
 
 
 def reproduce_command(args: argparse.Namespace, cfg: TrainConfig) -> str:

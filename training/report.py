@@ -118,7 +118,7 @@ Most frequent confusions (true->predicted): {confusions or 'none'}.
 ![learning curves]({CURVES_PNG})
 
 ## Training
-Reproduce with (seed {tr.get('seed')}):
+Reproduce with (seed {tr.get('seed')}, code at commit `{tr.get('code_commit')}`):
 
 ```
 {tr.get('command')}

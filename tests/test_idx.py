@@ -1,0 +1,95 @@
+"""IDX loader on tiny generated files, well-formed and malformed."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.idx import IdxError, load_split, parse_idx, read_idx
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_split(directory: Path, images: np.ndarray, labels: np.ndarray, *, gz: bool,
+                split: str = "train") -> None:
+    pairs = ((f"{split}-images-idx3-ubyte", images), (f"{split}-labels-idx1-ubyte", labels))
+    for stem, arr in pairs:
+        data = idx_bytes(arr)
+        if gz:
+            (directory / f"{stem}.gz").write_bytes(gzip.compress(data))
+        else:
+            (directory / stem).write_bytes(data)
+
+
+@pytest.fixture
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    return images, rng.integers(0, 10, 5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_round_trip(tmp_path: Path, digits, gz: bool) -> None:
+    images, labels = digits
+    write_split(tmp_path, images, labels, gz=gz)
+    split = load_split(tmp_path, "train")
+    assert split.images.dtype == np.float32
+    np.testing.assert_allclose(split.images * 255, images, atol=1e-4)
+    np.testing.assert_array_equal(split.labels, labels)
+
+
+def test_bad_magic() -> None:
+    data = bytearray(idx_bytes(np.zeros((2, 3), np.uint8)))
+    data[2] = 0x0D  # float type code: not what MNIST uses
+    with pytest.raises(IdxError, match="bad magic"):
+        parse_idx(bytes(data), "x")
+
+
+def test_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "t.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((4, 28, 28), np.uint8))[:-10]))
+    with pytest.raises(IdxError, match=r"truncated.*\[4, 28, 28\]"):
+        read_idx(path)
+
+
+def test_trailing_bytes() -> None:
+    with pytest.raises(IdxError, match="trailing bytes"):
+        parse_idx(idx_bytes(np.zeros(3, np.uint8)) + b"\0", "x")
+
+
+def test_too_short_for_header() -> None:
+    with pytest.raises(IdxError, match="too short"):
+        parse_idx(b"\0\0", "x")
+
+
+def test_corrupt_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "c.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(100, np.uint8)))[:20])
+    with pytest.raises(IdxError, match="gzip"):
+        read_idx(path)
+
+
+def test_count_mismatch(tmp_path: Path, digits) -> None:
+    images, labels = digits
+    write_split(tmp_path, images, labels[:4], gz=True)
+    with pytest.raises(IdxError, match="count mismatch: 5 images, 4 labels"):
+        load_split(tmp_path, "train")
+
+
+def test_label_out_of_range(tmp_path: Path, digits) -> None:
+    images, _ = digits
+    write_split(tmp_path, images, np.full(5, 11, np.uint8), gz=True)
+    with pytest.raises(IdxError, match="out of range"):
+        load_split(tmp_path, "train")
+
+
+def test_missing_file_mentions_download(tmp_path: Path) -> None:
+    with pytest.raises(IdxError, match="--download"):
+        load_split(tmp_path, "t10k")

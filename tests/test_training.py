@@ -1,0 +1,112 @@
+"""The training pipeline end to end on a tiny synthetic IDX set, through the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from digitnet.modelfile import load_model
+from test_idx import write_split
+
+from training.calibrate import expected_calibration_error, fit_temperature
+from training.cli import main
+from training.train import lr_at
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class c is a bright bar at rows 2c..2c+3 plus noise: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for c in range(10):
+        images[labels == c, 4 + 2 * c:7 + 2 * c, 6:22] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("mnist")
+    write_split(d, *synthetic_digits(1600, 0), gz=True, split="train")
+    write_split(d, *synthetic_digits(1000, 1), gz=True, split="t10k")
+    return d
+
+
+def train_tiny(data_dir: Path, out: Path, seed: int = 7) -> Path:
+    """`python -m training train ... --tiny` in a subprocess, exactly as `make train-tiny`."""
+    cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir),
+           "--arch", "cnn", "--tiny", "--seed", str(seed), "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "test accuracy" in done.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny(data_dir, tmp_path_factory.mktemp("run1"))
+
+
+def test_tiny_run_writes_a_loadable_model_and_card(first_run: Path) -> None:
+    loaded = load_model(first_run)
+    m = loaded.manifest
+    assert m["metrics"]["test_accuracy"] > 0.5  # the bars are easy: the pipeline learns
+    assert m["training"]["seed"] == 7
+    assert "--tiny" in m["training"]["command"]
+    assert len(m["training"]["history"]) == 2
+    assert 0.05 < loaded.network.temperature < 20
+    for name in ("MODEL_CARD.md", "confusion_matrix.png", "learning_curves.png"):
+        assert (first_run / name).stat().st_size > 0
+    assert "confusion_matrix.png" in (first_run / "MODEL_CARD.md").read_text()
+
+
+def test_same_seed_gives_identical_weights(data_dir: Path, first_run: Path,
+                                           tmp_path: Path) -> None:
+    second = train_tiny(data_dir, tmp_path / "run2")
+    with np.load(first_run / "model.npz") as a, np.load(second / "model.npz") as b:
+        assert a.files == b.files
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    meta = [json.loads((d / "manifest.json").read_text())["weights_sha256"]
+            for d in (first_run, second)]
+    assert meta[0] == meta[1]
+
+
+def test_progress_lines(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    main(["train", "--data-dir", str(data_dir), "--arch", "seed", "--tiny", "--out",
+          str(tmp_path)])
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
+    assert len(lines) == 2
+    for word in ("loss", "acc", "val_acc", "time", "eta"):
+        assert word in lines[0]
+
+
+def test_one_cycle_schedule() -> None:
+    peak, total, warm = 1.0, 100, 10
+    lrs = [lr_at(s, total, warm, peak) for s in range(total)]
+    assert lrs[0] < lrs[9] == pytest.approx(peak)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
+    assert lrs[-1] < 0.01
+
+
+def test_temperature_fit_recovers_a_known_temperature() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4000, 10)) * 3
+    probs = np.exp(logits / 2.5)
+    probs /= probs.sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in probs])
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)
+
+
+def test_ece_is_zero_for_perfect_calibration_and_large_for_overconfidence() -> None:
+    labels = np.arange(10).repeat(10)
+    confident_right = np.eye(10)[labels]
+    assert expected_calibration_error(confident_right, labels) == pytest.approx(0.0)
+    wrong = np.eye(10)[(labels + 1) % 10]
+    assert expected_calibration_error(wrong, labels) == pytest.approx(1.0)

@@ -1,0 +1,66 @@
+"""Inference benchmark of a model directory: load time and single-image latency.
+
+`python -m tools.bench_model [--model DIR] [--runs N]` prints figures (it is a
+benchmark, not a test). BLAS threads follow OPENBLAS_NUM_THREADS as usual; run
+it with 1 and with the default to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = ROOT / "layers" / "model" / "model"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def bench(model_dir: Path, runs: int, batch: int) -> dict[str, float]:
+    from digitnet.modelfile import load_model
+
+    t0 = time.perf_counter()
+    net = load_model(model_dir).network
+    load_ms = (time.perf_counter() - t0) * 1e3
+    rng = np.random.default_rng(0)
+    image = rng.random((1, 28, 28), dtype=np.float32)
+    for _ in range(20):  # warm caches and BLAS
+        net.predict_proba(image)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        net.predict_proba(image)
+        times.append((time.perf_counter() - t) * 1e3)
+    images = rng.random((batch, 28, 28), dtype=np.float32)
+    t = time.perf_counter()
+    net.predict_proba(images)
+    per_image_batched = (time.perf_counter() - t) * 1e3 / batch
+    return {"load_ms": load_ms, "median_ms": statistics.median(times),
+            "p90_ms": _percentile(times, 90), "p99_ms": _percentile(times, 99),
+            "batched_ms_per_image": per_image_batched}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args(argv)
+    r = bench(args.model, args.runs, args.batch)
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"model {args.model} (OPENBLAS_NUM_THREADS={threads}, {os.cpu_count()} CPUs)")
+    print(f"  load + verify        {r['load_ms']:8.1f} ms")
+    print(f"  predict_proba, 1 image over {args.runs} runs: median {r['median_ms']:.3f} ms, "
+          f"p90 {r['p90_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms")
+    print(f"  batched ({args.batch} images) {r['batched_ms_per_image']:.4f} ms per image")
+
+
+if __name__ == "__main__":
+    main()
