@@ -171,7 +171,6 @@ def test_live_prediction_after_a_stroke(page, clear_digits):
     image, label = clear_digits[0]
     _set_brush(page, BRUSH)
     draw(page, digit_strokes(image))  # no button: the page asks 250 ms after the last stroke
-    assert page.get_attribute("#result", "data-phase") == "pending"
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.inner_text("#digit") == str(label)
     assert "confidence" in page.inner_text("#verdict-text")
@@ -245,6 +244,48 @@ def test_slow_api_times_out_with_a_message(browser, api_url):
     assert _wait_phase(page, "error") == "error"
     assert "Slow" in page.inner_text("#message")
     assert page.is_enabled("#predict")
+    context.close()
+
+
+def test_a_newer_stroke_cancels_the_stale_request(browser, api_url):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    held = []  # the first /predict is held unanswered; later ones reach the server
+
+    def route(r):
+        if held:
+            r.continue_()
+        else:
+            held.append(r)
+
+    page.route("**/predict", route)
+    page.goto(api_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    assert _wait_phase(page, "busy") == "busy"  # live request sent, answer held back
+    with page.expect_event("requestfailed") as failed:
+        draw(page, [[(0.35, 0.2), (0.5, 0.15)]])  # a newer drawing
+    assert failed.value.url.endswith("/predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.is_hidden("#message")
+    context.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "title"),
+    [(503, "model not loaded: weights file missing", "Model not loaded"),
+     (413, "image over 1,000,000 bytes", "Drawing too large")],
+)
+def test_api_errors_are_explained(browser, api_url, status, detail, title):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.route("**/predict", lambda r: r.fulfill(status=status, json={"detail": detail}))
+    page.goto(api_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#sample")
+    page.click("#predict")
+    assert _wait_phase(page, "error") == "error"
+    assert page.inner_text("#message") == f"{title}: {detail}"
     context.close()
 
 
