@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import os
@@ -22,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from api_helpers import ROOT, SHIPPED_MODEL, app_module, invoke, load_event
+from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
-os.environ.setdefault("MODEL_DIR", str(SHIPPED_MODEL))
-
-from fastapi.testclient import TestClient  # noqa: E402
+# /health adds no metric; Powertools warns about that on every invocation.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 # ---------------------------------------------------------------- crafted inputs
 
@@ -107,9 +107,7 @@ NOT_IMAGES = {
 
 @pytest.fixture(scope="module")
 def client():
-    from app import app
-
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app_module().app, raise_server_exceptions=False) as c:
         health = c.get("/health")
         if health.status_code != 200:
             pytest.skip(f"no model loaded ({health.text}); hostile-input tests need one")
@@ -137,17 +135,6 @@ def post_raw(client, body: bytes | str, path: str = "/predict",
 # ---------------------------------------------------------------- sizes and shapes of bodies
 
 
-def test_huge_body_is_413(client):
-    body = b'{"image": "' + b"A" * (7 * 1024 * 1024) + b'"}'
-    assert_client_error(post_raw(client, body), 413)
-
-
-def test_huge_image_string_is_413(client):
-    """Under the body limit, over the image limit: 2 MB of valid base64."""
-    image = b64(b"\x89PNG\r\n\x1a\n" + bytes(1_500_000))
-    assert_client_error(client.post("/predict", json={"image": image}), 413)
-
-
 def test_huge_pixel_list_is_refused(client):
     body = json.dumps({"pixels": [1] * 500_000})
     assert_client_error(post_raw(client, body), 413, 422)
@@ -165,7 +152,7 @@ def test_deeply_nested_batch_is_4xx(client):
 
 
 @pytest.mark.parametrize("body", [
-    b"", b"null", b"[]", b"42", b'"pixels"', b"{", b'{"pixels": [1, 2,', b"\xff\xfe\x00{}",
+    b"null", b"42", b'"pixels"', b"{}" * 3, b'{"pixels": [0]}{"pixels": [0]}',
     b'{"pixels": "' + b"0," * 783 + b'0"}',
     b'{"pixels": {"0": 1}}',
     b'{"pixels": [' + b'"1",' * 783 + b'"1"]}',
@@ -174,17 +161,10 @@ def test_deeply_nested_batch_is_4xx(client):
     b'{"pixels": [' + b"null," * 783 + b"null]}",
     b'{"image": 12345}', b'{"image": ["aGVsbG8="]}', b'{"image": null}',
     b'{"image": {"$ref": "#"}}',
-    b'{"pixels": [' + b"0," * 783 + b'0], "normalize": "yes"}',
     b'{"pixels": [' + b"0," * 783 + b'0], "__proto__": {}}',
 ], ids=lambda b: b[:24].decode("latin-1"))
 def test_wrong_types_and_broken_json_are_4xx(client, body):
     assert_client_error(post_raw(client, body), 400, 422)
-
-
-@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400"])
-def test_nan_and_infinity_are_422(client, token):
-    body = b'{"pixels": [' + token + b"," + b"0," * 782 + b"0]}"
-    assert_client_error(post_raw(client, body), 422)
 
 
 def test_absurdly_long_number_is_4xx(client):
@@ -198,13 +178,6 @@ def test_lying_content_type_is_not_500(client):
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "image/png", ""):
         r = post_raw(client, pixels, content_type=content_type)
         assert r.status_code < 500, (content_type, r.status_code, r.text[:200])
-
-
-def test_both_and_neither_input(client):
-    both = {"pixels": [0] * 784, "image": data_url(drawn())}
-    assert "pixels" in assert_client_error(client.post("/predict", json=both), 422)
-    assert_client_error(client.post("/predict", json={}), 422)
-    assert_client_error(client.post("/predict", json={"normalize": True}), 422)
 
 
 # ---------------------------------------------------------------- images
@@ -228,12 +201,13 @@ def test_lone_surrogate_in_image_is_4xx(client):
 @pytest.mark.parametrize("name", sorted(IMAGE_BOMBS))
 def test_image_bombs_are_refused(client, name):
     r = client.post("/predict", json={"image": b64(IMAGE_BOMBS[name])})
-    assert_client_error(r, 413, 422)
+    assert "bomb" in assert_client_error(r, 413)
 
 
 @pytest.mark.parametrize("name", sorted(NOT_IMAGES))
 def test_non_images_are_422(client, name):
-    assert_client_error(client.post("/predict", json={"image": b64(NOT_IMAGES[name])}), 422)
+    r = client.post("/predict", json={"image": b64(NOT_IMAGES[name])})
+    assert "PNG" in assert_client_error(r, 422)  # says what is accepted, or what is damaged
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
@@ -273,12 +247,6 @@ def test_large_but_legal_image_is_answered(client):
 # ---------------------------------------------------------------- batches
 
 
-def test_batch_over_256_is_refused(client):
-    items = [{"pixels": [0] * 784}] * 257
-    message = assert_client_error(client.post("/predict/batch", json={"items": items}), 413, 422)
-    assert "256" in message
-
-
 def test_batch_with_one_bomb_is_refused_whole(client):
     good = {"pixels": [0] * 783 + [255]}
     items = [good, {"image": b64(IMAGE_BOMBS["declared_30000x30000"])}, good]
@@ -297,6 +265,42 @@ def test_method_and_path_abuse_is_4xx(client):
     for r in (client.get("/predict"), client.put("/predict/batch"),
               client.post("/predict/../../etc/passwd"), client.post("/%00")):
         assert 400 <= r.status_code < 500, (r.request.url, r.status_code)
+
+
+# ---------------------------------------------------------------- through the Lambda handler
+
+HOSTILE_BODIES = {
+    "image_bomb": json.dumps({"image": b64(IMAGE_BOMBS["declared_30000x30000"])}),
+    "ztxt_bomb": json.dumps({"image": b64(IMAGE_BOMBS["zlib_bomb_ztxt"])}),
+    "deep_json": '{"pixels": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "pixels_as_string": '{"pixels": "' + "0," * 783 + '0"}',
+    "not_json": "\x00\x01 not json",
+    "animated_gif": json.dumps({"image": b64(animated("GIF"))}),
+    "over_6_mib": '{"image": "' + "A" * (7 * 1024 * 1024) + '"}',
+}
+
+
+@pytest.mark.parametrize("event_name", ["v2-predict-pixels", "v1-predict-pixels"])
+@pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
+def test_hostile_bodies_via_handler_are_4xx(client, event_name, name):
+    """As API Gateway delivers them (v2 HTTP API and v1 REST), raw or base64-flagged."""
+    event = load_event(event_name)
+    event["body"] = HOSTILE_BODIES[name]
+    status, headers, body = invoke(event)
+    assert 400 <= status < 500, (status, body[:300])
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["detail"]
+    if name == "deep_json":  # the same bytes base64-encoded, as API Gateway does for binary
+        event["body"] = base64.b64encode(HOSTILE_BODIES[name].encode()).decode()
+        event["isBase64Encoded"] = True
+        assert 400 <= invoke(event)[0] < 500
+
+
+def test_handler_without_body_is_422(client):
+    event = load_event("v2-predict-pixels")
+    event.pop("body")
+    status, _, body = invoke(event)
+    assert status == 422, body[:300]
 
 
 # ---------------------------------------------------------------- concurrency
@@ -326,15 +330,6 @@ def test_concurrent_answers_equal_sequential_ones(client):
         concurrent = list(pool.map(lambda b: client.post("/predict", json=b).json(), bodies * 2))
     assert concurrent == sequential * 2
     assert len({json.dumps(s["probabilities"]) for s in sequential}) > 10
-
-
-def test_batch_answers_equal_single_ones(client):
-    bodies = _digit_bodies(24)
-    singles = [client.post("/predict", json=b).json() for b in bodies]
-    batch = client.post("/predict/batch", json={"items": bodies}).json()["predictions"]
-    assert [b["digit"] for b in batch] == [s["digit"] for s in singles]
-    np.testing.assert_allclose([b["probabilities"] for b in batch],
-                               [s["probabilities"] for s in singles], atol=1e-5)
 
 
 async def _post_all(port: int, bodies: list[bytes], connections: int) -> list[bytes]:
@@ -422,21 +417,42 @@ print("PROBE " + json.dumps(result))
 """
 
 
+class _Exploit:
+    """Unpickling this runs a shell command: a model file must never be unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
 def _corrupt(directory: Path, how: str) -> None:
     weights, manifest_path = directory / "model.npz", directory / "manifest.json"
-    if how == "flipped_byte":
-        data = bytearray(weights.read_bytes())
-        data[len(data) // 2] ^= 0x01
-        weights.write_bytes(bytes(data))
-    elif how == "missing_weights":
+    manifest = json.loads(manifest_path.read_text())
+    if how == "missing_weights":
         weights.unlink()
     elif how == "truncated_manifest":
         manifest_path.write_text(manifest_path.read_text()[:50])
+    elif how == "shape_lie":  # checksum still right, the architecture claims other shapes
+        layer = next(layer for layer in manifest["architecture"] if layer.get("arrays"))
+        name = next(iter(layer["arrays"]))
+        layer["arrays"][name] = [d + 1 for d in layer["arrays"][name]]
+        manifest_path.write_text(json.dumps(manifest))
+    elif how == "pickled_weights":  # a malicious npz whose checksum the manifest vouches for
+        with np.load(weights) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        first = next(iter(arrays))
+        arrays[first] = np.array([_Exploit(directory / "PWNED")], dtype=object)
+        with weights.open("wb") as fh:
+            np.savez(fh, **arrays)
+        manifest["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+        manifest_path.write_text(json.dumps(manifest))
 
 
 @pytest.mark.parametrize(("how", "clue"), [
-    ("flipped_byte", "checksum"), ("missing_weights", "model.npz"),
-    ("truncated_manifest", "manifest"),
+    ("missing_weights", "model.npz"), ("truncated_manifest", "manifest"),
+    ("shape_lie", "shape"), ("pickled_weights", "pickle"),
 ])
 def test_corrupted_model_is_refused_at_start(tmp_path, how, clue):
     if not (SHIPPED_MODEL / "model.npz").is_file():
@@ -466,3 +482,4 @@ def test_corrupted_model_is_refused_at_start(tmp_path, how, clue):
     logs = [ln for ln in (proc.stdout + proc.stderr).lower().splitlines()
             if not ln.startswith("probe ")]
     assert any(clue in ln and "error" in ln for ln in logs), f"no error log naming the {clue}"
+    assert not (model_dir / "PWNED").exists()
