@@ -73,6 +73,14 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{b64(data)}"
 
 
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A real 16x16 JPEG whose frame header claims another size."""
+    data = bytearray(drawn((16, 16), fmt="JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 BLANK_ROWS = zlib.compress(b"\0" * 29 * 28)
 IMAGE_BOMBS = {
     # 30000x30000 declared in a 100-byte file: must be refused from the header.
@@ -84,6 +92,7 @@ IMAGE_BOMBS = {
         _png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * 50_000_000, 9)),)),
     "zlib_bomb_iccp": raw_png(28, 28, BLANK_ROWS, extra=(
         _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * 50_000_000, 9)),)),
+    "jpeg_65500_square": jpeg_declaring(65500, 65500),
     "gif_65535_square": b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x00\x00\x00"
     + b",\x00\x00\x00\x00" + struct.pack("<HH", 65535, 65535) + b"\x00\x02\x02D\x01\x00;",
 }
