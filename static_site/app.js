@@ -36,7 +36,7 @@ function cancelPending() {
 
 function drawingChanged(why) {
   const empty = pad.isEmpty;
-  $("undo").disabled = empty;
+  $("undo").disabled = !pad.canUndo;
   $("clear").disabled = empty;
   $("pad-placeholder").hidden = !empty;
   cancelPending();

@@ -14,7 +14,7 @@ export class DrawPad {
     this.brushSize = brushSize;
     this.onchange = onchange;
     this.onstrokestart = onstrokestart;
-    this.items = []; // strokes and sample glyphs, oldest first
+    this.items = []; // the history, oldest first: strokes, sample glyphs and clears
     this.current = null; // the stroke under the pointer
     this.pointerId = null;
     this.scale = 0;
@@ -22,8 +22,18 @@ export class DrawPad {
     this.listen();
   }
 
+  /** What is on the canvas: the items since the last clear. */
+  get visible() {
+    const lastClear = this.items.findLastIndex((item) => item.kind === "clear");
+    return this.items.slice(lastClear + 1);
+  }
+
   get isEmpty() {
-    return this.items.length === 0;
+    return this.visible.length === 0;
+  }
+
+  get canUndo() {
+    return this.items.length > 0;
   }
 
   /** Sharp on high-density screens: the backing store follows devicePixelRatio. */
@@ -92,9 +102,10 @@ export class DrawPad {
     this.onchange("undo");
   }
 
+  /** Clearing is a step in the history too, so Undo brings the drawing back. */
   clear() {
-    if (this.current) return;
-    this.items = [];
+    if (this.current || this.isEmpty) return;
+    this.items.push({ kind: "clear" });
     this.redraw();
     this.onchange("clear");
   }
@@ -111,7 +122,7 @@ export class DrawPad {
     ctx.setTransform(this.scale, 0, 0, this.scale, 0, 0);
     ctx.fillStyle = PAPER;
     ctx.fillRect(0, 0, SIZE, SIZE);
-    for (const item of this.items) {
+    for (const item of this.visible) {
       if (item.kind === "glyph") this.paintGlyph(item);
       else this.paintStroke(item);
     }

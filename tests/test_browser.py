@@ -190,9 +190,15 @@ def test_undo_and_clear(page):
     assert dark_pixels(page) == 0
     assert page.is_disabled("#undo")
     draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
+    drawn = dark_pixels(page)
     page.click("#clear")
     assert dark_pixels(page) == 0
     assert page.get_attribute("#result", "data-phase") == "empty"
+    assert page.is_disabled("#clear")
+    page.click("#undo")  # clearing is undoable
+    assert dark_pixels(page) == drawn
+    page.keyboard.press("Escape")
+    assert dark_pixels(page) == 0
 
 
 def test_empty_canvas_shows_the_api_message(page):
