@@ -154,9 +154,9 @@ def size_rows(s: Settings) -> list[Row]:
 # ---------------------------------------------------------------- load test
 
 
-def load_rows(s: Settings, pixels: list[int]) -> list[Row]:
+def load_rows(s: Settings) -> list[Row]:
     """The local server under load beside a seed-style FastAPI app served the same way."""
-    body = json.dumps({"pixels": pixels}).encode()
+    body = json.dumps({"pixels": sample_pixels(s.data_dir)}).encode()
     shipped = _load_one(loadtest.SERVE_COMMAND, body, s, {"MODEL_DIR": str(s.shipped_model)})
     seed = _load_one(SEED_SERVE_COMMAND, body, s)
     c, t = s.load_connections, s.load_seconds
@@ -212,25 +212,30 @@ def run_section(name: str, fn: Callable[[], list[Row]], failures: list[dict]) ->
     return rows
 
 
-def run(s: Settings) -> dict[str, object]:
+SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
+    "accuracy": accuracy_rows,
+    "canvas": canvas_rows,
+    "api": api_rows,
+    "sizes": size_rows,
+    "load": load_rows,
+}
+
+
+def run(s: Settings, only: list[str] | None = None) -> dict[str, object]:
     t0 = time.perf_counter()
     failures: list[dict] = []
-    pixels = sample_pixels(s.data_dir)
-    sections: list[tuple[str, Callable[[], list[Row]]]] = [
-        ("accuracy", lambda: accuracy_rows(s)),
-        ("canvas", lambda: canvas_rows(s)),
-        ("api", lambda: api_rows(s)),
-        ("sizes", lambda: size_rows(s)),
-        ("load", lambda: load_rows(s, pixels)),
+    rows = [
+        row
+        for name, fn in SECTIONS.items() if not only or name in only
+        for row in run_section(name, lambda fn=fn: fn(s), failures)
     ]
-    rows = [row for name, fn in sections for row in run_section(name, fn, failures)]
     data = report(rows, quick=s.quick, elapsed_s=time.perf_counter() - t0)
     data["failures"] = failures
     data["table"] = render_table(rows)
     return data
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, Path]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="MNIST IDX directory")
     parser.add_argument("--quick", action="store_true", help="tiny workloads (smoke test)")
@@ -242,6 +247,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path]:
                         help=f"seed baseline (default {SEED_MODEL}; trained there if missing)")
     parser.add_argument("--connections", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run these sections")
     args = parser.parse_args(argv)
     return Settings(
         data_dir=args.data_dir, quick=args.quick, build_dir=args.build_dir,
@@ -249,12 +255,13 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path]:
         seed_model=args.seed_model or (SEED_MODEL_TINY if args.quick else SEED_MODEL),
         load_connections=args.connections or (8 if args.quick else 64),
         load_seconds=args.seconds or (1.5 if args.quick else 30.0),
-    ), args.json
+    ), args
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings, json_path = parse_args(argv)
-    data = run(settings)
+    settings, args = parse_args(argv)
+    json_path = args.json
+    data = run(settings, args.only)
     print(data["table"])
     print(f"\n{data['machine']['cpu_model']}, {data['machine']['cpus']} CPUs, "
           f"{data['machine']['arch']}; {data['date']}; {data['elapsed_s']} s")
