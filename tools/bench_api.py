@@ -198,6 +198,26 @@ class Results:
 
 
 def measure(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> Results:
+    """Run the measurements in a fresh interpreter, configured as the Lambda runs.
+
+    The app sets OPENBLAS_NUM_THREADS=1 before numpy loads (see app.py); a caller
+    that has already imported numpy (tools.bench) could not, hence the subprocess.
+    """
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    env.pop("POWERTOOLS_METRICS_DISABLED", None)  # measure with metrics on, as deployed
+    command = [sys.executable, "-m", "tools.bench_api", "--worker", "--model-dir", str(model_dir)]
+    done = subprocess.run([*command, *(["--quick"] if quick else [])], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench worker failed:\n{done.stderr[-2000:]}")
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    timings = {k: Timing(**v) for k, v in data.items() if isinstance(v, dict)}
+    inner, outer = cold_start_s(model_dir, 3 if quick else 5)
+    return Results(**timings, cold_inner_s=inner, cold_process_s=outer)
+
+
+def measure_here(model_dir: Path, quick: bool) -> dict[str, Timing]:
+    """The warm figures, in this process: the app first, as Lambda imports it."""
     from mangum import Mangum
 
     n = 200 if quick else 2000
@@ -208,17 +228,14 @@ def measure(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> Results:
     batch = load_event("v2-predict-batch", {"items": [event_body("v2-predict-pixels")] * BATCH})
     naive = Mangum(seed_app(), lifespan="off")
     with stdout_silenced():
-        results = Results(
-            forward_1=forward_ms(network, 1, n),
-            forward_batch=forward_ms(network, BATCH, max(10, n // 40)),
-            pixels=timed(lambda: invoke(app.handler, pixels), n),
-            image=timed(lambda: invoke(app.handler, image), n // 4),
-            batch=timed(lambda: invoke(app.handler, batch), max(10, n // 40), warmup=3),
-            naive=timed(lambda: invoke(naive, pixels), n),
-            cold_inner_s=0.0, cold_process_s=0.0,
-        )
-    inner, outer = cold_start_s(model_dir, 3 if quick else 5)
-    return Results(**{**results.__dict__, "cold_inner_s": inner, "cold_process_s": outer})
+        return {
+            "forward_1": forward_ms(network, 1, n),
+            "forward_batch": forward_ms(network, BATCH, max(10, n // 40)),
+            "pixels": timed(lambda: invoke(app.handler, pixels), n),
+            "image": timed(lambda: invoke(app.handler, image), n // 4),
+            "batch": timed(lambda: invoke(app.handler, batch), max(10, n // 40), warmup=3),
+            "naive": timed(lambda: invoke(naive, pixels), n),
+        }
 
 
 def table(r: Results) -> str:
@@ -271,7 +288,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=SHIPPED_MODEL)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        timings = measure_here(args.model_dir, args.quick)
+        print(json.dumps({k: v.__dict__ for k, v in timings.items()}))
+        return
     print(table(measure(args.model_dir, quick=args.quick)))
 
 

@@ -52,11 +52,14 @@ Errors: 422 names the field and the rule; 413 when the body is over 6 MiB or
 an image is over 1,000,000 bytes or 4096x4096 pixels (decompression bombs
 included); 503 when the model could not be loaded.
 """
-ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "Body or image over a size limit"},
-    422: {"model": ErrorResponse, "description": "Invalid input: the field and the rule"},
-    503: {"model": ErrorResponse, "description": "The model is not loaded"},
+ERRORS = {
+    "413": (ErrorResponse, "Body or image over a size limit"),
+    "422": (ErrorResponse, "Invalid input: the field and the rule"),
+    "503": (ErrorResponse, "The model is not loaded"),
 }
+DOCUMENTED_MODELS: list[type[BaseModel]] = [
+    PredictRequest, BatchRequest, Prediction, BatchResponse, Health, ModelCard, ErrorResponse,
+]
 
 
 def create_app(state: ModelState) -> FastAPI:
@@ -67,7 +70,7 @@ def create_app(state: ModelState) -> FastAPI:
     _add_routes(app, state)
     app.add_exception_handler(ApiError, _api_error)
     app.add_middleware(UnexpectedErrorMiddleware, on_error=_log_unexpected_error)
-    app.openapi = _openapi_with_request_models(app, [PredictRequest, BatchRequest])
+    app.openapi = _openapi_with_models(app, DOCUMENTED_MODELS)
     _add_local_cors(app, os.environ.get("CORS_ALLOW_ORIGINS", ""))
     return app
 
@@ -75,8 +78,7 @@ def create_app(state: ModelState) -> FastAPI:
 def _add_routes(app: FastAPI, state: ModelState) -> None:
     encoder = PredictionEncoder(state.ref()) if state.ok else None
 
-    @app.post("/predict", response_model=Prediction, responses=ERRORS,
-              openapi_extra=_request_body(PredictRequest))
+    @app.post("/predict", openapi_extra=_doc(Prediction, ERRORS, body=PredictRequest))
     async def predict(request: Request) -> Response:
         started = perf_counter()
         _require_model(state)
@@ -87,8 +89,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         _record(["image" if item.pixels is None else "pixels"], probabilities, started)
         return Response(body, media_type="application/json")
 
-    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS,
-              openapi_extra=_request_body(BatchRequest))
+    @app.post("/predict/batch", openapi_extra=_doc(BatchResponse, ERRORS, body=BatchRequest))
     async def predict_batch(request: Request) -> Response:
         """Up to 256 items in one forward pass; one bad item refuses the whole batch
         (the error's loc names it, e.g. ["body", "items", 3, "pixels"])."""
@@ -103,14 +104,14 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
                 probabilities, started)
         return Response(f'{{"predictions":{body}}}', media_type="application/json")
 
-    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
+    @app.get("/health", openapi_extra=_doc(Health, {"503": (Health, "The model is not loaded")}))
     async def health() -> Response:
         if not state.ok:
             return json_response({"ok": False, "reason": state.reason}, 503)
         return json_response({"ok": True, "model": state.ref(),
                               "preprocess_version": PREPROCESS_VERSION})
 
-    @app.get("/model", response_model=ModelCard, responses={503: ERRORS[503]})
+    @app.get("/model", openapi_extra=_doc(ModelCard, {"503": ERRORS["503"]}))
     async def model_card() -> Response:
         _require_model(state)
         assert state.model is not None
@@ -163,14 +164,27 @@ def _log_unexpected_error(scope: dict[str, Any]) -> None:
     obs.record_error(500)
 
 
-def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+def _doc(answer: type[BaseModel], errors: dict[str, tuple[type[BaseModel], str]], *,
+         body: type[BaseModel] | None = None) -> dict[str, Any]:
+    """The operation's OpenAPI, by reference to DOCUMENTED_MODELS.
+
+    Not `response_model=`: that builds response validators at import (a cold
+    start cost, pydantic.v1 included) for answers this app writes itself.
+    """
+    def content(model: type[BaseModel]) -> dict[str, Any]:
+        return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+
+    responses = {"200": {"description": "Successful Response", "content": content(answer)}}
+    responses |= {code: {"description": text, "content": content(model)}
+                  for code, (model, text) in errors.items()}
+    extra: dict[str, Any] = {"responses": responses}
+    if body is not None:
+        extra["requestBody"] = {"required": True, "content": content(body)}
+    return extra
 
 
-def _openapi_with_request_models(app: FastAPI,
-                                 models: list[type[BaseModel]]) -> Callable[[], dict[str, Any]]:
-    """Publish the request models the routes validate themselves (FastAPI can't see them)."""
+def _openapi_with_models(app: FastAPI, models: list[type[BaseModel]]) -> Callable[[], Any]:
+    """Built on the first /openapi.json or /docs, not at cold start."""
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)  # caches it in app.openapi_schema
