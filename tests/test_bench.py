@@ -166,7 +166,8 @@ def test_quick_bench_produces_the_table_and_json(tmp_path, capsys):
     assert {"arch", "cpus", "cpu_model"} <= data["machine"].keys()
     keys = {row["key"] for row in data["rows"]}
     assert {"mnist_test_accuracy", "mnist_test_ece", "canvas_accuracy", "load_throughput",
-            "load_p99", "load_errors", "size_PredictFunction_deployed"} <= keys
+            "load_p99", "load_errors", "size_PredictFunction_deployed", "model_forward_median",
+            "api_pixels_median", "api_cold_start"} <= keys
     for row in data["rows"]:
         assert isinstance(row["value"], int | float), row
         assert row["value"] >= 0, row
