@@ -76,12 +76,16 @@ def page(browser, api_url):
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     errors: list[str] = []
+    urls: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: urls.append(r.url))
     page.goto(api_url + "/")
     page.wait_for_selector("body[data-ready=true]")
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    elsewhere = [u for u in urls if not u.startswith((api_url + "/", "data:"))]
+    assert not elsewhere, f"the page fetched from another origin (no CDN allowed): {elsewhere}"
 
 
 def _mnist_dir() -> Path:
@@ -304,6 +308,8 @@ def test_phone_touch_drawing(browser, api_url, clear_digits):
     page.wait_for_selector("body[data-ready=true]")
     width = page.eval_on_selector("#pad", "c => c.getBoundingClientRect().width")
     assert width < PHONE["width"], "the canvas fits the phone's width"
+    page_width = page.evaluate("document.documentElement.scrollWidth")
+    assert page_width <= PHONE["width"], "the page scrolls sideways on a phone"
     assert page.eval_on_selector("#pad", "c => c.width") == 560, "backing store follows the DPR"
     image, label = clear_digits[1]
     page.uncheck("#live")
