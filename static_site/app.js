@@ -118,9 +118,9 @@ function reportError(err) {
   showMessage(title, err.message, "error");
 }
 
-function setApiStatus(state_, text) {
+function setApiStatus(status, text) {
   const el = $("api-status");
-  el.dataset.state = state_;
+  el.dataset.state = status;
   el.textContent = text;
 }
 
@@ -159,14 +159,15 @@ function wireControls() {
 /** Enter recognises, Ctrl/Cmd+Z undoes, Escape clears; buttons keep their own keys. */
 function onKey(e) {
   const tag = e.target?.tagName;
-  if (e.key === "Enter" && !e.repeat && !["BUTTON", "A", "SELECT", "TEXTAREA"].includes(tag)) {
+  const key = e.key ?? ""; // autofill sends keydown events without a key
+  if (key === "Enter" && !e.repeat && !["BUTTON", "A", "SELECT", "TEXTAREA"].includes(tag)) {
     if (tag === "INPUT" && e.target.type === "checkbox") return;
     e.preventDefault();
     recognise();
-  } else if (e.key.toLowerCase() === "z" && (e.ctrlKey || e.metaKey) && !e.shiftKey) {
+  } else if (key.toLowerCase() === "z" && (e.ctrlKey || e.metaKey) && !e.shiftKey) {
     e.preventDefault();
     pad.undo();
-  } else if (e.key === "Escape") {
+  } else if (key === "Escape") {
     pad.clear();
   }
 }
