@@ -4,9 +4,16 @@ Prints one table (Markdown) and writes it as JSON (build/bench.json). Each secti
 measures the shipped product and the seed-style baseline in the same run; a
 section that fails is reported in its rows and in the JSON, and the others still run.
 `--quick` shrinks every workload so the machinery can be smoke-tested in seconds.
+
+One BLAS thread, as the product runs (functions/predict/app.py sets it before
+NumPy loads): set here before NumPy loads, and inherited by the served apps.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import contextlib
@@ -252,6 +259,11 @@ def run(s: Settings, only: list[str] | None = None) -> dict[str, object]:
         for row in run_section(name, lambda fn=fn: fn(s), failures)
     ]
     data = report(rows, quick=s.quick, elapsed_s=time.perf_counter() - t0)
+    data["settings"] = {
+        "load_connections": s.load_connections, "load_seconds": s.load_seconds,
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "shipped_model": str(s.shipped_model), "seed_model": str(s.seed_model),
+    }
     data["failures"] = failures
     data["table"] = render_table(rows)
     return data
