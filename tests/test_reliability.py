@@ -411,6 +411,17 @@ def test_local_server_refuses_huge_chunked_body(client, server_port):
     assert head.startswith(b"HTTP/1.1 413"), head[:200]
 
 
+def test_local_server_refuses_huge_declared_length_before_reading(client, server_port):
+    """A 100 MB Content-Length is refused from the header, without waiting for the body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server_port), timeout=10) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000000\r\n\r\n{")
+        head = sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
+
+
 # ---------------------------------------------------------------- corrupted model
 
 
