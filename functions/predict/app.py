@@ -85,7 +85,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         item = _parse(PREDICT_ADAPTER, await _read_body(request))
         image = model_input(item)[None]
         probabilities = state.predict(image)
-        body = encoder.one(probabilities[0], image[0])  # type: ignore[union-attr]
+        body = encoder.encode(probabilities, image)[0]  # type: ignore[union-attr]
         _record(["image" if item.pixels is None else "pixels"], probabilities, started)
         return Response(body, media_type="application/json")
 
@@ -99,10 +99,10 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         images = np.stack([model_input(item, ("body", "items", i))
                            for i, item in enumerate(batch.items)])
         probabilities = state.predict(images)
-        body = encoder.many(probabilities, images)  # type: ignore[union-attr]
+        body = ",".join(encoder.encode(probabilities, images))  # type: ignore[union-attr]
         _record(["image" if item.pixels is None else "pixels" for item in batch.items],
                 probabilities, started)
-        return Response(f'{{"predictions":{body}}}', media_type="application/json")
+        return Response(f'{{"predictions":[{body}]}}', media_type="application/json")
 
     @app.get("/health", openapi_extra=_doc(Health, {"503": (Health, "The model is not loaded")}))
     async def health() -> Response:

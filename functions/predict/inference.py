@@ -67,17 +67,16 @@ class PredictionEncoder:
     def __init__(self, model_ref: dict[str, str]) -> None:
         self._model_json = json.dumps(model_ref, separators=(",", ":"))
 
-    def one(self, probabilities: np.ndarray, image: np.ndarray) -> str:
+    def encode(self, probabilities: np.ndarray, images: np.ndarray) -> list[str]:
+        """(N, 10) probabilities and the (N, 28, 28) images the model saw -> N JSON objects."""
         probs = probabilities.astype(np.float64)
-        probs /= probs.sum()
-        digit = int(probs.argmax())
-        levels = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8).ravel()
-        return (
-            f'{{"digit":{digit},"confidence":{float(probs[digit])!r},'
-            f'"probabilities":{json.dumps(probs.tolist())},"model":{self._model_json},'
-            f'"input":[{",".join([_GREY_TEXT[v] for v in levels.tolist()])}]}}'
-        )
-
-    def many(self, probabilities: np.ndarray, images: np.ndarray) -> str:
-        pairs = zip(probabilities, images, strict=True)
-        return "[" + ",".join(self.one(p, x) for p, x in pairs) + "]"
+        probs /= probs.sum(axis=1, keepdims=True)
+        digits = probs.argmax(axis=1).tolist()
+        levels = np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
+        rows = levels.reshape(len(levels), -1).tolist()
+        return [
+            f'{{"digit":{digit},"confidence":{row[digit]!r},'
+            f'"probabilities":{json.dumps(row, separators=(",", ":"))},'
+            f'"model":{self._model_json},"input":[{",".join([_GREY_TEXT[v] for v in grey])}]}}'
+            for digit, row, grey in zip(digits, probs.tolist(), rows, strict=True)
+        ]
