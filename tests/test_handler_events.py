@@ -208,3 +208,32 @@ def event_body_version() -> str:
 def test_sample_event_body_is_a_seven():
     """The events' drawing: a guard that the fixtures mean what the tests say."""
     assert len(event_body("v2-predict-pixels")["pixels"]) == 784
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, False),  # outside Lambda: no Tracer, no aws_xray_sdk import
+    ({"AWS_LAMBDA_FUNCTION_NAME": "fn"}, True),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "POWERTOOLS_TRACE_DISABLED": "true"}, False),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "POWERTOOLS_TRACE_DISABLED": "1"}, False),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "POWERTOOLS_TRACE_DISABLED": "false"}, True),
+])
+def test_tracing_follows_the_environment(monkeypatch, env, expected):
+    import observability
+
+    for key in ("AWS_LAMBDA_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert observability.tracing_enabled() is expected
+
+
+def test_no_xray_sdk_when_tracing_is_off():
+    """Cold start: aws_xray_sdk (and the botocore client it pulls in) cost ~0.3 s."""
+    script = ("import sys, app; "
+              "print('aws_xray_sdk' in sys.modules, 'botocore.client' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "functions" / "predict"),
+           "MODEL_DIR": str(SHIPPED_MODEL), "AWS_LAMBDA_FUNCTION_NAME": "fn",
+           "POWERTOOLS_TRACE_DISABLED": "true"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.split()[-2:] == ["False", "False"]
