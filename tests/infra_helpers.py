@@ -73,7 +73,9 @@ def invoke_built(build_dir: Path, events: list[Path]) -> list[dict]:
     layer = build_dir / "ModelLayer"
     env = {"MODEL_DIR": str(layer / "model"), "PATH": os.environ.get("PATH", ""),
            "POWERTOOLS_SERVICE_NAME": "digit-recognizer", "LOG_LEVEL": "WARNING",
-           "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "DigitRecognizer"}
+           "POWERTOOLS_METRICS_NAMESPACE": "DigitRecognizer",
+           # As Lambda under `sam local` sets them: a function name, and no X-Ray daemon.
+           "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction", "AWS_SAM_LOCAL": "true"}
     cmd = [sys.executable, "-I", "-S", "-c", INVOKE_SCRIPT,
            str(build_dir / "PredictFunction"), str(layer / "python"), *map(str, events)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

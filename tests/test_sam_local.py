@@ -1,0 +1,147 @@
+"""`sam local start-api` for real: a Docker engine, the stand-in Lambda image, HTTP requests.
+
+The public Lambda images cannot be pulled here, so the image comes from
+tools/standin_image.py and is passed with `--invoke-image`. The test starts
+its own `dockerd` (as root) under a temporary folder and stops it at the end;
+without dockerd or root it skips and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from infra_helpers import BIN, EVENTS_DIR, built_app, free_port, sam_env
+
+from tools.standin_image import build_image
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+IMAGE = "digits-lambda:python3.12-standin"
+DEV_ORIGIN = "http://localhost:8000"
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait_s: float = 20) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def docker_host() -> Iterator[str]:
+    """A private dockerd for this module; its socket as a DOCKER_HOST URL."""
+    if shutil.which("dockerd") is None or shutil.which("docker") is None:
+        pytest.skip("no Docker engine (install Debian's docker.io: tools/system-deps.sh)")
+    if os.geteuid() != 0:
+        pytest.skip("dockerd must be started as root here")
+    home = Path(tempfile.mkdtemp(prefix="dkr-", dir="/tmp"))  # unix socket paths are short
+    host = f"unix://{home}/docker.sock"
+    log = (home / "dockerd.log").open("w")
+    proc = subprocess.Popen(
+        ["dockerd", "--data-root", str(home / "data"), "--exec-root", str(home / "exec"),
+         "-H", host, "--pidfile", str(home / "dockerd.pid")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        env = {**os.environ, "DOCKER_HOST": host}
+        deadline = time.monotonic() + 60
+        while subprocess.run(["docker", "info"], env=env, capture_output=True).returncode:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"dockerd did not start: {(home / 'dockerd.log').read_text()[-800:]}")
+            time.sleep(0.5)
+        yield host
+    finally:
+        _stop(proc)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def api_url(docker_host) -> Iterator[str]:
+    build_dir = built_app()
+    env = sam_env(DOCKER_HOST=docker_host)
+    build_image(IMAGE, [build_dir / "PredictFunction"], env=env)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        str(BIN / "sam"), "local", "start-api", "-t", str(build_dir / "template.yaml"),
+        "--invoke-image", IMAGE, "--skip-pull-image", "--warm-containers", "EAGER",
+        "-p", str(port),
+        "--parameter-overrides", f"Architecture=x86_64 ExtraCorsOrigin={DEV_ORIGIN}",
+    ]
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(command, cwd=build_dir, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until_serving(url, proc, log)
+            yield url
+        finally:
+            _stop(proc, signal.SIGINT)  # SAM removes its containers on Ctrl-C
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen, log, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.options(url + "/health", timeout=2)
+            return
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"sam local start-api did not come up:\n{log.read()[-3000:]}")
+            time.sleep(0.5)
+
+
+def event_body(name: str) -> str:
+    return json.loads((EVENTS_DIR / name).read_text())["body"]
+
+
+def test_health(api_url):
+    r = httpx.get(api_url + "/health", timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["ok"] is True
+
+
+@pytest.mark.parametrize("event", ["v2-predict-pixels.json", "v2-predict-image.json"])
+def test_predict_returns_the_digit(api_url, event):
+    r = httpx.post(api_url + "/predict", content=event_body(event),
+                   headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 7  # events/ draw a "7"
+
+
+def test_warm_requests_are_fast(api_url):
+    httpx.get(api_url + "/health", timeout=60)
+    started = time.perf_counter()
+    for _ in range(5):
+        assert httpx.get(api_url + "/health", timeout=60).status_code == 200
+    assert (time.perf_counter() - started) / 5 < 1.0
+
+
+def test_preflight_is_answered_for_an_allowed_origin_only(api_url):
+    asked = {"Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "content-type"}
+    ok = httpx.options(api_url + "/predict", headers={"Origin": DEV_ORIGIN, **asked}, timeout=30)
+    assert ok.status_code in (200, 204)
+    assert ok.headers.get("access-control-allow-origin") == DEV_ORIGIN
+    assert "POST" in ok.headers.get("access-control-allow-methods", "")
+    other = httpx.options(api_url + "/predict",
+                          headers={"Origin": "https://evil.example", **asked}, timeout=30)
+    assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_unrouted_path_is_refused(api_url):
+    r = httpx.get(api_url + "/not-a-route", timeout=30)
+    assert r.status_code in (403, 404)
