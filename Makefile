@@ -49,8 +49,9 @@ train: venv  ## train the default model on the full MNIST set and ship it in lay
 train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
 	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model
 
-build: venv  ## sam build
+build: venv  ## sam build, then trim and precompile the predict function (tools/post_build.py)
 	$(BIN)/sam build
+	$(PY) -m tools.post_build
 
 bench: venv  ## print the benchmark table (and write build/bench.json)
 	$(PY) -m tools.bench --data-dir $(DATA_DIR)

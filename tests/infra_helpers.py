@@ -1,7 +1,8 @@
 """Shared by the infrastructure tests: one `sam build` per session, and running its output.
 
 The build targets x86_64 (this machine's CPU) so its compiled wheels load here,
-in-process and in the stand-in Lambda image alike.
+in-process and in the stand-in Lambda image alike, and is finished as `make
+build` finishes it (tools/post_build.py), so the tests run what is deployed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from tools.post_build import finish
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -56,7 +59,7 @@ def sam_env(**extra: str) -> dict[str, str]:
 
 @functools.cache
 def built_app() -> Path:
-    """`sam build` for x86_64 into a temporary folder (once per session); returns it."""
+    """`sam build` for x86_64 into a temporary folder, finished (once per session)."""
     build_dir = Path(tempfile.mkdtemp(prefix="sam-build-"))
     atexit.register(shutil.rmtree, build_dir, ignore_errors=True)
     cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir), "--cached",
@@ -65,6 +68,7 @@ def built_app() -> Path:
                           timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"sam build failed:\n{done.stdout}\n{done.stderr}")
+    finish(build_dir)
     return build_dir
 
 
