@@ -16,27 +16,25 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import re
-from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 import numpy as np
 import observability as obs
+from api_docs import ERRORS, openapi_with_models, operation
 from digitnet.preprocess import PREPROCESS_VERSION
 from errors import ApiError, UnexpectedErrorMiddleware, json_response
 from fastapi import FastAPI, Request
 from inference import ModelState, PredictionEncoder
 from inputs import model_input
 from mangum import Mangum
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic.json_schema import models_json_schema
+from pydantic import TypeAdapter, ValidationError
 from schemas import (
     BATCH_ADAPTER,
     MAX_BODY_BYTES,
     PREDICT_ADAPTER,
     BatchRequest,
     BatchResponse,
-    ErrorResponse,
     Health,
     ModelCard,
     Prediction,
@@ -53,16 +51,6 @@ Errors: 422 names the field and the rule; 413 when the body is over 6 MiB or
 an image is over 1,000,000 bytes or 4096x4096 pixels (decompression bombs
 included); 503 when the model could not be loaded.
 """
-ERRORS = {
-    "413": (ErrorResponse, "Body or image over a size limit"),
-    "422": (ErrorResponse, "Invalid input: the field and the rule"),
-    "503": (ErrorResponse, "The model is not loaded"),
-}
-DOCUMENTED_MODELS: list[type[BaseModel]] = [
-    PredictRequest, BatchRequest, Prediction, BatchResponse, Health, ModelCard, ErrorResponse,
-]
-
-
 def create_app(state: ModelState) -> FastAPI:
     app = FastAPI(
         title="Digit recognizer", version="1.0.0", description=DESCRIPTION,
@@ -71,7 +59,7 @@ def create_app(state: ModelState) -> FastAPI:
     _add_routes(app, state)
     app.add_exception_handler(ApiError, _api_error)
     app.add_middleware(UnexpectedErrorMiddleware, on_error=_log_unexpected_error)
-    app.openapi = _openapi_with_models(app, DOCUMENTED_MODELS)
+    app.openapi = openapi_with_models(app)
     _add_local_cors(app, os.environ.get("CORS_ALLOW_ORIGINS", ""))
     return app
 
@@ -79,7 +67,7 @@ def create_app(state: ModelState) -> FastAPI:
 def _add_routes(app: FastAPI, state: ModelState) -> None:
     encoder = PredictionEncoder(state.ref()) if state.ok else None
 
-    @app.post("/predict", openapi_extra=_doc(Prediction, ERRORS, body=PredictRequest))
+    @app.post("/predict", openapi_extra=operation(Prediction, ERRORS, body=PredictRequest))
     async def predict(request: Request) -> Response:
         started = perf_counter()
         _require_model(state)
@@ -87,10 +75,11 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         image = model_input(item)[None]
         probabilities = state.predict(image)
         body = encoder.encode(probabilities, image)[0]  # type: ignore[union-attr]
-        _record(["image" if item.pixels is None else "pixels"], probabilities, started)
+        _record([_kind(item)], probabilities, started)
         return Response(body, media_type="application/json")
 
-    @app.post("/predict/batch", openapi_extra=_doc(BatchResponse, ERRORS, body=BatchRequest))
+    @app.post("/predict/batch",
+              openapi_extra=operation(BatchResponse, ERRORS, body=BatchRequest))
     async def predict_batch(request: Request) -> Response:
         """Up to 256 items in one forward pass; one bad item refuses the whole batch
         (the error's loc names it, e.g. ["body", "items", 3, "pixels"])."""
@@ -101,18 +90,17 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
                            for i, item in enumerate(batch.items)])
         probabilities = state.predict(images)
         body = ",".join(encoder.encode(probabilities, images))  # type: ignore[union-attr]
-        _record(["image" if item.pixels is None else "pixels" for item in batch.items],
-                probabilities, started)
+        _record([_kind(item) for item in batch.items], probabilities, started)
         return Response(f'{{"predictions":[{body}]}}', media_type="application/json")
 
-    @app.get("/health", openapi_extra=_doc(Health, {"503": (Health, "The model is not loaded")}))
+    @app.get("/health", openapi_extra=operation(Health, {"503": (Health, "No model loaded")}))
     async def health() -> Response:
         if not state.ok:
             return json_response({"ok": False, "reason": state.reason}, 503)
         return json_response({"ok": True, "model": state.ref(),
                               "preprocess_version": PREPROCESS_VERSION})
 
-    @app.get("/model", openapi_extra=_doc(ModelCard, {"503": ERRORS["503"]}))
+    @app.get("/model", openapi_extra=operation(ModelCard, {"503": ERRORS["503"]}))
     async def model_card() -> Response:
         _require_model(state)
         assert state.model is not None
@@ -127,18 +115,25 @@ def _require_model(state: ModelState) -> None:
 
 async def _read_body(request: Request) -> bytes:
     """The body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
-    too_large = ApiError(413, ["body"], f"request body is larger than {MAX_BODY_BYTES} bytes",
-                         "body_too_large")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
+        raise _body_too_large()
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise too_large
+            raise _body_too_large()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _body_too_large() -> ApiError:
+    return ApiError(413, ["body"], f"request body is larger than {MAX_BODY_BYTES} bytes",
+                    "body_too_large")
+
+
+def _kind(item: PredictRequest) -> str:
+    return "image" if item.pixels is None else "pixels"
 
 
 def _parse[T](adapter: TypeAdapter[T], body: bytes) -> T:
@@ -163,37 +158,6 @@ def _log_unexpected_error(scope: dict[str, Any]) -> None:
     """The stack trace goes to the logs (with the request ids), never to the client."""
     obs.logger.exception("unhandled error", extra={"path": scope.get("path")})
     obs.record_error(500)
-
-
-def _doc(answer: type[BaseModel], errors: dict[str, tuple[type[BaseModel], str]], *,
-         body: type[BaseModel] | None = None) -> dict[str, Any]:
-    """The operation's OpenAPI, by reference to DOCUMENTED_MODELS.
-
-    Not `response_model=`: that builds response validators at import (a cold
-    start cost, pydantic.v1 included) for answers this app writes itself.
-    """
-    def content(model: type[BaseModel]) -> dict[str, Any]:
-        return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
-
-    responses = {"200": {"description": "Successful Response", "content": content(answer)}}
-    responses |= {code: {"description": text, "content": content(model)}
-                  for code, (model, text) in errors.items()}
-    extra: dict[str, Any] = {"responses": responses}
-    if body is not None:
-        extra["requestBody"] = {"required": True, "content": content(body)}
-    return extra
-
-
-def _openapi_with_models(app: FastAPI, models: list[type[BaseModel]]) -> Callable[[], Any]:
-    """Built on the first /openapi.json or /docs, not at cold start."""
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)  # caches it in app.openapi_schema
-            _, defs = models_json_schema([(m, "validation") for m in models],
-                                         ref_template="#/components/schemas/{model}")
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
-        return app.openapi_schema
-    return openapi
 
 
 def _add_local_cors(app: FastAPI, origins: str) -> None:

@@ -1,0 +1,66 @@
+"""The OpenAPI document, built from the schema models by reference.
+
+The routes read raw bytes and write JSON text themselves (see app.py), so
+FastAPI cannot infer their bodies; these helpers publish the same pydantic
+models that validate the requests, without building response validators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+from schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    Health,
+    ModelCard,
+    Prediction,
+    PredictRequest,
+)
+
+ErrorDocs = dict[str, tuple[type[BaseModel], str]]
+ERRORS: ErrorDocs = {
+    "413": (ErrorResponse, "Body or image over a size limit"),
+    "422": (ErrorResponse, "Invalid input: the field and the rule"),
+    "503": (ErrorResponse, "The model is not loaded"),
+}
+DOCUMENTED_MODELS: list[type[BaseModel]] = [
+    PredictRequest, BatchRequest, Prediction, BatchResponse, Health, ModelCard, ErrorResponse,
+]
+
+
+def operation(answer: type[BaseModel], errors: ErrorDocs, *,
+              body: type[BaseModel] | None = None) -> dict[str, Any]:
+    """An operation's `openapi_extra`, by reference to DOCUMENTED_MODELS.
+
+    Not `response_model=`: that builds response validators at import (a cold
+    start cost, pydantic.v1 included) for answers the app writes itself.
+    """
+    responses = {"200": {"description": "Successful Response", "content": _content(answer)}}
+    responses |= {code: {"description": text, "content": _content(model)}
+                  for code, (model, text) in errors.items()}
+    extra: dict[str, Any] = {"responses": responses}
+    if body is not None:
+        extra["requestBody"] = {"required": True, "content": _content(body)}
+    return extra
+
+
+def _content(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+
+
+def openapi_with_models(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """`app.openapi`, built on the first /openapi.json or /docs, not at cold start."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)  # caches it in app.openapi_schema
+            _, defs = models_json_schema([(m, "validation") for m in DOCUMENTED_MODELS],
+                                         ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        return app.openapi_schema
+    return openapi
