@@ -89,9 +89,9 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         images = np.stack([model_input(item, ("body", "items", i))
                            for i, item in enumerate(batch.items)])
         probabilities = state.predict(images)
-        body = ",".join(encoder.encode(probabilities, images))  # type: ignore[union-attr]
+        body = b",".join(encoder.encode(probabilities, images))  # type: ignore[union-attr]
         _record([_kind(item) for item in batch.items], probabilities, started)
-        return Response(f'{{"predictions":[{body}]}}', media_type="application/json")
+        return Response(b'{"predictions":[' + body + b"]}", media_type="application/json")
 
     @app.get("/health", openapi_extra=operation(Health, {"503": (Health, "No model loaded")}))
     async def health() -> Response:
