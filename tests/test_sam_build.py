@@ -48,7 +48,6 @@ def test_layers_are_laid_out_as_lambda_mounts_them(build_dir):
 
 def test_post_build_trimmed_and_precompiled(build_dir):
     function = build_dir / "PredictFunction"
-    assert not (function / "botocore").exists()
     assert not list(function.glob("numpy/**/tests"))
     assert not list(function.glob("PIL/_avif.*"))
     assert not list(function.glob("pillow.libs/libavif*"))

@@ -15,8 +15,6 @@ Trimming removes only what is provably unused:
 
 - stale caches, type stubs and C headers (`__pycache__`, `*.pyi`, `numpy/_core/include`);
 - NumPy's own test suites (`numpy/**/tests`), never imported by NumPy itself;
-- botocore: pulled in only by the X-Ray SDK, and the Lambda Python runtime
-  ships boto3/botocore in /var/runtime already;
 - Pillow's AVIF codec, font rendering and Tk bridge (`_avif`, `_imagingft`,
   `_imagingtk`): digitnet decodes PNG/JPEG/WebP/GIF only, draws no text, has no
   Tk; then the bundled libraries (`pillow.libs`) no remaining module links.
@@ -41,7 +39,6 @@ DEFAULT_BUILD_DIR = ROOT / ".aws-sam" / "build"
 RUNTIME_PYTHON = (3, 12)  # the template's python3.12
 REMOVE_GLOBS = (
     "**/__pycache__", "**/*.pyi", "numpy/_core/include", "numpy/**/tests", "numpy/tests",
-    "botocore", "botocore-*.dist-info",
     "PIL/_avif.*", "PIL/_imagingft.*", "PIL/_imagingtk.*",
 )
 NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[(.+)\]")
