@@ -268,3 +268,24 @@ def test_no_cors_headers_unless_configured(monkeypatch):
                             ("https://site.example.evil", False), ("http://localhost", True)]:
         r = local.post("/predict", json={"pixels": SEVEN_PIXELS}, headers={"Origin": origin})
         assert (r.headers.get("access-control-allow-origin") == origin) is allowed, origin
+
+
+def test_model_state_reasons(tmp_path):
+    """Any damage leaves a reason and no model; a missing or unreadable card does not."""
+    from inference import ModelState
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("model.npz", "manifest.json"):
+        (model / name).write_bytes((SHIPPED_MODEL / name).read_bytes())
+    assert ModelState.load(model).ok
+    assert ModelState.load(model).card is None
+    (model / "MODEL_CARD.md").write_bytes(b"\xff\xfe not utf-8")
+    assert ModelState.load(model).ok
+    manifest = json.loads((model / "manifest.json").read_text())
+    (model / "manifest.json").write_text(json.dumps({**manifest, "preprocess_version": "old"}))
+    state = ModelState.load(model)
+    assert not state.ok
+    assert "preprocessing 'old'" in state.reason
+    (model / "manifest.json").write_text("{")
+    assert "not valid JSON" in ModelState.load(model).reason

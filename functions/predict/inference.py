@@ -35,9 +35,7 @@ class ModelState:
             _check_preprocess(model.manifest)
         except Exception as exc:  # whatever broke, the API must refuse rather than guess
             return cls(None, f"{type(exc).__name__}: {exc}")
-        card_path = Path(directory) / CARD_FILE
-        card = card_path.read_text(encoding="utf-8") if card_path.is_file() else None
-        return cls(model, None, card)
+        return cls(model, None, _read_card(Path(directory) / CARD_FILE))
 
     @property
     def ok(self) -> bool:
@@ -54,6 +52,14 @@ class ModelState:
         if not np.isfinite(probabilities).all():
             raise ArithmeticError("the model produced non-finite probabilities")
         return probabilities
+
+
+def _read_card(path: Path) -> str | None:
+    """The Markdown card is documentation: without it the model still answers."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _check_preprocess(manifest: dict[str, Any]) -> None:
