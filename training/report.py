@@ -113,6 +113,8 @@ values in [0, 1], centred by centre of mass). Inputs from a canvas must go throu
 
 Most frequent confusions (true->predicted): {confusions or 'none'}.
 
+Confusion matrix (rows: true digit, columns: predicted):
+
 ![confusion matrix]({CONFUSION_PNG})
 
 ![learning curves]({CURVES_PNG})

@@ -1,0 +1,46 @@
+"""The shipped model on the official MNIST test set: the accuracy and calibration we claim."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from digitnet.modelfile import load_model
+
+from training.calibrate import expected_calibration_error
+from training.idx import load_split
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_DIR = ROOT / "layers" / "model" / "model"
+DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
+
+
+@pytest.fixture(scope="module")
+def test_predictions() -> tuple[np.ndarray, np.ndarray]:
+    if not (DATA_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST test files not found in {DATA_DIR} (set DATA_DIR)")
+    net = load_model(MODEL_DIR).network
+    test = load_split(DATA_DIR, "t10k")
+    probs = np.concatenate([net.predict_proba(test.images[i:i + 1000])
+                            for i in range(0, len(test.labels), 1000)])
+    return probs, test.labels
+
+
+def test_shipped_model_accuracy(test_predictions) -> None:
+    probs, labels = test_predictions
+    accuracy = float((probs.argmax(axis=1) == labels).mean())
+    assert accuracy >= 0.994, f"MNIST test accuracy {accuracy:.4f} < 0.994"
+
+
+def test_shipped_model_is_calibrated(test_predictions) -> None:
+    probs, labels = test_predictions
+    ece = expected_calibration_error(probs, labels)
+    assert ece < 0.01, f"expected calibration error {ece:.4f} >= 1%"
+
+
+def test_manifest_metrics_match_a_fresh_evaluation(test_predictions) -> None:
+    probs, labels = test_predictions
+    claimed = load_model(MODEL_DIR).manifest["metrics"]["test_accuracy"]
+    assert float((probs.argmax(axis=1) == labels).mean()) == pytest.approx(claimed, abs=1e-9)
