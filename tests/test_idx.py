@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from training.idx import IdxError, load_split, parse_idx, read_idx
+from training.idx import FILES, IdxError, download, load_split, parse_idx, read_idx
+
+MNIST_DIR = Path(os.environ.get("DATA_DIR", Path(__file__).resolve().parents[2] / "shared"
+                                / "datasets" / "mnist"))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -93,3 +97,22 @@ def test_label_out_of_range(tmp_path: Path, digits) -> None:
 def test_missing_file_mentions_download(tmp_path: Path) -> None:
     with pytest.raises(IdxError, match="--download"):
         load_split(tmp_path, "t10k")
+
+
+def test_download_rejects_a_file_with_the_wrong_checksum(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for stem in FILES:
+        (mirror / f"{stem}.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(3, np.uint8))))
+    target = tmp_path / "data"
+    with pytest.raises(IdxError, match="matches neither"):
+        download(target, mirror=mirror.as_uri() + "/")
+    assert not any(target.iterdir())  # nothing half-downloaded is left to be trusted
+
+
+@pytest.mark.skipif(not (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file(),
+                    reason=f"MNIST not found in {MNIST_DIR}")
+def test_download_from_a_mirror_verifies_and_loads(tmp_path: Path) -> None:
+    download(tmp_path, mirror=MNIST_DIR.resolve().as_uri() + "/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.gz" for s in FILES)
+    assert len(load_split(tmp_path, "t10k").labels) == 10_000
