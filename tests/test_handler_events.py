@@ -237,3 +237,15 @@ def test_no_xray_sdk_when_tracing_is_off():
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=60, check=True)
     assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_handler_survives_asyncio_run_elsewhere():
+    """asyncio.run() (another library, a test) unsets the thread's loop Mangum relies on."""
+    import asyncio
+
+    async def nothing():
+        return None
+
+    asyncio.run(nothing())
+    status, _, body = invoke(load_event("v2-health"))
+    assert status == 200, body

@@ -8,6 +8,7 @@ the network's forward pass.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 
@@ -16,6 +17,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import re
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -186,6 +188,18 @@ def with_root_path(app: ASGIApp, root_path: str) -> ASGIApp:
     return asgi
 
 
+def with_event_loop(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Mangum runs each request on the thread's event loop, made once at import; an
+    `asyncio.run()` elsewhere in the process leaves none, so make one when it's gone."""
+    def call(event: dict[str, Any], context: Any) -> Any:
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            asyncio.set_event_loop(asyncio.new_event_loop())
+        return handler(event, context)
+    return call
+
+
 def _model_dir() -> str:
     return os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR
 
@@ -199,8 +213,8 @@ else:
 
 ROOT_PATH = os.environ.get("API_ROOT_PATH", "").rstrip("/")  # only for a named stage
 app = create_app(STATE)
-handler = obs.instrument(Mangum(with_root_path(app, ROOT_PATH), lifespan="off",
-                                api_gateway_base_path=ROOT_PATH or "/"))
+handler = obs.instrument(with_event_loop(Mangum(
+    with_root_path(app, ROOT_PATH), lifespan="off", api_gateway_base_path=ROOT_PATH or "/")))
 # The ~60k objects made at import live as long as the process: keep the cyclic
 # garbage collector's full passes (a few ms each, a p99 spike) to request garbage.
 gc.freeze()
