@@ -9,7 +9,8 @@ Precompiling: Lambda's /var/task is read-only, so without shipped bytecode
 every cold start compiles each imported module again. Bytecode is written for
 the runtime's Python (3.12) with unchecked hashes, because zip archives keep
 timestamps only to 2 s and timestamp-checked .pyc files would be ignored.
-Measured here: the import at cold start fell from 2.2 s to 1.0 s.
+Measured here (read-only copy, bare interpreter): the app's import at cold
+start takes 0.45-1.0 s precompiled against 1.4-2.3 s without.
 
 Trimming removes only what is provably unused:
 
