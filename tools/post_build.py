@@ -1,7 +1,7 @@
 """Finish `sam build`'s predict function: trim files it never loads, precompile the rest.
 
 Run by `make build` after `sam build`; `sam deploy` then uploads the result (a
-plain `sam build && sam deploy` works too: bigger, slower to start). The
+plain `sam build && sam deploy` works too, with slower cold starts). The
 tests run the finished function on every sample event, in-process and under
 `sam local`.
 
