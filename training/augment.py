@@ -7,10 +7,13 @@ for a share of the batch, a smooth elastic displacement field (Simard et al.
 also gets its strokes thickened (grey dilation) or thinned (grey erosion).
 Each image's peak is then stretched to 1, as `normalize_digit` does.
 
-The output is deliberately *not* re-normalised by
-`digitnet.preprocess.normalize_batch`: the small shifts and scale changes
-teach the network to tolerate the centring and cropping noise that real
-drawings bring (see `renormalize` below and the report for the measurement).
+Re-normalising (`renormalize=True`: the distorted digits go back through
+`digitnet.preprocess.normalize_batch`, so training sees exactly what inference
+sees) measured better, same seed, 5-epoch `mlp`: MNIST test 98.10% -> 98.46%,
+canvas-style set 95.74% -> 96.49% (every subgroup up), for ~4 s more per
+55k epoch. It is off by default only because the shipped CNN was trained
+without it and `make train` must reproduce that model; turn it on with the
+next model.
 """
 
 from __future__ import annotations

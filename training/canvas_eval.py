@@ -77,12 +77,17 @@ def accuracy_by_group(samples: list[CanvasDigit], predicted: np.ndarray) -> dict
     return {name: float(np.mean(values)) for name, values in hits.items()}
 
 
+GROUP_ORDER = ("overall", "mnist", "mnist:thin", "mnist:medium", "mnist:thick", "font",
+               "look:paper", "look:transparent", "look:dark")
+
+
 def group_sizes(samples: list[CanvasDigit]) -> dict[str, int]:
+    """Samples per group, in GROUP_ORDER (the table's row order)."""
     sizes: dict[str, int] = defaultdict(int)
     for sample in samples:
         for name in _groups(sample):
             sizes[name] += 1
-    return dict(sizes)
+    return {name: sizes[name] for name in GROUP_ORDER if name in sizes}
 
 
 def evaluate(
