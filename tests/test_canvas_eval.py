@@ -133,3 +133,32 @@ def test_shipped_model_reads_canvas_digits(mnist_test: tuple) -> None:
     samples = build_canvas_set(images, labels, seed=7, mnist_count=250, font_variants=1)
     accuracy = evaluate(samples, load_model(MODEL_DIR).network)
     assert accuracy["overall"] >= 0.97, accuracy
+
+
+def test_cli_prints_the_table_and_writes_json(
+    mnist_test: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """End to end with two untrained networks: the figures are there, in range."""
+    import json
+
+    from digitnet.modelfile import save_model
+    from digitnet.network import Network
+
+    from training.canvas_eval import main
+
+    for arch in ("seed", "mlp"):
+        save_model(Network.build(arch, seed=0), tmp_path / arch, name=f"random-{arch}",
+                   version="0", metrics={})
+    out = tmp_path / "canvas.json"
+    code = main(["--data-dir", str(DATA_DIR), "--model", str(tmp_path / "mlp"),
+                 "--baseline", str(tmp_path / "seed"), "--mnist-count", "12",
+                 "--font-variants", "0", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "random-mlp (product)" in printed
+    assert "random-seed (demo way)" in printed
+    figures = json.loads(out.read_text())
+    assert figures["count"] == 12
+    for column in figures["accuracy"].values():
+        assert 0 <= column["overall"] <= 1
+    assert figures["preprocess_ms_median"]["png"] > 0
