@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
+import publisher
 import pytest
 from infra_helpers import EVENTS_DIR, built_app, invoke_built
+from moto import mock_aws
+from samtranslator.yaml_helper import yaml_parse
 
 from tools.package_size import MB, measure_build
 
@@ -80,3 +84,22 @@ def test_built_function_answers_the_sample_events(build_dir):
             digits = [p["digit"] for p in body.get("predictions", [body])]
             assert digits
             assert all(d == 7 for d in digits), (name, digits)  # events/ all draw a "7"
+
+
+def test_publisher_finds_the_built_site_where_lambda_mounts_it(build_dir, monkeypatch):
+    template = yaml_parse((build_dir / "template.yaml").read_text())
+    site_dir = template["Resources"]["SitePublisherFunction"]["Properties"]["Environment"][
+        "Variables"]["SITE_DIR"]
+    assert site_dir.startswith("/opt/")
+    built_site = build_dir / "SiteContentLayer" / Path(site_dir).relative_to("/opt")
+    expected = {p.relative_to(built_site).as_posix() for p in built_site.rglob("*") if p.is_file()}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="site")
+        written = publisher.publish("site", built_site, "https://api.example")
+        stored = {o["Key"] for o in s3.list_objects_v2(Bucket="site")["Contents"]}
+    assert "index.html" in expected
+    assert written == stored == expected | {"config.json"}
