@@ -110,14 +110,16 @@ def canvas_rows(s: Settings) -> list[Row]:
     from digitnet.modelfile import load_model
 
     from training.canvas_eval import demo_input, evaluate
-    from training.canvas_set import build_canvas_set
+    from training.canvas_set import build_canvas_set, find_fonts
     from training.idx import load_split
 
     ensure_seed_model(s)
     test = load_split(s.data_dir, "t10k")
+    fonts = find_fonts()
     samples = build_canvas_set(test.images, test.labels, seed=0,
                                mnist_count=60 if s.quick else 2000,
-                               font_variants=1 if s.quick else 4)
+                               font_variants=1 if s.quick else 4,
+                               fonts=fonts[:2] if s.quick else fonts)
     shipped = evaluate(samples, load_model(s.shipped_model).network)["overall"]
     seed = evaluate(samples, load_model(s.seed_model).network, demo_input)["overall"]
     return [Row("canvas_accuracy", f"canvas-style set accuracy ({len(samples):,} drawings)", "%",
