@@ -289,3 +289,13 @@ def test_model_state_reasons(tmp_path):
     assert "preprocessing 'old'" in state.reason
     (model / "manifest.json").write_text("{")
     assert "not valid JSON" in ModelState.load(model).reason
+
+
+def test_chunked_forward_equals_one_pass():
+    from inference import FORWARD_CHUNK
+
+    state = app_module().STATE
+    images = np.random.default_rng(3).random((2 * FORWARD_CHUNK + 5, 28, 28), dtype=np.float32)
+    chunked = state.predict(images)
+    assert chunked.shape == (len(images), 10)
+    np.testing.assert_allclose(chunked, state.model.network.predict_proba(images), atol=1e-6)

@@ -16,6 +16,7 @@ from digitnet.modelfile import LoadedModel, load_model
 from digitnet.preprocess import PREPROCESS_VERSION
 
 CARD_FILE = "MODEL_CARD.md"
+FORWARD_CHUNK = 32
 # "0,".."255," NUL-padded to 4 bytes: a row of levels becomes JSON by one take and one
 # replace in C (json.dumps of 784 ints costs 8x more, a str join 2x).
 _GREY_JSON = np.array([f"{level},".encode() for level in range(256)], dtype="S4")
@@ -46,9 +47,16 @@ class ModelState:
         return {"name": self.model.name, "version": self.model.version}
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities, one forward pass."""
+        """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities, vectorised.
+
+        In passes of FORWARD_CHUNK images: the shipped CNN's working arrays for 256
+        images overflow the CPU caches (one BLAS thread: 256 images took 219 ms in
+        one pass, 155 ms in passes of 16-64; one at a time, 278 ms).
+        """
         assert self.model is not None
-        probabilities = self.model.network.predict_proba(images)
+        network = self.model.network
+        probabilities = np.concatenate([network.predict_proba(images[i : i + FORWARD_CHUNK])
+                                        for i in range(0, len(images), FORWARD_CHUNK)])
         if not np.isfinite(probabilities).all():
             raise ArithmeticError("the model produced non-finite probabilities")
         return probabilities
