@@ -19,18 +19,25 @@ import tempfile
 from pathlib import Path
 
 from tools.post_build import finish
+from tools.standin_image import LAMBDA_RUNTIME_PROVIDES, copy_distributions
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 EVENTS_DIR = ROOT / "events"
 
 # Runs in a Python with no site-packages: only the built artifacts are importable,
-# laid out as Lambda lays them out (/var/task first, then the layers' /opt/python).
-INVOKE_SCRIPT = """
-import json, sys, time
-from types import SimpleNamespace
-task, opt_python, *events = sys.argv[1:]
+# laid out as Lambda lays them out (/var/task first, then the layers' /opt/python),
+# then what /var/runtime provides (boto3, botocore, ...: runtime_site()).
+SYS_PATH = """
+import sys
+task, opt_python, var_runtime, *args = sys.argv[1:]
 sys.path[:0] = [task, opt_python]
+sys.path.append(var_runtime)
+"""
+INVOKE_SCRIPT = SYS_PATH + """
+import json, time
+from types import SimpleNamespace
+events = args
 started = time.perf_counter()
 import app
 print(json.dumps({"import_s": time.perf_counter() - started}))
@@ -46,10 +53,19 @@ for path in events:
 """
 
 
+# Settings the app reads: sam local would hand the test process's values (set by
+# other tests' helpers) to the container over the template's own.
+_APP_SETTINGS = ("MODEL_DIR", "CORS_ALLOW_ORIGINS", "API_ROOT_PATH", "LOG_LEVEL")
+
+
 def sam_env(**extra: str) -> dict[str, str]:
     """sam needs the runtime's Python (the venv's python3.12) on PATH and a region."""
+    inherited = {
+        k: v for k, v in os.environ.items()
+        if k not in _APP_SETTINGS and not k.startswith("POWERTOOLS_")
+    }
     return {
-        **os.environ,
+        **inherited,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "SAM_CLI_TELEMETRY": "0",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
@@ -72,19 +88,36 @@ def built_app() -> Path:
     return build_dir
 
 
+@functools.cache
+def runtime_site() -> Path:
+    """What /var/runtime provides on Lambda besides the runtime client: boto3, botocore and
+    their dependencies (this venv's versions), in a folder of their own (once per session)."""
+    folder = Path(tempfile.mkdtemp(prefix="var-runtime-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy_distributions(LAMBDA_RUNTIME_PROVIDES, folder)
+    return folder
+
+
+def run_built(build_dir: Path, script: str, args: list[str], env: dict[str, str]) -> str:
+    """Run script in a fresh interpreter importing only the built artifacts and /var/runtime."""
+    layer = build_dir / "ModelLayer"
+    cmd = [sys.executable, "-I", "-S", "-c", script, str(build_dir / "PredictFunction"),
+           str(layer / "python"), str(runtime_site()), *args]
+    done = subprocess.run(cmd, env={"MODEL_DIR": str(layer / "model"),
+                                    "PATH": os.environ.get("PATH", ""), **env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def invoke_built(build_dir: Path, events: list[Path]) -> list[dict]:
     """Run the built handler on events in a fresh interpreter; the layer stands in for /opt."""
-    layer = build_dir / "ModelLayer"
-    env = {"MODEL_DIR": str(layer / "model"), "PATH": os.environ.get("PATH", ""),
-           "POWERTOOLS_SERVICE_NAME": "digit-recognizer", "LOG_LEVEL": "WARNING",
+    env = {"POWERTOOLS_SERVICE_NAME": "digit-recognizer", "LOG_LEVEL": "WARNING",
            "POWERTOOLS_METRICS_NAMESPACE": "DigitRecognizer",
            # As Lambda under `sam local` sets them: a function name, and no X-Ray daemon.
            "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction", "AWS_SAM_LOCAL": "true"}
-    cmd = [sys.executable, "-I", "-S", "-c", INVOKE_SCRIPT,
-           str(build_dir / "PredictFunction"), str(layer / "python"), *map(str, events)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    out = run_built(build_dir, INVOKE_SCRIPT, [str(e) for e in events], env)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return [line for line in lines if "event" in line]
 
 
