@@ -1,8 +1,10 @@
 """`sam build` works offline, lays the layers out as Lambda mounts them, and its output runs.
 
 The built function runs in a fresh interpreter with no site-packages: only the
-built function (standing in for /var/task) and the built model layer (for
-/opt) are importable, on the sample events in events/.
+built function (standing in for /var/task), the built model layer (for /opt)
+and, after them, what /var/runtime provides on Lambda (boto3, botocore and
+their dependencies, which post_build leaves out of the function) are
+importable, on the sample events in events/.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import boto3
 import publisher
 import pytest
-from infra_helpers import EVENTS_DIR, built_app, invoke_built
+from infra_helpers import EVENTS_DIR, SYS_PATH, built_app, invoke_built, run_built, runtime_site
 from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
@@ -59,6 +61,32 @@ def test_post_build_trimmed_and_precompiled(build_dir):
     pyc = next((function / "__pycache__").glob("app.cpython-312*.pyc"))
     flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
     assert flags == 0b01  # hash-based, unchecked: valid whatever the zip does to mtimes
+
+
+def test_runtime_provided_packages_are_left_to_the_runtime(build_dir):
+    function = build_dir / "PredictFunction"
+    for name in ("botocore", "boto3", "s3transfer", "dateutil", "urllib3", "six.py"):
+        assert not (function / name).exists(), name
+    assert (function / "jmespath").is_dir()  # the Powertools Logger's own requirement
+    assert (function / "aws_xray_sdk").is_dir()
+
+
+TRACER_SCRIPT = SYS_PATH + """
+import json
+from aws_lambda_powertools import Tracer
+from aws_xray_sdk.core import patcher
+import botocore
+Tracer(service="digit-recognizer")  # enabled: in Lambda, no `sam local`, not disabled
+print(json.dumps({"botocore": botocore.__file__, "patched": sorted(patcher._PATCHED_MODULES)}))
+"""
+
+
+def test_tracer_patches_the_runtimes_botocore(build_dir):
+    lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "PredictFunction", "LAMBDA_TASK_ROOT": "/var/task"}
+    out = run_built(build_dir, TRACER_SCRIPT, [], lambda_env)
+    found = json.loads(out.splitlines()[-1])
+    assert Path(found["botocore"]).is_relative_to(runtime_site())
+    assert "botocore" in found["patched"]
 
 
 def test_function_and_layers_fit_lambda(build_dir):

@@ -12,13 +12,32 @@ timestamps only to 2 s and timestamp-checked .pyc files would be ignored.
 Measured here (read-only copy, bare interpreter): the app's import at cold
 start takes 0.45-1.0 s precompiled against 1.4-2.3 s without.
 
-Trimming removes only what is provably unused:
+Trimming removes only what is provably unused (the tests run the trimmed build
+on every route, in-process and under `sam local`):
 
 - stale caches, type stubs and C headers (`__pycache__`, `*.pyi`, `numpy/_core/include`);
-- NumPy's own test suites (`numpy/**/tests`), never imported by NumPy itself;
+- what the Lambda Python runtime already provides in /var/runtime: botocore,
+  boto3, s3transfer, and python-dateutil, six and urllib3, which only botocore,
+  X-Ray's urllib3 patch and the Powertools utilities dropped below import;
+  botocore came in through aws-xray-sdk for the Powertools Tracer (33 MB).
+  jmespath stays: the Powertools Logger imports it;
+- NumPy's test suites and test-only extension modules (`numpy/**/tests`,
+  `_core/_simd`, `_core/_*_tests`), and `f2py`, `testing`, `typing`,
+  `_pyinstaller`, `doc`, `fft`, `polynomial`, `ma`: NumPy loads these only
+  when asked by name (`numpy.__getattr__`); neither digitnet nor the app asks,
+  and inside NumPy only docstring examples and `genfromtxt(usemask=True)` do;
+- Powertools' `event_handler` and every `utilities` package but `jmespath_utils`
+  and `typing`: Logger, Metrics and Tracer import no other (the one lazy import
+  of `event_handler`, to log a Pydantic-model event, never runs: Lambda events
+  are dicts);
+- `pydantic/v1` (the Pydantic 1 compatibility copy): FastAPI imports it only
+  inside `except ImportError` guards, to recognise v1 models this app has none of;
 - Pillow's AVIF codec, font rendering and Tk bridge (`_avif`, `_imagingft`,
   `_imagingtk`): digitnet decodes PNG/JPEG/WebP/GIF only, draws no text, has no
   Tk; then the bundled libraries (`pillow.libs`) no remaining module links.
+
+The same rules apply wherever `sam build` installed the dependencies: the
+function itself, or a dependencies layer's `python/` folder.
 
     python -m tools.post_build [.aws-sam/build]
 """
@@ -38,10 +57,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = ROOT / ".aws-sam" / "build"
 RUNTIME_PYTHON = (3, 12)  # the template's python3.12
+DEPS_LAYER = "DepsLayer"
 REMOVE_GLOBS = (
     "**/__pycache__", "**/*.pyi", "numpy/_core/include", "numpy/**/tests", "numpy/tests",
+    "numpy/_core/_simd.*", "numpy/_core/_*_tests.*", "numpy/f2py", "numpy/testing",
+    "numpy/typing", "numpy/_pyinstaller", "numpy/doc", "numpy/conftest.py",
+    "numpy/fft", "numpy/polynomial", "numpy/ma", "pydantic/v1",
+    "aws_lambda_powertools/event_handler",
     "PIL/_avif.*", "PIL/_imagingft.*", "PIL/_imagingtk.*",
 )
+# In the Lambda Python runtime's /var/runtime (python-dateutil and six only for botocore).
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "python_dateutil", "six", "urllib3")
+# Powertools utilities that Logger, Metrics and Tracer import (the rest is never imported).
+POWERTOOLS_UTILITIES_KEPT = ("__init__.py", "jmespath_utils", "typing")
 NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[(.+)\]")
 
 
@@ -73,13 +101,32 @@ def unreachable_libraries(modules: Iterable[Path], bundled: dict[str, Path]) -> 
     return [path for name, path in sorted(bundled.items()) if name not in wanted]
 
 
+def distribution_paths(site_dir: Path, name: str) -> list[Path]:
+    """The top-level files and folders an installed distribution wrote (from its RECORD)."""
+    paths: set[Path] = set()
+    for dist_info in site_dir.glob(f"{name}-*.dist-info"):
+        for line in (dist_info / "RECORD").read_text().splitlines():
+            top = line.split(",")[0].split("/")[0]
+            if top and top != "..":
+                paths.add(site_dir / top)
+        paths.add(dist_info)
+    return sorted(paths)
+
+
 def slim(function_dir: Path) -> int:
     """Apply the rules in the module docstring; returns the bytes freed."""
     freed = 0
+    for name in RUNTIME_PROVIDED:
+        for path in distribution_paths(function_dir, name):
+            if path.exists():
+                freed += remove(path)
+    unused_utilities = [path for path in function_dir.glob("aws_lambda_powertools/utilities/*")
+                        if path.name not in POWERTOOLS_UTILITIES_KEPT]
     for pattern in REMOVE_GLOBS:
         for path in sorted(function_dir.glob(pattern), reverse=True):
             if path.exists():
                 freed += remove(path)
+    freed += sum(remove(path) for path in unused_utilities if path.exists())
     libs_dir = function_dir / "pillow.libs"
     if libs_dir.is_dir() and shutil.which("readelf"):
         modules = sorted((function_dir / "PIL").glob("*.so"))
@@ -104,11 +151,17 @@ def precompile(folders: Iterable[Path]) -> bool:
     )
 
 
+def dependency_dirs(build_dir: Path) -> list[Path]:
+    """Where `sam build` installed the predict function's dependencies."""
+    return [d for d in (build_dir / "PredictFunction", build_dir / DEPS_LAYER / "python")
+            if d.is_dir()]
+
+
 def finish(build_dir: Path) -> int:
-    """Trim and precompile the predict function (and the model layer's code)."""
-    function_dir = build_dir / "PredictFunction"
-    freed = slim(function_dir)
-    precompile([function_dir, build_dir / "ModelLayer" / "python"])
+    """Trim and precompile the predict function, its dependencies and the model layer's code."""
+    folders = dependency_dirs(build_dir)
+    freed = sum(slim(folder) for folder in folders)
+    precompile([*folders, build_dir / "ModelLayer" / "python"])
     return freed
 
 

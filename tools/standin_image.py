@@ -5,8 +5,10 @@ what the machine has: this interpreter's base Python (same version as the
 runtime) with its standard library in /var/lang, the shared libraries that
 `ldd` finds for it and for the built function's extension modules (libstdc++
 and libgcc_s included), `sh` and the few coreutils SAM's layer Dockerfile
-runs, and the runtime interface client (`awslambdaric`, pinned in
-requirements-dev.txt) in /var/runtime with a `bootstrap` that starts it.
+runs, and in /var/runtime the runtime interface client (`awslambdaric`, pinned in
+requirements-dev.txt) with a `bootstrap` that starts it, plus boto3, botocore
+and their dependencies as the real runtime ships them (the versions in this
+venv): tools/post_build.py leaves them out of the function.
 `docker import` turns the tree into an image; SAM mounts its own runtime
 emulator and the code on top. Users with internet use
 the official image and never need this.
@@ -29,6 +31,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 RUNTIME_DISTS = ("awslambdaric", "simplejson", "snapshot-restore-py")
+# What the Lambda Python runtime itself has in /var/runtime besides its client.
+LAMBDA_RUNTIME_PROVIDES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3",
+                           "python-dateutil", "six")
 # Parts of the standard library no Lambda function imports; the test suite alone is 127 MB.
 STDLIB_SKIP = ("test", "site-packages", "idlelib", "tkinter", "turtledemo", "ensurepip",
                "lib2to3", "config-*", "__pycache__")
@@ -90,19 +95,25 @@ def copy_python(root: Path) -> list[Path]:
     return [lang / "bin" / version, *sorted((lang / "lib" / version).rglob("*.so"))]
 
 
-def copy_runtime_client(root: Path) -> list[Path]:
-    """awslambdaric and its dependencies, as installed in this venv, into /var/runtime."""
-    runtime = root / "var" / "runtime"
+def copy_distributions(names: Iterable[str], target_dir: Path) -> list[Path]:
+    """Installed distributions (as in this venv) into target_dir; returns the files copied."""
     copied: list[Path] = []
-    for name in RUNTIME_DISTS:
+    for name in names:
         dist = importlib.metadata.distribution(name)
         for file in dist.files or []:
             source = Path(dist.locate_file(file))
             if source.is_file() and "__pycache__" not in file.parts and ".." not in file.parts:
-                target = runtime / file
+                target = target_dir / file
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
                 copied.append(target)
+    return copied
+
+
+def copy_runtime_client(root: Path) -> list[Path]:
+    """awslambdaric and what the runtime provides, as installed in this venv, into /var/runtime."""
+    runtime = root / "var" / "runtime"
+    copied = copy_distributions(RUNTIME_DISTS + LAMBDA_RUNTIME_PROVIDES, runtime)
     (runtime / "bootstrap").write_text(BOOTSTRAP)
     (runtime / "bootstrap").chmod(0o755)
     return [p for p in copied if p.suffix == ".so"]
