@@ -128,7 +128,7 @@ Reproduce with (seed {tr.get('seed')}, code at commit `{tr.get('code_commit')}`)
 
 {tr.get('train_size')} training images, {tr.get('val_size')} held out for validation (best
 epoch kept, temperature fitted there). Config: `{json.dumps(tr.get('config'))}`.
-
+{chr(10) + tr['note'] + chr(10) if tr.get('note') else ''}
 | epoch | loss | acc (augmented) | val loss | val acc | seconds |
 | --- | --- | --- | --- | --- | --- |
 {rows}
