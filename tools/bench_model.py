@@ -1,8 +1,10 @@
-"""Inference benchmark of a model directory: load time and single-image latency.
+"""Model benchmarks: load time and single-image latency of a model directory, and
+training throughput of an architecture.
 
-`python -m tools.bench_model [--model DIR] [--runs N]` prints figures (it is a
-benchmark, not a test). BLAS threads follow OPENBLAS_NUM_THREADS as usual; run
-it with 1 and with the default to compare.
+`python -m tools.bench_model [--model DIR] [--runs N]` prints inference figures;
+`--train-arch cnn [--option k2=5 ...]` adds images/s for forward + backward + Adam
+step at the training batch size. A benchmark, not a test. BLAS threads follow
+OPENBLAS_NUM_THREADS as usual (training uses 1); run with 1 and the default to compare.
 """
 
 from __future__ import annotations
@@ -47,12 +49,41 @@ def bench(model_dir: Path, runs: int, batch: int) -> dict[str, float]:
             "batched_ms_per_image": per_image_batched}
 
 
+def train_throughput(arch: str, options: dict[str, int], batch: int = 128,
+                     steps: int = 10) -> float:
+    """Images per second for a full training step on random data (first step excluded)."""
+    from digitnet.losses import cross_entropy
+    from digitnet.network import Network
+    from digitnet.optim import Adam
+
+    net, opt = Network.build(arch, seed=0, **options), Adam()
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+    start = 0.0
+    for step in range(steps + 1):
+        if step == 1:
+            start = time.perf_counter()
+        _, d = cross_entropy(net.forward(x, train=True), y)
+        net.backward(d)
+        opt.step(net.parameters())
+    return batch * steps / (time.perf_counter() - start)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--train-arch", help="also measure training throughput of this arch")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=INT",
+                        help="architecture option for --train-arch, e.g. k2=5 or c2=96")
     args = parser.parse_args(argv)
+    if args.train_arch:
+        options = {k: int(v) for k, v in (o.split("=", 1) for o in args.option)}
+        rate = train_throughput(args.train_arch, options)
+        print(f"training {args.train_arch} {options or ''}: {rate:.0f} images/s "
+              "(forward + backward + Adam, batch 128)")
     r = bench(args.model, args.runs, args.batch)
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"model {args.model} (OPENBLAS_NUM_THREADS={threads}, {os.cpu_count()} CPUs)")
