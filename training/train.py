@@ -27,6 +27,7 @@ class TrainConfig:
     weight_decay: float = 0.02
     warmup_epochs: float = 1.0
     augment: bool = True
+    renormalize: bool = False  # distorted digits back through normalize_batch (see augment)
     seed: int = 1
     arch_options: dict = field(default_factory=dict)
 
@@ -42,13 +43,14 @@ class EpochRecord:
     lr: float
 
 
-def load_augment() -> Augment | None:
+def load_augment(renormalize: bool = False) -> Augment | None:
     """Engineer B's augmentation, if it has landed; training works without it."""
     try:
-        from .augment import augment_batch
+        from .augment import AugmentConfig, augment_batch
     except ImportError:
         return None
-    return augment_batch
+    config = AugmentConfig(renormalize=renormalize)
+    return lambda images, rng: augment_batch(images, rng, config)
 
 
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
@@ -88,7 +90,7 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
     rng = np.random.default_rng(cfg.seed)
     net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
     opt = make_optimizer(cfg)
-    augment = load_augment() if cfg.augment else None
+    augment = load_augment(cfg.renormalize) if cfg.augment else None
     if cfg.augment and augment is None:
         log("note: training.augment not available, training without augmentation")
     n = len(train_split.labels)
