@@ -32,9 +32,27 @@ on every route, in-process and under `sam local`):
   are dicts);
 - `pydantic/v1` (the Pydantic 1 compatibility copy): FastAPI imports it only
   inside `except ImportError` guards, to recognise v1 models this app has none of;
-- Pillow's AVIF codec, font rendering and Tk bridge (`_avif`, `_imagingft`,
-  `_imagingtk`): digitnet decodes PNG/JPEG/WebP/GIF only, draws no text, has no
-  Tk; then the bundled libraries (`pillow.libs`) no remaining module links.
+- Pillow's AVIF codec, font rendering, Tk bridge, colour management, ImageMath
+  and ImageMorph engines (`_avif`, `_imagingft`, `_imagingtk`, `_imagingcms`,
+  `_imagingmath`, `_imagingmorph`): digitnet decodes PNG/JPEG/WebP/GIF only and
+  converts to RGB(A)/L, never to LAB (the one use of colour management), draws
+  no text, has no Tk; then the bundled libraries (`pillow.libs`) no remaining
+  module links;
+- build-time files (C sources and headers, static libraries, Cython `.pxd`);
+- symbol tables of the shared libraries (`strip --strip-unneeded`, with a strip
+  that knows the files' CPU, else left as they are): each stripped file is
+  checked to give the loader the same view (dynamic symbols, dynamic section,
+  every allocated section at the same address with the same size), else the
+  original is put back.
+
+Dependencies ship as bytecode only (`module.pyc` in place of `module.py`): the
+interpreter imports it the same way, and shipping both doubles the size.
+Tracebacks into them keep file and line, without the line's text. Sources
+that are read at run time stay: anyio builds its lazy imports from its two
+`__init__` modules' source. A package that reads source anywhere else keeps
+all of its sources unless its uses were read: FastAPI's and Pydantic's read the
+app's own code (an endpoint's location, attribute docstrings), wrapt's and
+NumPy's are text. The app's own modules and digitnet keep their sources.
 
 The same rules apply wherever `sam build` installed the dependencies: the
 function itself, or a dependencies layer's `python/` folder.
@@ -46,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import platform
 import py_compile
 import re
 import shutil
@@ -64,12 +83,19 @@ REMOVE_GLOBS = (
     "numpy/typing", "numpy/_pyinstaller", "numpy/doc", "numpy/conftest.py",
     "numpy/fft", "numpy/polynomial", "numpy/ma", "pydantic/v1",
     "aws_lambda_powertools/event_handler",
-    "PIL/_avif.*", "PIL/_imagingft.*", "PIL/_imagingtk.*",
+    "PIL/_avif.*", "PIL/_imagingft.*", "PIL/_imagingtk.*", "PIL/_imagingcms.*",
+    "PIL/_imagingmath.*", "PIL/_imagingmorph.*",
+    "**/*.c", "**/*.h", "**/*.a", "**/*.pxd", "numpy/_core/lib", "numpy/random/lib",
 )
 # In the Lambda Python runtime's /var/runtime (python-dateutil and six only for botocore).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "python_dateutil", "six", "urllib3")
 # Powertools utilities that Logger, Metrics and Tracer import (the rest is never imported).
 POWERTOOLS_UTILITIES_KEPT = ("__init__.py", "jmespath_utils", "typing")
+SOURCE_READING = re.compile(rb"\b(getsource\w*|findsource)\b")
+# Packages whose mentions of source reading were read (see the module docstring).
+SOURCE_READING_REVIEWED = ("fastapi", "pydantic", "wrapt", "numpy", "anyio")
+SOURCE_READ_AT_RUN_TIME = ("anyio/__init__.py", "anyio/abc/__init__.py")
+ELF_MACHINES = {62: "x86_64", 183: "aarch64"}  # e_machine values
 NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[(.+)\]")
 
 
@@ -136,13 +162,106 @@ def slim(function_dir: Path) -> int:
     return freed
 
 
+def elf_machine(path: Path) -> str | None:
+    with path.open("rb") as f:
+        header = f.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    return ELF_MACHINES.get(int.from_bytes(header[18:20], "little"), "other")
+
+
+def strip_tool(machine: str) -> str | None:
+    """A strip that handles this CPU's ELF files: binutils' own for the host, else llvm's."""
+    candidates = ["strip"] if machine == platform.machine() else []
+    candidates += ["llvm-strip", f"{machine}-linux-gnu-strip"]
+    return next((tool for tool in candidates if shutil.which(tool)), None)
+
+
+def readelf(*args: str) -> str:
+    return subprocess.run(["readelf", "-W", *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def loader_view(path: Path) -> list[str]:
+    """What the dynamic loader reads: dynamic symbols and section, allocated sections."""
+    view = readelf("--dyn-syms", str(path)).splitlines()
+    view += [line for line in readelf("-d", str(path)).splitlines()
+             if not line.startswith("Dynamic section at offset")]
+    sections = []
+    for line in readelf("-S", str(path)).splitlines():
+        fields = line.replace("[ ", "[").split()
+        if len(fields) >= 8 and fields[0].startswith("[") and "A" in fields[7]:
+            sections.append(" ".join(fields[1:4] + fields[5:6]))  # name type address size
+    return view + sorted(sections)  # strip may reorder the section headers
+
+
+def strip_binaries(site_dir: Path) -> int:
+    """Drop the symbol tables of shared libraries; returns the bytes freed."""
+    if not shutil.which("readelf"):
+        return 0
+    freed = 0
+    for path in sorted(p for p in site_dir.rglob("*.so*") if p.is_file()):
+        machine = elf_machine(path)
+        tool = strip_tool(machine) if machine else None
+        if tool is None:
+            continue
+        original, before = path.read_bytes(), loader_view(path)
+        done = subprocess.run([tool, "--strip-unneeded", str(path)], capture_output=True)
+        if done.returncode != 0 or loader_view(path) != before:
+            print(f"post_build: left {path.name} unstripped ({tool} changed it)", file=sys.stderr)
+            path.write_bytes(original)
+        freed += len(original) - path.stat().st_size
+    return freed
+
+
+def installed_sources(site_dir: Path) -> dict[str, list[Path]]:
+    """Top-level name -> the .py files installed distributions put there (from RECORD)."""
+    found: dict[str, list[Path]] = {}
+    for record in site_dir.glob("*.dist-info/RECORD"):
+        for line in record.read_text().splitlines():
+            name = line.split(",")[0]
+            path = site_dir / name
+            if name.endswith(".py") and ".." not in name and path.is_file():
+                found.setdefault(name.split("/")[0], []).append(path)
+    return found
+
+
+def reads_own_source(top: str, sources: Iterable[Path]) -> bool:
+    return top not in SOURCE_READING_REVIEWED and any(
+        SOURCE_READING.search(path.read_bytes()) for path in sources)
+
+
+def to_bytecode_only(site_dir: Path) -> int:
+    """Replace installed dependencies' sources by bytecode; returns the bytes freed."""
+    if not runtime_python():
+        return 0
+    freed = 0
+    for top, sources in sorted(installed_sources(site_dir).items()):
+        if reads_own_source(top, sources):
+            continue
+        for source in sources:
+            if source.relative_to(site_dir).as_posix() in SOURCE_READ_AT_RUN_TIME:
+                continue
+            py_compile.compile(
+                str(source), cfile=str(source.with_suffix(".pyc")), doraise=True,
+                dfile=source.relative_to(site_dir).as_posix(),
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+            freed += remove(source)
+    return freed
+
+
+def runtime_python() -> bool:
+    if sys.version_info[:2] == RUNTIME_PYTHON:
+        return True
+    print(f"post_build: not compiling with Python {sys.version_info[:2]} "
+          f"(the runtime is {RUNTIME_PYTHON})", file=sys.stderr)
+    return False
+
+
 def precompile(folders: Iterable[Path]) -> bool:
     """Write unchecked-hash bytecode beside the sources; only with the runtime's Python."""
-    if sys.version_info[:2] != RUNTIME_PYTHON:
-        print(f"post_build: not precompiling with Python {sys.version_info[:2]} "
-              f"(the runtime is {RUNTIME_PYTHON})", file=sys.stderr)
-        return False
-    return all(
+    return runtime_python() and all(
         compileall.compile_dir(
             folder, quiet=2, workers=0,
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
@@ -160,7 +279,8 @@ def dependency_dirs(build_dir: Path) -> list[Path]:
 def finish(build_dir: Path) -> int:
     """Trim and precompile the predict function, its dependencies and the model layer's code."""
     folders = dependency_dirs(build_dir)
-    freed = sum(slim(folder) for folder in folders)
+    freed = sum(slim(folder) + strip_binaries(folder) + to_bytecode_only(folder)
+                for folder in folders)
     precompile([*folders, build_dir / "ModelLayer" / "python"])
     return freed
 
