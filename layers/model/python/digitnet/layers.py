@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .init import glorot_uniform, he_normal
 
@@ -153,9 +152,9 @@ class Conv2D(Layer):
         k, p = self.k, self.pad
         xp = np.zeros((n, h + 2 * p, w + 2 * p, c), x.dtype)
         xp[:, p:p + h, p:p + w, :] = x
-        sn, sh, sw, sc = xp.strides
-        win = as_strided(xp, (n, h + 2 * p - k + 1, w + 2 * p - k + 1, k, k, c),
-                         (sn, sh, sw, sh, sw, sc), writeable=False)
+        sn, sh, sw, sc = xp.strides  # a view of the fresh buffer xp (as_strided costs ~4 us)
+        win = np.ndarray((n, h + 2 * p - k + 1, w + 2 * p - k + 1, k, k, c), xp.dtype, xp, 0,
+                         (sn, sh, sw, sh, sw, sc))
         return win.reshape(-1, k * k * c)
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
