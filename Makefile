@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(VENV)/.stamp: requirements-dev.txt functions/predict/requirements.txt tools/find-python.sh
+$(VENV)/.stamp: requirements-dev.txt layers/deps/requirements.txt tools/find-python.sh
 	@test -x $(PY) || "$$(tools/find-python.sh)" -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt

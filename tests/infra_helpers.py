@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools.package_size import function_layers
 from tools.post_build import finish
 from tools.standin_image import LAMBDA_RUNTIME_PROVIDES, copy_distributions
 
@@ -26,12 +27,13 @@ BIN = Path(sys.executable).parent
 EVENTS_DIR = ROOT / "events"
 
 # Runs in a Python with no site-packages: only the built artifacts are importable,
-# laid out as Lambda lays them out (/var/task first, then the layers' /opt/python),
+# laid out as Lambda lays them out (/var/task first, then /opt/python: the python/
+# folders of the function's layers, which Lambda merges there),
 # then what /var/runtime provides (boto3, botocore, ...: runtime_site()).
 SYS_PATH = """
-import sys
+import os, sys
 task, opt_python, var_runtime, *args = sys.argv[1:]
-sys.path[:0] = [task, opt_python]
+sys.path[:0] = [task, *opt_python.split(os.pathsep)]
 sys.path.append(var_runtime)
 """
 INVOKE_SCRIPT = SYS_PATH + """
@@ -100,10 +102,11 @@ def runtime_site() -> Path:
 
 def run_built(build_dir: Path, script: str, args: list[str], env: dict[str, str]) -> str:
     """Run script in a fresh interpreter importing only the built artifacts and /var/runtime."""
-    layer = build_dir / "ModelLayer"
+    layers = [build_dir / name for name in function_layers(build_dir)["PredictFunction"]]
+    opt_python = os.pathsep.join(str(d / "python") for d in layers if (d / "python").is_dir())
     cmd = [sys.executable, "-I", "-S", "-c", script, str(build_dir / "PredictFunction"),
-           str(layer / "python"), str(runtime_site()), *args]
-    done = subprocess.run(cmd, env={"MODEL_DIR": str(layer / "model"),
+           opt_python, str(runtime_site()), *args]
+    done = subprocess.run(cmd, env={"MODEL_DIR": str(build_dir / "ModelLayer" / "model"),
                                     "PATH": os.environ.get("PATH", ""), **env},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -111,7 +114,7 @@ def run_built(build_dir: Path, script: str, args: list[str], env: dict[str, str]
 
 
 def invoke_built(build_dir: Path, events: list[Path]) -> list[dict]:
-    """Run the built handler on events in a fresh interpreter; the layer stands in for /opt."""
+    """Run the built handler on events in a fresh interpreter; the layers stand in for /opt."""
     env = {"POWERTOOLS_SERVICE_NAME": "digit-recognizer", "LOG_LEVEL": "WARNING",
            "POWERTOOLS_METRICS_NAMESPACE": "DigitRecognizer",
            # As Lambda under `sam local` sets them: a function name, and no X-Ray daemon.

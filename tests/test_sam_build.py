@@ -1,8 +1,8 @@
 """`sam build` works offline, lays the layers out as Lambda mounts them, and its output runs.
 
 The built function runs in a fresh interpreter with no site-packages: only the
-built function (standing in for /var/task), the built model layer (for /opt)
-and, after them, what /var/runtime provides on Lambda (boto3, botocore and
+built function (standing in for /var/task), the built dependencies and model
+layers (for /opt) and, after them, what /var/runtime provides on Lambda (boto3, botocore and
 their dependencies, which post_build leaves out of the function) are
 importable, on the sample events in events/.
 """
@@ -34,8 +34,8 @@ def build_dir() -> Path:
 
 
 def test_function_is_built_for_the_requested_architecture(build_dir):
-    wheels = list((build_dir / "PredictFunction").glob("numpy-*.dist-info/WHEEL"))
-    assert wheels, "numpy was not installed into the function"
+    wheels = list((build_dir / "DepsLayer" / "python").glob("numpy-*.dist-info/WHEEL"))
+    assert wheels, "numpy was not installed into the dependencies layer"
     tags = [line for line in wheels[0].read_text().splitlines() if line.startswith("Tag:")]
     assert tags
     assert all(tag.endswith("_x86_64") for tag in tags), tags
@@ -56,28 +56,28 @@ def test_layers_are_laid_out_as_lambda_mounts_them(build_dir):
 
 
 def test_post_build_trimmed_and_precompiled(build_dir):
-    function = build_dir / "PredictFunction"
-    assert not list(function.glob("numpy/**/tests"))
-    assert not list(function.glob("PIL/_avif.*"))
-    assert not list(function.glob("pillow.libs/libavif*"))
-    assert list(function.glob("pillow.libs/libjpeg*"))  # still needed by PIL._imaging
-    pyc = next((function / "__pycache__").glob("app.cpython-312*.pyc"))
+    deps = build_dir / "DepsLayer" / "python"
+    assert not list(deps.glob("numpy/**/tests"))
+    assert not list(deps.glob("PIL/_avif.*"))
+    assert not list(deps.glob("pillow.libs/libavif*"))
+    assert list(deps.glob("pillow.libs/libjpeg*"))  # still needed by PIL._imaging
+    pyc = next((build_dir / "PredictFunction" / "__pycache__").glob("app.cpython-312*.pyc"))
     flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
     assert flags == 0b01  # hash-based, unchecked: valid whatever the zip does to mtimes
 
 
 def test_dependencies_ship_as_bytecode_only(build_dir):
-    function = build_dir / "PredictFunction"
-    assert (function / "app.py").is_file()  # the app keeps its sources
-    assert (function / "pydantic" / "main.pyc").is_file()
-    assert not (function / "pydantic" / "main.py").exists()
-    assert (function / "anyio" / "__init__.py").is_file()  # anyio reads it at run time
-    assert not list(function.glob("numpy/**/*.py"))
+    assert (build_dir / "PredictFunction" / "app.py").is_file()  # the app keeps its sources
+    deps = build_dir / "DepsLayer" / "python"
+    assert (deps / "pydantic" / "main.pyc").is_file()
+    assert not (deps / "pydantic" / "main.py").exists()
+    assert (deps / "anyio" / "__init__.py").is_file()  # anyio reads it at run time
+    assert not list(deps.glob("numpy/**/*.py"))
 
 
 @pytest.mark.skipif(not (shutil.which("strip") and shutil.which("readelf")), reason="no binutils")
 def test_shared_libraries_are_stripped(build_dir):
-    libraries = list((build_dir / "PredictFunction").glob("numpy/_core/_multiarray_umath.*.so"))
+    libraries = list((build_dir / "DepsLayer").glob("python/numpy/_core/_multiarray_umath.*.so"))
     assert libraries
     for library in libraries:
         sections = subprocess.run(["readelf", "-S", str(library)], capture_output=True,
@@ -86,12 +86,19 @@ def test_shared_libraries_are_stripped(build_dir):
         assert ".symtab" not in sections
 
 
-def test_runtime_provided_packages_are_left_to_the_runtime(build_dir):
+def test_function_holds_only_the_code(build_dir):
     function = build_dir / "PredictFunction"
+    assert (function / "app.py").is_file()
+    assert not list(function.glob("*.dist-info"))  # a code change re-uploads only the code
+    assert sum(p.stat().st_size for p in function.rglob("*") if p.is_file()) < MB
+
+
+def test_runtime_provided_packages_are_left_to_the_runtime(build_dir):
+    deps = build_dir / "DepsLayer" / "python"
     for name in ("botocore", "boto3", "s3transfer", "dateutil", "urllib3", "six.py"):
-        assert not (function / name).exists(), name
-    assert (function / "jmespath").is_dir()  # the Powertools Logger's own requirement
-    assert (function / "aws_xray_sdk").is_dir()
+        assert not (deps / name).exists(), name
+    assert (deps / "jmespath").is_dir()  # the Powertools Logger's own requirement
+    assert (deps / "aws_xray_sdk").is_dir()
 
 
 TRACER_SCRIPT = SYS_PATH + """
@@ -114,7 +121,7 @@ def test_tracer_patches_the_runtimes_botocore(build_dir):
 
 def test_function_and_layers_fit_the_size_budget(build_dir):
     sizes = measure_build(build_dir)
-    assert {"PredictFunction", "ModelLayer"} <= {s.name for s in sizes}
+    assert {"PredictFunction", "DepsLayer", "ModelLayer"} <= {s.name for s in sizes}
     total = deployed_bytes(sizes, build_dir)["PredictFunction"]
     assert total < SIZE_BUDGET < LAMBDA_UNZIPPED_LIMIT
 

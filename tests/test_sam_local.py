@@ -72,7 +72,7 @@ def docker_host() -> Iterator[str]:
 def api_url(docker_host) -> Iterator[str]:
     build_dir = built_app()
     env = sam_env(DOCKER_HOST=docker_host)
-    build_image(IMAGE, [build_dir / "PredictFunction"], env=env)
+    build_image(IMAGE, [build_dir / "PredictFunction", build_dir / "DepsLayer"], env=env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [

@@ -80,10 +80,20 @@ def test_function_runtime_layer_and_environment(resources):
     assert env["MODEL_DIR"] == "/opt/model"
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(env)
     assert "CORS_ALLOW_ORIGINS" not in env  # CORS lives in API Gateway only
-    (layer_ref,) = predict["Layers"]
-    layer = resources[layer_ref["Ref"]]["Properties"]
-    assert layer["CompatibleRuntimes"] == ["python3.12"]
-    assert set(layer["CompatibleArchitectures"]) == {"arm64", "x86_64"}
+    deps_ref, model_ref = predict["Layers"]
+    model = resources[model_ref["Ref"]]["Properties"]
+    assert model["CompatibleRuntimes"] == ["python3.12"]
+    assert set(model["CompatibleArchitectures"]) == {"arm64", "x86_64"}
+    deps = resources[deps_ref["Ref"]]["Properties"]  # compiled wheels: the function's CPU only
+    assert deps["CompatibleRuntimes"] == ["python3.12"]
+    assert deps["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+
+
+def test_dependencies_layer_is_built_for_the_functions_runtime_and_cpu(source):
+    layer = source["Resources"]["DepsLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    assert layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/deps"
 
 
 def test_api_routes_every_endpoint_on_the_default_stage(resources):

@@ -9,6 +9,9 @@ Precompiling: Lambda's /var/task is read-only, so without shipped bytecode
 every cold start compiles each imported module again. Bytecode is written for
 the runtime's Python (3.12) with unchecked hashes, because zip archives keep
 timestamps only to 2 s and timestamp-checked .pyc files would be ignored.
+File names in the bytecode are relative to the build folder, so the same
+sources give the same bytes wherever they are built and `sam deploy` skips
+uploading (and versioning) an unchanged layer.
 Measured here (read-only copy, bare interpreter): the app's import at cold
 start takes 0.45-1.0 s precompiled against 1.4-2.3 s without.
 
@@ -263,7 +266,7 @@ def precompile(folders: Iterable[Path]) -> bool:
     """Write unchecked-hash bytecode beside the sources; only with the runtime's Python."""
     return runtime_python() and all(
         compileall.compile_dir(
-            folder, quiet=2, workers=0,
+            folder, quiet=2, workers=0, stripdir=str(folder),
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         )
         for folder in folders
