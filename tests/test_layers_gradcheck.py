@@ -165,3 +165,39 @@ def test_whole_cnn_gradient() -> None:
             idxs, numeric = _numeric(loss, arr, rng, n=5)
             for idx, num in zip(idxs, numeric, strict=True):
                 assert abs(grad[idx] - num) < 1e-6 + 1e-4 * abs(num), (i, k, idx, grad[idx], num)
+
+
+def _with_trained_like_batchnorm(net: Network, rng: np.random.Generator) -> Network:
+    """Running statistics and affine parameters away from their initial 0/1."""
+    for layer in net.layers:
+        if isinstance(layer, BatchNorm):
+            n = layer.n
+            layer.params["gamma"] = rng.uniform(0.5, 2.0, n).astype(np.float32)
+            layer.params["beta"] = rng.normal(0, 0.5, n).astype(np.float32)
+            layer.state["mean"] = rng.normal(0, 0.5, n).astype(np.float32)
+            layer.state["var"] = rng.uniform(0.2, 3.0, n).astype(np.float32)
+    return net
+
+
+def test_folded_batchnorm_computes_the_same_function() -> None:
+    rng = np.random.default_rng(5)
+    net = _with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
+    folded = net.for_inference()
+    kinds = [layer.kind for layer in folded.layers]
+    assert "batchnorm" not in kinds
+    assert "dropout" not in kinds
+    x = rng.random((5, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(folded.forward(x), net.forward(x), rtol=1e-4, atol=1e-4)
+    assert folded.temperature == net.temperature
+
+
+def test_batchnorm_with_a_negative_scale_is_not_folded_across_a_pool() -> None:
+    """max(-x) != -max(x): such a BatchNorm stays, the answer stays right."""
+    rng = np.random.default_rng(6)
+    net = _with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
+    net.layers[2].params["gamma"][1] = -1.0
+    folded = net.for_inference()
+    assert [layer.kind for layer in folded.layers].count("batchnorm") == 1
+    x = rng.random((5, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(folded.forward(x), net.forward(x), rtol=1e-4, atol=1e-4)
+    assert net.layers[2].params["gamma"][1] == -1.0  # the original network is untouched

@@ -231,8 +231,8 @@ class BatchNorm(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         g, b = self.params["gamma"], self.params["beta"]
         if not train:
-            scale = g / np.sqrt(self.state["var"] + self.eps)
-            return x * scale + (b - self.state["mean"] * scale)
+            scale, shift = self.affine()
+            return x * scale + shift
         axes = tuple(range(x.ndim - 1))
         mean = x.mean(axis=axes)
         var = x.var(axis=axes)
@@ -243,6 +243,11 @@ class BatchNorm(Layer):
         xhat = (x - mean) * inv_std
         self._xhat, self._inv_std = xhat, inv_std
         return xhat * g + b
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(scale, shift): at inference the layer is `x * scale + shift`."""
+        scale = self.params["gamma"] / np.sqrt(self.state["var"] + self.eps)
+        return scale, self.params["beta"] - self.state["mean"] * scale
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         axes = tuple(range(dy.ndim - 1))

@@ -29,6 +29,9 @@ class ModelFileError(Exception):
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """`network` is the inference copy (BatchNorm folded, `Network.for_inference`): the
+    manifest describes the file's layers, the network computes the same function."""
+
     network: Network
     manifest: dict[str, Any]
 
@@ -143,4 +146,4 @@ def load_model(directory: str | Path) -> LoadedModel:
     if built.keys() != arrays.keys() or wrong:
         raise ModelFileError(f"layer configs do not fit their arrays: {sorted(wrong)}")
     network.set_arrays(arrays)
-    return LoadedModel(network=network, manifest=manifest)
+    return LoadedModel(network=network.for_inference(), manifest=manifest)

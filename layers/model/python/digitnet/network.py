@@ -55,6 +55,42 @@ def cnn_layers(rng: np.random.Generator, c1: int = 32, c2: int = 64, hidden: int
     ]
 
 
+def fold_batchnorm(layers: list[Layer]) -> list[Layer]:
+    """The same function with fewer steps, for inference: each BatchNorm merged into
+    the Dense or Conv2D before it, Dropout (the identity at inference) dropped.
+
+    BN is `x * s + t` at inference, so it becomes weights `W * s` and bias `b * s + t`
+    (equal up to float rounding). Across a MaxPool2 only when every s > 0: a max
+    commutes with a positive scaling, not with a negative one. Layers are copied;
+    the originals are not modified.
+    """
+    out: list[Layer] = []
+    for layer in layers:
+        if isinstance(layer, Dropout):
+            continue
+        target = _fold_target(out, layer) if isinstance(layer, BatchNorm) else None
+        if target is None:
+            out.append(layer)
+            continue
+        scale, shift = layer.affine()
+        affine = out[target]
+        merged = type(affine)(**affine.config())
+        merged.params = {"W": (affine.params["W"] * scale).astype(np.float32),
+                         "b": (affine.params["b"] * scale + shift).astype(np.float32)}
+        out[target] = merged
+    return out
+
+
+def _fold_target(done: list[Layer], bn: BatchNorm) -> int | None:
+    """Index in `done` of the affine layer `bn` can fold into, if any."""
+    i = len(done) - 1
+    if i >= 0 and isinstance(done[i], MaxPool2) and bool((bn.affine()[0] > 0).all()):
+        i -= 1
+    if i >= 0 and isinstance(done[i], Dense | Conv2D):
+        return i
+    return None
+
+
 ARCHITECTURES: dict[str, Callable[..., list[Layer]]] = {
     "seed": seed_layers,
     "mlp": mlp_layers,
@@ -89,6 +125,10 @@ class Network:
                 raise ValueError(f"unknown layer type {kind!r}")
             layers.append(LAYER_TYPES[kind](**entry.get("config", {})))
         return cls(layers, temperature)
+
+    def for_inference(self) -> Network:
+        """A copy with BatchNorm folded away (see fold_batchnorm): not for training."""
+        return Network(fold_batchnorm(self.layers), self.temperature)
 
     def spec(self) -> list[dict[str, Any]]:
         return [
