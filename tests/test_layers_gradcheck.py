@@ -201,3 +201,12 @@ def test_batchnorm_with_a_negative_scale_is_not_folded_across_a_pool() -> None:
     x = rng.random((5, 28, 28), dtype=np.float32)
     np.testing.assert_allclose(folded.forward(x), net.forward(x), rtol=1e-4, atol=1e-4)
     assert net.layers[2].params["gamma"][1] == -1.0  # the original network is untouched
+
+
+@pytest.mark.parametrize(("c_in", "k"), [(1, 5), (2, 3), (8, 3)])
+def test_conv_inference_patch_layout_matches_training(c_in: int, k: int) -> None:
+    """Inference may copy patches in the other order (long runs): same convolution."""
+    conv = Conv2D(c_in, 4, k, k // 2, rng=np.random.default_rng(1))
+    x = np.random.default_rng(2).random((3, 10, 10, c_in), dtype=np.float32)
+    np.testing.assert_allclose(conv.forward(x), conv.forward(x, train=True), rtol=1e-5,
+                               atol=1e-6)
