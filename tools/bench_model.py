@@ -41,9 +41,12 @@ def bench(model_dir: Path, runs: int, batch: int) -> dict[str, float]:
         net.predict_proba(image)
         times.append((time.perf_counter() - t) * 1e3)
     images = rng.random((batch, 28, 28), dtype=np.float32)
-    t = time.perf_counter()
-    net.predict_proba(images)
-    per_image_batched = (time.perf_counter() - t) * 1e3 / batch
+    batched = []
+    for _ in range(6):  # the first call pays for fresh memory: median of the rest
+        t = time.perf_counter()
+        net.predict_proba(images)
+        batched.append((time.perf_counter() - t) * 1e3 / batch)
+    per_image_batched = statistics.median(batched[1:])
     return {"load_ms": load_ms, "median_ms": statistics.median(times),
             "p90_ms": _percentile(times, 90), "p99_ms": _percentile(times, 99),
             "batched_ms_per_image": per_image_batched}
