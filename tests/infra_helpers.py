@@ -80,6 +80,12 @@ def built_app() -> Path:
     """`sam build` for x86_64 into a temporary folder, finished (once per session)."""
     build_dir = Path(tempfile.mkdtemp(prefix="sam-build-"))
     atexit.register(shutil.rmtree, build_dir, ignore_errors=True)
+    sam_build_into(build_dir)
+    return build_dir
+
+
+def sam_build_into(build_dir: Path) -> None:
+    """What `make build` does (sam build, cached, then tools/post_build.py), for x86_64."""
     cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir), "--cached",
            "--parameter-overrides", "Architecture=x86_64"]
     done = subprocess.run(cmd, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
@@ -87,7 +93,6 @@ def built_app() -> Path:
     if done.returncode != 0:
         raise RuntimeError(f"sam build failed:\n{done.stdout}\n{done.stderr}")
     finish(build_dir)
-    return build_dir
 
 
 @functools.cache

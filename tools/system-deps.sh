@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Debian packages the end-to-end tests use: chromium (browser tests),
-# docker.io (`sam local start-api`) and handwriting fonts (the canvas-style
-# evaluation set, training/canvas_eval.py). Installed only when missing and
-# when we may (root with apt); otherwise those tests skip and say why.
+# docker.io (`sam local start-api`), binutils (stripping the built package) and
+# handwriting fonts (the canvas-style evaluation set, training/canvas_eval.py).
+# Installed only when missing and when we may (root with apt); otherwise those
+# tests skip and say why.
 set -u
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# readelf and strip: tools/post_build.py strips the shared libraries (x86_64 and arm64).
+command -v readelf >/dev/null 2>&1 || need+=(binutils)
+command -v aarch64-linux-gnu-strip >/dev/null 2>&1 || command -v llvm-strip >/dev/null 2>&1 \
+  || need+=(binutils-aarch64-linux-gnu)
 for font in fonts-dkg-handwriting fonts-breip fonts-bwht fonts-humor-sans fonts-comic-neue \
   fonts-rufscript fonts-sjfonts fonts-dancingscript fonts-kaushanscript fonts-kristi; do
   dpkg -s "$font" >/dev/null 2>&1 || need+=("$font")
