@@ -1,4 +1,4 @@
-"""Finish `sam build`'s predict function: trim files it never loads, precompile the rest.
+"""Finish `sam build`'s predict function and its layers: trim unused files, precompile.
 
 Run by `make build` after `sam build`; `sam deploy` then uploads the result (a
 plain `sam build && sam deploy` works too, with slower cold starts). The
@@ -279,13 +279,23 @@ def dependency_dirs(build_dir: Path) -> list[Path]:
             if d.is_dir()]
 
 
+def folder_bytes(folders: Iterable[Path]) -> int:
+    return sum(p.stat().st_size for folder in folders for p in folder.rglob("*") if p.is_file())
+
+
 def finish(build_dir: Path) -> int:
-    """Trim and precompile the predict function, its dependencies and the model layer's code."""
+    """Trim and precompile the predict function, its dependencies and the model layer's code.
+
+    Returns the net bytes removed (bytecode written included)."""
     folders = dependency_dirs(build_dir)
-    freed = sum(slim(folder) + strip_binaries(folder) + to_bytecode_only(folder)
-                for folder in folders)
-    precompile([*folders, build_dir / "ModelLayer" / "python"])
-    return freed
+    everything = [*folders, build_dir / "ModelLayer" / "python"]
+    before = folder_bytes(everything)
+    for folder in folders:
+        slim(folder)
+        strip_binaries(folder)
+        to_bytecode_only(folder)
+    precompile(everything)
+    return before - folder_bytes(everything)
 
 
 def main(argv: list[str] | None = None) -> None:
