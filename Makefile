@@ -49,7 +49,7 @@ train: venv  ## train the default model on the full MNIST set and ship it in lay
 train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
 	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model
 
-build: venv  ## sam build, then trim and precompile the predict function (tools/post_build.py)
+build: venv  ## sam build, then trim and precompile the predict function and its layers (tools/post_build.py)
 	$(BIN)/sam build
 	$(PY) -m tools.post_build
 
