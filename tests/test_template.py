@@ -89,6 +89,15 @@ def test_function_runtime_layer_and_environment(resources):
     assert deps["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
 
 
+@pytest.mark.parametrize(("mode", "disabled"), [("PassThrough", "true"), ("Active", "false")])
+def test_powertools_tracer_follows_the_tracing_mode(source, mode, disabled):
+    """With tracing off, the X-Ray SDK must not load at cold start."""
+    env = source["Resources"]["PredictFunction"]["Properties"]["Environment"]["Variables"]
+    _, mapping, key = env["POWERTOOLS_TRACE_DISABLED"]["Fn::FindInMap"]
+    assert mapping["Ref"] == "TracingMode"
+    assert source["Mappings"]["Tracing"][mode][key] == disabled
+
+
 def test_dependencies_layer_is_built_for_the_functions_runtime_and_cpu(source):
     layer = source["Resources"]["DepsLayer"]
     assert layer["Metadata"]["BuildMethod"] == "python3.12"
