@@ -105,6 +105,7 @@ def run_train(args: argparse.Namespace) -> dict:
     if args.download:
         download(args.data_dir)
     cfg = make_config(args)
+    commit = code_commit()  # now: the code this process runs, not what HEAD is at the end
     train_split, val_split, test = split_data(load_split(args.data_dir, "train"),
                                               load_split(args.data_dir, "t10k"),
                                               args.val_size, cfg.seed, args.tiny)
@@ -126,7 +127,7 @@ def run_train(args: argparse.Namespace) -> dict:
         "train_seconds": round(train_seconds, 1),
     }
     extra = {"training": {"command": reproduce_command(args, cfg), "seed": cfg.seed,
-                          "code_commit": code_commit(),
+                          "code_commit": commit,
                           "config": asdict(cfg), "val_size": len(val_split.labels),
                           "train_size": len(train_split.labels), "tiny": args.tiny,
                           "history": history_dicts(history)}}
