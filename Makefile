@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 DATA_DIR ?= ../shared/datasets/mnist
+export DATA_DIR
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # sam needs the runtime's Python (python3.12) on PATH: the venv provides it.

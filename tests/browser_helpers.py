@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,42 +19,8 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-SERVE_CMD = [sys.executable, "-m", "tools.serve"]  # `make serve`'s server
 
 Stroke = list[tuple[float, float]]  # points in canvas fractions, 0..1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def local_server(port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`python -m tools.serve` in a subprocess, ready when /health answers."""
-    proc = subprocess.Popen(
-        [*SERVE_CMD, "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(url + "/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"local server exited:\n{proc.stdout.read()}") from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("local server did not start in 30 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

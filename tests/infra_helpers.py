@@ -12,7 +12,6 @@ import functools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -129,7 +128,3 @@ def invoke_built(build_dir: Path, events: list[Path]) -> list[dict]:
     return [line for line in lines if "event" in line]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -9,7 +9,6 @@ viewport, and the page on one origin calling the API on another (CORS).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,13 +25,12 @@ from tests.browser_helpers import (
     dark_pixels,
     digit_strokes,
     draw,
-    free_port,
-    local_server,
     read_canvas,
     settle,
     static_server,
     touch_draw,
 )
+from tests.server_helpers import free_port, local_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -88,20 +86,12 @@ def page(browser, api_url):
     assert not elsewhere, f"the page fetched from another origin (no CDN allowed): {elsewhere}"
 
 
-def _mnist_dir() -> Path:
-    """MNIST's IDX files: $DATA_DIR, else the Makefile's default next to the repo."""
-    data_dir = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
-    if not (data_dir / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST test files not found in {data_dir} (set DATA_DIR)")
-    return data_dir
-
-
 @pytest.fixture(scope="module")
-def clear_digits(api_url) -> list[tuple[np.ndarray, int]]:
+def clear_digits(api_url, mnist_dir: Path) -> list[tuple[np.ndarray, int]]:
     """Test digits the served model reads right, and surely, from their own pixels."""
     from training.idx import load_split
 
-    test = load_split(_mnist_dir(), "t10k")
+    test = load_split(mnist_dir, "t10k")
     chosen: list[tuple[np.ndarray, int]] = []
     for image, label in zip(test.images[:200], test.labels[:200], strict=True):
         if int(label) in {lab for _, lab in chosen}:

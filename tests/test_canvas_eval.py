@@ -1,7 +1,6 @@
 """training.canvas_set / canvas_eval: a deterministic canvas-style set with the right labels."""
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +12,14 @@ from training.canvas_eval import demo_input, evaluate, product_input
 from training.canvas_set import _glyph_mask, build_canvas_set, find_fonts, skeletonize
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
 MODEL_DIR = ROOT / "layers" / "model" / "model"
 
 
 @pytest.fixture(scope="module")
-def mnist_test() -> tuple[np.ndarray, np.ndarray]:
-    if not (DATA_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST test files not found in {DATA_DIR} (set DATA_DIR)")
+def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     from training.idx import load_split
 
-    split = load_split(DATA_DIR, "t10k")
+    split = load_split(mnist_dir, "t10k")
     return split.images, split.labels
 
 
@@ -136,7 +132,7 @@ def test_shipped_model_reads_canvas_digits(mnist_test: tuple) -> None:
 
 
 def test_cli_prints_the_table_and_writes_json(
-    mnist_test: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    mnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """End to end with two untrained networks: the figures are there, in range."""
     import json
@@ -150,7 +146,7 @@ def test_cli_prints_the_table_and_writes_json(
         save_model(Network.build(arch, seed=0), tmp_path / arch, name=f"random-{arch}",
                    version="0", metrics={})
     out = tmp_path / "canvas.json"
-    code = main(["--data-dir", str(DATA_DIR), "--model", str(tmp_path / "mlp"),
+    code = main(["--data-dir", str(mnist_dir), "--model", str(tmp_path / "mlp"),
                  "--baseline", str(tmp_path / "seed"), "--mnist-count", "12",
                  "--font-variants", "0", "--json", str(out)])
     assert code == 0

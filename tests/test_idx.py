@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 from pathlib import Path
 
@@ -11,9 +10,6 @@ import numpy as np
 import pytest
 
 from training.idx import FILES, IdxError, download, load_split, parse_idx, read_idx
-
-MNIST_DIR = Path(os.environ.get("DATA_DIR", Path(__file__).resolve().parents[2] / "shared"
-                                / "datasets" / "mnist"))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -110,9 +106,7 @@ def test_download_rejects_a_file_with_the_wrong_checksum(tmp_path: Path) -> None
     assert not any(target.iterdir())  # nothing half-downloaded is left to be trusted
 
 
-@pytest.mark.skipif(not (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file(),
-                    reason=f"MNIST not found in {MNIST_DIR}")
-def test_download_from_a_mirror_verifies_and_loads(tmp_path: Path) -> None:
-    download(tmp_path, mirror=MNIST_DIR.resolve().as_uri() + "/")
+def test_download_from_a_mirror_verifies_and_loads(tmp_path: Path, mnist_dir: Path) -> None:
+    download(tmp_path, mirror=mnist_dir.resolve().as_uri() + "/")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.gz" for s in FILES)
     assert len(load_split(tmp_path, "t10k").labels) == 10_000

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from infra_helpers import BIN, EVENTS_DIR, built_app, free_port, sam_env
+from infra_helpers import BIN, EVENTS_DIR, built_app, sam_env
+from server_helpers import free_port
 
 from tools.standin_image import build_image
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +13,12 @@ from training.idx import load_split
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "layers" / "model" / "model"
-DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
 
 
 @pytest.fixture(scope="module")
-def test_predictions() -> tuple[np.ndarray, np.ndarray]:
-    if not (DATA_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST test files not found in {DATA_DIR} (set DATA_DIR)")
+def test_predictions(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     net = load_model(MODEL_DIR).network
-    test = load_split(DATA_DIR, "t10k")
+    test = load_split(mnist_dir, "t10k")
     probs = np.concatenate([net.predict_proba(test.images[i:i + 1000])
                             for i in range(0, len(test.labels), 1000)])
     return probs, test.labels
