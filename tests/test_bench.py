@@ -18,9 +18,6 @@ from tools import bench, package_size
 from tools.bench_report import Row, render_table
 from tools.loadtest import run_load_async
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT.parent / "shared" / "datasets" / "mnist"
-
 # ---------------------------------------------------------------- load generator
 
 
@@ -153,10 +150,9 @@ def test_table_has_a_line_per_row_and_ratios():
 # ---------------------------------------------------------------- the whole bench, tiny
 
 
-@pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"MNIST not found in {DATA_DIR}")
-def test_quick_bench_produces_the_table_and_json(tmp_path, capsys):
+def test_quick_bench_produces_the_table_and_json(tmp_path, capsys, mnist_dir):
     out = tmp_path / "bench.json"
-    code = bench.main(["--quick", "--data-dir", str(DATA_DIR), "--json", str(out),
+    code = bench.main(["--quick", "--data-dir", str(mnist_dir), "--json", str(out),
                        "--build-dir", str(fake_build(tmp_path)),
                        "--seed-model", str(tmp_path / "seed-model")])
     data = json.loads(out.read_text())
