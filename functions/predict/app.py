@@ -53,6 +53,8 @@ Errors: 422 names the field and the rule; 413 when the body is over 6 MiB or
 an image is over 1,000,000 bytes or 4096x4096 pixels (decompression bombs
 included); 503 when the model could not be loaded.
 """
+
+
 def create_app(state: ModelState) -> FastAPI:
     app = FastAPI(
         title="Digit recognizer", version="1.0.0", description=DESCRIPTION,
