@@ -8,16 +8,15 @@ them on), tracing off, warnings-only logs.
 from __future__ import annotations
 
 import base64
-import copy
 import io
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from tools.bench_api import LambdaContext, event_body, load_event  # noqa: F401 (re-exported to the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
@@ -36,27 +35,6 @@ def app_module() -> Any:
     import app
 
     return app
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    aws_request_id: str = "test-request-id"
-    function_name: str = "digit-predict-test"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
-
-
-def load_event(name: str, body: object | None = None) -> dict[str, Any]:
-    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
-    if body is not None:
-        event = copy.deepcopy(event)
-        event["body"] = json.dumps(body)
-        event["isBase64Encoded"] = False
-    return event
-
-
-def event_body(name: str) -> dict[str, Any]:
-    return json.loads(load_event(name)["body"])
 
 
 def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], str]:
