@@ -8,6 +8,7 @@ and the metrics, so a loader can prove the weights are the ones described.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .network import Network
+from .preprocess import PREPROCESS_VERSION
 
 WEIGHTS_FILE = "model.npz"
 MANIFEST_FILE = "manifest.json"
@@ -44,16 +46,8 @@ class LoadedModel:
         return self.manifest["version"]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _preprocess_version() -> str | None:
-    try:
-        from .preprocess import PREPROCESS_VERSION
-    except ImportError:  # preprocessing lands separately; the weights do not need it
-        return None
-    return PREPROCESS_VERSION
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def save_model(network: Network, directory: str | Path, *, name: str, version: str,
@@ -71,9 +65,9 @@ def save_model(network: Network, directory: str | Path, *, name: str, version: s
         "input": {"shape": [28, 28], "dtype": "float32", "range": [0, 1], "ink": "bright"},
         "classes": list(range(10)),
         "architecture": network.spec(),
-        "preprocess_version": _preprocess_version(),
+        "preprocess_version": PREPROCESS_VERSION,
         "weights_file": WEIGHTS_FILE,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": _sha256(weights.read_bytes()),
         "temperature": network.temperature,
         "metrics": metrics,
         **(extra or {}),
@@ -97,15 +91,18 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def _read_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
+    """Hash and parse the same bytes: the file is read once, and what is loaded is what
+    was verified."""
     if not path.is_file():
         raise ModelFileError(f"missing weights file: {path}")
-    actual = _sha256(path)
+    data = path.read_bytes()
+    actual = _sha256(data)
     if actual != expected_sha256:
         raise ModelFileError(
             f"checksum mismatch for {path}: manifest says {expected_sha256}, file has {actual}"
         )
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"cannot read weights {path}: {exc}") from exc
