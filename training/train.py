@@ -12,9 +12,8 @@ from digitnet.losses import cross_entropy
 from digitnet.network import Network
 from digitnet.optim import SGD, Adam
 
+from .augment import AugmentConfig, augment_batch
 from .idx import Split
-
-Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 @dataclass
@@ -41,16 +40,6 @@ class EpochRecord:
     val_acc: float
     seconds: float
     lr: float
-
-
-def load_augment(renormalize: bool = False) -> Augment | None:
-    """Engineer B's augmentation, if it has landed; training works without it."""
-    try:
-        from .augment import AugmentConfig, augment_batch
-    except ImportError:
-        return None
-    config = AugmentConfig(renormalize=renormalize)
-    return lambda images, rng: augment_batch(images, rng, config)
 
 
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
@@ -90,9 +79,7 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
     rng = np.random.default_rng(cfg.seed)
     net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
     opt = make_optimizer(cfg)
-    augment = load_augment(cfg.renormalize) if cfg.augment else None
-    if cfg.augment and augment is None:
-        log("note: training.augment not available, training without augmentation")
+    augment = AugmentConfig(renormalize=cfg.renormalize) if cfg.augment else None
     n = len(train_split.labels)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -110,7 +97,7 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
             idx = order[i:i + cfg.batch_size]
             x = train_split.images[idx]
             if augment is not None:
-                x = augment(x, rng)
+                x = augment_batch(x, rng, augment)
             y = train_split.labels[idx]
             opt.lr = lr_at(step, total, warmup, cfg.lr)
             logits = net.forward(x, train=True)
