@@ -85,7 +85,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
     @app.post("/predict/batch",
               openapi_extra=operation(BatchResponse, ERRORS, body=BatchRequest))
     async def predict_batch(request: Request) -> Response:
-        """Up to 256 items in one forward pass; one bad item refuses the whole batch
+        """Up to 256 items, predicted together; one bad item refuses the whole batch
         (the error's loc names it, e.g. ["body", "items", 3, "pixels"])."""
         started = perf_counter()
         _require_model(state)
