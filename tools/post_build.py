@@ -102,15 +102,12 @@ ELF_MACHINES = {62: "x86_64", 183: "aarch64"}  # e_machine values
 NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[(.+)\]")
 
 
-def remove(path: Path) -> int:
-    """Delete a file or folder; returns the bytes freed."""
+def remove(path: Path) -> None:
+    """Delete a file or folder (the bytes freed are counted once, by `finish`)."""
     if path.is_dir() and not path.is_symlink():
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
         shutil.rmtree(path)
-        return size
-    size = path.stat().st_size
-    path.unlink()
-    return size
+    else:
+        path.unlink()
 
 
 def needed_libraries(binary: Path) -> set[str]:
@@ -142,27 +139,27 @@ def distribution_paths(site_dir: Path, name: str) -> list[Path]:
     return sorted(paths)
 
 
-def slim(function_dir: Path) -> int:
-    """Apply the rules in the module docstring; returns the bytes freed."""
-    freed = 0
+def slim(function_dir: Path) -> None:
+    """Apply the rules in the module docstring."""
     for name in RUNTIME_PROVIDED:
         for path in distribution_paths(function_dir, name):
             if path.exists():
-                freed += remove(path)
+                remove(path)
     unused_utilities = [path for path in function_dir.glob("aws_lambda_powertools/utilities/*")
                         if path.name not in POWERTOOLS_UTILITIES_KEPT]
     for pattern in REMOVE_GLOBS:
         for path in sorted(function_dir.glob(pattern), reverse=True):
             if path.exists():
-                freed += remove(path)
-    freed += sum(remove(path) for path in unused_utilities if path.exists())
+                remove(path)
+    for path in unused_utilities:
+        if path.exists():
+            remove(path)
     libs_dir = function_dir / "pillow.libs"
     if libs_dir.is_dir() and shutil.which("readelf"):
         modules = sorted((function_dir / "PIL").glob("*.so"))
         bundled = {p.name: p for p in libs_dir.iterdir()}
         for lib in unreachable_libraries(modules, bundled):
-            freed += remove(lib)
-    return freed
+            remove(lib)
 
 
 def elf_machine(path: Path) -> str | None:
@@ -198,11 +195,10 @@ def loader_view(path: Path) -> list[str]:
     return view + sorted(sections)  # strip may reorder the section headers
 
 
-def strip_binaries(site_dir: Path) -> int:
-    """Drop the symbol tables of shared libraries; returns the bytes freed."""
+def strip_binaries(site_dir: Path) -> None:
+    """Drop the symbol tables of shared libraries."""
     if not shutil.which("readelf"):
-        return 0
-    freed = 0
+        return
     for path in sorted(p for p in site_dir.rglob("*.so*") if p.is_file()):
         machine = elf_machine(path)
         tool = strip_tool(machine) if machine else None
@@ -213,8 +209,6 @@ def strip_binaries(site_dir: Path) -> int:
         if done.returncode != 0 or loader_view(path) != before:
             print(f"post_build: left {path.name} unstripped ({tool} changed it)", file=sys.stderr)
             path.write_bytes(original)
-        freed += len(original) - path.stat().st_size
-    return freed
 
 
 def installed_sources(site_dir: Path) -> dict[str, list[Path]]:
@@ -234,11 +228,10 @@ def reads_own_source(top: str, sources: Iterable[Path]) -> bool:
         SOURCE_READING.search(path.read_bytes()) for path in sources)
 
 
-def to_bytecode_only(site_dir: Path) -> int:
-    """Replace installed dependencies' sources by bytecode; returns the bytes freed."""
+def to_bytecode_only(site_dir: Path) -> None:
+    """Replace installed dependencies' sources by bytecode."""
     if not runtime_python():
-        return 0
-    freed = 0
+        return
     for top, sources in sorted(installed_sources(site_dir).items()):
         if reads_own_source(top, sources):
             continue
@@ -250,8 +243,7 @@ def to_bytecode_only(site_dir: Path) -> int:
                 dfile=source.relative_to(site_dir).as_posix(),
                 invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
             )
-            freed += remove(source)
-    return freed
+            remove(source)
 
 
 def runtime_python() -> bool:
