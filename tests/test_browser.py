@@ -70,17 +70,22 @@ def api_url(site_port: int) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser, api_url):
+def blank_page(browser):
+    """A desktop page, not yet opened: a test sets its routes, then calls `_open`."""
     context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def page(blank_page, api_url):
+    page = blank_page
     errors: list[str] = []
     urls: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: urls.append(r.url))
-    page.goto(api_url + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    _open(page, api_url)
     yield page
-    context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
     elsewhere = [u for u in urls if not u.startswith((api_url + "/", "data:"))]
     assert not elsewhere, f"the page fetched from another origin (no CDN allowed): {elsewhere}"
@@ -103,6 +108,19 @@ def clear_digits(api_url, mnist_dir: Path) -> list[tuple[np.ndarray, int]]:
         if len(chosen) == N_DIGITS:
             return chosen
     pytest.fail(f"only {len(chosen)} clear digits among the first 200 test images")
+
+
+def _open(page, site_url: str) -> None:
+    page.goto(site_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def _predict_a_bar_expecting_error(page) -> None:
+    """Live prediction off, a vertical bar drawn, the button pressed: the page shows an error."""
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.click("#predict")
+    assert _wait_phase(page, "error") == "error"
 
 
 def _set_brush(page, size: int) -> None:
@@ -206,18 +224,13 @@ def test_empty_canvas_shows_the_api_message(page):
     assert (detail if isinstance(detail, str) else detail[0]["msg"]) in message
 
 
-def test_unreachable_api_is_reported_and_the_page_stays_usable(browser, api_url):
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
+def test_unreachable_api_is_reported_and_the_page_stays_usable(blank_page, api_url):
+    page = blank_page
     dead = f"http://127.0.0.1:{free_port()}"
     page.route("**/config.json", lambda r: r.fulfill(json={"apiUrl": dead}))
-    page.goto(api_url + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    _open(page, api_url)
     page.wait_for_function("document.getElementById('api-status').dataset.state === 'down'")
-    page.uncheck("#live")
-    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
-    page.click("#predict")
-    assert _wait_phase(page, "error") == "error"
+    _predict_a_bar_expecting_error(page)
     assert "Unreachable" in page.inner_text("#message")
     assert page.is_hidden("#busy")
     # Still usable: undo, draw again, ask again.
@@ -228,28 +241,20 @@ def test_unreachable_api_is_reported_and_the_page_stays_usable(browser, api_url)
     assert page.is_enabled("#undo")
     page.keyboard.press("Enter")
     assert _wait_phase(page, "error") == "error"
-    context.close()
 
 
-def test_slow_api_times_out_with_a_message(browser, api_url):
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
+def test_slow_api_times_out_with_a_message(blank_page, api_url):
+    page = blank_page
     page.route("**/config.json", lambda r: r.fulfill(json={"timeoutMs": 700}))
     page.route("**/predict", lambda route: None)  # never answers
-    page.goto(api_url + "/")
-    page.wait_for_selector("body[data-ready=true]")
-    page.uncheck("#live")
-    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
-    page.click("#predict")
-    assert _wait_phase(page, "error") == "error"
+    _open(page, api_url)
+    _predict_a_bar_expecting_error(page)
     assert "Slow" in page.inner_text("#message")
     assert page.is_enabled("#predict")
-    context.close()
 
 
-def test_a_newer_stroke_cancels_the_stale_request(browser, api_url):
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
+def test_a_newer_stroke_cancels_the_stale_request(blank_page, api_url):
+    page = blank_page
     held = []  # the first /predict is held unanswered; later ones reach the server
 
     def route(r):
@@ -259,8 +264,7 @@ def test_a_newer_stroke_cancels_the_stale_request(browser, api_url):
             held.append(r)
 
     page.route("**/predict", route)
-    page.goto(api_url + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    _open(page, api_url)
     draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
     assert _wait_phase(page, "busy") == "busy"  # live request sent, answer held back
     with page.expect_event("requestfailed") as failed:
@@ -268,7 +272,6 @@ def test_a_newer_stroke_cancels_the_stale_request(browser, api_url):
     assert failed.value.url.endswith("/predict")
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.is_hidden("#message")
-    context.close()
 
 
 @pytest.mark.parametrize(
@@ -276,17 +279,14 @@ def test_a_newer_stroke_cancels_the_stale_request(browser, api_url):
     [(503, "model not loaded: weights file missing", "Model not loaded"),
      (413, "image over 1,000,000 bytes", "Drawing too large")],
 )
-def test_api_errors_are_explained(browser, api_url, status, detail, title):
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
+def test_api_errors_are_explained(blank_page, api_url, status, detail, title):
+    page = blank_page
     page.route("**/predict", lambda r: r.fulfill(status=status, json={"detail": detail}))
-    page.goto(api_url + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    _open(page, api_url)
     page.click("#sample")
     page.click("#predict")
     assert _wait_phase(page, "error") == "error"
     assert page.inner_text("#message") == f"{title}: {detail}"
-    context.close()
 
 
 def test_phone_touch_drawing(browser, api_url, clear_digits):
@@ -294,8 +294,7 @@ def test_phone_touch_drawing(browser, api_url, clear_digits):
         viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
     )
     page = context.new_page()
-    page.goto(api_url + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    _open(page, api_url)
     width = page.eval_on_selector("#pad", "c => c.getBoundingClientRect().width")
     assert width < PHONE["width"], "the canvas fits the phone's width"
     page_width = page.evaluate("document.documentElement.scrollWidth")
@@ -325,11 +324,9 @@ def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
         yield url
 
 
-def test_cross_origin_prediction_keyboard_only(browser, cross_origin_site, api_url):
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.goto(cross_origin_site + "/")
-    page.wait_for_selector("body[data-ready=true]")
+def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, api_url):
+    page = blank_page
+    _open(page, cross_origin_site)
     page.wait_for_function("document.getElementById('api-status').dataset.state === 'ready'")
     # Keyboard only: a sample digit, then Enter on the focused canvas.
     page.focus("#sample")
@@ -342,4 +339,3 @@ def test_cross_origin_prediction_keyboard_only(browser, cross_origin_site, api_u
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.inner_text("#digit").isdigit()
     assert sum(_shown_probabilities(page)) == pytest.approx(1.0, abs=1e-3)
-    context.close()
