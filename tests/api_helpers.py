@@ -19,7 +19,6 @@ from PIL import Image, ImageDraw
 from tools.bench_api import LambdaContext, event_body, load_event  # noqa: F401 (re-exported to the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTS_DIR = ROOT / "events"
 SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
 
 for key, value in {

@@ -54,10 +54,6 @@ class Timing:
     n: int
 
 
-def timed(call: Callable[[], object], n: int, warmup: int = 20) -> Timing:
-    return interleaved({"only": (call, n)}, rounds=1, warmup=warmup)["only"]
-
-
 def interleaved(cases: dict[str, tuple[Callable[[], object], int]], *, rounds: int = 10,
                 warmup: int = 20) -> dict[str, Timing]:
     """Time each case in turn, round after round, so a busy machine slows them all alike.
