@@ -150,7 +150,7 @@ def model_rows(s: Settings) -> list[Row]:
 
 
 def api_rows(s: Settings) -> list[Row]:
-    """Warm latency, batch throughput and cold start: engineer C's harness, same run."""
+    """Warm latency, batch throughput and cold start: tools.bench_api's figures, in the same run."""
     from tools.bench_api import rows
 
     # its bare-forward row is the model section's, measured there beside the seed's
