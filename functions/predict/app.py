@@ -202,16 +202,13 @@ def with_event_loop(handler: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _model_dir() -> str:
-    return os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR
-
-
-STATE = ModelState.load(_model_dir())
+MODEL_DIR = os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR
+STATE = ModelState.load(MODEL_DIR)
 if STATE.ok:
-    obs.logger.info("model loaded", extra={"model": STATE.ref(), "model_dir": _model_dir()})
+    obs.logger.info("model loaded", extra={"model": STATE.ref(), "model_dir": MODEL_DIR})
 else:
     obs.logger.error("model unavailable: every prediction will answer 503",
-                     extra={"reason": STATE.reason, "model_dir": _model_dir()})
+                     extra={"reason": STATE.reason, "model_dir": MODEL_DIR})
 
 ROOT_PATH = os.environ.get("API_ROOT_PATH", "").rstrip("/")  # only for a named stage
 app = create_app(STATE)
