@@ -96,7 +96,7 @@ def object_headers(key: str) -> dict[str, str]:
     content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
     if content_type.startswith("text/") or content_type in ("application/json", "image/svg+xml"):
         content_type += "; charset=utf-8"
-    revalidate = key.endswith((".html", ".json")) or key == CONFIG_KEY
+    revalidate = key.endswith((".html", ".json"))  # pages and config.json
     return {"ContentType": content_type, "CacheControl": REVALIDATE if revalidate else SHORT_CACHE}
 
 
