@@ -28,7 +28,7 @@ from digitnet.preprocess import PREPROCESS_VERSION
 from errors import ApiError, UnexpectedErrorMiddleware, json_response
 from fastapi import FastAPI, Request
 from inference import ModelState, PredictionEncoder
-from inputs import model_input
+from inputs import batch_inputs, model_input
 from mangum import Mangum
 from pydantic import TypeAdapter, ValidationError
 from schemas import (
@@ -90,8 +90,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         started = perf_counter()
         _require_model(state)
         batch = _parse(BATCH_ADAPTER, await _read_body(request))
-        images = np.stack([model_input(item, ("body", "items", i))
-                           for i, item in enumerate(batch.items)])
+        images = batch_inputs(batch.items)
         probabilities = state.predict(images)
         body = b",".join(encoder.encode(probabilities, images))  # type: ignore[union-attr]
         _record([_kind(item) for item in batch.items], probabilities, started)

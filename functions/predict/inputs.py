@@ -35,6 +35,11 @@ def model_input(item: PredictRequest, loc: Loc = ("body",)) -> np.ndarray:
     return _as_is(ink, field)
 
 
+def batch_inputs(items: list[PredictRequest]) -> np.ndarray:
+    """(N, 28, 28) for a batch; an error's loc names the item, e.g. body.items.3.pixels."""
+    return np.stack([model_input(item, ("body", "items", i)) for i, item in enumerate(items)])
+
+
 def image_bytes(text: str, loc: Loc) -> bytes:
     """Raw base64 or a `data:image/...;base64,` URL -> the file's bytes."""
     if text.startswith("data:"):
