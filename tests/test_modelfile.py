@@ -81,6 +81,18 @@ def test_config_that_does_not_fit_arrays(saved: tuple[Network, Path]) -> None:
         load_model(path)
 
 
+def test_layer_whose_arrays_have_other_names(saved: tuple[Network, Path]) -> None:
+    """The manifest's array list matches the file, but the layer it names builds others."""
+    path = saved[1]
+    pool = 1
+    assert json.loads((path / "manifest.json").read_text())["architecture"][pool]["type"] \
+        == "maxpool2"
+    _edit_manifest(path, lambda m: m["architecture"][pool].update(type="batchnorm",
+                                                                  config={"n": 2}))
+    with pytest.raises(ModelFileError, match=r"do not fit.*1\.gamma"):
+        load_model(path)
+
+
 def test_missing_array(saved: tuple[Network, Path]) -> None:
     path = saved[1]
     _edit_manifest(path, lambda m: m["architecture"][0]["arrays"].update(extra=[1]))

@@ -139,8 +139,11 @@ def load_model(directory: str | Path) -> LoadedModel:
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"manifest architecture is invalid: {exc}") from exc
     built = {k: v.shape for k, v in network.arrays().items()}
-    wrong = {k for k, shape in built.items() if arrays[k].shape != shape}
-    if built.keys() != arrays.keys() or wrong:
-        raise ModelFileError(f"layer configs do not fit their arrays: {sorted(wrong)}")
+    if built.keys() != arrays.keys():
+        raise ModelFileError("layer configs do not fit their arrays: the layers hold "
+                             f"{sorted(built)}, the file {sorted(arrays)}")
+    wrong = sorted(k for k, shape in built.items() if arrays[k].shape != shape)
+    if wrong:
+        raise ModelFileError(f"layer configs do not fit their arrays: {wrong}")
     network.set_arrays(arrays)
     return LoadedModel(network=network.for_inference(), manifest=manifest)

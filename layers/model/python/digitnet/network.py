@@ -61,8 +61,9 @@ def fold_batchnorm(layers: list[Layer]) -> list[Layer]:
 
     BN is `x * s + t` at inference, so it becomes weights `W * s` and bias `b * s + t`
     (equal up to float rounding). Across a MaxPool2 only when every s > 0: a max
-    commutes with a positive scaling, not with a negative one. Layers are copied;
-    the originals are not modified.
+    commutes with a positive scaling, not with a negative one. Merged layers are new
+    objects; the others (ReLU, pooling, an unmerged Dense) are shared with the input,
+    so train the original only before folding, never after.
     """
     out: list[Layer] = []
     for layer in layers:
