@@ -106,6 +106,19 @@ def test_download_rejects_a_file_with_the_wrong_checksum(tmp_path: Path) -> None
     assert not any(target.iterdir())  # nothing half-downloaded is left to be trusted
 
 
+@pytest.mark.parametrize("payload", [b"<html>502 Bad Gateway</html>", b"\x1f\x8b\x08 cut"],
+                         ids=["not-gzip", "cut-gzip"])
+def test_download_rejects_a_file_that_is_not_gzip(tmp_path: Path, payload: bytes) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for stem in FILES:
+        (mirror / f"{stem}.gz").write_bytes(payload)
+    target = tmp_path / "data"
+    with pytest.raises(IdxError, match="matches neither"):
+        download(target, mirror=mirror.as_uri() + "/")
+    assert not any(target.iterdir())
+
+
 def test_download_from_a_mirror_verifies_and_loads(tmp_path: Path, mnist_dir: Path) -> None:
     download(tmp_path, mirror=mnist_dir.resolve().as_uri() + "/")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.gz" for s in FILES)

@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import struct
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def load_split(data_dir: str | Path, split: str) -> Split:
 
 
 def download(data_dir: str | Path, mirror: str = MIRROR) -> None:
-    """Fetch any missing MNIST file and check the sha256 of its uncompressed bytes."""
+    """Fetch any missing MNIST file; keep it only if it is the original .gz (md5) or
+    its uncompressed bytes are the known ones (sha256)."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     for stem, sha in FILES.items():
@@ -115,16 +117,23 @@ def download(data_dir: str | Path, mirror: str = MIRROR) -> None:
             continue
         tmp = target.with_suffix(".part")
         print(f"downloading {mirror}{stem}.gz", flush=True)
-        with urllib.request.urlopen(f"{mirror}{stem}.gz", timeout=60) as resp, tmp.open("wb") as fh:
-            shutil.copyfileobj(resp, fh)
-        if not _verified(stem, tmp.read_bytes()):
-            tmp.unlink()
-            raise IdxError(f"{stem}: downloaded file matches neither the known sha256 {sha} "
-                           f"nor the original md5 {ORIGINAL_GZ_MD5[stem]}")
-        tmp.rename(target)
+        try:
+            with urllib.request.urlopen(f"{mirror}{stem}.gz", timeout=60) as resp, \
+                    tmp.open("wb") as fh:
+                shutil.copyfileobj(resp, fh)
+            if not _verified(stem, tmp.read_bytes()):
+                raise IdxError(f"{stem}: downloaded file matches neither the known sha256 "
+                               f"{sha} nor the original md5 {ORIGINAL_GZ_MD5[stem]}")
+            tmp.rename(target)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed or cut download leaves nothing to trust
 
 
 def _verified(stem: str, gz_bytes: bytes) -> bool:
     if hashlib.md5(gz_bytes, usedforsecurity=False).hexdigest() == ORIGINAL_GZ_MD5[stem]:
         return True
-    return hashlib.sha256(gzip.decompress(gz_bytes)).hexdigest() == FILES[stem]
+    try:
+        raw = gzip.decompress(gz_bytes)
+    except (OSError, EOFError, zlib.error):  # not gzip at all: an HTML error page, say
+        return False
+    return hashlib.sha256(raw).hexdigest() == FILES[stem]
