@@ -255,14 +255,19 @@ def runtime_python() -> bool:
 
 
 def precompile(folders: Iterable[Path]) -> bool:
-    """Write unchecked-hash bytecode beside the sources; only with the runtime's Python."""
-    return runtime_python() and all(
-        compileall.compile_dir(
-            folder, quiet=2, workers=0, stripdir=str(folder),
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
-        for folder in folders
-    )
+    """Write unchecked-hash bytecode beside the sources; only with the runtime's Python
+    (False, with a message, otherwise). A file that does not compile stops the build:
+    Lambda would fail importing it."""
+    if not runtime_python():
+        return False
+    failed = [str(folder) for folder in folders if not compileall.compile_dir(
+        folder, quiet=1, workers=0, stripdir=str(folder),
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )]
+    if failed:
+        raise RuntimeError(f"post_build: Python files that do not compile in {failed} "
+                           "(errors above)")
+    return True
 
 
 def dependency_dirs(build_dir: Path) -> list[Path]:
