@@ -122,3 +122,11 @@ def test_unknown_layer_type(saved: tuple[Network, Path]) -> None:
     _edit_manifest(saved[1], lambda m: m["architecture"][1].update(type="mystery"))
     with pytest.raises(ModelFileError, match="unknown layer type"):
         load_model(saved[1])
+
+
+def test_inference_in_passes_gives_the_same_answers(saved: tuple[Network, Path]) -> None:
+    network = load_model(saved[1]).network
+    images = _images(10)
+    np.testing.assert_allclose(network.predict_proba(images, chunk=3),
+                               network.predict_proba(images), rtol=1e-6, atol=1e-7)
+    assert network.predict_proba(images[0], chunk=3).shape == (1, 10)  # one 28x28 image

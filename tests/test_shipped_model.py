@@ -19,8 +19,7 @@ MODEL_DIR = ROOT / "layers" / "model" / "model"
 def test_predictions(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     net = load_model(MODEL_DIR).network
     test = load_split(mnist_dir, "t10k")
-    probs = np.concatenate([net.predict_proba(test.images[i:i + 1000])
-                            for i in range(0, len(test.labels), 1000)])
+    probs = net.predict_proba(test.images, chunk=1000)
     return probs, test.labels
 
 

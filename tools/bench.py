@@ -59,10 +59,7 @@ class Settings:
 def _probabilities(model_dir: Path, images: np.ndarray, chunk: int = 500) -> np.ndarray:
     from digitnet.modelfile import load_model
 
-    network = load_model(model_dir).network
-    return np.concatenate(
-        [network.predict_proba(images[i : i + chunk]) for i in range(0, len(images), chunk)]
-    )
+    return load_model(model_dir).network.predict_proba(images, chunk=chunk)
 
 
 def ensure_seed_model(s: Settings) -> None:

@@ -57,8 +57,7 @@ def prepare(samples: list[CanvasDigit], preprocess: Preprocess) -> tuple[np.ndar
 
 def predict(network: Network, inputs: np.ndarray, refused: np.ndarray) -> np.ndarray:
     """Predicted labels, -1 where preprocessing refused the drawing."""
-    chunks = [inputs[i : i + 500] for i in range(0, len(inputs), 500)]
-    labels = np.concatenate([network.predict_proba(chunk).argmax(axis=1) for chunk in chunks])
+    labels = network.predict_proba(inputs, chunk=500).argmax(axis=1)
     return np.where(refused, -1, labels)
 
 

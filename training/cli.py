@@ -19,7 +19,7 @@ from digitnet.modelfile import save_model
 from .calibrate import calibration_summary
 from .idx import Split, download, load_split
 from .report import write_model_card
-from .train import TrainConfig, history_dicts, predict_logits, train
+from .train import EVAL_CHUNK, TrainConfig, history_dicts, train
 
 # Per-architecture recipes; command-line flags override them.
 # The cnn recipe is the lean CNN (16/32 channels): a third of the wider one's work per
@@ -114,8 +114,9 @@ def run_train(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     net, history = train(cfg, train_split, val_split, log=lambda s: print(s, flush=True))
     train_seconds = time.perf_counter() - t0
-    cal = calibration_summary(predict_logits(net, val_split.images), val_split.labels,
-                              test_logits := predict_logits(net, test.images), test.labels)
+    cal = calibration_summary(net.logits(val_split.images, chunk=EVAL_CHUNK), val_split.labels,
+                              test_logits := net.logits(test.images, chunk=EVAL_CHUNK),
+                              test.labels)
     net.temperature = cal["temperature"]
     predictions = softmax(test_logits, net.temperature).argmax(axis=1)
     metrics = {

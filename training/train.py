@@ -15,6 +15,7 @@ from digitnet.optim import SGD, Adam
 from .augment import AugmentConfig, augment_batch
 from .idx import Split
 
+EVAL_CHUNK = 1000  # images per inference pass when scoring a whole split
 
 @dataclass
 class TrainConfig:
@@ -58,13 +59,9 @@ def make_optimizer(cfg: TrainConfig) -> SGD | Adam:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
-def predict_logits(net: Network, images: np.ndarray, batch: int = 1000) -> np.ndarray:
-    return np.concatenate([net.forward(images[i:i + batch]) for i in range(0, len(images), batch)])
-
-
 def evaluate(net: Network, split: Split) -> tuple[float, float]:
     """(loss, accuracy) at temperature 1."""
-    logits = predict_logits(net, split.images)
+    logits = net.logits(split.images, chunk=EVAL_CHUNK)
     loss, _ = cross_entropy(logits, split.labels)
     return loss, float((logits.argmax(axis=1) == split.labels).mean())
 

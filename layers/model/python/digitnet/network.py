@@ -170,6 +170,18 @@ class Network:
             if d is None:
                 break
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities; keeps no caches (safe to call concurrently)."""
-        return softmax(self.forward(x, train=False), self.temperature)
+    def logits(self, x: np.ndarray, chunk: int | None = None) -> np.ndarray:
+        """Inference logits (temperature 1), keeping no caches (safe to call concurrently).
+
+        With `chunk`, the images go through in passes of that many: the same numbers,
+        with working arrays that stay in the CPU caches (or, for a whole dataset, RAM).
+        """
+        images = np.asarray(x, dtype=np.float32).reshape(-1, *IMAGE_SHAPE)
+        if chunk is None or len(images) <= chunk:
+            return self.forward(images, train=False)
+        return np.concatenate([self.forward(images[i : i + chunk], train=False)
+                               for i in range(0, len(images), chunk)])
+
+    def predict_proba(self, x: np.ndarray, chunk: int | None = None) -> np.ndarray:
+        """Calibrated class probabilities (see `logits` for `chunk`)."""
+        return softmax(self.logits(x, chunk), self.temperature)
