@@ -168,9 +168,11 @@ def test_malformed_bodies_are_422(client, body):
 def test_size_limits_are_413(client):
     from schemas import MAX_BODY_BYTES, MAX_IMAGE_BYTES
 
-    over_a_mb = b64(bytes(MAX_IMAGE_BYTES + 3))
-    r = client.post("/predict", json={"image": over_a_mb})
-    assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")
+    for size in (MAX_IMAGE_BYTES + 1, MAX_IMAGE_BYTES + 3):  # +1: same base64 length as max
+        r = client.post("/predict", json={"image": b64(bytes(size))})
+        assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")
+    r = client.post("/predict", json={"image": b64(bytes(MAX_IMAGE_BYTES))})
+    assert r.json()["detail"][0]["type"] == "image_decode"  # at the limit: read, not refused
     # 5000x5000 pixels in a tiny file: refused from the header, before decoding.
     r = client.post("/predict", json={"image": b64(png((5000, 5000)))})
     assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from digitnet.modelfile import CARD_FILE, MANIFEST_FILE
 from PIL import Image, ImageDraw
 
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "learning_curves.png"
-CARD = "MODEL_CARD.md"
 
 
 def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, n: int = 10) -> np.ndarray:
@@ -143,10 +143,10 @@ reject empty drawings.
 def write_model_card(directory: Path, predictions: np.ndarray, labels: np.ndarray) -> Path:
     """Write MODEL_CARD.md and its two images next to manifest.json."""
     directory = Path(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest = json.loads((directory / MANIFEST_FILE).read_text())
     cm = confusion_matrix(predictions, labels)
     draw_confusion(cm, directory / CONFUSION_PNG)
     draw_curves(manifest.get("training", {}).get("history", []), directory / CURVES_PNG)
-    path = directory / CARD
+    path = directory / CARD_FILE
     path.write_text(_card(manifest, cm))
     return path

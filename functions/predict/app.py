@@ -33,7 +33,10 @@ from mangum import Mangum
 from pydantic import TypeAdapter, ValidationError
 from schemas import (
     BATCH_ADAPTER,
+    MAX_BATCH,
     MAX_BODY_BYTES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_SIDE,
     PREDICT_ADAPTER,
     BatchRequest,
     BatchResponse,
@@ -47,12 +50,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_MODEL_DIR = "/opt/model"
-DESCRIPTION = """Recognise a handwritten digit: 784 MNIST-style pixels or an image of a drawing.
+DESCRIPTION = f"""Recognise a handwritten digit: 784 MNIST-style pixels or an image of a drawing.
 
-Errors: 422 names the field and the rule; 413 when the body is over 6 MiB or
-an image is over 1,000,000 bytes or 4096x4096 pixels (decompression bombs
-included); 503 when the model could not be loaded.
+Errors: 422 names the field and the rule; 413 when the body is over
+{MAX_BODY_BYTES / 2**20:g} MiB or an image is over {MAX_IMAGE_BYTES:,} bytes or
+{MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels (decompression bombs included); 503 when the
+model could not be loaded.
 """
+BATCH_DESCRIPTION = f"""Up to {MAX_BATCH} items, predicted together; one bad item refuses
+the whole batch (the error's loc names it, e.g. ["body", "items", 3, "pixels"])."""
 
 
 def create_app(state: ModelState) -> FastAPI:
@@ -82,11 +88,9 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         _record([_kind(item)], probabilities, started)
         return Response(body, media_type="application/json")
 
-    @app.post("/predict/batch",
+    @app.post("/predict/batch", description=BATCH_DESCRIPTION,
               openapi_extra=operation(BatchResponse, ERRORS, body=BatchRequest))
     async def predict_batch(request: Request) -> Response:
-        """Up to 256 items, predicted together; one bad item refuses the whole batch
-        (the error's loc names it, e.g. ["body", "items", 3, "pixels"])."""
         started = perf_counter()
         _require_model(state)
         batch = _parse(BATCH_ADAPTER, await _read_body(request))

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from digitnet.modelfile import LoadedModel, load_model
+from digitnet.modelfile import CARD_FILE, LoadedModel, load_model
 from digitnet.preprocess import PREPROCESS_VERSION
 
-CARD_FILE = "MODEL_CARD.md"
 FORWARD_CHUNK = 32
 # "0,".."255," NUL-padded to 4 bytes: a row of levels becomes JSON by one take and one
 # replace in C (json.dumps of 784 ints costs 8x more, a str join 2x).

@@ -16,7 +16,6 @@ from errors import ApiError, Loc
 from schemas import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
 
 MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
-SIDE = 28
 
 
 def model_input(item: PredictRequest, loc: Loc = ("body",)) -> np.ndarray:
@@ -48,16 +47,21 @@ def image_bytes(text: str, loc: Loc) -> bytes:
         if not comma or not media.startswith("image/") or not media.endswith(";base64"):
             raise ApiError(422, loc, "a data URL must look like data:image/png;base64,<data>",
                            "invalid_data_url")
-    if len(text) > MAX_BASE64_CHARS:
-        raise ApiError(413, loc, f"image is larger than {MAX_IMAGE_BYTES} bytes",
-                       "image_too_large")
+    if len(text) > MAX_BASE64_CHARS:  # refused before decoding anything
+        raise _image_too_large(loc)
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ApiError(422, loc, "image is not valid base64", "invalid_base64") from exc
+    if len(data) > MAX_IMAGE_BYTES:  # the text's length allows up to 2 bytes more
+        raise _image_too_large(loc)
     if not data:
         raise ApiError(422, loc, "image is empty", "image_decode")
     return data
+
+
+def _image_too_large(loc: Loc) -> ApiError:
+    return ApiError(413, loc, f"image is larger than {MAX_IMAGE_BYTES} bytes", "image_too_large")
 
 
 def _decode(data: bytes, loc: Loc) -> np.ndarray:
@@ -71,7 +75,7 @@ def _decode(data: bytes, loc: Loc) -> np.ndarray:
 
 def _as_is(ink: np.ndarray, loc: Loc) -> np.ndarray:
     """normalize=false: the caller vouches the digit is MNIST-like; blank is still refused."""
-    if ink.shape != (SIDE, SIDE):
+    if ink.shape != (preprocess.SIZE, preprocess.SIZE):
         height, width = ink.shape
         raise ApiError(422, loc, f"with normalize=false the image must be 28x28, got "
                        f"{width}x{height}", "wrong_size")

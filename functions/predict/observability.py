@@ -1,6 +1,6 @@
 """Powertools logging, EMF metrics and X-Ray tracing, all configured from the environment.
 
-- POWERTOOLS_SERVICE_NAME (default digit-predict), POWERTOOLS_LOG_LEVEL (INFO):
+- POWERTOOLS_SERVICE_NAME (default digit-recognizer, as deployed), POWERTOOLS_LOG_LEVEL (INFO):
   JSON logs carrying the Lambda request id, the API Gateway request id as
   correlation_id, and cold_start.
 - POWERTOOLS_METRICS_NAMESPACE (default DigitRecognizer); POWERTOOLS_METRICS_DISABLED=true
@@ -22,7 +22,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "digit-predict"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "digit-recognizer"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "DigitRecognizer"
 
 logger = Logger(service=SERVICE)

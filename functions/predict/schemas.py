@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 N_PIXELS = 784
 MAX_BATCH = 256
 MAX_IMAGE_BYTES = 1_000_000  # decoded image file size
-MAX_IMAGE_PIXELS = 4096 * 4096  # width x height, checked from the header before decoding
+MAX_IMAGE_SIDE = 4096
+MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE**2  # width x height, checked from the header before decoding
 MAX_BODY_BYTES = 6 * 1024 * 1024  # AWS Lambda's synchronous payload limit
 
 Pixel = Annotated[float, Field(ge=0, le=255, allow_inf_nan=False, strict=True)]

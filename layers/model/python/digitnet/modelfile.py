@@ -22,6 +22,7 @@ from .preprocess import PREPROCESS_VERSION
 
 WEIGHTS_FILE = "model.npz"
 MANIFEST_FILE = "manifest.json"
+CARD_FILE = "MODEL_CARD.md"  # documentation, written by training.report; not verified
 FORMAT_VERSION = 1
 
 
