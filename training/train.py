@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -70,6 +70,30 @@ def _fmt_seconds(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s"
 
 
+def _train_epoch(net: Network, opt: SGD | Adam, data: Split, rng: np.random.Generator,
+                 batch_size: int, augment: AugmentConfig | None,
+                 lrs: Iterator[float]) -> tuple[float, float]:
+    """One pass over `data` in a fresh random order, a learning rate from `lrs` per step:
+    (mean loss, accuracy) over the batches as trained (augmented, in train mode)."""
+    n = len(data.labels)
+    order = rng.permutation(n)
+    loss_sum = correct = 0.0
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size]
+        x = data.images[idx]
+        if augment is not None:
+            x = augment_batch(x, rng, augment)
+        y = data.labels[idx]
+        opt.lr = next(lrs)
+        logits = net.forward(x, train=True)
+        loss, dlogits = cross_entropy(logits, y)
+        net.backward(dlogits)
+        opt.step(net.parameters())
+        loss_sum += loss * len(idx)
+        correct += int((logits.argmax(axis=1) == y).sum())
+    return loss_sum / n, correct / n
+
+
 def train(cfg: TrainConfig, train_split: Split, val_split: Split,
           log: Callable[[str], None] = print) -> tuple[Network, list[EpochRecord]]:
     """Train; return the network holding the best-validation weights, and the history."""
@@ -77,36 +101,20 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
     net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
     opt = make_optimizer(cfg)
     augment = AugmentConfig(renormalize=cfg.renormalize) if cfg.augment else None
-    n = len(train_split.labels)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(train_split.labels) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    lrs = (lr_at(step, total, warmup, cfg.lr) for step in range(total))
     history: list[EpochRecord] = []
     best: tuple[float, float] = (-1.0, 0.0)
     best_arrays = net.arrays()
     start = time.perf_counter()
-    step = 0
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        order = rng.permutation(n)
-        loss_sum = correct = 0.0
-        for i in range(0, n, cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            x = train_split.images[idx]
-            if augment is not None:
-                x = augment_batch(x, rng, augment)
-            y = train_split.labels[idx]
-            opt.lr = lr_at(step, total, warmup, cfg.lr)
-            logits = net.forward(x, train=True)
-            loss, dlogits = cross_entropy(logits, y)
-            net.backward(dlogits)
-            opt.step(net.parameters())
-            loss_sum += loss * len(idx)
-            correct += int((logits.argmax(axis=1) == y).sum())
-            step += 1
+        loss, acc = _train_epoch(net, opt, train_split, rng, cfg.batch_size, augment, lrs)
         val_loss, val_acc = evaluate(net, val_split)
         seconds = time.perf_counter() - t0
-        rec = EpochRecord(epoch, loss_sum / n, correct / n, val_loss, val_acc, seconds, opt.lr)
+        rec = EpochRecord(epoch, loss, acc, val_loss, val_acc, seconds, opt.lr)
         history.append(rec)
         if (val_acc, -val_loss) > best:
             best = (val_acc, -val_loss)
