@@ -11,10 +11,12 @@ import subprocess
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from digitnet.losses import softmax
 from digitnet.modelfile import save_model
+from digitnet.network import Network
 
 from .calibrate import calibration_summary
 from .idx import Split, download, load_split
@@ -101,7 +103,8 @@ def split_data(full: Split, test: Split, val_size: int, seed: int,
     return pick(train_idx), pick(val_idx), test
 
 
-def run_train(args: argparse.Namespace) -> dict:
+def run_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train, calibrate, score on the test split, and write the model directory."""
     if args.download:
         download(args.data_dir)
     cfg = make_config(args)
@@ -114,11 +117,7 @@ def run_train(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     net, history = train(cfg, train_split, val_split, log=lambda s: print(s, flush=True))
     train_seconds = time.perf_counter() - t0
-    cal = calibration_summary(net.logits(val_split.images, chunk=EVAL_CHUNK), val_split.labels,
-                              test_logits := net.logits(test.images, chunk=EVAL_CHUNK),
-                              test.labels)
-    net.temperature = cal["temperature"]
-    predictions = softmax(test_logits, net.temperature).argmax(axis=1)
+    cal, predictions = calibrate(net, val_split, test)
     metrics = {
         "test_accuracy": float((predictions == test.labels).mean()),
         "test_errors": int((predictions != test.labels).sum()),
@@ -127,19 +126,28 @@ def run_train(args: argparse.Namespace) -> dict:
         **cal,
         "train_seconds": round(train_seconds, 1),
     }
-    extra = {"training": {"command": reproduce_command(args, cfg), "seed": cfg.seed,
-                          "code_commit": commit,
-                          "config": asdict(cfg), "val_size": len(val_split.labels),
-                          "train_size": len(train_split.labels), "tiny": args.tiny,
-                          "history": history_dicts(history)}}
-    name = f"digitnet-{cfg.arch}"
+    record = {"command": reproduce_command(args, cfg), "seed": cfg.seed, "code_commit": commit,
+              "config": asdict(cfg), "val_size": len(val_split.labels),
+              "train_size": len(train_split.labels), "tiny": args.tiny,
+              "history": history_dicts(history)}
     version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
-    save_model(net, args.out, name=name, version=version, metrics=metrics, extra=extra)
+    save_model(net, args.out, name=f"digitnet-{cfg.arch}", version=version, metrics=metrics,
+               extra={"training": record})
     write_model_card(args.out, predictions, test.labels)
     print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
     return metrics
+
+
+def calibrate(net: Network, val: Split, test: Split) -> tuple[dict[str, float], np.ndarray]:
+    """Fit the softmax temperature on validation (set on `net`): the calibration figures,
+    and the calibrated network's test predictions."""
+    cal = calibration_summary(net.logits(val.images, chunk=EVAL_CHUNK), val.labels,
+                              test_logits := net.logits(test.images, chunk=EVAL_CHUNK),
+                              test.labels)
+    net.temperature = cal["temperature"]
+    return cal, softmax(test_logits, net.temperature).argmax(axis=1)
 
 
 def code_commit() -> str | None:
