@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
-SEVEN = [(0.22, 0.22), (0.78, 0.22), (0.42, 0.82)]  # the strokes, as fractions of the side
+# The "7", as fractions of the side; the tests draw theirs from this too (tests/api_helpers.py).
+SEVEN = [(0.22, 0.22), (0.78, 0.22), (0.42, 0.82)]
 
 
 def sam_event(kind: str) -> dict:

@@ -10,16 +10,14 @@ from __future__ import annotations
 import base64
 import io
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tools.bench_api import LambdaContext, event_body, load_event  # noqa: F401 (re-exported to the tests)
-
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
+from events.generate import SEVEN as SEVEN_STROKE
+from tools.lambda_fakes import LambdaContext, event_body, load_event  # noqa: F401 (for the tests)
+from tools.paths import ROOT, SHIPPED_MODEL  # noqa: F401 (for the tests)
 
 for key, value in {
     "MODEL_DIR": str(SHIPPED_MODEL),
@@ -61,7 +59,7 @@ def drawn_digit(strokes: list[list[tuple[float, float]]], *, side: int = 280,
 
 
 ONE = [[(0.5, 0.15), (0.5, 0.85)]]
-SEVEN = [[(0.22, 0.22), (0.78, 0.22), (0.42, 0.82)]]
+SEVEN = [SEVEN_STROKE]  # the sample events' "7" (events/generate.py draws them)
 ZERO = [[(0.5 + 0.22 * np.cos(t), 0.5 + 0.32 * np.sin(t))
          for t in np.linspace(0, 2 * np.pi, 40)]]
 

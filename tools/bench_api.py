@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import os
 import statistics
@@ -30,21 +29,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.lambda_fakes import LambdaContext, event_body, load_event
+from tools.paths import EVENTS_DIR, ROOT, SHIPPED_MODEL
+
 FUNCTION_DIR = ROOT / "functions" / "predict"
-EVENTS_DIR = ROOT / "events"
-SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
 BATCH = 256
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    """What the Lambda runtime passes; Powertools' logger reads these."""
-
-    aws_request_id: str = "bench-0000"
-    function_name: str = "digit-predict-bench"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 
 
 @dataclass(frozen=True)
@@ -76,20 +65,6 @@ def interleaved(cases: dict[str, tuple[Callable[[], object], int]], *, rounds: i
         p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
         out[name] = Timing(statistics.median(values) * 1e3, p99 * 1e3, len(values))
     return out
-
-
-def load_event(name: str, body: object | None = None) -> dict[str, Any]:
-    """An event from events/ (as `sam local generate-event` made it), optionally a new body."""
-    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
-    if body is not None:
-        event = copy.deepcopy(event)
-        event["body"] = json.dumps(body, separators=(",", ":"))
-        event["isBase64Encoded"] = False
-    return event
-
-
-def event_body(name: str) -> dict[str, Any]:
-    return json.loads(load_event(name)["body"])
 
 
 @contextlib.contextmanager
@@ -159,6 +134,8 @@ def seed_app(model_dir: str | None = None) -> Any:
 # ---------------------------------------------------------------- measurements
 
 
+# A bare interpreter, timed from its first line: its own fake context (not
+# tools.lambda_fakes), so that importing one adds nothing to, or before, the clock.
 COLD_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()

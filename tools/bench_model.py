@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT / "layers" / "model" / "model"
+from tools.paths import SHIPPED_MODEL
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -75,7 +74,7 @@ def train_throughput(arch: str, options: dict[str, int], batch: int = 128,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--train-arch", help="also measure training throughput of this arch")
@@ -83,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="architecture option for --train-arch, e.g. k2=5 or c2=96")
     args = parser.parse_args(argv)
     if args.train_arch:
-        options = {k: int(v) for k, v in (o.split("=", 1) for o in args.option)}
+        from training.cli import parse_options  # the trainer's own reading of --option
+
+        options = parse_options(args.option)
         rate = train_throughput(args.train_arch, options)
         print(f"training {args.train_arch} {options or ''}: {rate:.0f} images/s "
               "(forward + backward + Adam, batch 128)")

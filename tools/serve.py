@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.paths import ROOT, SHIPPED_MODEL
+
 FUNCTION_DIR = ROOT / "functions" / "predict"
 SITE_DIR = ROOT / "static_site"
-MODEL_DIR = ROOT / "layers" / "model" / "model"
 LOCAL_ENV = {
-    "MODEL_DIR": str(MODEL_DIR),  # the Lambda reads /opt/model, where the layer unzips
+    "MODEL_DIR": str(SHIPPED_MODEL),  # the Lambda reads /opt/model, where the layer unzips
     # The site on any localhost port may call the API (deployed, API Gateway does CORS).
     "CORS_ALLOW_ORIGINS": "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
     "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines mean nothing outside Lambda
