@@ -1,48 +1,30 @@
-"""The local server (`make serve`'s `python -m tools.serve`) as a test fixture."""
+"""The local server (`make serve`'s `python -m tools.serve`) as a test fixture.
+
+One process manager for tests and benchmarks: `tools.loadtest.local_server`
+(output to a file, not an undrained pipe; SIGKILL if SIGTERM is ignored).
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tools.loadtest import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-SERVE_CMD = [sys.executable, "-m", "tools.serve"]
+from tools.loadtest import SERVE_COMMAND, free_port
+from tools.loadtest import local_server as serve_command
 
 __all__ = ["free_port", "local_server"]
 
 
 @contextmanager
 def local_server(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`python -m tools.serve` in a subprocess, ready when /health answers; yields its URL."""
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [*SERVE_CMD, "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(url + "/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"local server exited:\n{proc.stdout.read()}") from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("local server did not start in 30 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """`python -m tools.serve` in a subprocess, ready once it listens; yields its URL.
+
+    The server binds only after importing the app and loading the model, so
+    listening means ready. A failed start raises with the server's output.
+    """
+    with tempfile.TemporaryDirectory(prefix="local-server-") as logs, serve_command(
+        SERVE_COMMAND, env=env, log_path=Path(logs) / "server.log", port=port
+    ) as bound:
+        yield f"http://127.0.0.1:{bound}"

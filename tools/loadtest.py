@@ -197,21 +197,27 @@ def wait_until_listening(port: int, proc: subprocess.Popen, timeout_s: float = 6
 
 @contextmanager
 def local_server(
-    command: Sequence[str], *, env: dict[str, str] | None = None, log_path: Path | None = None
+    command: Sequence[str], *, env: dict[str, str] | None = None,
+    log_path: Path | None = None, port: int | None = None,
 ) -> Iterator[int]:
-    """Run `command` (with `{port}` filled in) as a subprocess on a free port; yield the port.
+    """Run `command` (with `{port}` filled in) as a subprocess on `port` (default: a free
+    one); yield the port. `env` overrides entries of this process's environment.
 
     The server's output goes to `log_path` (or is discarded) so a chatty server
-    cannot block on a full pipe while it is under load.
+    cannot block on a full pipe while it is under load; if the server fails to
+    start, the error quotes the end of that log. Stopped with SIGTERM, then SIGKILL.
     """
-    port = free_port()
+    port = port or free_port()
     argv = [part.format(port=port) for part in command]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        wait_until_listening(port, proc)
+        try:
+            wait_until_listening(port, proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}{_log_tail(log_path)}") from None
         yield port
     finally:
         proc.terminate()
@@ -222,6 +228,13 @@ def local_server(
             proc.wait()
         if log is not subprocess.DEVNULL:
             log.close()
+
+
+def _log_tail(log_path: Path | None, size: int = 4000) -> str:
+    """The last `size` bytes of a server's log, to say why it did not start."""
+    if log_path is None or not log_path.is_file():
+        return ""
+    return "\n" + log_path.read_bytes()[-size:].decode(errors="replace")
 
 
 SERVE_COMMAND = (sys.executable, "-m", "tools.serve", "--port", "{port}")
