@@ -14,7 +14,6 @@ from api_helpers import (
     SHIPPED_MODEL,
     LambdaContext,
     app_module,
-    event_body,
     invoke,
     load_event,
 )
@@ -102,7 +101,7 @@ def app_logs():
 def test_500_logs_the_trace_and_returns_only_the_request_id(monkeypatch, app_logs):
     app = app_module()
 
-    def broken(images):
+    def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(app.STATE.model.network, "predict_proba", broken)
@@ -144,16 +143,16 @@ def test_metrics_are_emitted_as_emf(monkeypatch, capfd):
 COLD_SCRIPT = """
 import json, sys
 import app
-class Context:
-    aws_request_id, function_name, memory_limit_in_mb = "cold", "fn", 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:fn"
+from tools.lambda_fakes import LambdaContext
 for name in sys.argv[1:]:
-    r = app.handler(json.load(open(name)), Context())
+    r = app.handler(json.load(open(name)), LambdaContext())
     print("RESULT", r["statusCode"], r["body"])
 """
 
 
 def run_fresh(model_dir, *names):
+    """The events through a fresh interpreter's handler: (status, answer)s and the JSON
+    records it wrote to stdout (its CloudWatch log stream): Powertools logs and EMF."""
     env = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
            "PYTHONPATH": str(ROOT / "functions" / "predict")}
     env.pop("POWERTOOLS_METRICS_DISABLED", None)
@@ -162,8 +161,8 @@ def run_fresh(model_dir, *names):
                           capture_output=True, text=True, timeout=60, check=True)
     lines = done.stdout.splitlines()
     results = [line.split(" ", 2)[1:] for line in lines if line.startswith("RESULT ")]
-    logs = [json.loads(line) for line in lines if line.startswith("{") and '"level"' in line]
-    return [(int(s), json.loads(b)) for s, b in results], logs
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    return [(int(s), json.loads(b)) for s, b in results], records
 
 
 def corrupt_copy(tmp_path):
@@ -189,25 +188,24 @@ def test_broken_model_fails_loudly_at_start_never_answers(tmp_path, damage):
     assert "model unavailable" in predict["detail"]
     assert "digit" not in predict
     assert model_status == 503
-    error = next(r for r in logs if r["level"] == "ERROR")
+    error = next(r for r in logs if r.get("level") == "ERROR")
     assert error["reason"] == health["reason"]
     assert error["model_dir"] == str(model_dir)
 
 
-def test_fresh_start_logs_model_and_cold_start(tmp_path):
-    results, logs = run_fresh(SHIPPED_MODEL, "v2-health")
-    assert results[0][0] == 200
-    loaded = next(r for r in logs if r["message"] == "model loaded")
-    assert loaded["model"]["version"] == event_body_version()
+def test_fresh_start_logs_model_and_cold_start():
+    results, records = run_fresh(SHIPPED_MODEL, "v2-health", "v2-health")
+    assert [status for status, _ in results] == [200, 200]
+    loaded = next(r for r in records if r.get("message") == "model loaded")
+    assert loaded["model"]["version"] == shipped_version()
+    cold = [r for r in records if "ColdStart" in r]  # Powertools' EMF metric
+    assert len(cold) == 1, "the first invocation only"
+    assert cold[0]["ColdStart"] == [1.0]
+    assert cold[0]["function_name"] == LambdaContext.function_name
 
 
-def event_body_version() -> str:
+def shipped_version() -> str:
     return json.loads((SHIPPED_MODEL / "manifest.json").read_text())["version"]
-
-
-def test_sample_event_body_is_a_seven():
-    """The events' drawing: a guard that the fixtures mean what the tests say."""
-    assert len(event_body("v2-predict-pixels")["pixels"]) == 784
 
 
 @pytest.mark.parametrize(("env", "expected"), [
