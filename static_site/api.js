@@ -37,23 +37,31 @@ export async function loadConfig() {
   return config;
 }
 
-/** FastAPI's `detail` is a string for our errors, a list for schema errors. */
-function detailText(body, status) {
+/**
+ * The reason in an error body. Our API's 4xx (413, 422) list the problems as
+ * `{"detail": [{"loc", "msg", "type"}]}`, as FastAPI's own 422 does; its 5xx and
+ * Starlette's 404 have a plain string; API Gateway's own errors a `message`.
+ */
+function detailText(body) {
   const detail = body?.detail ?? body?.message;
-  if (typeof detail === "string") return detail;
+  if (typeof detail === "string" && detail) return detail;
   if (Array.isArray(detail)) {
-    return detail
+    const text = detail
+      .filter((d) => typeof d?.msg === "string")
       .map((d) => {
         const where = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body").join(".") : "";
         return where ? `${where}: ${d.msg}` : d.msg;
       })
       .join("; ");
+    if (text) return text;
   }
-  return `The API answered ${status}.`;
+  return "no reason given."; // shown after "The API answered 502:" or a title
 }
 
 /** One JSON request with a timeout; `signal` lets the caller cancel it as stale. */
 export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  // An abort event never fires for a signal that is already aborted.
+  if (signal?.aborted) throw new ApiError("aborted", "Cancelled.");
   const ctrl = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -73,17 +81,18 @@ export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEO
     });
     const data = await response.json().catch(() => null);
     if (!response.ok) {
-      throw new ApiError("http", detailText(data, response.status), response.status);
+      throw new ApiError("http", detailText(data), response.status);
     }
     if (data === null) throw new ApiError("http", "The API sent an unreadable answer.", response.status);
     return data;
   } catch (err) {
-    if (err instanceof ApiError) throw err;
+    // First: an abort or a timeout while the body was read makes it look unreadable.
+    if (signal?.aborted) throw new ApiError("aborted", "Cancelled.");
     if (timedOut) {
       const seconds = Math.max(1, Math.round(timeoutMs / 1000));
       throw new ApiError("timeout", `no answer within ${seconds} s. Try again in a moment.`);
     }
-    if (signal?.aborted) throw new ApiError("aborted", "Cancelled.");
+    if (err instanceof ApiError) throw err;
     const where = new URL(url, location.href).host;
     throw new ApiError("unreachable", `cannot connect to the API at ${where}. Check your connection and try again.`);
   } finally {

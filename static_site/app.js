@@ -27,8 +27,10 @@ const pad = new DrawPad($("pad"), {
   onchange: (why) => drawingChanged(why),
 });
 
+/** Cancels the request in flight and makes any answer still on its way stale. */
 function cancelPending() {
   clearTimeout(state.liveTimer);
+  state.seq++;
   state.inflight?.abort();
   state.inflight = null;
   setBusy(false);

@@ -7,7 +7,7 @@ import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,52 @@ def static_server(directory: Path, port: int) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _StallingHandler(BaseHTTPRequestHandler):
+    """Answers any POST with 200 and half a JSON body, then nothing until released."""
+
+    server: _StallingServer
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        head = b'{"digit": 7, '
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(head) + 100))
+        self.end_headers()
+        self.wfile.write(head)
+        self.wfile.flush()
+        self.server.stalled.set()
+        self.server.release.wait(timeout=30)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _StallingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _StallingHandler)
+        self.stalled = threading.Event()  # set once a body has been started
+        self.release = threading.Event()  # lets the stalled handlers end
+
+
+@contextmanager
+def stalling_server(port: int) -> Iterator[_StallingServer]:
+    """A server whose answers stop in the middle of the body: headers sent, JSON never ends."""
+    server = _StallingServer(port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.release.set()
         server.shutdown()
         server.server_close()
 
@@ -122,8 +168,11 @@ def touch_draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
 
 
 def settle(page) -> None:
-    """Waits for CSS transitions (the probability bars grow) before a screenshot."""
-    page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+    """Waits for CSS transitions (the probability bars grow) to end; a spinner never does."""
+    page.wait_for_function(
+        """document.getAnimations().every(a => a.playState !== 'running'
+             || a.effect.getComputedTiming().iterations === Infinity)"""
+    )
 
 
 def read_canvas(page, selector: str) -> np.ndarray:
