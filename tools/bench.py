@@ -29,9 +29,8 @@ import numpy as np
 
 from tools import loadtest, package_size
 from tools.bench_report import Row, render_table, report, write_json
+from tools.paths import ROOT, SHIPPED_MODEL
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = ROOT / "layers" / "model" / "model"
 SEED_MODEL = ROOT / "build" / "seed-model"
 SEED_MODEL_TINY = ROOT / "build" / "seed-model-tiny"  # --quick's; never a full run's baseline
 MB = package_size.MB
