@@ -5,6 +5,12 @@ Create/Update: upload every file of the site (SITE_DIR, the site layer at
 `config.json` with the API URL the page calls, and delete objects the site no
 longer has. Delete: empty the bucket (every version), so the stack can delete it.
 
+Every file is served `Cache-Control: no-cache`: the ES modules import each other
+by fixed names, so a browser keeping any of them after an update could pair a
+new app.js with an old api.js and break the page. Browsers revalidate with the
+ETag (a 304 when unchanged); CloudFront's CachingOptimized policy then keeps an
+object at most its 1 s minimum TTL.
+
 The stack must never hang: every path ends with a response to the ResponseURL,
 and a timer sends FAILED shortly before Lambda would kill the invocation.
 Only the standard library and the runtime's boto3 are used.
@@ -28,10 +34,8 @@ LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 
 CONFIG_KEY = "config.json"
-# Pages and the config must be revalidated so an update shows at once; other files
-# have no content hash in their names, so they are cached briefly only.
+# For every file: the site's names carry no content hash (see the module docstring).
 REVALIDATE = "no-cache"
-SHORT_CACHE = "public, max-age=300"
 TIMEOUT_MARGIN_S = 5.0
 RESPONSE_TIMEOUT_S = 20.0
 
@@ -96,8 +100,7 @@ def object_headers(key: str) -> dict[str, str]:
     content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
     if content_type.startswith("text/") or content_type in ("application/json", "image/svg+xml"):
         content_type += "; charset=utf-8"
-    revalidate = key.endswith((".html", ".json"))  # pages and config.json
-    return {"ContentType": content_type, "CacheControl": REVALIDATE if revalidate else SHORT_CACHE}
+    return {"ContentType": content_type, "CacheControl": REVALIDATE}
 
 
 def current_keys(s3: Any, bucket: str) -> Iterator[str]:
