@@ -121,9 +121,24 @@ def test_api_is_throttled_and_logged(resources):
     throttle = stage["DefaultRouteSettings"]
     assert throttle["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
     assert throttle["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    batch = stage["RouteSettings"]["POST /predict/batch"]  # a route key the API has
+    assert batch == {"ThrottlingBurstLimit": {"Ref": "BatchThrottlingLimit"},
+                     "ThrottlingRateLimit": {"Ref": "BatchThrottlingLimit"}}
     log_group = stage["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
     assert resources[log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     assert "$context.requestId" in stage["AccessLogSettings"]["Format"]
+
+
+def test_every_log_group_expires_and_goes_with_the_stack(resources):
+    """Each function logs to a group of the stack's: one Lambda made itself would never
+    expire and would outlive `sam delete`."""
+    groups = of_type(resources, "AWS::Logs::LogGroup")
+    assert len(groups) == 3
+    for name, props in groups.items():
+        assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert resources[name]["DeletionPolicy"] == "Delete", name
+    for name, function in of_type(resources, "AWS::Lambda::Function").items():
+        assert function["LoggingConfig"]["LogGroup"]["Ref"] in groups, name
 
 
 def test_cors_allows_only_the_site_origin(source):
