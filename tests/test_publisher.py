@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,15 +17,58 @@ API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/"
 
 
 class FakeContext:
-    """The parts of the Lambda context the publisher reads."""
+    """The parts of the Lambda context the publisher reads (a fixed time left)."""
 
     log_stream_name = "2026/11/26/[$LATEST]test"
 
     def __init__(self, remaining_ms: int = 300_000) -> None:
-        self._deadline = time.monotonic() + remaining_ms / 1000
+        self.remaining_ms = remaining_ms
 
     def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
+        return self.remaining_ms
+
+
+class HandFiredTimer:
+    """Stands in for threading.Timer: started, never fires by itself; the test fires it."""
+
+    def __init__(self, interval: float, function, args=()) -> None:
+        self.interval, self.function, self.args = interval, function, args
+        self.started = self.cancelled = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def fire(self) -> None:
+        self.function(*self.args)
+
+
+class DeleteSpy:
+    """moto's S3 client recording each DeleteObjects batch; given `errors`, every batch
+    is answered with them (as S3 does for keys it refuses) and nothing is deleted."""
+
+    def __init__(self, client, errors: list[dict] | None = None) -> None:
+        self._client = client
+        self._errors = errors
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def delete_objects(self, **kwargs) -> dict:
+        self.batches.append(len(kwargs["Delete"]["Objects"]))
+        if self._errors:
+            return {"Errors": self._errors}
+        return self._client.delete_objects(**kwargs)
+
+
+def spy_on_deletes(monkeypatch, errors: list[dict] | None = None) -> DeleteSpy:
+    """Hand the publisher a DeleteSpy as its S3 client (inside the `s3` fixture's moto)."""
+    spy = DeleteSpy(boto3.client("s3"), errors)
+    monkeypatch.setattr(publisher.boto3, "client", lambda *args, **kwargs: spy)
+    return spy
 
 
 class ResponseSink:
@@ -204,19 +246,60 @@ def test_missing_site_is_a_failure_not_an_empty_site(s3, tmp_path, monkeypatch, 
     assert keys(s3) == set()
 
 
+def test_deletes_more_stale_objects_than_one_request_takes(s3, site, sink, monkeypatch):
+    for i in range(1001):
+        s3.put_object(Bucket=BUCKET, Key=f"old/{i:04}.js", Body=b"stale")
+    spy = spy_on_deletes(monkeypatch)
+
+    answer = run(cfn_event("Update", sink), sink)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert keys(s3) == {"index.html", "app.js", "style.css", "img/logo.svg", "config.json"}
+    assert spy.batches == [1000, 1]  # DeleteObjects takes at most 1000 keys
+
+
+@pytest.mark.parametrize("request_type", ["Update", "Delete"])
+def test_objects_s3_will_not_delete_fail_the_request(s3, site, sink, monkeypatch, request_type):
+    s3.put_object(Bucket=BUCKET, Key="old.js", Body=b"stale")
+    refused = [{"Key": "old.js", "Code": "AccessDenied", "Message": "Access Denied"}]
+    spy_on_deletes(monkeypatch, errors=refused)
+
+    answer = run(cfn_event(request_type, sink), sink)
+
+    assert answer["Status"] == "FAILED"
+    assert "old.js" in answer["Reason"]
+    assert "Access Denied" in answer["Reason"]
+
+
 def test_answers_failed_before_lambda_times_out(s3, site, sink, monkeypatch):
-    def stuck(event):
-        time.sleep(2)
+    timers: list[HandFiredTimer] = []
+
+    def make_timer(*args, **kwargs) -> HandFiredTimer:
+        timers.append(HandFiredTimer(*args, **kwargs))
+        return timers[-1]
+
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(event: dict) -> dict:
+        entered.set()
+        release.wait(30)
         return {}
 
+    monkeypatch.setattr(publisher.threading, "Timer", make_timer)
     monkeypatch.setattr(publisher, "dispatch", stuck)
-    context = FakeContext(remaining_ms=int(publisher.TIMEOUT_MARGIN_S * 1000) + 300)
-    worker = threading.Thread(target=publisher.handler, args=(cfn_event("Create", sink), context))
-    started = time.monotonic()
+    worker = threading.Thread(target=publisher.handler, daemon=True,
+                              args=(cfn_event("Create", sink), FakeContext(60_000)))
     worker.start()
+    assert entered.wait(10), "dispatch never ran"
+    [guard] = timers
+    assert guard.started
+    assert guard.interval == 60 - publisher.TIMEOUT_MARGIN_S  # fires before Lambda's limit
 
-    assert sink.arrived.wait(2), "the timeout guard sent nothing"
-    assert time.monotonic() - started < 2
-    worker.join(10)
-    assert [r["Status"] for r in sink.responses] == ["FAILED"]  # the late SUCCESS is dropped
+    guard.fire()  # Lambda's time is nearly up while dispatch still works
+    assert [r["Status"] for r in sink.responses] == ["FAILED"]
     assert "Timed out" in sink.responses[0]["Reason"]
+    release.set()  # dispatch finishes after all
+    worker.join(10)
+    assert not worker.is_alive()
+    assert [r["Status"] for r in sink.responses] == ["FAILED"]  # the late SUCCESS is dropped
+    assert guard.cancelled
