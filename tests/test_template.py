@@ -39,7 +39,8 @@ def translate(source: dict[str, Any], parameters: dict[str, str] | None = None) 
     for name, resource in template["Resources"].items():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
-            if key in props:  # what `sam package` does: local folders become S3 objects
+            # What `sam package` does: local folders become S3 objects.
+            if key in props and not str(props[key]).startswith("s3://"):
                 props[key] = f"s3://artifacts-bucket/{name}.zip"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     return transform(template, parameters or {}, NoManagedPolicies())
@@ -222,6 +223,25 @@ def test_custom_resource_reruns_when_the_site_changes(resources):
     assert publisher["Layers"] == [publication["SiteVersion"]]
     assert 0 < int(publication["ServiceTimeout"]) <= 3600
     assert publisher["Timeout"] < int(publication["ServiceTimeout"])
+
+
+def _publisher_version(source: dict[str, Any], code_key: str) -> str:
+    """The publisher version the custom resource names, for publisher code at code_key."""
+    template = copy.deepcopy(source)
+    template["Resources"]["SitePublisherFunction"]["Properties"]["CodeUri"] = code_key
+    resources = translate(template)["Resources"]
+    (publication,) = [r["Properties"] for r in resources.values()
+                      if r["Type"] == "Custom::SitePublisher"]
+    version = publication["PublisherVersion"]["Ref"]
+    assert resources[version]["Type"] == "AWS::Lambda::Version"
+    return version
+
+
+def test_custom_resource_reruns_when_the_publisher_code_changes(source):
+    """New code (other headers, say) must republish the site, not wait for a site change."""
+    first = _publisher_version(source, "s3://artifacts-bucket/publisher-v1.zip")
+    assert _publisher_version(source, "s3://artifacts-bucket/publisher-v1.zip") == first
+    assert _publisher_version(source, "s3://artifacts-bucket/publisher-v2.zip") != first
 
 
 def test_outputs(source):
