@@ -109,6 +109,27 @@ def test_batchnorm(shape: tuple[int, ...]) -> None:
     check_layer(bn, _x(*shape))
 
 
+@pytest.mark.parametrize("shape", [(8, 5), (3, 4, 4, 5)])
+def test_batchnorm_running_statistics_follow_the_momentum(shape: tuple[int, ...]) -> None:
+    """Inference uses the running mean and variance: a training pass must move them
+    momentum * old + (1 - momentum) * batch (biased variance), and inference must not."""
+    bn = BatchNorm(5, momentum=0.7)
+    rng = np.random.default_rng(8)
+    old_mean, old_var = rng.standard_normal(5), rng.uniform(0.5, 2.0, 5)
+    bn.state = {"mean": old_mean.astype(np.float32), "var": old_var.astype(np.float32)}
+    x = _x(*shape) * 3 + 1
+    axes = tuple(range(len(shape) - 1))
+    batch_mean = x.sum(axis=axes) / (x.size / 5)
+    batch_var = ((x - batch_mean) ** 2).sum(axis=axes) / (x.size / 5)
+    bn.forward(x, train=True)
+    np.testing.assert_allclose(bn.state["mean"], 0.7 * old_mean + 0.3 * batch_mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.state["var"], 0.7 * old_var + 0.3 * batch_var, rtol=1e-5)
+    after_train = {k: v.copy() for k, v in bn.state.items()}
+    bn.forward(x, train=False)
+    for k, v in after_train.items():
+        np.testing.assert_array_equal(bn.state[k], v, err_msg=k)
+
+
 def test_dropout_with_fixed_mask() -> None:
     def reset(layer: Layer) -> None:
         layer.rng = np.random.default_rng(5)
