@@ -34,6 +34,17 @@ def test_round_trip_predicts_identically(saved: tuple[Network, Path]) -> None:
                                net.predict_proba(_images()), rtol=1e-5, atol=1e-7)
 
 
+def test_loaded_network_divides_logits_by_the_saved_temperature(
+        saved: tuple[Network, Path]) -> None:
+    """predict_proba is softmax(logits / T) with the manifest's T (1.7 here)."""
+    network = load_model(saved[1]).network
+    images = _images()
+    z = network.logits(images).astype(np.float64) / 1.7
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(network.predict_proba(images), expected, rtol=1e-5, atol=1e-7)
+
+
 def test_predict_proba_is_a_distribution(saved: tuple[Network, Path]) -> None:
     p = load_model(saved[1]).network.predict_proba(_images(3))
     assert p.shape == (3, 10)
