@@ -181,11 +181,41 @@ def test_bucket_policy_admits_only_this_distribution_over_tls(resources):
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def _evaluate(value: Any, refs: dict[str, str]) -> Any:
+    """The few intrinsics the OAC name uses, as CloudFormation would resolve them."""
+    if isinstance(value, dict) and len(value) == 1:
+        (name, args), = value.items()
+        if name == "Ref":
+            return refs[args]
+        args = [_evaluate(arg, refs) for arg in args]
+        if name == "Fn::Join":
+            return args[0].join(args[1])
+        if name == "Fn::Split":
+            return args[1].split(args[0])
+        if name == "Fn::Select":
+            return args[1][int(args[0])]
+    if isinstance(value, list):
+        return [_evaluate(v, refs) for v in value]
+    return value
+
+
+def test_oac_name_fits_for_any_stack_name(resources):
+    """OAC names are account-wide and at most 64 characters; stack names may have 128."""
+    config = only(resources, "AWS::CloudFront::OriginAccessControl")["OriginAccessControlConfig"]
+    names = set()
+    for stack, region in [("s" * 128, "ap-southeast-2"), ("s" * 128, "us-east-1")]:
+        uuid = f"{len(names):08d}-1111-2222-3333-444455556666"
+        stack_id = f"arn:aws:cloudformation:{region}:123456789012:stack/{stack}/{uuid}"
+        name = _evaluate(config["Name"], {"AWS::StackId": stack_id})
+        assert len(name) <= 64, name
+        assert uuid in name, name
+        names.add(name)
+    assert len(names) == 2  # two stacks of the same name in two regions don't collide
+
+
 def test_cloudfront_uses_oac_and_https(resources):
     oac = only(resources, "AWS::CloudFront::OriginAccessControl")["OriginAccessControlConfig"]
-    assert oac["SigningBehavior"] == "always"
-    assert "${AWS::StackName}" in oac["Name"]["Fn::Sub"]
-    assert "${AWS::Region}" in oac["Name"]["Fn::Sub"]
+    assert oac["SigningBehavior"] == "always"  # its name: test_oac_name_fits_for_any_stack_name
     config = only(resources, "AWS::CloudFront::Distribution")["DistributionConfig"]
     (origin,) = config["Origins"]
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["SiteOriginAccessControl", "Id"]}
