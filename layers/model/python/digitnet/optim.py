@@ -8,7 +8,8 @@ Param = tuple[np.ndarray, np.ndarray]  # (value, gradient), value updated in pla
 
 
 class SGD:
-    """SGD with (heavy-ball) momentum and L2 weight decay."""
+    """SGD with (heavy-ball) momentum and L2 weight decay on matrices only: decaying
+    biases and BatchNorm's scale and shift only pulls them from where they belong."""
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
