@@ -3,6 +3,7 @@
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,11 +67,90 @@ def assert_close(a: np.ndarray, b: np.ndarray, *, mad: float = 0.05, corr: float
     assert correlation > corr, f"correlation {correlation:.3f}"
 
 
-def test_version_and_error_hierarchy() -> None:
-    assert PREPROCESS_VERSION
+def test_error_hierarchy() -> None:
     for error in (EmptyDrawingError, ImageDecodeError, ImageTooLargeError):
         assert issubclass(error, InputError)
     assert issubclass(InputError, ValueError)
+
+
+GOLDEN = Path(__file__).parent / "data" / "preprocess_golden.npz"
+GOLDEN_ATOL = 1e-5  # float32 rounding only: any real change to the pipeline moves pixels by >1e-3
+REGENERATE = "PYTHONPATH=layers/model/python .venv/bin/python tests/test_preprocess.py"
+
+
+def golden_drawing() -> Image.Image:
+    """A "2" with ink at each level preprocessing treats differently, so a change shows.
+
+    Besides the black strokes: a faint smudge (ink 0.05, under NOISE_REL: dropped),
+    a lighter stroke (0.5: kept) and a stray dot outside the digit (0.15, under
+    BBOX_REL: cropped away). Shrinking 180 px to 20 px makes the resampling filter count.
+    """
+    image = draw_digit(size=180, at=(60, 45))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((75, 100, 120, 140), fill=255 - 13)
+    draw.line([(115, 190), (150, 160)], fill=255 - 128, width=9)
+    draw.ellipse((240, 30, 250, 40), fill=255 - 38)
+    return image
+
+
+def golden_diff(output: np.ndarray, golden: np.ndarray) -> float:
+    return float(np.abs(output - golden).max())
+
+
+def write_golden() -> None:
+    """Record today's output (run REGENERATE); refuses a changed output under the same version."""
+    output = digit(golden_drawing())
+    if GOLDEN.is_file():
+        with np.load(GOLDEN) as old:
+            same_version = str(old["preprocess_version"]) == PREPROCESS_VERSION
+            if same_version and golden_diff(output, old["output"]) > GOLDEN_ATOL:
+                raise SystemExit(f"output changed under {PREPROCESS_VERSION!r}: bump it first")
+    GOLDEN.parent.mkdir(exist_ok=True)
+    np.savez_compressed(GOLDEN, output=output, preprocess_version=np.array(PREPROCESS_VERSION))
+
+
+def test_output_matches_the_golden_recorded_for_this_preprocess_version() -> None:
+    """The shipped model learnt from exactly this output: a silent change is serving skew.
+
+    tests/data/preprocess_golden.npz holds the output and the PREPROCESS_VERSION it
+    belongs to. After an intended change: bump PREPROCESS_VERSION, retrain and ship
+    the model, then regenerate the golden with REGENERATE.
+    """
+    with np.load(GOLDEN) as golden:
+        recorded, expected = str(golden["preprocess_version"]), golden["output"]
+    assert recorded == PREPROCESS_VERSION, (
+        f"the golden is for preprocessing {recorded!r}, the code is {PREPROCESS_VERSION!r}: "
+        f"once the model is retrained for it, regenerate the golden: {REGENERATE}"
+    )
+    output = digit(golden_drawing())
+    assert output.shape == expected.shape == (28, 28)
+    diff = golden_diff(output, expected)
+    assert diff <= GOLDEN_ATOL, (
+        f"normalize_digit's output changed (max diff {diff:.4f}) but PREPROCESS_VERSION is "
+        f"still {PREPROCESS_VERSION!r}, and the shipped model was trained on the old output. "
+        f"If the change is intended: bump PREPROCESS_VERSION in digitnet/preprocess.py, "
+        f"retrain and ship the model, then regenerate the golden: {REGENERATE}"
+    )
+
+
+@pytest.mark.parametrize("peak", [1.0, 0.5])
+def test_ink_under_noise_rel_of_the_peak_is_zeroed_and_above_it_kept(peak: float) -> None:
+    """Under 8% of the peak is paper grain or JPEG ringing; above it, a light pen stroke.
+
+    The digit is a 20x20 frame, already the box size, so no resampling blurs the levels.
+    Relative to the peak: at peak 0.5 the kept patch (0.05) is under 0.08 in absolute terms.
+    """
+    ink = np.zeros((28, 28), dtype=np.float32)
+    ink[4:24, 4:24] = peak
+    ink[6:22, 6:22] = 0
+    ink[8:12, 8:20] = 0.06 * peak  # under NOISE_REL = 0.08
+    ink[15:19, 8:20] = 0.10 * peak  # over NOISE_REL, under BBOX_REL: kept, box unmoved
+    out = normalize_digit(ink)
+    top = int(np.flatnonzero((out > 0.99).any(axis=1))[0])
+    left = int(np.flatnonzero((out > 0.99).any(axis=0))[0])
+    np.testing.assert_array_equal(out[top + 4 : top + 8, left + 4 : left + 16], 0)
+    np.testing.assert_allclose(out[top + 11 : top + 15, left + 4 : left + 16], 0.10, atol=1e-6)
+    assert out.sum() == pytest.approx(144 + 48 * 0.10, abs=1e-4)  # frame + kept patch, no more
 
 
 def test_output_is_mnist_like(reference: np.ndarray) -> None:
@@ -322,3 +402,7 @@ def test_normalize_batch_matches_single_and_keeps_blanks_blank(reference: np.nda
     assert out.shape == (2, 28, 28)
     np.testing.assert_allclose(out[0], normalize_digit(shifted))
     assert not out[1].any()
+
+
+if __name__ == "__main__":
+    write_golden()
