@@ -1,15 +1,23 @@
 """training.canvas_set / canvas_eval: a deterministic canvas-style set with the right labels."""
 
 import io
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from digitnet.preprocess import normalize_digit
+from digitnet.preprocess import InputError, normalize_digit
 from PIL import Image
 
-from training.canvas_eval import demo_input, evaluate, product_input
-from training.canvas_set import _glyph_mask, build_canvas_set, find_fonts, skeletonize
+from training.canvas_eval import demo_input, evaluate, group_sizes, main, product_input
+from training.canvas_set import (
+    CanvasDigit,
+    _glyph_mask,
+    build_canvas_set,
+    find_fonts,
+    skeletonize,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "layers" / "model" / "model"
@@ -41,17 +49,29 @@ def synthetic_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, np.arange(8) % 10
 
 
-def test_same_seed_same_set_other_seed_differs() -> None:
+def seeds_3_3_4(**options: object) -> list[list[tuple]]:
+    """The set built with seeds 3, 3 and 4, each sample as (png, label, source, style, origin)."""
     images, labels = synthetic_digits()
-    fonts = find_fonts()[:1]
-    a = build_canvas_set(images, labels, seed=3, mnist_count=5, font_variants=1, fonts=fonts)
-    b = build_canvas_set(images, labels, seed=3, mnist_count=5, font_variants=1, fonts=fonts)
-    c = build_canvas_set(images, labels, seed=4, mnist_count=5, font_variants=1, fonts=fonts)
-    assert [(s.png, s.label, s.style, s.origin) for s in a] == [
-        (s.png, s.label, s.style, s.origin) for s in b
+    return [
+        [(s.png, s.label, s.source, s.style, s.origin)
+         for s in build_canvas_set(images, labels, seed=seed, **options)]
+        for seed in (3, 3, 4)
     ]
-    assert [s.png for s in a] != [s.png for s in c]
-    assert len(a) == 5 + 10 * len(fonts)
+
+
+def test_same_seed_same_set_other_seed_differs() -> None:
+    """The MNIST redrawings, with no fonts: the fonts' half is the next test."""
+    a, b, c = seeds_3_3_4(mnist_count=5, font_variants=1, fonts=[])
+    assert [sample[2] for sample in a] == ["mnist"] * 5
+    assert a == b
+    assert [sample[0] for sample in a] != [sample[0] for sample in c]
+
+
+def test_font_samples_follow_the_seed_too(fonts: list[Path]) -> None:
+    a, b, c = seeds_3_3_4(mnist_count=0, font_variants=1, fonts=fonts[:1])
+    assert [(sample[1], sample[2]) for sample in a] == [(d, "font") for d in range(10)]
+    assert a == b
+    assert [sample[0] for sample in a] != [sample[0] for sample in c]
 
 
 def test_pngs_are_280x280_canvases_in_the_three_looks() -> None:
@@ -135,12 +155,8 @@ def test_cli_prints_the_table_and_writes_json(
     mnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """End to end with two untrained networks: the figures are there, in range."""
-    import json
-
     from digitnet.modelfile import save_model
     from digitnet.network import Network
-
-    from training.canvas_eval import main
 
     for arch in ("seed", "mlp"):
         save_model(Network.build(arch, seed=0), tmp_path / arch, name=f"random-{arch}",
@@ -158,3 +174,68 @@ def test_cli_prints_the_table_and_writes_json(
     for column in figures["accuracy"].values():
         assert 0 <= column["overall"] <= 1
     assert figures["preprocess_ms_median"]["png"] > 0
+
+
+class StubNetwork:
+    """Answers `answers[i]` for the i-th input, with certainty: accuracy is known exactly."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = np.asarray(answers)
+
+    def predict_proba(self, inputs: np.ndarray, chunk: int | None = None) -> np.ndarray:
+        assert len(inputs) == len(self.answers)
+        return np.eye(10, dtype=np.float32)[self.answers]
+
+
+# (label, source, style, the stub's answer, refused by preprocessing)
+STUB_CASES = [
+    (3, "mnist", "thin/paper", 3, False),  # right
+    (5, "mnist", "thin/dark", 0, False),  # wrong
+    (7, "mnist", "thick/paper", 7, False),  # right
+    (1, "mnist", "medium/transparent", 1, True),  # right answer, but refused: counted wrong
+    (2, "font", "dkg.ttf/paper", 2, False),  # right
+    (9, "font", "dkg.ttf/transparent", 0, False),  # wrong
+    (0, "font", "Kristi.ttf/dark", 0, False),  # right
+]
+
+
+def stub_preprocess(png: bytes) -> np.ndarray:
+    """Refuses the samples marked so: evaluate must count them wrong whatever the network says."""
+    if png == b"refuse":
+        raise InputError("refused")
+    return np.zeros((28, 28), dtype=np.float32)
+
+
+def test_accuracy_per_group_is_exact_with_a_stub_network() -> None:
+    samples = [CanvasDigit(b"refuse" if refused else b"ok", label, source, style, "stub")
+               for label, source, style, _, refused in STUB_CASES]
+    network = StubNetwork([answer for *_, answer, _ in STUB_CASES])
+    accuracy = evaluate(samples, network, stub_preprocess)  # type: ignore[arg-type]
+    assert accuracy == pytest.approx({
+        "overall": 4 / 7, "mnist": 2 / 4, "font": 2 / 3,
+        "mnist:thin": 1 / 2, "mnist:thick": 1.0, "mnist:medium": 0.0,
+        "look:paper": 3 / 3, "look:dark": 1 / 2, "look:transparent": 0 / 2,
+    }, abs=1e-12)
+
+
+def test_cli_figures_are_exact_with_stub_networks(
+    mnist_dir: Path, mnist_test: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--model always right, --baseline always wrong: 1.0 and 0.0 in every group of the JSON.
+
+    The stubs answer in the CLI's sample order, so the test builds the same set (seed 0).
+    """
+    images, labels = mnist_test
+    samples = build_canvas_set(images, labels, seed=0, mnist_count=12, font_variants=0)
+    truth = [s.label for s in samples]
+    stubs = {"right": StubNetwork(truth), "wrong": StubNetwork([(y + 1) % 10 for y in truth])}
+    monkeypatch.setattr("training.canvas_eval.load_model",
+                        lambda name: SimpleNamespace(name=name, network=stubs[name]))
+    out = tmp_path / "canvas.json"
+    assert main(["--data-dir", str(mnist_dir), "--model", "right", "--baseline", "wrong",
+                 "--mnist-count", "12", "--font-variants", "0", "--json", str(out)]) == 0
+    accuracy = json.loads(out.read_text())["accuracy"]
+    groups = group_sizes(samples)
+    assert accuracy["right (product)"] == dict.fromkeys(groups, 1.0)
+    assert accuracy["wrong (demo way)"] == dict.fromkeys(groups, 0.0)
+    assert accuracy["wrong (product)"] == dict.fromkeys(groups, 0.0)
