@@ -219,8 +219,9 @@ def test_model_card(client):
     card = r.json()
     assert (card["name"], card["version"]) == (MANIFEST["name"], MANIFEST["version"])
     assert card["manifest"]["weights_sha256"] == MANIFEST["weights_sha256"]
-    if (SHIPPED_MODEL / "MODEL_CARD.md").is_file():
-        assert card["card"] == (SHIPPED_MODEL / "MODEL_CARD.md").read_text()
+    shipped_card = SHIPPED_MODEL / "MODEL_CARD.md"
+    assert shipped_card.is_file(), "the shipped model must come with its MODEL_CARD.md"
+    assert card["card"] == shipped_card.read_text(encoding="utf-8")
 
 
 def test_openapi_documents_requests_and_responses(client):
@@ -252,6 +253,27 @@ def test_unexpected_error_is_500_without_trace(client, monkeypatch):
     assert r.status_code == 500
     assert r.json() == {"detail": "Internal server error"}
     assert "secret" not in r.text
+    assert "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize(("path", "body"), [
+    ("/predict", {"pixels": SEVEN_PIXELS}),
+    ("/predict/batch", {"items": [{"pixels": SEVEN_PIXELS}] * 3}),
+])
+def test_non_finite_probabilities_are_500_not_a_digit(client, monkeypatch, path, body, bad):
+    """A numerically broken network (one bad row is enough) must not answer a digit."""
+
+    def broken(images: np.ndarray, chunk: int | None = None) -> np.ndarray:
+        probabilities = np.full((len(images), 10), 0.1)
+        probabilities[-1, 3] = bad
+        return probabilities
+
+    monkeypatch.setattr(app_module().STATE.model.network, "predict_proba", broken)
+    r = client.post(path, json=body)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal server error"}
+    assert "digit" not in r.text
     assert "Traceback" not in r.text
 
 
