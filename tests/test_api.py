@@ -104,6 +104,26 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+
+def test_a_batchs_images_share_a_pixel_budget(client, monkeypatch):
+    """Decoding is the slow part of a batch: past its budget it is refused (413) naming the
+    item, before that item is decoded, rather than running into the function's timeout."""
+    import inputs
+    from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_PIXELS
+
+    assert MAX_BATCH_PIXELS == 256 * 1024 * 1024 == 16 * MAX_IMAGE_PIXELS  # as documented
+    seven = {"image": data_url(drawn_digit(SEVEN, side=280))}  # 78,400 pixels
+    monkeypatch.setattr(inputs, "MAX_BATCH_PIXELS", 3 * 280 * 280)
+    r = client.post("/predict/batch", json={"items": [seven] * 3})
+    assert r.status_code == 200
+    assert [p["digit"] for p in r.json()["predictions"]] == [7, 7, 7]
+    pixels = {"pixels": pixels_of(SEVEN)}  # no image: spends nothing
+    r = client.post("/predict/batch", json={"items": [seven, seven, pixels, seven, seven]})
+    assert r.status_code == 413
+    (error,) = r.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "items", 4, "image"], "batch_too_large")
+    assert "235,200 pixels" in error["msg"]
+
 SEVEN_PIXELS = pixels_of(SEVEN)
 CASES = {
     "short pixels": ({"pixels": [0] * 783}, ["body", "pixels"], "too_short"),

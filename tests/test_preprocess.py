@@ -14,6 +14,7 @@ from digitnet.preprocess import (
     ImageTooLargeError,
     InputError,
     decode_image,
+    image_pixels,
     normalize_batch,
     normalize_digit,
     pixels_to_ink,
@@ -285,6 +286,15 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_huge_dimensions_are_refused_before_decoding(width: int, height: int) -> None:
     with pytest.raises(ImageTooLargeError):
         decode_image(png_header_only(width, height))
+
+
+def test_image_pixels_reads_the_header_alone() -> None:
+    assert image_pixels(png_header_only(8_000, 10_000)) == 80_000_000  # never decoded
+    with pytest.raises(ImageTooLargeError):  # past Pillow's own bomb limit
+        image_pixels(png_header_only(20_000, 30_000))
+    assert image_pixels(encode(draw_digit(canvas=100, size=80, at=(10, 10)))) == 10_000
+    with pytest.raises(ImageDecodeError):
+        image_pixels(b"not an image at all")
 
 
 def test_max_pixels_is_enforced() -> None:

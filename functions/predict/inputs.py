@@ -9,23 +9,46 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from digitnet import preprocess
 from errors import ApiError, Loc
-from schemas import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
+from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
 
 MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
 
 
-def model_input(item: PredictRequest, loc: Loc = ("body",)) -> np.ndarray:
+@dataclass
+class PixelBudget:
+    """What a batch's images may still hold in all, spent image by image."""
+
+    left: int
+
+    def spend(self, data: bytes, loc: Loc) -> None:
+        with _image_errors(loc):
+            pixels = preprocess.image_pixels(data)
+        if pixels > self.left:
+            raise ApiError(413, loc, f"the batch's images hold more than {MAX_BATCH_PIXELS:,} "
+                           "pixels in all; send them in smaller batches", "batch_too_large")
+        self.left -= pixels
+
+
+def model_input(item: PredictRequest, loc: Loc = ("body",),
+                budget: PixelBudget | None = None) -> np.ndarray:
     """The (28, 28) ink in [0, 1] for one item; ApiError (422/413) when it can't be had."""
     if item.pixels is not None:
         field = [*loc, "pixels"]
         ink = preprocess.pixels_to_ink(item.pixels)  # already validated: cannot raise
     else:
         field = [*loc, "image"]
-        ink = _decode(image_bytes(item.image or "", field), field)
+        data = image_bytes(item.image or "", field)
+        if budget is not None:
+            budget.spend(data, field)
+        with _image_errors(field):
+            ink = preprocess.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
     if item.normalize:
         try:
             return preprocess.normalize_digit(ink)
@@ -35,8 +58,11 @@ def model_input(item: PredictRequest, loc: Loc = ("body",)) -> np.ndarray:
 
 
 def batch_inputs(items: list[PredictRequest]) -> np.ndarray:
-    """(N, 28, 28) for a batch; an error's loc names the item, e.g. body.items.3.pixels."""
-    return np.stack([model_input(item, ("body", "items", i)) for i, item in enumerate(items)])
+    """(N, 28, 28) for a batch; an error's loc names the item, e.g. body.items.3.pixels.
+    The images share one PixelBudget, so no batch can outlast the function's timeout."""
+    budget = PixelBudget(MAX_BATCH_PIXELS)
+    return np.stack([model_input(item, ("body", "items", i), budget)
+                     for i, item in enumerate(items)])
 
 
 def image_bytes(text: str, loc: Loc) -> bytes:
@@ -64,9 +90,11 @@ def _image_too_large(loc: Loc) -> ApiError:
     return ApiError(413, loc, f"image is larger than {MAX_IMAGE_BYTES} bytes", "image_too_large")
 
 
-def _decode(data: bytes, loc: Loc) -> np.ndarray:
+@contextmanager
+def _image_errors(loc: Loc) -> Iterator[None]:
+    """preprocess's image errors as API errors naming the field: 413 for size, else 422."""
     try:
-        return preprocess.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
+        yield
     except preprocess.ImageTooLargeError as exc:
         raise ApiError(413, loc, str(exc), "image_too_large") from exc
     except preprocess.InputError as exc:

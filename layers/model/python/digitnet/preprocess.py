@@ -63,10 +63,18 @@ def decode_image(data: bytes, *, max_pixels: int = 4096 * 4096) -> np.ndarray:
     return _ink_from_image(image, background)
 
 
-def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
-    """Open (header only) and refuse what we don't decode before any pixel work."""
+def image_pixels(data: bytes) -> int:
+    """Width x height from the header alone: what decoding the image would cost."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        width, height = _open(bytes(data)).size
+    return width * height
+
+
+def _open(data: bytes) -> Image.Image:
+    """Open (header only), in one of FORMATS; Pillow's errors become ours."""
     try:
-        image = Image.open(io.BytesIO(data), formats=sorted(FORMATS))
+        return Image.open(io.BytesIO(data), formats=sorted(FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
     except ValueError as exc:
@@ -75,6 +83,11 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageDecodeError(_unreadable(data)) from exc
     except (OSError, SyntaxError, EOFError) as exc:
         raise ImageDecodeError(_unreadable(data)) from exc
+
+
+def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
+    """Open (header only) and refuse what we don't decode before any pixel work."""
+    image = _open(data)
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLargeError(
