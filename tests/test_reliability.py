@@ -118,8 +118,8 @@ NOT_IMAGES = {
 def client():
     with TestClient(app_module().app, raise_server_exceptions=False) as c:
         health = c.get("/health")
-        if health.status_code != 200:
-            pytest.skip(f"no model loaded ({health.text}); hostile-input tests need one")
+        if health.status_code != 200:  # the model is committed: never a reason to skip
+            pytest.fail(f"the shipped model did not load ({health.text})")
         yield c
 
 
@@ -385,11 +385,11 @@ def test_local_server_under_load_has_no_errors(client, server_port):
     from tools.loadtest import demo_pixels, run_load
 
     body = json.dumps({"pixels": demo_pixels()}).encode()
+    count = 500  # a count, not a rate: the duration only bounds a hung server
     result = run_load("127.0.0.1", server_port, "/predict", body, connections=32,
-                      duration_s=2.0, max_requests=3000)
-    assert result.requests > 50
+                      duration_s=300.0, max_requests=count)
     assert result.errors == 0, result.error_samples
-    assert result.statuses == {200: result.requests}
+    assert result.statuses == {200: count}
 
 
 def test_local_server_refuses_huge_chunked_body(client, server_port):
@@ -475,8 +475,8 @@ def _corrupt(directory: Path, how: str) -> None:
     ("shape_lie", "shape"), ("pickled_weights", "pickle"),
 ])
 def test_corrupted_model_is_refused_at_start(tmp_path, how, clue):
-    if not (SHIPPED_MODEL / "model.npz").is_file():
-        pytest.skip("no shipped model to corrupt")
+    if not (SHIPPED_MODEL / "model.npz").is_file():  # committed: never a reason to skip
+        pytest.fail(f"no shipped model in {SHIPPED_MODEL} to corrupt")
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     for f in SHIPPED_MODEL.iterdir():

@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 import publisher
 import pytest
+from conftest import skip_or_fail
 from infra_helpers import (
     EVENTS_DIR,
     SYS_PATH,
@@ -40,6 +41,13 @@ SIZE_BUDGET = 60 * MB  # issue 7: function plus layers, unzipped
 @pytest.fixture(scope="module")
 def build_dir() -> Path:
     return built_app()
+
+
+@pytest.fixture
+def binutils() -> None:
+    """post_build strips the shared libraries only where binutils is installed."""
+    if not (shutil.which("strip") and shutil.which("readelf")):
+        skip_or_fail("no binutils to strip the shared libraries (tools/system-deps.sh)")
 
 
 def test_function_is_built_for_the_requested_architecture(build_dir):
@@ -84,8 +92,7 @@ def test_dependencies_ship_as_bytecode_only(build_dir):
     assert not list(deps.glob("numpy/**/*.py"))
 
 
-@pytest.mark.skipif(not (shutil.which("strip") and shutil.which("readelf")), reason="no binutils")
-def test_shared_libraries_are_stripped(build_dir):
+def test_shared_libraries_are_stripped(binutils, build_dir):
     libraries = list((build_dir / "DepsLayer").glob("python/numpy/_core/_multiarray_umath.*.so"))
     assert libraries
     for library in libraries:
@@ -138,9 +145,7 @@ def test_function_and_layers_fit_lambda(build_dir):
     assert predict_and_layers_bytes(build_dir) < LAMBDA_UNZIPPED_LIMIT
 
 
-@pytest.mark.skipif(not (shutil.which("strip") and shutil.which("readelf")),
-                    reason="no binutils to strip the shared libraries (tools/system-deps.sh)")
-def test_function_and_layers_fit_the_size_budget(build_dir):
+def test_function_and_layers_fit_the_size_budget(binutils, build_dir):
     assert predict_and_layers_bytes(build_dir) < SIZE_BUDGET
 
 

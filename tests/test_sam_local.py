@@ -3,7 +3,8 @@
 The public Lambda images cannot be pulled here, so the image comes from
 tools/standin_image.py and is passed with `--invoke-image`. The test starts
 its own `dockerd` (as root) under a temporary folder and stops it at the end;
-without dockerd or root it skips and says why.
+without dockerd or root it skips and says why, except in CI (.ci/run), where
+`make test` installs docker.io as root and a missing engine fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import skip_or_fail
 from infra_helpers import BIN, EVENTS_DIR, built_app, sam_env
 from server_helpers import free_port
 
@@ -44,9 +46,9 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait_s: float = 20)
 def docker_host() -> Iterator[str]:
     """A private dockerd for this module; its socket as a DOCKER_HOST URL."""
     if shutil.which("dockerd") is None or shutil.which("docker") is None:
-        pytest.skip("no Docker engine (install Debian's docker.io: tools/system-deps.sh)")
+        skip_or_fail("no Docker engine (install Debian's docker.io: tools/system-deps.sh)")
     if os.geteuid() != 0:
-        pytest.skip("dockerd must be started as root here")
+        skip_or_fail("dockerd must be started as root here")
     home = Path(tempfile.mkdtemp(prefix="dkr-", dir="/tmp"))  # unix socket paths are short
     host = f"unix://{home}/docker.sock"
     log = (home / "dockerd.log").open("w")
@@ -60,7 +62,7 @@ def docker_host() -> Iterator[str]:
         deadline = time.monotonic() + 60
         while subprocess.run(["docker", "info"], env=env, capture_output=True).returncode:
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"dockerd did not start: {(home / 'dockerd.log').read_text()[-800:]}")
+                skip_or_fail(f"dockerd did not start: {(home / 'dockerd.log').read_text()[-800:]}")
             time.sleep(0.5)
         yield host
     finally:
@@ -121,14 +123,6 @@ def test_predict_returns_the_digit(api_url, event):
                    headers={"content-type": "application/json"}, timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["digit"] == 7  # events/ draw a "7"
-
-
-def test_warm_requests_are_fast(api_url):
-    httpx.get(api_url + "/health", timeout=60)
-    started = time.perf_counter()
-    for _ in range(5):
-        assert httpx.get(api_url + "/health", timeout=60).status_code == 200
-    assert (time.perf_counter() - started) / 5 < 1.0
 
 
 def test_preflight_is_answered_for_an_allowed_origin_only(api_url):
