@@ -1,0 +1,211 @@
+"""tools/post_build.py's rules on a small fake site-packages: what is trimmed, what is kept.
+
+The real build's result is checked in test_sam_build.py; here each rule is checked
+alone, on a tree built in tmp_path, so a rule that removes too much or too little
+shows without a `sam build`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import post_build
+
+SO = ".cpython-312-x86_64-linux-gnu.so"
+
+
+def make_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write `files` (relative path -> text) under root; return root."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def record(*names: str) -> str:
+    """A dist-info RECORD listing `names` (hashes and sizes do not matter here)."""
+    return "".join(f"{name},sha256=x,1\n" for name in names)
+
+
+@pytest.fixture
+def runtime_is_this_python(monkeypatch) -> None:
+    """Compile with whatever Python runs the tests (the version gate has its own test)."""
+    monkeypatch.setattr(post_build, "RUNTIME_PYTHON", sys.version_info[:2])
+
+
+# ---------------------------------------------------------------- slim
+
+KEPT = {
+    "app.py": "",
+    "jmespath/__init__.py": "",
+    "jmespath-1.0.1.dist-info/RECORD": record("jmespath/__init__.py"),
+    "numpy/__init__.py": "",
+    "numpy/linalg/__init__.py": "",
+    f"numpy/_core/_multiarray_umath{SO}": "",
+    "pydantic/main.py": "",
+    "aws_lambda_powertools/logging/logger.py": "",
+    "aws_lambda_powertools/utilities/__init__.py": "",
+    "aws_lambda_powertools/utilities/jmespath_utils/__init__.py": "",
+    "aws_lambda_powertools/utilities/typing/__init__.py": "",
+    "PIL/Image.py": "",
+    f"PIL/_imaging{SO}": "",
+    "pillow.libs/libjpeg-1a2b.so.62": "",
+}
+TRIMMED = {
+    # provided by the Lambda runtime (found through each distribution's RECORD)
+    "boto3/__init__.py": "",
+    "boto3-1.35.0.dist-info/RECORD": record("boto3/__init__.py", "../../bin/boto3-tool"),
+    "botocore/client.py": "",
+    "botocore-1.35.0.dist-info/RECORD": record("botocore/client.py"),
+    "six.py": "",
+    "six-1.16.0.dist-info/RECORD": record("six.py"),
+    "dateutil/parser.py": "",
+    "python_dateutil-2.9.0.dist-info/RECORD": record("dateutil/parser.py"),
+    # never imported by the app
+    "numpy/_core/tests/test_umath.py": "",
+    "numpy/tests/test_public_api.py": "",
+    "numpy/fft/__init__.py": "",
+    "numpy/_core/include/numpy/ndarrayobject.h": "",
+    f"numpy/_core/_simd{SO}": "",
+    "numpy/__init__.pyi": "",
+    "numpy/__pycache__/__init__.cpython-312.pyc": "",
+    "pydantic/v1/__init__.py": "",
+    "aws_lambda_powertools/event_handler/api_gateway.py": "",
+    "aws_lambda_powertools/utilities/batch/__init__.py": "",
+    "aws_lambda_powertools/utilities/parser/__init__.py": "",
+    f"PIL/_avif{SO}": "",
+    "PIL/_imaging.c": "",
+    # linked only by the removed AVIF codec, directly or through another library
+    "pillow.libs/libavif-3c4d.so.16": "",
+    "pillow.libs/libdav1d-5e6f.so.7": "",
+}
+# What each file links (stands in for readelf -d: the fake files are not ELF).
+LINKS = {
+    f"_imaging{SO}": {"libjpeg-1a2b.so.62", "libc.so.6"},
+    f"_avif{SO}": {"libavif-3c4d.so.16"},
+    "libavif-3c4d.so.16": {"libdav1d-5e6f.so.7"},
+}
+
+
+def fake_needed_libraries(monkeypatch) -> None:
+    monkeypatch.setattr(post_build, "needed_libraries", lambda path: LINKS.get(path.name, set()))
+
+
+def test_slim_removes_exactly_what_the_function_never_loads(tmp_path, monkeypatch):
+    fake_needed_libraries(monkeypatch)
+    monkeypatch.setattr(post_build.shutil, "which", lambda name: f"/usr/bin/{name}")
+    site = make_tree(tmp_path / "site", {**KEPT, **TRIMMED})
+
+    post_build.slim(site)
+
+    assert tree(site) == set(KEPT)
+
+
+# ---------------------------------------------------------------- unreachable_libraries
+
+
+def test_a_library_needed_only_through_another_is_still_reachable(tmp_path, monkeypatch):
+    links = {"mod.so": {"liba.so", "libc.so.6"}, "liba.so": {"libb.so"},
+             "libb.so": {"liba.so"}, "libz.so": {"liby.so"}}  # a cycle, and an orphan chain
+    monkeypatch.setattr(post_build, "needed_libraries", lambda path: links.get(path.name, set()))
+    bundled = {name: tmp_path / name for name in ("liba.so", "libb.so", "liby.so", "libz.so")}
+
+    unreachable = post_build.unreachable_libraries([tmp_path / "mod.so"], bundled)
+
+    assert unreachable == [tmp_path / "liby.so", tmp_path / "libz.so"]
+
+
+# ---------------------------------------------------------------- to_bytecode_only
+
+INSTALLED = {
+    "plain/__init__.py": "VALUE = 42\n",
+    "plain/sub.py": "from . import VALUE\nDOUBLE = 2 * VALUE\n",
+    "plain-1.0.dist-info/RECORD": record(
+        "plain/__init__.py", "plain/sub.py", "plain-1.0.dist-info/RECORD", "../../bin/plain"),
+    "anyio/__init__.py": "NAME = 'anyio'\n",
+    "anyio/_core.py": "X = 1\n",
+    "anyio/abc/__init__.py": "Y = 2\n",
+    "anyio/abc/_resources.py": "Z = 3\n",
+    "anyio-4.6.0.dist-info/RECORD": record(
+        "anyio/__init__.py", "anyio/_core.py", "anyio/abc/__init__.py", "anyio/abc/_resources.py"),
+    # reviewed: its source reading is about the app's code, not its own
+    "pydantic/main.py": "import inspect\nREAD = inspect.getsource\n",
+    "pydantic-2.9.0.dist-info/RECORD": record("pydantic/main.py"),
+    # not reviewed, and reads source: keeps every source
+    "reader/__init__.py": "import inspect\ndef me():\n    return inspect.getsource(me)\n",
+    "reader/util.py": "U = 1\n",
+    "reader-0.1.dist-info/RECORD": record("reader/__init__.py", "reader/util.py"),
+    "app.py": "print('the app keeps its source')\n",  # in no RECORD
+}
+BYTECODE_ONLY = {
+    "plain/__init__.pyc", "plain/sub.pyc", "plain-1.0.dist-info/RECORD",
+    "anyio/__init__.py", "anyio/_core.pyc", "anyio/abc/__init__.py", "anyio/abc/_resources.pyc",
+    "anyio-4.6.0.dist-info/RECORD",
+    "pydantic/main.pyc", "pydantic-2.9.0.dist-info/RECORD",
+    "reader/__init__.py", "reader/util.py", "reader-0.1.dist-info/RECORD",
+    "app.py",
+}
+
+
+def test_bytecode_replaces_sources_except_those_read_at_run_time(tmp_path,
+                                                                 runtime_is_this_python):
+    site = make_tree(tmp_path / "site", INSTALLED)
+    post_build.to_bytecode_only(site)
+    assert tree(site) == BYTECODE_ONLY
+
+
+def test_bytecode_only_packages_import_in_a_bare_interpreter(tmp_path, runtime_is_this_python):
+    site = make_tree(tmp_path / "site", INSTALLED)
+    post_build.to_bytecode_only(site)
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import plain.sub, anyio.abc; "
+              "print(plain.sub.DOUBLE, plain.sub.__file__.endswith('.pyc'), anyio.abc.Y)")
+    done = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", script, str(site)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["84", "True", "2"]
+
+
+def test_bytecode_is_unchecked_and_the_same_wherever_it_is_built(tmp_path,
+                                                                  runtime_is_this_python):
+    """Zip archives round mtimes (so no timestamp check), and equal bytes let `sam deploy`
+    skip an unchanged layer (so no absolute paths in them)."""
+    here = make_tree(tmp_path / "site", INSTALLED)
+    there = make_tree(tmp_path / "elsewhere" / "python", INSTALLED)
+    for site in (here, there):
+        post_build.to_bytecode_only(site)
+    pycs = sorted(name for name in tree(here) if name.endswith(".pyc"))
+    assert pycs
+    for name in pycs:
+        data = (here / name).read_bytes()
+        assert int.from_bytes(data[4:8], "little") == 0b01, name  # hash-based, unchecked
+        assert data == (there / name).read_bytes(), name
+
+
+def test_bytecode_for_another_python_is_never_written(tmp_path, monkeypatch, capsys):
+    """The runtime would reject it and, the sources gone, fail to import."""
+    monkeypatch.setattr(post_build, "RUNTIME_PYTHON", (3, 0))
+    site = make_tree(tmp_path / "site", INSTALLED)
+    post_build.to_bytecode_only(site)
+    assert tree(site) == set(INSTALLED)
+    assert "not compiling" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- precompile
+
+
+def test_precompile_stops_on_a_file_that_does_not_compile(tmp_path, runtime_is_this_python):
+    (tmp_path / "good.py").write_text("x = 1\n")
+    assert post_build.precompile([tmp_path]) is True
+    assert list(tmp_path.rglob("good*.pyc"))
+    (tmp_path / "bad.py").write_text("def broken(:\n")
+    with pytest.raises(RuntimeError, match="do not compile"):
+        post_build.precompile([tmp_path])
