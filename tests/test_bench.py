@@ -175,13 +175,3 @@ def test_quick_bench_produces_the_table_and_json(tmp_path, capsys, mnist_dir):
     assert data["table"] in printed
     assert len(data["table"].splitlines()) == 2 + len(data["rows"])
 
-
-def test_precompile_stops_on_a_file_that_does_not_compile(tmp_path):
-    from tools.post_build import precompile
-
-    (tmp_path / "good.py").write_text("x = 1\n")
-    assert precompile([tmp_path]) is True
-    assert list(tmp_path.rglob("good*.pyc"))
-    (tmp_path / "bad.py").write_text("def broken(:\n")
-    with pytest.raises(RuntimeError, match="do not compile"):
-        precompile([tmp_path])

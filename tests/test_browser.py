@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import skip_or_fail
 
 from tests.browser_helpers import (
     CHROMIUM,
@@ -48,7 +49,7 @@ WAIT_MS = 15_000
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} missing: `make test` installs Debian's chromium when root")
+        skip_or_fail(f"{CHROMIUM} missing: `make test` installs Debian's chromium when root")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import skip_or_fail
 from digitnet.preprocess import InputError, normalize_digit
 from PIL import Image
 
@@ -35,7 +36,7 @@ def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 def fonts() -> list[Path]:
     found = find_fonts()
     if not found:
-        pytest.skip("no handwriting fonts installed (tools/system-deps.sh installs them)")
+        skip_or_fail("no handwriting fonts installed (tools/system-deps.sh installs them)")
     return found[:3]
 
 
