@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,17 +22,42 @@ CHROMIUM_ARGS = [
 ]
 
 Stroke = list[tuple[float, float]]  # points in canvas fractions, 0..1
+# In the template's Content-Security-Policy, the API origin (which the test replaces).
+DEPLOYED_API_SOURCE = "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def site_csp(api_origin: str) -> str:
+    """The Content-Security-Policy CloudFront sends with the page (template.yaml), with the
+    API at api_origin instead of API Gateway."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    resources = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]
+    config = resources["SiteHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = config["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    text = csp["Fn::Sub"]
+    assert DEPLOYED_API_SOURCE in text, text
+    return text.replace(DEPLOYED_API_SOURCE, api_origin)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
+    extra_headers: ClassVar[dict[str, str]] = {}
+
+    def end_headers(self) -> None:
+        for name, value in self.extra_headers.items():
+            self.send_header(name, value)
+        super().end_headers()
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 @contextmanager
-def static_server(directory: Path, port: int) -> Iterator[str]:
-    """A plain file server: the page on an origin of its own, as S3 + CloudFront serve it."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+def static_server(directory: Path, port: int,
+                  headers: dict[str, str] | None = None) -> Iterator[str]:
+    """A plain file server: the page on an origin of its own, as S3 + CloudFront serve it,
+    with the response headers CloudFront adds."""
+    handler_class = type("Handler", (_QuietHandler,), {"extra_headers": headers or {}})
+    handler = functools.partial(handler_class, directory=str(directory))
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -30,6 +30,7 @@ from tests.browser_helpers import (
     draw,
     read_canvas,
     settle,
+    site_csp,
     stalling_server,
     static_server,
     touch_draw,
@@ -429,12 +430,16 @@ def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
     site = tmp_path_factory.mktemp("site")
     shutil.copytree(ROOT / "static_site", site, dirs_exist_ok=True)
     (site / "config.json").write_text(json.dumps({"apiUrl": api_url + "/"}))
-    with static_server(site, site_port) as url:
+    headers = {"Content-Security-Policy": site_csp(api_url)}
+    with static_server(site, site_port, headers) as url:
         yield url
 
 
 def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, api_url):
+    """Served as CloudFront serves it: its own origin and the deployed security headers."""
     page = blank_page
+    page.add_init_script("""document.addEventListener("securitypolicyviolation",
+        (e) => (window.cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));""")
     _open(page, cross_origin_site)
     page.wait_for_function("document.getElementById('api-status').dataset.state === 'ready'")
     # Keyboard only: a sample digit, then Enter on the focused canvas.
@@ -448,6 +453,7 @@ def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, ap
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.inner_text("#digit").isdigit()
     assert sum(_shown_probabilities(page)) == pytest.approx(1.0, abs=1e-3)
+    assert page.evaluate("window.cspViolations || []") == []
 
 
 @pytest.fixture(scope="module")

@@ -223,7 +223,23 @@ def test_cloudfront_uses_oac_and_https(resources):
     behavior = config["DefaultCacheBehavior"]
     assert behavior["ViewerProtocolPolicy"] in ("redirect-to-https", "https-only")
     assert behavior["CachePolicyId"] == CACHING_OPTIMIZED
+    assert behavior["ResponseHeadersPolicyId"] == {"Ref": "SiteHeadersPolicy"}
     assert config["DefaultRootObject"] == "index.html"
+
+
+def test_site_sends_security_headers(resources):
+    policy = only(resources, "AWS::CloudFront::ResponseHeadersPolicy")
+    headers = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'none'"  # whatever is not allowed below
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["script-src"] == "'self'"  # no inline or remote scripts
+    assert headers["FrameOptions"]["FrameOption"] == "DENY"
+    assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+    assert all(header["Override"] for header in headers.values())
+    name = policy["ResponseHeadersPolicyConfig"]["Name"]  # account-wide, like the OAC's
+    assert "AWS::StackId" in json.dumps(name)
 
 
 def test_publisher_may_touch_only_the_site_bucket(resources):
