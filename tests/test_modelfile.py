@@ -104,6 +104,14 @@ def test_layer_whose_arrays_have_other_names(saved: tuple[Network, Path]) -> Non
         load_model(path)
 
 
+def test_model_of_another_preprocessing_is_refused(saved: tuple[Network, Path]) -> None:
+    """Every loader (API, bench, canvas evaluation) refuses it, not the API alone."""
+    path = saved[1]
+    _edit_manifest(path, lambda m: m.update(preprocess_version="old"))
+    with pytest.raises(ModelFileError, match="trained with preprocessing 'old'"):
+        load_model(path)
+
+
 def test_missing_array(saved: tuple[Network, Path]) -> None:
     path = saved[1]
     _edit_manifest(path, lambda m: m["architecture"][0]["arrays"].update(extra=[1]))

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from digitnet.modelfile import CARD_FILE, LoadedModel, load_model
-from digitnet.preprocess import PREPROCESS_VERSION
 
 FORWARD_CHUNK = 32
 # "0,".."255," NUL-padded to 4 bytes: a row of levels becomes JSON by one take and one
@@ -32,7 +30,6 @@ class ModelState:
         """Never raises: a missing, corrupt or mismatched model becomes `reason`."""
         try:
             model = load_model(directory)
-            _check_preprocess(model.manifest)
         except Exception as exc:  # whatever broke, the API must refuse rather than guess
             return cls(None, f"{type(exc).__name__}: {exc}")
         return cls(model, None, _read_card(Path(directory) / CARD_FILE))
@@ -65,13 +62,6 @@ def _read_card(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _check_preprocess(manifest: dict[str, Any]) -> None:
-    trained = manifest.get("preprocess_version")
-    if trained != PREPROCESS_VERSION:
-        raise ValueError(f"model was trained with preprocessing {trained!r} but this code "
-                         f"implements {PREPROCESS_VERSION!r}")
 
 
 class PredictionEncoder:

@@ -127,11 +127,16 @@ def _check_shapes(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> No
 
 
 def load_model(directory: str | Path) -> LoadedModel:
-    """Load and verify a model directory; raise ModelFileError on any mismatch."""
+    """Load and verify a model directory, its preprocessing version included; raise
+    ModelFileError on any mismatch."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFileError(f"model directory not found: {directory}")
     manifest = _read_manifest(directory)
+    trained = manifest.get("preprocess_version")
+    if trained != PREPROCESS_VERSION:  # the network would see drawings it was not taught
+        raise ModelFileError(f"model was trained with preprocessing {trained!r} but this "
+                             f"code implements {PREPROCESS_VERSION!r}")
     arrays = _read_weights(directory / manifest.get("weights_file", WEIGHTS_FILE),
                            manifest["weights_sha256"])
     _check_shapes(manifest, arrays)
