@@ -49,12 +49,10 @@ def model_input(item: PredictRequest, loc: Loc = ("body",),
             budget.spend(data, field)
         with _image_errors(field):
             ink = preprocess.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
-    if item.normalize:
-        try:
-            return preprocess.normalize_digit(ink)
-        except preprocess.EmptyDrawingError as exc:
-            raise ApiError(422, field, str(exc), "empty_drawing") from exc
-    return _as_is(ink, field)
+    try:
+        return preprocess.normalize_digit(ink) if item.normalize else _as_is(ink, field)
+    except preprocess.EmptyDrawingError as exc:
+        raise ApiError(422, field, str(exc), "empty_drawing") from exc
 
 
 def batch_inputs(items: list[PredictRequest]) -> np.ndarray:
@@ -107,6 +105,5 @@ def _as_is(ink: np.ndarray, loc: Loc) -> np.ndarray:
         height, width = ink.shape
         raise ApiError(422, loc, f"with normalize=false the image must be 28x28, got "
                        f"{width}x{height}", "wrong_size")
-    if float(ink.max()) < preprocess.EMPTY_PEAK:
-        raise ApiError(422, loc, "the drawing is empty: no ink found", "empty_drawing")
+    preprocess.ink_peak(ink)
     return ink

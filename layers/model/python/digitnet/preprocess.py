@@ -23,6 +23,7 @@ BOX = 20
 # MNIST puts the centre of mass at index 14.0 on both axes (measured on t10k).
 CENTRE = 14.0
 EMPTY_PEAK = 0.1  # peak ink below this (about 25 grey levels) is a blank drawing
+EMPTY_MESSAGE = "the drawing is empty: no ink found"
 BBOX_REL = 0.25  # ink under this fraction of the peak doesn't stretch the bounding box
 NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
@@ -201,16 +202,22 @@ def normalize_digit(ink: np.ndarray) -> np.ndarray:
     MNIST's pen strokes.
     """
     ink = _checked_ink(ink)
-    peak = float(ink.max())
-    if peak < EMPTY_PEAK:
-        raise EmptyDrawingError("the drawing is empty: no ink found")
+    peak = ink_peak(ink)
     crop = _crop_to_ink(ink, peak)
     small = _scale_to_box(crop)
     top_peak = float(small.max())
     if top_peak <= 0:
-        raise EmptyDrawingError("the drawing is empty: no ink found")
+        raise EmptyDrawingError(EMPTY_MESSAGE)
     small *= np.float32(1 / top_peak)
     return _place_by_centre_of_mass(small)
+
+
+def ink_peak(ink: np.ndarray) -> float:
+    """The strongest ink; EmptyDrawingError below EMPTY_PEAK, as normalized or not."""
+    peak = float(ink.max())
+    if peak < EMPTY_PEAK:
+        raise EmptyDrawingError(EMPTY_MESSAGE)
+    return peak
 
 
 def _checked_ink(ink: np.ndarray) -> np.ndarray:
