@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -69,27 +70,34 @@ def fold_batchnorm(layers: list[Layer]) -> list[Layer]:
     for layer in layers:
         if isinstance(layer, Dropout):
             continue
-        target = _fold_target(out, layer) if isinstance(layer, BatchNorm) else None
-        if target is None:
-            out.append(layer)
-            continue
-        scale, shift = layer.affine()
-        affine = out[target]
-        merged = type(affine)(**affine.config())
-        merged.params = {"W": (affine.params["W"] * scale).astype(np.float32),
-                         "b": (affine.params["b"] * scale + shift).astype(np.float32)}
-        out[target] = merged
+        if isinstance(layer, BatchNorm):
+            scale, shift = layer.affine()
+            target = _fold_target(out, scale)
+            if target is not None:
+                out[target] = _scaled(out[target], scale, shift)
+                continue
+        out.append(layer)
     return out
 
 
-def _fold_target(done: list[Layer], bn: BatchNorm) -> int | None:
-    """Index in `done` of the affine layer `bn` can fold into, if any."""
+def _fold_target(done: list[Layer], scale: np.ndarray) -> int | None:
+    """Index in `done` of the affine layer a BatchNorm of this scale can fold into."""
     i = len(done) - 1
-    if i >= 0 and isinstance(done[i], MaxPool2) and bool((bn.affine()[0] > 0).all()):
+    if i >= 0 and isinstance(done[i], MaxPool2) and bool((scale > 0).all()):
         i -= 1
     if i >= 0 and isinstance(done[i], Dense | Conv2D):
         return i
     return None
+
+
+def _scaled(affine: Layer, scale: np.ndarray, shift: np.ndarray) -> Layer:
+    """A copy of a Dense or Conv2D computing `affine(x) * scale + shift` (a shallow copy:
+    rebuilding it would draw random initial weights only to replace them)."""
+    merged = copy.copy(affine)
+    merged.params = {"W": (affine.params["W"] * scale).astype(np.float32),
+                     "b": (affine.params["b"] * scale + shift).astype(np.float32)}
+    merged.grads = {}
+    return merged
 
 
 ARCHITECTURES: dict[str, Callable[..., list[Layer]]] = {
