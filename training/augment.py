@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from digitnet.preprocess import normalize_batch
+from digitnet.preprocess import SIZE, normalize_batch
 
-SIZE = 28
 CENTRE = 13.5  # rotate and scale about the middle of the field
 CHUNK = 2048  # images per vectorised step: bounds memory for whole-epoch calls
 

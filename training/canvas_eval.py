@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from digitnet.modelfile import load_model
 from digitnet.network import Network
-from digitnet.preprocess import InputError, decode_image, normalize_digit, pixels_to_ink
+from digitnet.preprocess import SIZE, InputError, decode_image, normalize_digit, pixels_to_ink
 from PIL import Image
 
 from .canvas_set import CanvasDigit, build_canvas_set
@@ -40,12 +40,12 @@ def product_input(png: bytes) -> np.ndarray:
 def demo_input(png: bytes) -> np.ndarray:
     """The seed demo's way: the whole canvas shrunk to 28x28 (polarity fixed, nothing else)."""
     ink = Image.fromarray(decode_image(png))
-    return np.asarray(ink.resize((28, 28), Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.asarray(ink.resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def prepare(samples: list[CanvasDigit], preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (N, 28, 28) and a mask of the samples preprocessing refused (counted wrong)."""
-    inputs = np.zeros((len(samples), 28, 28), dtype=np.float32)
+    inputs = np.zeros((len(samples), SIZE, SIZE), dtype=np.float32)
     refused = np.zeros(len(samples), dtype=bool)
     for i, sample in enumerate(samples):
         try:

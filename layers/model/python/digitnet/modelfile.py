@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .network import Network
+from .network import IMAGE_SHAPE, N_CLASSES, Network
 from .preprocess import PREPROCESS_VERSION
 
 WEIGHTS_FILE = "model.npz"
@@ -56,19 +56,21 @@ def save_model(network: Network, directory: str | Path, *, name: str, version: s
     """Write model.npz and manifest.json into `directory`; return the directory."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    weights = out / WEIGHTS_FILE
-    with weights.open("wb") as fh:
-        np.savez(fh, **network.arrays())
+    buffer = io.BytesIO()
+    np.savez(buffer, **network.arrays())
+    weights = buffer.getvalue()  # hashed as written, not read back
+    (out / WEIGHTS_FILE).write_bytes(weights)
     manifest = {
         "format_version": FORMAT_VERSION,
         "name": name,
         "version": version,
-        "input": {"shape": [28, 28], "dtype": "float32", "range": [0, 1], "ink": "bright"},
-        "classes": list(range(10)),
+        "input": {"shape": list(IMAGE_SHAPE), "dtype": "float32", "range": [0, 1],
+                  "ink": "bright"},
+        "classes": list(range(N_CLASSES)),
         "architecture": network.spec(),
         "preprocess_version": PREPROCESS_VERSION,
         "weights_file": WEIGHTS_FILE,
-        "weights_sha256": _sha256(weights.read_bytes()),
+        "weights_sha256": _sha256(weights),
         "temperature": network.temperature,
         "metrics": metrics,
         **(extra or {}),

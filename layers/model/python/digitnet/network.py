@@ -20,8 +20,9 @@ from .layers import (
     ReLU,
 )
 from .losses import softmax
+from .preprocess import SIZE
 
-IMAGE_SHAPE = (28, 28)
+IMAGE_SHAPE = (SIZE, SIZE)  # what preprocessing makes
 N_CLASSES = 10
 
 
