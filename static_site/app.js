@@ -10,7 +10,7 @@ const LIVE_DELAY_MS = 250;
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  config: { apiBase: "", timeoutMs: 8000 },
+  config: null, // from config.json: read only after `configReady`
   configReady: null,
   inflight: null, // AbortController of the request in flight
   seq: 0, // numbers requests; only the newest may update the page
@@ -109,15 +109,12 @@ function reportError(err) {
   }
   if (err.kind === "unreachable") setApiStatus("down", "API unreachable");
   if (err.kind === "timeout") setApiStatus("slow", "API slow");
-  if (err.kind === "http" && err.status === 422) {
-    showMessage(HTTP_TITLES[422], err.message, "warn");
-    return;
-  }
   const title =
     err.kind === "http"
       ? HTTP_TITLES[err.status] ?? `The API answered ${err.status}:`
       : err.kind === "timeout" ? "Slow:" : "Unreachable:";
-  showMessage(title, err.message, "error");
+  const unreadable = err.kind === "http" && err.status === 422; // the drawing, not the API
+  showMessage(title, err.message, unreadable ? "warn" : "error");
 }
 
 function setApiStatus(status, text) {

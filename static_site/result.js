@@ -28,14 +28,13 @@ export function showPrediction(result) {
   $("confidence").textContent = percent(confidence);
   $("verdict-text").textContent =
     `The model reads a ${digit}, with ${percent(confidence)} confidence.`;
-  const best = probabilities.indexOf(Math.max(...probabilities));
   for (const li of $("probs").children) {
     const d = Number(li.dataset.digit);
     const p = probabilities[d];
     li.querySelector(".prob-fill").style.width = `${Math.max(p * 100, 0)}%`;
     li.querySelector(".prob-value").textContent = percent(p);
     li.dataset.p = String(p);
-    li.classList.toggle("top", d === best);
+    li.classList.toggle("top", d === digit); // the API's digit is the top probability
     li.setAttribute("aria-label", `${d}: ${percent(p)}`);
   }
   $("model-name").textContent = model ? `${model.name} ${model.version}` : "–";
