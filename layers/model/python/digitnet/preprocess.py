@@ -56,8 +56,7 @@ def decode_image(data: bytes, *, max_pixels: int = 4096 * 4096) -> np.ndarray:
     """
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ImageDecodeError("expected non-empty image bytes")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):
         image = _load_upright(_open_checked(bytes(data), max_pixels))
         background = _border_median(image)  # before reducing, which blurs the border
         image = _reduced(image)
@@ -66,8 +65,7 @@ def decode_image(data: bytes, *, max_pixels: int = 4096 * 4096) -> np.ndarray:
 
 def image_pixels(data: bytes) -> int:
     """Width x height from the header alone: what decoding the image would cost."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):
         width, height = _open(bytes(data)).size
     return width * height
 
