@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import os
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,33 @@ def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], str]:
     return response["statusCode"], headers, body
 
 
+def encode(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
+    """The image as a file of the given format (Pillow's save options passed on)."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def data_url(png: bytes, media: str = "image/png") -> str:
+    return f"data:{media};base64,{b64(png)}"
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def raw_png(width: int, height: int, idat: bytes, *, bit_depth: int = 8,
+            extra: tuple[bytes, ...] = ()) -> bytes:
+    """A greyscale PNG written chunk by chunk, so its header can lie about its size."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + b"".join(extra)
+            + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+
+
 def drawn_digit(strokes: list[list[tuple[float, float]]], *, side: int = 280,
                 width: int = 22, fmt: str = "PNG", mode: str = "RGBA") -> bytes:
     """Strokes (fractions of the side) drawn black on transparent, like the site's canvas."""
@@ -53,19 +82,13 @@ def drawn_digit(strokes: list[list[tuple[float, float]]], *, side: int = 280,
     for stroke in strokes:
         draw.line([(x * side, y * side) for x, y in stroke], fill="black", width=width,
                   joint="curve")
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
+    return encode(image, fmt)
 
 
 ONE = [[(0.5, 0.15), (0.5, 0.85)]]
 SEVEN = [SEVEN_STROKE]  # the sample events' "7" (events/generate.py draws them)
 ZERO = [[(0.5 + 0.22 * np.cos(t), 0.5 + 0.32 * np.sin(t))
          for t in np.linspace(0, 2 * np.pi, 40)]]
-
-
-def data_url(png: bytes, media: str = "image/png") -> str:
-    return f"data:{media};base64," + base64.b64encode(png).decode()
 
 
 def pixels_of(strokes: list[list[tuple[float, float]]]) -> list[int]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 
 import numpy as np
@@ -14,8 +12,10 @@ from api_helpers import (
     SHIPPED_MODEL,
     ZERO,
     app_module,
+    b64,
     data_url,
     drawn_digit,
+    encode,
     pixels_of,
 )
 from fastapi.testclient import TestClient
@@ -72,7 +72,7 @@ def test_canvas_data_url_is_recognised(client, strokes, digit):
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "GIF", "PNG"])
 def test_raw_base64_in_every_format(client, fmt):
     image = drawn_digit(SEVEN, fmt=fmt, mode="RGB")  # dark ink on white, no alpha
-    r = client.post("/predict", json={"image": base64.b64encode(image).decode()})
+    r = client.post("/predict", json={"image": b64(image)})
     assert r.status_code == 200, r.text
     assert_prediction(r.json(), 7)
 
@@ -88,20 +88,12 @@ def test_input_is_what_the_model_saw(client):
 
 
 def png(size: tuple[int, int], mode: str = "1") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode(Image.new(mode, size))
 
 
 def animated_gif() -> bytes:
     frames = [Image.new("L", (28, 28), c) for c in (0, 255)]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
-    return buffer.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
 
 
 

@@ -6,11 +6,9 @@ status codes, content type and schema.
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 import schemathesis
-from api_helpers import SEVEN, app_module, drawn_digit
+from api_helpers import SEVEN, app_module, b64, data_url, drawn_digit
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -62,9 +60,7 @@ def image_bytes(draw: st.DrawFn) -> bytes:
 @given(data=image_bytes(), as_data_url=st.booleans(), normalize=st.booleans())
 @FUZZ
 def test_damaged_images_are_4xx_never_5xx(client, data, as_data_url, normalize):
-    text = base64.b64encode(data).decode()
-    body = {"image": "data:image/png;base64," + text if as_data_url else text,
-            "normalize": normalize}
+    body = {"image": data_url(data) if as_data_url else b64(data), "normalize": normalize}
     r = client.post("/predict", json=body)
     assert r.status_code in (200, 413, 422), r.text
     if r.status_code != 200:

@@ -1,12 +1,11 @@
 """digitnet.preprocess: drawings of any kind become MNIST-like 28x28 digits."""
 
-import io
-import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from api_helpers import encode, raw_png
 from digitnet.preprocess import (
     PREPROCESS_VERSION,
     EmptyDrawingError,
@@ -41,12 +40,6 @@ def draw_digit(
     width = max(1, round(width_frac * size))
     ImageDraw.Draw(image).line(points, fill=ink, width=width, joint="curve")
     return image
-
-
-def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
 
 
 def digit(image: Image.Image, fmt: str = "PNG") -> np.ndarray:
@@ -272,14 +265,7 @@ def test_animated_png_is_refused() -> None:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG claiming huge dimensions with almost no data: a decompression bomb's shape."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return raw_png(width, height, zlib.compress(b"\0" * 1024))
 
 
 @pytest.mark.parametrize(("width", "height"), [(100_000, 100_000), (20_000, 20_000), (5000, 4000)])

@@ -9,9 +9,7 @@ a 4xx whose JSON names the problem, and must not take the process down.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import io
 import json
 import os
 import struct
@@ -23,7 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_helpers import ROOT, SHIPPED_MODEL, app_module, invoke, load_event
+from api_helpers import (
+    ROOT,
+    SHIPPED_MODEL,
+    app_module,
+    b64,
+    data_url,
+    encode,
+    invoke,
+    load_event,
+    png_chunk,
+    raw_png,
+)
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
@@ -33,44 +42,20 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 # ---------------------------------------------------------------- crafted inputs
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def raw_png(width: int, height: int, idat: bytes, *, bit_depth: int = 8,
-            extra: tuple[bytes, ...] = ()) -> bytes:
-    """A greyscale PNG written chunk by chunk, so its header can lie about its size."""
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + b"".join(extra)
-            + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
-
-
 def drawn(size: tuple[int, int] = (280, 280), fmt: str = "PNG", **save) -> bytes:
     """A '7'-ish dark stroke on white, as a canvas would export it."""
     w, h = size
     img = Image.new("RGB", size, "white")
     ImageDraw.Draw(img).line([(w * 0.2, h * 0.2), (w * 0.8, h * 0.2), (w * 0.4, h * 0.9)],
                              fill="black", width=max(1, min(w, h) // 10))
-    buf = io.BytesIO()
-    img.save(buf, fmt, **save)
-    return buf.getvalue()
+    return encode(img, fmt, **save)
 
 
 def animated(fmt: str) -> bytes:
     frames = [Image.new("L", (64, 64), 0) for _ in range(3)]
     for i, frame in enumerate(frames):
         ImageDraw.Draw(frame).line([(10 + 10 * i, 5), (10 + 10 * i, 60)], fill=255, width=6)
-    buf = io.BytesIO()
-    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    return buf.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def data_url(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{b64(data)}"
+    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
 def jpeg_declaring(width: int, height: int) -> bytes:
@@ -89,9 +74,9 @@ IMAGE_BOMBS = {
     "zlib_bomb_idat": raw_png(65535, 65535, zlib.compress(b"\0" * 20_000_000, 9), bit_depth=1),
     # A 28x28 image carrying 50 MB of compressed text / colour profile (48 kB on the wire).
     "zlib_bomb_ztxt": raw_png(28, 28, BLANK_ROWS, extra=(
-        _png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * 50_000_000, 9)),)),
+        png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * 50_000_000, 9)),)),
     "zlib_bomb_iccp": raw_png(28, 28, BLANK_ROWS, extra=(
-        _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * 50_000_000, 9)),)),
+        png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * 50_000_000, 9)),)),
     "jpeg_65500_square": jpeg_declaring(65500, 65500),
     "gif_65535_square": b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x00\x00\x00"
     + b",\x00\x00\x00\x00" + struct.pack("<HH", 65535, 65535) + b"\x00\x02\x02D\x01\x00;",
@@ -300,7 +285,7 @@ def test_hostile_bodies_via_handler_are_4xx(client, event_name, name):
     assert headers["content-type"] == "application/json"
     assert json.loads(body)["detail"]
     if name == "deep_json":  # the same bytes base64-encoded, as API Gateway does for binary
-        event["body"] = base64.b64encode(HOSTILE_BODIES[name].encode()).decode()
+        event["body"] = b64(HOSTILE_BODIES[name].encode())
         event["isBase64Encoded"] = True
         assert 400 <= invoke(event)[0] < 500
 
