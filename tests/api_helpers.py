@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from events.generate import SEVEN as SEVEN_STROKE
 from tools.lambda_fakes import LambdaContext, event_body, load_event  # noqa: F401 (for the tests)
-from tools.paths import ROOT, SHIPPED_MODEL  # noqa: F401 (for the tests)
+from tools.paths import EVENTS_DIR, ROOT, SHIPPED_MODEL
 
 for key, value in {
     "MODEL_DIR": str(SHIPPED_MODEL),
@@ -44,6 +48,43 @@ def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], str]:
         body = base64.b64decode(body).decode()
     headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
     return response["statusCode"], headers, body
+
+
+COLD_SCRIPT = """
+import json, sys
+import app
+from tools.lambda_fakes import LambdaContext
+for name in sys.argv[1:]:
+    r = app.handler(json.load(open(name)), LambdaContext())
+    print("RESULT", r["statusCode"], r["body"])
+"""
+
+
+def run_fresh(model_dir: Path, *names: str) -> tuple[list[tuple[int, Any]], list[dict]]:
+    """The events through a fresh interpreter's handler (the app loads its model at import,
+    as on a cold start): (status, answer)s and the JSON records it wrote to stdout (its
+    CloudWatch log stream): Powertools logs and EMF."""
+    env = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
+           "PYTHONPATH": str(ROOT / "functions" / "predict")}
+    env.pop("POWERTOOLS_METRICS_DISABLED", None)
+    events = [str(EVENTS_DIR / f"{n}.json") for n in names]
+    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, *events], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    results = [line.split(" ", 2)[1:] for line in lines if line.startswith("RESULT ")]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    return [(int(s), json.loads(b)) for s, b in results], records
+
+
+def copy_model(tmp_path: Path) -> Path:
+    """The shipped model's files copied to tmp_path/model, for a test to damage."""
+    model = tmp_path / "model"
+    model.mkdir()
+    for f in SHIPPED_MODEL.iterdir():
+        if f.is_file():
+            (model / f.name).write_bytes(f.read_bytes())
+    return model
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:

@@ -13,6 +13,7 @@ from api_helpers import (
     ZERO,
     app_module,
     b64,
+    copy_model,
     data_url,
     drawn_digit,
     encode,
@@ -310,10 +311,8 @@ def test_model_state_reasons(tmp_path):
     """Any damage leaves a reason and no model; a missing or unreadable card does not."""
     from inference import ModelState
 
-    model = tmp_path / "model"
-    model.mkdir()
-    for name in ("model.npz", "manifest.json"):
-        (model / name).write_bytes((SHIPPED_MODEL / name).read_bytes())
+    model = copy_model(tmp_path)
+    (model / "MODEL_CARD.md").unlink()
     assert ModelState.load(model).ok
     assert ModelState.load(model).card is None
     (model / "MODEL_CARD.md").write_bytes(b"\xff\xfe not utf-8")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from api_helpers import (
@@ -14,8 +15,10 @@ from api_helpers import (
     SHIPPED_MODEL,
     LambdaContext,
     app_module,
+    copy_model,
     invoke,
     load_event,
+    run_fresh,
 )
 
 
@@ -140,37 +143,9 @@ def test_metrics_are_emitted_as_emf(monkeypatch, capfd):
     assert namespaces == {observability.NAMESPACE}
 
 
-COLD_SCRIPT = """
-import json, sys
-import app
-from tools.lambda_fakes import LambdaContext
-for name in sys.argv[1:]:
-    r = app.handler(json.load(open(name)), LambdaContext())
-    print("RESULT", r["statusCode"], r["body"])
-"""
-
-
-def run_fresh(model_dir, *names):
-    """The events through a fresh interpreter's handler: (status, answer)s and the JSON
-    records it wrote to stdout (its CloudWatch log stream): Powertools logs and EMF."""
-    env = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
-           "PYTHONPATH": str(ROOT / "functions" / "predict")}
-    env.pop("POWERTOOLS_METRICS_DISABLED", None)
-    events = [str(ROOT / "events" / f"{n}.json") for n in names]
-    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, *events], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=True)
-    lines = done.stdout.splitlines()
-    results = [line.split(" ", 2)[1:] for line in lines if line.startswith("RESULT ")]
-    records = [json.loads(line) for line in lines if line.startswith("{")]
-    return [(int(s), json.loads(b)) for s, b in results], records
-
-
-def corrupt_copy(tmp_path):
-    model = tmp_path / "model"
-    model.mkdir()
-    for f in SHIPPED_MODEL.iterdir():
-        if f.is_file():
-            (model / f.name).write_bytes(f.read_bytes())
+def corrupt_copy(tmp_path: Path) -> Path:
+    """A copy of the shipped model with one byte of its weights flipped."""
+    model = copy_model(tmp_path)
     weights = bytearray((model / "model.npz").read_bytes())
     weights[len(weights) // 2] ^= 0xFF
     (model / "model.npz").write_bytes(bytes(weights))

@@ -13,8 +13,6 @@ import hashlib
 import json
 import os
 import struct
-import subprocess
-import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_helpers import (
-    ROOT,
-    SHIPPED_MODEL,
     app_module,
     b64,
+    copy_model,
     data_url,
     encode,
     invoke,
     load_event,
     png_chunk,
     raw_png,
+    run_fresh,
 )
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
@@ -410,18 +408,6 @@ def test_local_server_refuses_huge_declared_length_before_reading(client, server
 # ---------------------------------------------------------------- corrupted model
 
 
-PROBE = """
-import json
-from fastapi.testclient import TestClient
-from app import app
-c = TestClient(app, raise_server_exceptions=False)
-h = c.get("/health")
-p = c.post("/predict", json={"pixels": [0] * 783 + [255]})
-result = {"health": [h.status_code, h.json()], "predict": [p.status_code, p.text]}
-print("PROBE " + json.dumps(result))
-"""
-
-
 class _Exploit:
     """Unpickling this runs a shell command: a model file must never be unpickled."""
 
@@ -460,31 +446,17 @@ def _corrupt(directory: Path, how: str) -> None:
     ("shape_lie", "shape"), ("pickled_weights", "pickle"),
 ])
 def test_corrupted_model_is_refused_at_start(tmp_path, how, clue):
-    if not (SHIPPED_MODEL / "model.npz").is_file():  # committed: never a reason to skip
-        pytest.fail(f"no shipped model in {SHIPPED_MODEL} to corrupt")
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    for f in SHIPPED_MODEL.iterdir():
-        if f.is_file():
-            (model_dir / f.name).write_bytes(f.read_bytes())
+    """A fresh interpreter's handler (the app loads its model at import) on a damaged copy."""
+    model_dir = copy_model(tmp_path)
     _corrupt(model_dir, how)
-    pythonpath = os.pathsep.join(
-        str(ROOT / p) for p in ("functions/predict", "layers/model/python", ".")
-    )
-    env = {**os.environ, "MODEL_DIR": str(model_dir), "PYTHONPATH": pythonpath,
-           "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "test"}
-    proc = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    probe = next(ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE "))
-    result = json.loads(probe.removeprefix("PROBE "))
-    health_status, health = result["health"]
-    predict_status, predict_text = result["predict"]
-    assert health_status == 503, result
-    assert health["ok"] is False, result
-    assert predict_status == 503, result
-    assert '"digit"' not in predict_text
-    logs = [ln for ln in (proc.stdout + proc.stderr).lower().splitlines()
-            if not ln.startswith("probe ")]
-    assert any(clue in ln and "error" in ln for ln in logs), f"no error log naming the {clue}"
+    results, logs = run_fresh(model_dir, "v2-health", "v2-predict-pixels")
+    (health_status, health), (predict_status, predict) = results
+    assert (health_status, health["ok"]) == (503, False), results
+    assert predict_status == 503, results
+    assert "model unavailable" in predict["detail"]
+    assert "digit" not in predict
+    error = next((r for r in logs if r.get("level") == "ERROR"), None)
+    assert error is not None, f"no error log: {logs}"
+    assert clue in error["reason"].lower(), f"the error log does not name the {clue}: {error}"
+    assert error["reason"] == health["reason"]
     assert not (model_dir / "PWNED").exists()
