@@ -15,10 +15,13 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 from events.generate import SEVEN as SEVEN_STROKE
@@ -38,6 +41,19 @@ def app_module() -> Any:
     import app
 
     return app
+
+
+@contextmanager
+def api_client(*, raise_server_exceptions: bool = False) -> Iterator[Any]:
+    """A TestClient on the app, once its /health answered 200: the model is committed, so
+    one that does not load fails the tests that need it rather than skipping them."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app_module().app, raise_server_exceptions=raise_server_exceptions) as c:
+        health = c.get("/health")
+        if health.status_code != 200:
+            pytest.fail(f"the shipped model did not load ({health.text})")
+        yield c
 
 
 def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], str]:

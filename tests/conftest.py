@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -26,3 +27,13 @@ def mnist_dir() -> Path:
     if not (data_dir / "t10k-images-idx3-ubyte.gz").is_file():
         skip_or_fail(f"MNIST files not found in {data_dir} (set DATA_DIR)")
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """The predict app in a TestClient whose model loaded; a server error answers 500
+    (what API Gateway would return) instead of raising in the test."""
+    from api_helpers import api_client  # here, not above: it sets the app's environment
+
+    with api_client() as c:
+        yield c

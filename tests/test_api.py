@@ -29,11 +29,6 @@ MANIFEST = json.loads((SHIPPED_MODEL / "manifest.json").read_text())
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 
-@pytest.fixture(scope="module")
-def client() -> TestClient:
-    return TestClient(app_module().app, raise_server_exceptions=False)
-
-
 def assert_prediction(answer: dict, digit: int | None = None) -> None:
     assert set(answer) == {"digit", "confidence", "probabilities", "model", "input"}
     probabilities = answer["probabilities"]

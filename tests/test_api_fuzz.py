@@ -6,9 +6,11 @@ status codes, content type and schema.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import schemathesis
-from api_helpers import SEVEN, app_module, b64, data_url, drawn_digit
+from api_helpers import SEVEN, api_client, app_module, b64, data_url, drawn_digit
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,8 +38,10 @@ def test_every_endpoint_conforms_to_its_schema(case):
 
 
 @pytest.fixture(scope="module")
-def client() -> TestClient:
-    return TestClient(app_module().app)
+def client() -> Iterator[TestClient]:
+    """conftest's client, but a server error raises: a fuzzed 5xx shows its traceback."""
+    with api_client(raise_server_exceptions=True) as c:
+        yield c
 
 
 PNG = drawn_digit(SEVEN, side=64, width=6)

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_helpers import (
-    app_module,
     b64,
     copy_model,
     data_url,
@@ -31,7 +30,6 @@ from api_helpers import (
     raw_png,
     run_fresh,
 )
-from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 # /health adds no metric; Powertools warns about that on every invocation.
@@ -95,15 +93,6 @@ NOT_IMAGES = {
 
 
 # ---------------------------------------------------------------- helpers
-
-
-@pytest.fixture(scope="module")
-def client():
-    with TestClient(app_module().app, raise_server_exceptions=False) as c:
-        health = c.get("/health")
-        if health.status_code != 200:  # the model is committed: never a reason to skip
-            pytest.fail(f"the shipped model did not load ({health.text})")
-        yield c
 
 
 def assert_client_error(response, *statuses: int) -> str:
@@ -357,14 +346,14 @@ def server_port():
         yield port
 
 
-def test_local_server_concurrent_equals_sequential(client, server_port):
+def test_local_server_concurrent_equals_sequential(server_port):
     bodies = [json.dumps(b).encode() for b in _digit_bodies(64)]
     sequential = asyncio.run(_post_all(server_port, bodies, 1))
     concurrent = asyncio.run(_post_all(server_port, bodies, 32))
     assert [json.loads(a) for a in concurrent] == [json.loads(a) for a in sequential]
 
 
-def test_local_server_under_load_has_no_errors(client, server_port):
+def test_local_server_under_load_has_no_errors(server_port):
     from tools.loadtest import demo_pixels, run_load
 
     body = json.dumps({"pixels": demo_pixels()}).encode()
@@ -375,7 +364,7 @@ def test_local_server_under_load_has_no_errors(client, server_port):
     assert result.statuses == {200: count}
 
 
-def test_local_server_refuses_huge_chunked_body(client, server_port):
+def test_local_server_refuses_huge_chunked_body(server_port):
     """No Content-Length to check up front: the limit must hold while streaming."""
     import socket
 
@@ -394,7 +383,7 @@ def test_local_server_refuses_huge_chunked_body(client, server_port):
     assert head.startswith(b"HTTP/1.1 413"), head[:200]
 
 
-def test_local_server_refuses_huge_declared_length_before_reading(client, server_port):
+def test_local_server_refuses_huge_declared_length_before_reading(server_port):
     """A 100 MB Content-Length is refused from the header, without waiting for the body."""
     import socket
 
