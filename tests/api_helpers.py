@@ -36,6 +36,8 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
+MANIFEST = json.loads((SHIPPED_MODEL / "manifest.json").read_text())  # the shipped model's
+
 
 def app_module() -> Any:
     import app

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from api_helpers import (
+    MANIFEST,
     ONE,
     SEVEN,
     SHIPPED_MODEL,
@@ -21,9 +22,6 @@ from api_helpers import (
 )
 from fastapi.testclient import TestClient
 from PIL import Image
-
-MANIFEST = json.loads((SHIPPED_MODEL / "manifest.json").read_text())
-
 
 # /health adds no metric; Powertools warns about that on every invocation.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from api_helpers import (
+    MANIFEST,
     ROOT,
     SHIPPED_MODEL,
     LambdaContext,
@@ -172,15 +173,11 @@ def test_fresh_start_logs_model_and_cold_start():
     results, records = run_fresh(SHIPPED_MODEL, "v2-health", "v2-health")
     assert [status for status, _ in results] == [200, 200]
     loaded = next(r for r in records if r.get("message") == "model loaded")
-    assert loaded["model"]["version"] == shipped_version()
+    assert loaded["model"]["version"] == MANIFEST["version"]
     cold = [r for r in records if "ColdStart" in r]  # Powertools' EMF metric
     assert len(cold) == 1, "the first invocation only"
     assert cold[0]["ColdStart"] == [1.0]
     assert cold[0]["function_name"] == LambdaContext.function_name
-
-
-def shipped_version() -> str:
-    return json.loads((SHIPPED_MODEL / "manifest.json").read_text())["version"]
 
 
 @pytest.mark.parametrize(("env", "expected"), [

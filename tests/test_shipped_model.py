@@ -6,18 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from digitnet.modelfile import load_model
+from digitnet.modelfile import LoadedModel, load_model
 
+from tools.paths import SHIPPED_MODEL
 from training.calibrate import expected_calibration_error
 from training.idx import load_split
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL_DIR = ROOT / "layers" / "model" / "model"
+
+@pytest.fixture(scope="module")
+def shipped() -> LoadedModel:
+    """Loaded once: the predictions and the manifest's claims come from the same load."""
+    return load_model(SHIPPED_MODEL)
 
 
 @pytest.fixture(scope="module")
-def test_predictions(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    net = load_model(MODEL_DIR).network
+def test_predictions(shipped: LoadedModel, mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    net = shipped.network
     test = load_split(mnist_dir, "t10k")
     probs = net.predict_proba(test.images, chunk=1000)
     return probs, test.labels
@@ -35,7 +39,7 @@ def test_shipped_model_is_calibrated(test_predictions) -> None:
     assert ece < 0.01, f"expected calibration error {ece:.4f} >= 1%"
 
 
-def test_manifest_metrics_match_a_fresh_evaluation(test_predictions) -> None:
+def test_manifest_metrics_match_a_fresh_evaluation(shipped, test_predictions) -> None:
     probs, labels = test_predictions
-    claimed = load_model(MODEL_DIR).manifest["metrics"]["test_accuracy"]
+    claimed = shipped.manifest["metrics"]["test_accuracy"]
     assert float((probs.argmax(axis=1) == labels).mean()) == pytest.approx(claimed, abs=1e-9)
