@@ -13,7 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.paths import ROOT
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, never a downloaded one (no `playwright install`).
 CHROMIUM_ARGS = [

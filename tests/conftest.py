@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.paths import ROOT
 
 
 def skip_or_fail(reason: str) -> NoReturn:

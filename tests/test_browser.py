@@ -23,7 +23,6 @@ from conftest import skip_or_fail
 from tests.browser_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    ROOT,
     centre_of_mass,
     dark_pixels,
     digit_strokes,
@@ -36,6 +35,7 @@ from tests.browser_helpers import (
     touch_draw,
 )
 from tests.server_helpers import free_port, local_server
+from tools.paths import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

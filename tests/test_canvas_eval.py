@@ -11,6 +11,7 @@ from conftest import skip_or_fail
 from digitnet.preprocess import InputError, normalize_digit
 from PIL import Image
 
+from tools.paths import SHIPPED_MODEL
 from training.canvas_eval import demo_input, evaluate, group_sizes, main, product_input
 from training.canvas_set import (
     CanvasDigit,
@@ -19,9 +20,6 @@ from training.canvas_set import (
     find_fonts,
     skeletonize,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-MODEL_DIR = ROOT / "layers" / "model" / "model"
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +146,7 @@ def test_shipped_model_reads_canvas_digits(mnist_test: tuple) -> None:
 
     images, labels = mnist_test
     samples = build_canvas_set(images, labels, seed=7, mnist_count=250, font_variants=1)
-    accuracy = evaluate(samples, load_model(MODEL_DIR).network)
+    accuracy = evaluate(samples, load_model(SHIPPED_MODEL).network)
     assert accuracy["overall"] >= 0.97, accuracy
 
 

@@ -1,13 +1,9 @@
 """The local server (`make serve`) answers over real HTTP: site at /, API beside it."""
 
-from pathlib import Path
-
 import httpx
 import pytest
 from api_helpers import ONE, SEVEN, data_url, drawn_digit, pixels_of
 from server_helpers import local_server
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,11 @@ from digitnet.network import Network
 from digitnet.preprocess import normalize_batch
 from test_idx import write_split
 
+from tools.paths import ROOT
 from training.calibrate import expected_calibration_error, fit_temperature
 from training.cli import RECIPES, main, make_config, parse_args, reproduce_command
 from training.idx import Split
 from training.train import TrainConfig, lr_at, train
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
