@@ -17,13 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.package_size import function_layers
-from tools.post_build import finish
+from tools.package_size import BIN, function_layers, sam_env  # noqa: F401 (for the tests)
+from tools.package_size import make_build as sam_build_into
+from tools.paths import EVENTS_DIR  # noqa: F401 (for the tests)
 from tools.standin_image import LAMBDA_RUNTIME_PROVIDES, copy_distributions
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-EVENTS_DIR = ROOT / "events"
 
 # Runs in a Python with no site-packages: only the built artifacts are importable,
 # laid out as Lambda lays them out (/var/task first, then /opt/python: the python/
@@ -54,26 +51,6 @@ for path in events:
 """
 
 
-# Settings the app reads: sam local would hand the test process's values (set by
-# other tests' helpers) to the container over the template's own.
-_APP_SETTINGS = ("MODEL_DIR", "CORS_ALLOW_ORIGINS", "API_ROOT_PATH", "LOG_LEVEL")
-
-
-def sam_env(**extra: str) -> dict[str, str]:
-    """sam needs the runtime's Python (the venv's python3.12) on PATH and a region."""
-    inherited = {
-        k: v for k, v in os.environ.items()
-        if k not in _APP_SETTINGS and not k.startswith("POWERTOOLS_")
-    }
-    return {
-        **inherited,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "SAM_CLI_TELEMETRY": "0",
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        **extra,
-    }
-
-
 @functools.cache
 def built_app() -> Path:
     """`sam build` for x86_64 into a temporary folder, finished (once per session)."""
@@ -81,17 +58,6 @@ def built_app() -> Path:
     atexit.register(shutil.rmtree, build_dir, ignore_errors=True)
     sam_build_into(build_dir)
     return build_dir
-
-
-def sam_build_into(build_dir: Path) -> None:
-    """What `make build` does (sam build, cached, then tools/post_build.py), for x86_64."""
-    cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir), "--cached",
-           "--parameter-overrides", "Architecture=x86_64"]
-    done = subprocess.run(cmd, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
-                          timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"sam build failed:\n{done.stdout}\n{done.stderr}")
-    finish(build_dir)
 
 
 @functools.cache

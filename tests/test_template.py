@@ -6,18 +6,15 @@ import copy
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0",
-       "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+from tools.package_size import BIN, sam_env
+from tools.paths import ROOT
+
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
 
@@ -67,7 +64,8 @@ def only(resources: dict[str, Any], kind: str) -> dict[str, Any]:
     ids=["cfn-lint", "sam-validate-lint"],
 )
 def test_linters_are_clean(command):
-    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -3,11 +3,14 @@
 Lambda limits function plus layers to 250 MB unzipped; the zipped size is what
 is uploaded and what a cold start has to fetch. Zips are written to a temporary
 file with the same compression `sam` uses (deflate), then measured.
+Also the build itself as `make build` makes it (`make_build`, with `sam_env`),
+shared by the bench and the infrastructure tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -19,9 +22,10 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD_DIR = ROOT / ".aws-sam" / "build"
+from tools.paths import ROOT
+
 BENCH_BUILD_DIR = ROOT / "build" / "sam-bench"  # the bench's own fresh build
+BIN = Path(sys.executable).parent  # the venv's: sam, and the runtime's python3.12 sam runs
 MB = 1_000_000  # decimal megabytes, as AWS states its limits
 
 
@@ -57,11 +61,21 @@ KINDS = {
 
 
 def _resources(build_dir: Path) -> dict[str, dict]:
-    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_AnyTagLoader)
+    """The built template's resources (not to be modified: shared by the calls of one report)."""
+    path = build_dir / "template.yaml"
+    stat = path.stat()
+    return _parse_resources(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_resources(path: Path, mtime_ns: int, size: int) -> dict[str, dict]:
+    """Parsed once per version of the file (one report asks several times; a rebuild
+    changes the key)."""
+    template = yaml.load(path.read_text(), Loader=_AnyTagLoader)
     return template.get("Resources") or {}
 
 
-def built_resources(build_dir: Path = BUILD_DIR) -> dict[str, str]:
+def built_resources(build_dir: Path) -> dict[str, str]:
     """Logical id -> "function" / "layer" for every resource `sam build` built."""
     return {
         name: KINDS[res["Type"]]
@@ -70,7 +84,7 @@ def built_resources(build_dir: Path = BUILD_DIR) -> dict[str, str]:
     }
 
 
-def function_layers(build_dir: Path = BUILD_DIR) -> dict[str, list[str]]:
+def function_layers(build_dir: Path) -> dict[str, list[str]]:
     """Function -> the built layers it references (`Ref`s), for the per-function limit."""
     resources = _resources(build_dir)
     built = built_resources(build_dir)
@@ -81,7 +95,7 @@ def function_layers(build_dir: Path = BUILD_DIR) -> dict[str, list[str]]:
     }
 
 
-def deployed_bytes(sizes: list[PackageSize], build_dir: Path = BUILD_DIR) -> dict[str, int]:
+def deployed_bytes(sizes: list[PackageSize], build_dir: Path) -> dict[str, int]:
     """Function -> unzipped bytes of it plus its layers: what Lambda's 250 MB limit counts."""
     by_name = {s.name: s.unzipped_bytes for s in sizes}
     return {fn: by_name[fn] + sum(by_name[layer] for layer in layers)
@@ -100,40 +114,60 @@ def measure_dir(path: Path, name: str, kind: str) -> PackageSize:
     return PackageSize(name, kind, unzipped, zipped, len(files))
 
 
-def measure_build(build_dir: Path = BUILD_DIR) -> list[PackageSize]:
+def measure_build(build_dir: Path) -> list[PackageSize]:
     return [
         measure_dir(build_dir / name, name, kind)
         for name, kind in sorted(built_resources(build_dir).items(), key=lambda kv: kv[::-1])
     ]
 
 
-def make_build(build_dir: Path, *, root: Path = ROOT) -> int:
-    """What `make build` does, into `build_dir`: `sam build`, then `tools.post_build`.
+# Settings the app reads: sam local would hand this process's values (set by tests'
+# helpers, for one) to the container over the template's own.
+APP_SETTINGS = ("MODEL_DIR", "CORS_ALLOW_ORIGINS", "API_ROOT_PATH", "LOG_LEVEL")
 
-    Returns the bytes post_build trimmed. x86_64 when the template lets us choose.
+
+def sam_env(**extra: str) -> dict[str, str]:
+    """sam needs the runtime's Python (the venv's python3.12) on PATH and a region;
+    the app's own settings are left out (see APP_SETTINGS)."""
+    inherited = {
+        k: v for k, v in os.environ.items()
+        if k not in APP_SETTINGS and not k.startswith("POWERTOOLS_")
+    }
+    return {
+        **inherited,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        **extra,
+    }
+
+
+def make_build(build_dir: Path, *, cache_dir: Path | None = None) -> int:
+    """What `make build` does, into a fresh `build_dir`: `sam build` (cached, in `cache_dir`
+    or sam's default .aws-sam/cache), then `tools.post_build`. x86_64, this machine's CPU,
+    when the template lets us choose, so the compiled wheels load here.
+
+    Returns the bytes post_build trimmed.
     """
     from tools.post_build import finish
 
     shutil.rmtree(build_dir, ignore_errors=True)
-    sam_build(build_dir, root=root)
+    source = yaml.load((ROOT / "template.yaml").read_text(), Loader=_AnyTagLoader)
+    cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir), "--cached"]
+    if cache_dir is not None:
+        cmd += ["--cache-dir", str(cache_dir)]
+    if "Architecture" in (source.get("Parameters") or {}):
+        cmd += ["--parameter-overrides", "Architecture=x86_64"]
+    done = subprocess.run(cmd, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
+                          check=False, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"sam build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     return finish(build_dir)
 
 
-def sam_build(build_dir: Path, *, root: Path = ROOT) -> None:
-    """`sam build` into `build_dir` (x86_64 when the template lets us choose), cached."""
-    source = yaml.load((root / "template.yaml").read_text(), Loader=_AnyTagLoader)
-    cmd = [str(Path(sys.executable).with_name("sam")), "build", "--build-dir", str(build_dir),
-           "--cached", "--cache-dir", str(build_dir.with_name(build_dir.name + "-cache"))]
-    if "Architecture" in (source.get("Parameters") or {}):
-        cmd += ["--parameter-overrides", "Architecture=x86_64"]
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "SAM_CLI_TELEMETRY": "0",
-    }
-    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"sam build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+def bench_build() -> int:
+    """`make_build` into BENCH_BUILD_DIR, its cache beside it (apart from `make build`'s)."""
+    return make_build(BENCH_BUILD_DIR, cache_dir=BENCH_BUILD_DIR.with_name("sam-bench-cache"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.build_dir is None:
         args.build_dir = BENCH_BUILD_DIR
-        freed = make_build(args.build_dir)
+        freed = bench_build()
         print(f"sam build + tools.post_build into {args.build_dir}: "
               f"post_build removed {freed / MB:.1f} MB")
     sizes = measure_build(args.build_dir)

@@ -7,3 +7,5 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "layers" / "model" / "model"  # the committed model the layer ships
 EVENTS_DIR = ROOT / "events"  # API Gateway sample events (events/generate.py makes them)
+FUNCTION_DIR = ROOT / "functions" / "predict"  # the predict Lambda's code (app.py)
+SAM_BUILD_DIR = ROOT / ".aws-sam" / "build"  # where a plain `sam build` (`make build`) writes

@@ -76,8 +76,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUILD_DIR = ROOT / ".aws-sam" / "build"
+from tools.paths import SAM_BUILD_DIR
+
 RUNTIME_PYTHON = (3, 12)  # the template's python3.12
 DEPS_LAYER = "DepsLayer"
 REMOVE_GLOBS = (
@@ -297,7 +297,7 @@ def finish(build_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("build_dir", type=Path, nargs="?", default=DEFAULT_BUILD_DIR)
+    parser.add_argument("build_dir", type=Path, nargs="?", default=SAM_BUILD_DIR)
     args = parser.parse_args(argv)
     if not (args.build_dir / "PredictFunction" / "app.py").is_file():
         parser.error(f"no built predict function in {args.build_dir} (run sam build)")

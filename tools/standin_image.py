@@ -30,10 +30,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from tools.post_build import RUNTIME_PROVIDED
+
 RUNTIME_DISTS = ("awslambdaric", "simplejson", "snapshot-restore-py")
-# What the Lambda Python runtime itself has in /var/runtime besides its client.
-LAMBDA_RUNTIME_PROVIDES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3",
-                           "python-dateutil", "six")
+# What the Lambda Python runtime itself has in /var/runtime besides its client: what
+# post_build leaves out of the function, and jmespath (which the function keeps).
+LAMBDA_RUNTIME_PROVIDES = (*RUNTIME_PROVIDED, "jmespath")
 # Parts of the standard library no Lambda function imports; the test suite alone is 127 MB.
 STDLIB_SKIP = ("test", "site-packages", "idlelib", "tkinter", "turtledemo", "ensurepip",
                "lib2to3", "config-*", "__pycache__")
