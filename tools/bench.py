@@ -17,6 +17,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 import time
@@ -24,6 +25,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,10 +57,21 @@ class Settings:
 # ---------------------------------------------------------------- accuracy
 
 
-def _probabilities(model_dir: Path, images: np.ndarray, chunk: int = 500) -> np.ndarray:
+@functools.cache
+def _test_split(data_dir: Path) -> Any:
+    """The MNIST test split, read once per run (`run` clears the cache)."""
+    from training.idx import load_split
+
+    return load_split(data_dir, "t10k")
+
+
+@functools.cache
+def _network(model_dir: Path) -> Any:
+    """A model's network, loaded once per run (after `ensure_seed_model`; `run` clears it).
+    The model section times its own loads (tools.bench_model)."""
     from digitnet.modelfile import load_model
 
-    return load_model(model_dir).network.predict_proba(images, chunk=chunk)
+    return load_model(model_dir).network
 
 
 def ensure_seed_model(s: Settings) -> None:
@@ -80,13 +93,12 @@ def ensure_seed_model(s: Settings) -> None:
 def accuracy_rows(s: Settings) -> list[Row]:
     """MNIST test accuracy and calibration of both models on the same digits."""
     from training.calibrate import expected_calibration_error
-    from training.idx import load_split
 
     ensure_seed_model(s)
-    test = load_split(s.data_dir, "t10k")
+    test = _test_split(s.data_dir)
     images, labels = test.images[: s.test_items], test.labels[: s.test_items]
-    shipped = _probabilities(s.shipped_model, images)
-    seed = _probabilities(s.seed_model, images)
+    shipped = _network(s.shipped_model).predict_proba(images, chunk=500)
+    seed = _network(s.seed_model).predict_proba(images, chunk=500)
     n = f"{len(labels):,} digits"
     return [
         Row("mnist_test_accuracy", f"MNIST test accuracy ({n})", "%",
@@ -103,21 +115,18 @@ def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def canvas_rows(s: Settings) -> list[Row]:
     """Canvas-style drawings: the product's preprocessing vs the seed demo's whole-canvas resize."""
-    from digitnet.modelfile import load_model
-
     from training.canvas_eval import demo_input, evaluate
     from training.canvas_set import build_canvas_set, find_fonts
-    from training.idx import load_split
 
     ensure_seed_model(s)
-    test = load_split(s.data_dir, "t10k")
+    test = _test_split(s.data_dir)
     fonts = find_fonts()
     samples = build_canvas_set(test.images, test.labels, seed=0,
                                mnist_count=60 if s.quick else 2000,
                                font_variants=1 if s.quick else 4,
                                fonts=fonts[:2] if s.quick else fonts)
-    shipped = evaluate(samples, load_model(s.shipped_model).network)["overall"]
-    seed = evaluate(samples, load_model(s.seed_model).network, demo_input)["overall"]
+    shipped = evaluate(samples, _network(s.shipped_model))["overall"]
+    seed = evaluate(samples, _network(s.seed_model), demo_input)["overall"]
     return [Row("canvas_accuracy", f"canvas-style set accuracy ({len(samples):,} drawings)", "%",
                 100 * shipped, 100 * seed, "higher")]
 
@@ -149,8 +158,7 @@ def api_rows(s: Settings) -> list[Row]:
     """Warm latency, batch throughput and cold start: tools.bench_api's figures, in the same run."""
     from tools.bench_api import rows
 
-    # its bare-forward row is the model section's, measured there beside the seed's
-    return [r for r in rows(s.shipped_model, quick=s.quick) if r.key != "api_forward_ms"]
+    return rows(s.shipped_model, quick=s.quick)
 
 
 # ---------------------------------------------------------------- package sizes
@@ -161,7 +169,7 @@ def size_rows(s: Settings) -> list[Row]:
     build_dir, rows = s.build_dir, []
     if build_dir is None:
         build_dir = package_size.BENCH_BUILD_DIR
-        freed = package_size.make_build(build_dir)
+        freed = package_size.bench_build()
         rows.append(Row("size_trimmed", "removed from the build by tools.post_build", "MB",
                         freed / MB, better="higher"))
     sizes = package_size.measure_build(build_dir)
@@ -221,9 +229,7 @@ def _load_one(command: tuple[str, ...], body: bytes, s: Settings,
 
 def sample_pixels(data_dir: Path) -> list[int]:
     """A real MNIST test digit as the 784 ints a client posts."""
-    from training.idx import load_split
-
-    image = load_split(data_dir, "t10k").images[0]
+    image = _test_split(data_dir).images[0]
     return np.rint(image * 255).astype(int).ravel().tolist()
 
 
@@ -251,6 +257,8 @@ SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
 
 def run(s: Settings, only: list[str] | None = None) -> dict[str, object]:
     t0 = time.perf_counter()
+    _test_split.cache_clear()  # a run reads its data and models afresh, once
+    _network.cache_clear()
     failures: list[dict] = []
     rows = [
         row

@@ -30,41 +30,11 @@ import numpy as np
 from pydantic import BaseModel
 
 from tools.lambda_fakes import LambdaContext, event_body, load_event
-from tools.paths import EVENTS_DIR, ROOT, SHIPPED_MODEL
+from tools.paths import EVENTS_DIR, FUNCTION_DIR, ROOT, SHIPPED_MODEL
+from tools.serve import import_lambda_module
+from tools.timing import Timing, interleaved
 
-FUNCTION_DIR = ROOT / "functions" / "predict"
 BATCH = 256
-
-
-@dataclass(frozen=True)
-class Timing:
-    median_ms: float
-    p99_ms: float
-    n: int
-
-
-def interleaved(cases: dict[str, tuple[Callable[[], object], int]], *, rounds: int = 10,
-                warmup: int = 20) -> dict[str, Timing]:
-    """Time each case in turn, round after round, so a busy machine slows them all alike.
-
-    Each case is (call, total calls); every round runs 1/rounds of them.
-    """
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for call, _ in cases.values():
-        for _ in range(warmup):
-            call()
-    for _ in range(rounds):
-        for name, (call, n) in cases.items():
-            for _ in range(max(1, n // rounds)):
-                t0 = time.perf_counter()
-                call()
-                samples[name].append(time.perf_counter() - t0)
-    out = {}
-    for name, values in samples.items():
-        values.sort()
-        p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
-        out[name] = Timing(statistics.median(values) * 1e3, p99 * 1e3, len(values))
-    return out
 
 
 @contextlib.contextmanager
@@ -83,12 +53,9 @@ def stdout_silenced() -> Iterator[None]:
 
 
 def import_app(model_dir: Path) -> Any:
-    """The Lambda module, imported as Lambda would (MODEL_DIR from the environment)."""
-    os.environ.setdefault("MODEL_DIR", str(model_dir))
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))
+    """The Lambda module, imported as Lambda would, quietly; it must have its model."""
     with stdout_silenced():
-        import app
+        app = import_lambda_module(model_dir)
     if not app.STATE.ok:
         raise RuntimeError(f"model unavailable: {app.STATE.reason}")
     return app
@@ -108,17 +75,12 @@ class SeedBody(BaseModel):
     pixels: list[float]
 
 
-def seed_app(model_dir: str | None = None) -> Any:
+def seed_app() -> Any:
     """The seed demo's style: pydantic list[float] body, sync endpoint, dict answer."""
     from digitnet.network import Network
     from fastapi import FastAPI
 
-    if model_dir:
-        from digitnet.modelfile import load_model
-
-        network = load_model(model_dir).network
-    else:
-        network = Network.build("seed")  # 784-10-10; weights don't change the timing
+    network = Network.build("seed")  # 784-10-10; weights don't change the timing
 
     app = FastAPI(title="seed-style baseline")
 
@@ -226,7 +188,7 @@ def measure(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> Results:
     if done.returncode != 0:
         raise RuntimeError(f"bench worker failed:\n{done.stderr[-2000:]}")
     data = json.loads(done.stdout.strip().splitlines()[-1])
-    timings = {k: Timing(**v) for k, v in data.items() if isinstance(v, dict)}
+    timings = {k: Timing(**v) for k, v in data.items()}
     runs = 3 if quick else 5
     inner, outer = cold_start_s(model_dir, runs)
     naive_inner, _ = cold_start_s(model_dir, runs, NAIVE_SETUP)
@@ -320,7 +282,6 @@ def rows(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> list[Any]:
     f1 = r.forward_1.median_ms
     note = f"bare forward {f1:.3f} ms"
     return [
-        Row("api_forward_ms", "bare model forward, 1 image", "ms", f1),
         Row("api_pixels_median", "/predict pixels via Mangum, warm median", "ms",
             r.pixels.median_ms, r.naive.median_ms, note=note),
         Row("api_pixels_p99", "/predict pixels via Mangum, warm p99", "ms",

@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
+from tools.lambda_fakes import event_body
+from tools.paths import ROOT
+from tools.timing import Timing
 
 
 @dataclass(frozen=True)
@@ -156,15 +156,14 @@ async def run_load_async(
         *(_connection(url_host, port, request, tally, timeout_s) for _ in range(connections))
     )
     elapsed = time.perf_counter() - t0
-    lat_ms = np.asarray(tally.latencies) * 1000.0
-    has = lat_ms.size > 0
+    timing = Timing.from_samples(tally.latencies)
     return LoadResult(
         connections=connections,
         duration_s=elapsed,
         requests=len(tally.latencies),
         errors=tally.errors,
-        p50_ms=float(np.percentile(lat_ms, 50)) if has else float("nan"),
-        p99_ms=float(np.percentile(lat_ms, 99)) if has else float("nan"),
+        p50_ms=timing.median_ms,
+        p99_ms=timing.p99_ms,
         statuses=dict(tally.statuses),
         error_samples=tally.error_samples,
     )
@@ -244,12 +243,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, help="an already running server (default: start one)")
     parser.add_argument("--path", default="/predict")
-    parser.add_argument("--body", help="JSON body (default: a blank 784-pixel digit with a bar)")
+    parser.add_argument("--body", help="JSON body (default: events/v2-predict-pixels.json's)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    body = (args.body or json.dumps({"pixels": demo_pixels()})).encode()
+    body = (args.body or json.dumps(event_body("v2-predict-pixels"))).encode()
 
     def go(port: int) -> LoadResult:
         return run_load(
@@ -266,10 +265,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def demo_pixels() -> list[int]:
-    """A crude '1' (a vertical bar, light on dark as MNIST) for a request that must succeed."""
-    img = np.zeros((28, 28), dtype=np.uint8)
-    img[4:24, 13:16] = 255
-    return img.ravel().tolist()
+    """The committed sample event's digit, for a request that must succeed.
+
+    Kept only for tests/test_reliability.py, which imports it; new code reads
+    `event_body("v2-predict-pixels")` directly."""
+    return event_body("v2-predict-pixels")["pixels"]
 
 
 if __name__ == "__main__":

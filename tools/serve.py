@@ -5,17 +5,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
+from types import ModuleType
 
-from tools.paths import ROOT, SHIPPED_MODEL
+from tools.paths import FUNCTION_DIR, ROOT, SHIPPED_MODEL
 
-FUNCTION_DIR = ROOT / "functions" / "predict"
 SITE_DIR = ROOT / "static_site"
 LOCAL_ENV = {
-    "MODEL_DIR": str(SHIPPED_MODEL),  # the Lambda reads /opt/model, where the layer unzips
     # The site on any localhost port may call the API (deployed, API Gateway does CORS).
     "CORS_ALLOW_ORIGINS": "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
     "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines mean nothing outside Lambda
 }
+
+
+def import_lambda_module(model_dir: Path = SHIPPED_MODEL) -> ModuleType:
+    """The predict Lambda's module (functions/predict/app.py), imported as Lambda imports it:
+    settings from the environment, MODEL_DIR defaulting to `model_dir` (the Lambda reads
+    /opt/model, where the model layer unzips). Shared by this server and tools.bench_api."""
+    os.environ.setdefault("MODEL_DIR", str(model_dir))
+    if str(FUNCTION_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTION_DIR))
+    import app
+
+    return app
 
 
 def create_app():
@@ -24,11 +36,7 @@ def create_app():
 
     for key, value in LOCAL_ENV.items():
         os.environ.setdefault(key, value)
-
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))
-    from app import app  # the Lambda's module: same code, same model files
-
+    app = import_lambda_module().app  # the Lambda's module: same code, same model files
     app.mount("/", StaticFiles(directory=SITE_DIR, html=True), name="site")
     return app
 
