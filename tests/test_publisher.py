@@ -12,20 +12,10 @@ import publisher
 import pytest
 from moto import mock_aws
 
+from tools.lambda_fakes import LambdaContext
+
 BUCKET = "site-bucket-test"
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/"
-
-
-class FakeContext:
-    """The parts of the Lambda context the publisher reads (a fixed time left)."""
-
-    log_stream_name = "2026/11/26/[$LATEST]test"
-
-    def __init__(self, remaining_ms: int = 300_000) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 class HandFiredTimer:
@@ -155,8 +145,8 @@ def cfn_event(request_type: str, sink: ResponseSink, bucket: str = BUCKET, **ext
     return event
 
 
-def run(event: dict, sink: ResponseSink, context: FakeContext | None = None) -> dict:
-    publisher.handler(event, context or FakeContext())
+def run(event: dict, sink: ResponseSink, context: LambdaContext | None = None) -> dict:
+    publisher.handler(event, context or LambdaContext())
     assert sink.arrived.wait(10), "no response reached the ResponseURL"
     assert len(sink.responses) == 1, sink.responses
     return sink.responses[0]
@@ -235,7 +225,7 @@ def test_failure_is_reported_with_the_reason(s3, site, sink):
 
     assert answer["Status"] == "FAILED"
     assert "NoSuchBucket" in answer["Reason"]
-    assert "log stream" in answer["Reason"]
+    assert f"log stream {LambdaContext.log_stream_name}" in answer["Reason"]  # where to look
 
 
 def test_missing_site_is_a_failure_not_an_empty_site(s3, tmp_path, monkeypatch, sink):
@@ -288,7 +278,7 @@ def test_answers_failed_before_lambda_times_out(s3, site, sink, monkeypatch):
     monkeypatch.setattr(publisher.threading, "Timer", make_timer)
     monkeypatch.setattr(publisher, "dispatch", stuck)
     worker = threading.Thread(target=publisher.handler, daemon=True,
-                              args=(cfn_event("Create", sink), FakeContext(60_000)))
+                              args=(cfn_event("Create", sink), LambdaContext(remaining_ms=60_000)))
     worker.start()
     assert entered.wait(10), "dispatch never ran"
     [guard] = timers

@@ -16,12 +16,18 @@ from tools.paths import EVENTS_DIR
 
 @dataclass(frozen=True)
 class LambdaContext:
-    """What the Lambda runtime passes; Powertools' logger reads these."""
+    """What the Lambda runtime passes: Powertools' logger reads the first four, the site
+    publisher its log stream and the time left (a fixed `remaining_ms`)."""
 
     aws_request_id: str = "fake-0000"
     function_name: str = "digit-predict-fake"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fake"
+    log_stream_name: str = "2026/11/26/[$LATEST]fake"
+    remaining_ms: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 def load_event(name: str, body: object | None = None) -> dict[str, Any]:
