@@ -9,7 +9,6 @@ without dockerd or root it skips and says why, except in CI (.ci/run), where
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -22,9 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import skip_or_fail
-from infra_helpers import BIN, EVENTS_DIR, built_app, sam_env
+from infra_helpers import BIN, built_app, sam_env
 from server_helpers import free_port
 
+from tools.lambda_fakes import event_body
 from tools.standin_image import build_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -107,20 +107,15 @@ def wait_until_serving(url: str, proc: subprocess.Popen, log, timeout_s: float =
             time.sleep(0.5)
 
 
-def event_body(name: str) -> str:
-    return json.loads((EVENTS_DIR / name).read_text())["body"]
-
-
 def test_health(api_url):
     r = httpx.get(api_url + "/health", timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["ok"] is True
 
 
-@pytest.mark.parametrize("event", ["v2-predict-pixels.json", "v2-predict-image.json"])
+@pytest.mark.parametrize("event", ["v2-predict-pixels", "v2-predict-image"])
 def test_predict_returns_the_digit(api_url, event):
-    r = httpx.post(api_url + "/predict", content=event_body(event),
-                   headers={"content-type": "application/json"}, timeout=60)
+    r = httpx.post(api_url + "/predict", json=event_body(event), timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["digit"] == 7  # events/ draw a "7"
 
