@@ -135,18 +135,20 @@ def test_tracer_patches_the_runtimes_botocore(build_dir):
     assert "botocore" in found["patched"]
 
 
+@pytest.fixture(scope="module")
 def predict_and_layers_bytes(build_dir: Path) -> int:
+    """The predict function and its layers, unzipped; measured once (it zips everything)."""
     sizes = measure_build(build_dir)
     assert {"PredictFunction", "DepsLayer", "ModelLayer"} <= {s.name for s in sizes}
     return deployed_bytes(sizes, build_dir)["PredictFunction"]
 
 
-def test_function_and_layers_fit_lambda(build_dir):
-    assert predict_and_layers_bytes(build_dir) < LAMBDA_UNZIPPED_LIMIT
+def test_function_and_layers_fit_lambda(predict_and_layers_bytes):
+    assert predict_and_layers_bytes < LAMBDA_UNZIPPED_LIMIT
 
 
-def test_function_and_layers_fit_the_size_budget(binutils, build_dir):
-    assert predict_and_layers_bytes(build_dir) < SIZE_BUDGET
+def test_function_and_layers_fit_the_size_budget(binutils, predict_and_layers_bytes):
+    assert predict_and_layers_bytes < SIZE_BUDGET
 
 
 def test_rebuilding_unchanged_sources_gives_identical_layers(build_dir, tmp_path):
