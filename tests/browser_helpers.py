@@ -155,6 +155,11 @@ def digit_strokes(image: np.ndarray, threshold: float = 0.4) -> list[Stroke]:
     return paths
 
 
+def moves_between(a: tuple[float, float], b: tuple[float, float]) -> int:
+    """Moves from a to b: one every ~3 pixels of a 28-pixel digit, so no gap shows."""
+    return max(1, round(np.hypot(b[0] - a[0], b[1] - a[1]) * 28 / 3))
+
+
 def draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
     """Real pointer strokes (down, moves through every few pixels, up), whatever the CSS size."""
     box = page.locator(selector).bounding_box()
@@ -166,8 +171,7 @@ def draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
         page.mouse.move(*at(stroke[0]))
         page.mouse.down()
         for a, b in itertools.pairwise(stroke):
-            steps = max(1, round(np.hypot(b[0] - a[0], b[1] - a[1]) * 28 / 3))
-            page.mouse.move(*at(b), steps=steps)
+            page.mouse.move(*at(b), steps=moves_between(a, b))
         if len(stroke) == 1:
             page.mouse.move(*at(stroke[0]), steps=1)
         page.mouse.up()
@@ -187,8 +191,7 @@ def touch_draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
     for stroke in strokes:
         touch("touchStart", stroke[0])
         for a, b in itertools.pairwise(stroke):
-            steps = max(1, round(np.hypot(b[0] - a[0], b[1] - a[1]) * 28 / 3))
-            for t in np.linspace(0, 1, steps + 1)[1:]:
+            for t in np.linspace(0, 1, moves_between(a, b) + 1)[1:]:
                 touch("touchMove", (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
         touch("touchEnd", None)
     cdp.detach()

@@ -18,13 +18,14 @@ __all__ = ["free_port", "local_server"]
 
 
 @contextmanager
-def local_server(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`python -m tools.serve` in a subprocess, ready once it listens; yields its URL.
+def local_server(env: dict[str, str] | None = None) -> Iterator[str]:
+    """`python -m tools.serve` in a subprocess on a free port, ready once it listens;
+    yields its URL.
 
     The server binds only after importing the app and loading the model, so
     listening means ready. A failed start raises with the server's output.
     """
     with tempfile.TemporaryDirectory(prefix="local-server-") as logs, serve_command(
-        SERVE_COMMAND, env=env, log_path=Path(logs) / "server.log", port=port
+        SERVE_COMMAND, env=env, log_path=Path(logs) / "server.log"
     ) as bound:
         yield f"http://127.0.0.1:{bound}"

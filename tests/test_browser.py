@@ -68,7 +68,7 @@ def site_port() -> int:
 @pytest.fixture(scope="module")
 def api_url(site_port: int) -> Iterator[str]:
     origin = f"http://127.0.0.1:{site_port}"
-    with local_server(free_port(), env={"CORS_ALLOW_ORIGINS": origin}) as url:
+    with local_server(env={"CORS_ALLOW_ORIGINS": origin}) as url:
         health = httpx.get(url + "/health", timeout=5)
         assert health.status_code == 200, f"model not loaded: {health.text}"
         yield url
