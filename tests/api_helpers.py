@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from events.generate import SEVEN as SEVEN_STROKE
 from tools.lambda_fakes import LambdaContext, event_body, load_event  # noqa: F401 (for the tests)
-from tools.paths import EVENTS_DIR, ROOT, SHIPPED_MODEL
+from tools.paths import EVENTS_DIR, FUNCTION_DIR, ROOT, SHIPPED_MODEL
 
 for key, value in {
     "MODEL_DIR": str(SHIPPED_MODEL),
@@ -83,7 +83,7 @@ def run_fresh(model_dir: Path, *names: str) -> tuple[list[tuple[int, Any]], list
     as on a cold start): (status, answer)s and the JSON records it wrote to stdout (its
     CloudWatch log stream): Powertools logs and EMF."""
     env = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
-           "PYTHONPATH": str(ROOT / "functions" / "predict")}
+           "PYTHONPATH": str(FUNCTION_DIR)}
     env.pop("POWERTOOLS_METRICS_DISABLED", None)
     events = [str(EVENTS_DIR / f"{n}.json") for n in names]
     done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, *events], env=env, cwd=ROOT,

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from api_helpers import (
     MANIFEST,
-    ROOT,
     SHIPPED_MODEL,
     LambdaContext,
     app_module,
@@ -21,6 +20,8 @@ from api_helpers import (
     load_event,
     run_fresh,
 )
+
+from tools.paths import FUNCTION_DIR
 
 
 @pytest.mark.parametrize(
@@ -201,7 +202,7 @@ def test_no_xray_sdk_when_tracing_is_off():
     """Cold start: aws_xray_sdk (and the botocore client it pulls in) cost ~0.3 s."""
     script = ("import sys, app; "
               "print('aws_xray_sdk' in sys.modules, 'botocore.client' in sys.modules)")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "functions" / "predict"),
+    env = {**os.environ, "PYTHONPATH": str(FUNCTION_DIR),
            "MODEL_DIR": str(SHIPPED_MODEL), "AWS_LAMBDA_FUNCTION_NAME": "fn",
            "POWERTOOLS_TRACE_DISABLED": "true"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
