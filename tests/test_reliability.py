@@ -24,6 +24,7 @@ from api_helpers import (
     copy_model,
     data_url,
     encode,
+    event_body,
     invoke,
     load_event,
     png_chunk,
@@ -263,7 +264,7 @@ HOSTILE_BODIES = {
 
 @pytest.mark.parametrize("event_name", ["v2-predict-pixels", "v1-predict-pixels"])
 @pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
-def test_hostile_bodies_via_handler_are_4xx(client, event_name, name):
+def test_hostile_bodies_via_handler_are_4xx(event_name, name):
     """As API Gateway delivers them (v2 HTTP API and v1 REST), raw or base64-flagged."""
     event = load_event(event_name)
     event["body"] = HOSTILE_BODIES[name]
@@ -277,7 +278,7 @@ def test_hostile_bodies_via_handler_are_4xx(client, event_name, name):
         assert 400 <= invoke(event)[0] < 500
 
 
-def test_handler_without_body_is_422(client):
+def test_handler_without_body_is_422():
     event = load_event("v2-predict-pixels")
     event.pop("body")
     status, _, body = invoke(event)
@@ -354,9 +355,9 @@ def test_local_server_concurrent_equals_sequential(server_port):
 
 
 def test_local_server_under_load_has_no_errors(server_port):
-    from tools.loadtest import demo_pixels, run_load
+    from tools.loadtest import run_load
 
-    body = json.dumps({"pixels": demo_pixels()}).encode()
+    body = json.dumps(event_body("v2-predict-pixels")).encode()
     count = 500  # a count, not a rate: the duration only bounds a hung server
     result = run_load("127.0.0.1", server_port, "/predict", body, connections=32,
                       duration_s=300.0, max_requests=count)

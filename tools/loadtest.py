@@ -264,13 +264,5 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(result.as_dict(), indent=2))
 
 
-def demo_pixels() -> list[int]:
-    """The committed sample event's digit, for a request that must succeed.
-
-    Kept only for tests/test_reliability.py, which imports it; new code reads
-    `event_body("v2-predict-pixels")` directly."""
-    return event_body("v2-predict-pixels")["pixels"]
-
-
 if __name__ == "__main__":
     main()
