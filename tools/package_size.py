@@ -10,7 +10,6 @@ shared by the bench and the infrastructure tests.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
 import subprocess
@@ -61,33 +60,24 @@ KINDS = {
 
 
 def _resources(build_dir: Path) -> dict[str, dict]:
-    """The built template's resources (not to be modified: shared by the calls of one report)."""
-    path = build_dir / "template.yaml"
-    stat = path.stat()
-    return _parse_resources(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=4)
-def _parse_resources(path: Path, mtime_ns: int, size: int) -> dict[str, dict]:
-    """Parsed once per version of the file (one report asks several times; a rebuild
-    changes the key)."""
-    template = yaml.load(path.read_text(), Loader=_AnyTagLoader)
+    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_AnyTagLoader)
     return template.get("Resources") or {}
 
 
 def built_resources(build_dir: Path) -> dict[str, str]:
     """Logical id -> "function" / "layer" for every resource `sam build` built."""
-    return {
-        name: KINDS[res["Type"]]
-        for name, res in _resources(build_dir).items()
-        if res.get("Type") in KINDS and (build_dir / name).is_dir()
-    }
+    return _built(build_dir, _resources(build_dir))
+
+
+def _built(build_dir: Path, resources: dict[str, dict]) -> dict[str, str]:
+    return {name: KINDS[res["Type"]] for name, res in resources.items()
+            if res.get("Type") in KINDS and (build_dir / name).is_dir()}
 
 
 def function_layers(build_dir: Path) -> dict[str, list[str]]:
     """Function -> the built layers it references (`Ref`s), for the per-function limit."""
     resources = _resources(build_dir)
-    built = built_resources(build_dir)
+    built = _built(build_dir, resources)
     return {
         name: [ref["Ref"] for ref in (resources[name].get("Properties") or {}).get("Layers") or []
                if isinstance(ref, dict) and built.get(ref.get("Ref")) == "layer"]
