@@ -270,7 +270,7 @@ def test_unexpected_error_is_500_without_trace(client, monkeypatch):
 def test_non_finite_probabilities_are_500_not_a_digit(client, monkeypatch, path, body, bad):
     """A numerically broken network (one bad row is enough) must not answer a digit."""
 
-    def broken(images: np.ndarray, chunk: int | None = None) -> np.ndarray:
+    def broken(images: np.ndarray) -> np.ndarray:
         probabilities = np.full((len(images), 10), 0.1)
         probabilities[-1, 3] = bad
         return probabilities
@@ -320,10 +320,11 @@ def test_model_state_reasons(tmp_path):
 
 
 def test_chunked_forward_equals_one_pass():
-    from inference import FORWARD_CHUNK
+    from digitnet.network import INFERENCE_CHUNK
 
     state = app_module().STATE
-    images = np.random.default_rng(3).random((2 * FORWARD_CHUNK + 5, 28, 28), dtype=np.float32)
+    images = np.random.default_rng(3).random((2 * INFERENCE_CHUNK + 5, 28, 28), dtype=np.float32)
     chunked = state.predict(images)
     assert chunked.shape == (len(images), 10)
-    np.testing.assert_allclose(chunked, state.model.network.predict_proba(images), atol=1e-6)
+    np.testing.assert_allclose(chunked, state.model.network.predict_proba(images, chunk=None),
+                               atol=1e-6)

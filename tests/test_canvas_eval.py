@@ -181,7 +181,7 @@ class StubNetwork:
     def __init__(self, answers: list[int]) -> None:
         self.answers = np.asarray(answers)
 
-    def predict_proba(self, inputs: np.ndarray, chunk: int | None = None) -> np.ndarray:
+    def predict_proba(self, inputs: np.ndarray) -> np.ndarray:
         assert len(inputs) == len(self.answers)
         return np.eye(10, dtype=np.float32)[self.answers]
 

@@ -147,5 +147,5 @@ def test_inference_in_passes_gives_the_same_answers(saved: tuple[Network, Path])
     network = load_model(saved[1]).network
     images = _images(10)
     np.testing.assert_allclose(network.predict_proba(images, chunk=3),
-                               network.predict_proba(images), rtol=1e-6, atol=1e-7)
+                               network.predict_proba(images, chunk=None), rtol=1e-6, atol=1e-7)
     assert network.predict_proba(images[0], chunk=3).shape == (1, 10)  # one 28x28 image

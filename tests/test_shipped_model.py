@@ -23,7 +23,7 @@ def shipped() -> LoadedModel:
 def test_predictions(shipped: LoadedModel, mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     net = shipped.network
     test = load_split(mnist_dir, "t10k")
-    probs = net.predict_proba(test.images, chunk=1000)
+    probs = net.predict_proba(test.images)
     return probs, test.labels
 
 

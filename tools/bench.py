@@ -97,8 +97,8 @@ def accuracy_rows(s: Settings) -> list[Row]:
     ensure_seed_model(s)
     test = _test_split(s.data_dir)
     images, labels = test.images[: s.test_items], test.labels[: s.test_items]
-    shipped = _network(s.shipped_model).predict_proba(images, chunk=500)
-    seed = _network(s.seed_model).predict_proba(images, chunk=500)
+    shipped = _network(s.shipped_model).predict_proba(images)
+    seed = _network(s.seed_model).predict_proba(images)
     n = f"{len(labels):,} digits"
     return [
         Row("mnist_test_accuracy", f"MNIST test accuracy ({n})", "%",

@@ -57,7 +57,7 @@ def prepare(samples: list[CanvasDigit], preprocess: Preprocess) -> tuple[np.ndar
 
 def predict(network: Network, inputs: np.ndarray, refused: np.ndarray) -> np.ndarray:
     """Predicted labels, -1 where preprocessing refused the drawing."""
-    labels = network.predict_proba(inputs, chunk=500).argmax(axis=1)
+    labels = network.predict_proba(inputs).argmax(axis=1)
     return np.where(refused, -1, labels)
 
 

@@ -21,7 +21,7 @@ from digitnet.network import Network
 from .calibrate import calibration_summary
 from .idx import Split, download, load_split
 from .report import write_model_card
-from .train import EVAL_CHUNK, TrainConfig, history_dicts, train
+from .train import TrainConfig, history_dicts, train
 
 # Per-architecture recipes; command-line flags override them.
 # The cnn recipe is the lean CNN (16/32 channels): a third of the wider one's work per
@@ -143,9 +143,8 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
 def calibrate(net: Network, val: Split, test: Split) -> tuple[dict[str, float], np.ndarray]:
     """Fit the softmax temperature on validation (set on `net`): the calibration figures,
     and the calibrated network's test predictions."""
-    cal = calibration_summary(net.logits(val.images, chunk=EVAL_CHUNK), val.labels,
-                              test_logits := net.logits(test.images, chunk=EVAL_CHUNK),
-                              test.labels)
+    cal = calibration_summary(net.logits(val.images), val.labels,
+                              test_logits := net.logits(test.images), test.labels)
     net.temperature = cal["temperature"]
     return cal, softmax(test_logits, net.temperature).argmax(axis=1)
 

@@ -15,7 +15,6 @@ from digitnet.optim import SGD, Adam
 from .augment import AugmentConfig, augment_batch
 from .idx import Split
 
-EVAL_CHUNK = 1000  # images per inference pass when scoring a whole split
 
 @dataclass
 class TrainConfig:
@@ -61,7 +60,7 @@ def make_optimizer(cfg: TrainConfig) -> SGD | Adam:
 
 def evaluate(net: Network, split: Split) -> tuple[float, float]:
     """(loss, accuracy) at temperature 1."""
-    logits = net.logits(split.images, chunk=EVAL_CHUNK)
+    logits = net.logits(split.images)
     loss, _ = cross_entropy(logits, split.labels)
     return loss, float((logits.argmax(axis=1) == split.labels).mean())
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from digitnet.modelfile import CARD_FILE, LoadedModel, load_model
 
-FORWARD_CHUNK = 32
 # "0,".."255," NUL-padded to 4 bytes: a row of levels becomes JSON by one take and one
 # replace in C (json.dumps of 784 ints costs 8x more, a str join 2x).
 _GREY_JSON = np.array([f"{level},".encode() for level in range(256)], dtype="S4")
@@ -43,14 +42,10 @@ class ModelState:
         return {"name": self.model.name, "version": self.model.version}
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities, vectorised.
-
-        In passes of FORWARD_CHUNK images: the CNN's working arrays for 256 images
-        overflow the CPU caches (one BLAS thread, the shipped lean CNN: 256 images took
-        25 ms in one pass, 20 ms in passes of 16-64; one at a time, 28 ms).
-        """
+        """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities, vectorised (in the
+        network's cache-sized passes: digitnet.network.INFERENCE_CHUNK)."""
         assert self.model is not None
-        probabilities = self.model.network.predict_proba(images, chunk=FORWARD_CHUNK)
+        probabilities = self.model.network.predict_proba(images)
         if not np.isfinite(probabilities).all():
             raise ArithmeticError("the model produced non-finite probabilities")
         return probabilities

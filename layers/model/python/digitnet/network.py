@@ -24,6 +24,11 @@ from .preprocess import SIZE
 
 IMAGE_SHAPE = (SIZE, SIZE)  # what preprocessing makes
 N_CLASSES = 10
+# Images per inference pass. The CNN's working arrays for a few dozen images stay in
+# the CPU caches: the shipped CNN takes 0.07 ms an image in passes of 16-128, 0.12 in
+# passes of 500, 0.15 in one pass of 5,000 (one BLAS thread). The logits are
+# bit-identical whatever the pass size (checked on the MNIST test set).
+INFERENCE_CHUNK = 32
 
 
 def seed_layers(rng: np.random.Generator) -> list[Layer]:
@@ -179,11 +184,11 @@ class Network:
             if d is None:
                 break
 
-    def logits(self, x: np.ndarray, chunk: int | None = None) -> np.ndarray:
+    def logits(self, x: np.ndarray, chunk: int | None = INFERENCE_CHUNK) -> np.ndarray:
         """Inference logits (temperature 1), keeping no caches (safe to call concurrently).
 
-        With `chunk`, the images go through in passes of that many: the same numbers,
-        with working arrays that stay in the CPU caches (or, for a whole dataset, RAM).
+        The images go through in passes of `chunk` (None: all at once): the same numbers,
+        with working arrays that stay in the CPU caches.
         """
         images = np.asarray(x, dtype=np.float32).reshape(-1, *IMAGE_SHAPE)
         if chunk is None or len(images) <= chunk:
@@ -191,6 +196,6 @@ class Network:
         return np.concatenate([self.forward(images[i : i + chunk], train=False)
                                for i in range(0, len(images), chunk)])
 
-    def predict_proba(self, x: np.ndarray, chunk: int | None = None) -> np.ndarray:
+    def predict_proba(self, x: np.ndarray, chunk: int | None = INFERENCE_CHUNK) -> np.ndarray:
         """Calibrated class probabilities (see `logits` for `chunk`)."""
         return softmax(self.logits(x, chunk), self.temperature)
