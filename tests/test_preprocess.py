@@ -348,6 +348,16 @@ def test_very_wide_image_gives_a_sensible_digit() -> None:
     assert (out > 0.5).any(axis=0).sum() >= 18
 
 
+@pytest.mark.parametrize("size", [(3000, 2), (1025, 1), (2, 3000)])
+def test_thin_jpeg_is_reduced_without_a_crash(size: tuple[int, int]) -> None:
+    """A side that scales below one pixel (2 x 1024/3000) once asked JPEG's draft for 0."""
+    image = Image.new("L", size, 255)
+    ImageDraw.Draw(image).line([(0, 0), (size[0] - 1, size[1] - 1)], fill=0, width=1)
+    ink = decode_image(encode(image, "JPEG"))
+    assert max(ink.shape) <= 1024
+    assert min(ink.shape) >= 1
+
+
 def test_wide_image_reduced_for_speed_keeps_the_digit(reference: np.ndarray) -> None:
     image = draw_digit(canvas=3000, size=2000, at=(500, 400))
     assert decode_image(encode(image)).shape == (1024, 1024)

@@ -118,7 +118,8 @@ def _load_upright(image: Image.Image) -> Image.Image:
     try:
         if fmt == "JPEG" and max(image.size) > MAX_SIDE:
             scale = MAX_SIDE / max(image.size)
-            image.draft(image.mode, (int(image.width * scale), int(image.height * scale)))
+            image.draft(image.mode, (max(1, int(image.width * scale)),
+                                     max(1, int(image.height * scale))))
         image.load()
         if fmt in ("JPEG", "WEBP"):
             image = ImageOps.exif_transpose(image)
