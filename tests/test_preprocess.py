@@ -192,6 +192,13 @@ def test_canvas_png_with_transparent_background_and_coloured_ink(reference: np.n
     assert_close(digit(image), reference, mad=0.01, corr=0.99)
 
 
+@pytest.mark.parametrize("paper_alpha", [60, 100, 127])
+def test_half_transparent_paper_is_not_ink(reference: np.ndarray, paper_alpha: int) -> None:
+    """Paper at alpha 60 once counted as ink everywhere: a '7' read as 9 or 8."""
+    image = draw_digit(mode="RGBA", background=(255, 255, 255, paper_alpha), ink=(0, 0, 0, 255))
+    assert_close(digit(image), reference, mad=0.01, corr=0.99)
+
+
 def test_white_ink_on_transparent_background(reference: np.ndarray) -> None:
     image = draw_digit(mode="RGBA", background=(255, 255, 255, 0), ink=(255, 255, 255, 255))
     assert_close(digit(image), reference, mad=0.01, corr=0.99)
