@@ -137,6 +137,26 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
         load_model(saved[1])
 
 
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m.update(temperature=-1), "temperature"),  # loaded, it answered 6 for a 7
+    (lambda m: m.update(temperature=0), "temperature"),
+    (lambda m: m.update(temperature=float("nan")), "temperature"),
+    (lambda m: m.update(temperature="1"), "temperature"),
+    (lambda m: m.update(format_version=99), "format_version"),
+    (lambda m: m.pop("format_version"), "format_version"),
+    (lambda m: m.update(classes=list(range(9, -1, -1))), "classes"),
+    (lambda m: m.update(architecture={"0": {}}), "architecture"),
+    (lambda m: m["architecture"][0].update(arrays=[]), "architecture"),
+    (lambda m: m["architecture"][0].update(config=None), "architecture"),
+    (lambda m: m.update(weights_file="../model.npz"), "weights_file"),
+])
+def test_manifest_fields_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit,
+                                                        message: str) -> None:
+    _edit_manifest(saved[1], edit)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(saved[1])
+
+
 def test_unknown_layer_type(saved: tuple[Network, Path]) -> None:
     _edit_manifest(saved[1], lambda m: m["architecture"][1].update(type="mystery"))
     with pytest.raises(ModelFileError, match="unknown layer type"):

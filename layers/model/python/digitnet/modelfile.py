@@ -87,10 +87,37 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"manifest {path} is not valid JSON: {exc}") from exc
-    for key in ("name", "version", "architecture", "weights_sha256", "temperature"):
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"manifest {path} is not a JSON object")
+    for key in ("format_version", "name", "version", "architecture", "weights_sha256",
+                "temperature"):
         if key not in manifest:
             raise ModelFileError(f"manifest {path} lacks {key!r}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ModelFileError(f"manifest {path}: {problem}")
     return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What the checksum cannot vouch for: the manifest's own fields that change answers."""
+    if manifest["format_version"] != FORMAT_VERSION:
+        return f"format_version {manifest['format_version']!r}; this code reads {FORMAT_VERSION}"
+    if manifest.get("classes", list(range(N_CLASSES))) != list(range(N_CLASSES)):
+        return f"classes must be 0..{N_CLASSES - 1} in order, got {manifest['classes']!r}"
+    temperature = manifest["temperature"]
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+            or not 0 < temperature < float("inf"):
+        return f"temperature must be a positive finite number, got {temperature!r}"
+    layers = manifest["architecture"]
+    if not isinstance(layers, list) or not all(
+            isinstance(layer, dict) and isinstance(layer.get("config", {}), dict)
+            and isinstance(layer.get("arrays", {}), dict) for layer in layers):
+        return "architecture must be a list of layers, each with a config and arrays object"
+    weights_file = manifest.get("weights_file", WEIGHTS_FILE)
+    if not isinstance(weights_file, str) or Path(weights_file).name != weights_file:
+        return f"weights_file must be a file name in the model directory, got {weights_file!r}"
+    return None
 
 
 def _read_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
@@ -144,7 +171,7 @@ def load_model(directory: str | Path) -> LoadedModel:
     _check_shapes(manifest, arrays)
     try:
         network = Network.from_spec(manifest["architecture"], float(manifest["temperature"]))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         raise ModelFileError(f"manifest architecture is invalid: {exc}") from exc
     built = {k: v.shape for k, v in network.arrays().items()}
     if built.keys() != arrays.keys():
