@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,15 @@ from test_idx import write_split
 
 from tools.paths import ROOT
 from training.calibrate import expected_calibration_error, fit_temperature
-from training.cli import RECIPES, main, make_config, parse_args, reproduce_command
+from training.cli import (
+    RECIPES,
+    main,
+    make_config,
+    parse_args,
+    reproduce_command,
+    split_data,
+    write_beside,
+)
 from training.idx import Split
 from training.train import TrainConfig, lr_at, train
 
@@ -120,6 +129,48 @@ def test_malformed_option_is_a_usage_error(tmp_path: Path, bad: str) -> None:
                        "--option", bad])
     with pytest.raises(SystemExit, match="NAME=INT"):
         make_config(args)
+
+
+@pytest.mark.parametrize("flags", [["--batch-size", "-1"], ["--lr", "-0.003"], ["--lr", "nan"],
+                                   ["--epochs", "0"], ["--val-size", "-5"], ["--val-size", "0"]])
+def test_values_that_cannot_train_are_usage_errors(tmp_path: Path, flags: list[str],
+                                                    capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path), *flags])
+    assert f"argument {flags[0]}: must be a positive number" in capsys.readouterr().err
+
+
+def test_a_validation_split_that_takes_every_image_is_refused() -> None:
+    full = Split(np.zeros((10, 28, 28), np.float32), np.zeros(10, np.uint8))
+    with pytest.raises(SystemExit, match="leaves no training images"):
+        split_data(full, full, val_size=10, seed=0, tiny=False)
+
+
+def test_model_files_move_in_only_when_all_are_written(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "model.npz").write_text("old weights")
+    (out / "manifest.json").write_text("old manifest")
+
+    def fails_half_way(directory: Path) -> None:
+        (directory / "model.npz").write_text("new weights")
+        raise RuntimeError("the card's plot failed")
+
+    with pytest.raises(RuntimeError):
+        write_beside(out, fails_half_way)
+    assert (out / "model.npz").read_text() == "old weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no scratch left
+
+    moved: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (moved.append(Path(b).name),
+                                                     real_replace(a, b)))
+    write_beside(out, lambda d: [(d / n).write_text(f"new {n}") for n in
+                                 ("manifest.json", "model.npz", "MODEL_CARD.md")])
+    assert moved[-1] == "manifest.json"
+    assert (out / "model.npz").read_text() == "new model.npz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_one_cycle_schedule() -> None:

@@ -6,16 +6,20 @@ The defaults are the shipped recipe, so `make train` reproduces the shipped mode
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import shlex
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from digitnet.losses import softmax
-from digitnet.modelfile import save_model
+from digitnet.modelfile import MANIFEST_FILE, save_model
 from digitnet.network import Network
 
 from .calibrate import calibration_summary
@@ -39,6 +43,18 @@ DEFAULT_SEED = 1
 DEFAULT_VAL = 5000
 
 
+def positive[T: (int, float)](kind: type[T]) -> Callable[[str], T]:
+    """An argparse type: a finite number above 0 (a negative batch size or learning rate
+    once trained to a useless model without a word)."""
+    def parse(text: str) -> T:
+        value = kind(text)
+        if not 0 < value < math.inf:
+            raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,11 +62,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t.add_argument("--data-dir", required=True, type=Path, help="directory of the MNIST IDX files")
     t.add_argument("--out", required=True, type=Path, help="model directory to write")
     t.add_argument("--arch", choices=sorted(RECIPES), default="cnn")
-    t.add_argument("--epochs", type=int, help="default: the architecture's recipe")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float, help="peak learning rate")
+    t.add_argument("--epochs", type=positive(int), help="default: the architecture's recipe")
+    t.add_argument("--batch-size", type=positive(int))
+    t.add_argument("--lr", type=positive(float), help="peak learning rate")
     t.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    t.add_argument("--val-size", type=int, default=DEFAULT_VAL,
+    t.add_argument("--val-size", type=positive(int), default=DEFAULT_VAL,
                    help="training images held out for validation")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--no-renormalize", action="store_true",
@@ -94,6 +110,9 @@ def parse_options(items: list[str]) -> dict[str, int]:
 def split_data(full: Split, test: Split, val_size: int, seed: int,
                tiny: bool) -> tuple[Split, Split, Split]:
     """A seeded validation split held out of the training set."""
+    if not tiny and val_size >= len(full.labels):
+        raise SystemExit(f"--val-size {val_size} leaves no training images (the training set "
+                         f"has {len(full.labels)})")
     order = np.random.default_rng(seed + 10_000).permutation(len(full.labels))
     val_idx, train_idx = order[:val_size], order[val_size:]
     if tiny:
@@ -131,13 +150,29 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
               "train_size": len(train_split.labels), "tiny": args.tiny,
               "history": history_dicts(history)}
     version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
-    save_model(net, args.out, name=f"digitnet-{cfg.arch}", version=version, metrics=metrics,
-               extra={"training": record})
-    write_model_card(args.out, predictions, test.labels)
+
+    def write(directory: Path) -> None:
+        save_model(net, directory, name=f"digitnet-{cfg.arch}", version=version,
+                   metrics=metrics, extra={"training": record})
+        write_model_card(directory, predictions, test.labels)
+
+    write_beside(args.out, write)
     print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
     return metrics
+
+
+def write_beside(out: Path, write: Callable[[Path], None]) -> None:
+    """Have `write` fill a scratch folder beside `out`, then move its files in, the manifest
+    last: a run that fails or is stopped while writing (the card's plots take seconds)
+    leaves the previous model whole, not new weights beside an old manifest."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-partial-", dir=out.parent) as tmp:
+        write(Path(tmp))
+        out.mkdir(exist_ok=True)
+        for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name == MANIFEST_FILE):
+            os.replace(path, out / path.name)
 
 
 def calibrate(net: Network, val: Split, test: Split) -> tuple[dict[str, float], np.ndarray]:
