@@ -32,6 +32,7 @@ from samcli.lib.utils.hash import dir_checksum
 from samtranslator.yaml_helper import yaml_parse
 
 from tools.package_size import MB, deployed_bytes, measure_build
+from tools.paths import ROOT
 
 pytestmark = pytest.mark.slow
 LAMBDA_UNZIPPED_LIMIT = 250 * MB
@@ -149,6 +150,22 @@ def test_function_and_layers_fit_lambda(predict_and_layers_bytes):
 
 def test_function_and_layers_fit_the_size_budget(binutils, predict_and_layers_bytes):
     assert predict_and_layers_bytes < SIZE_BUDGET
+
+
+def test_model_layer_build_follows_a_symlinked_weights_file(tmp_path):
+    """A model directory may link its weights from elsewhere: it loads, so it must ship."""
+    layer = tmp_path / "layer"
+    shutil.copytree(ROOT / "layers" / "model", layer, symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (layer / "model" / "model.npz").rename(tmp_path / "model.npz")
+    (layer / "model" / "model.npz").symlink_to(tmp_path / "model.npz")
+    out = tmp_path / "artifacts"
+    subprocess.run(["make", "-s", "build-ModelLayer", f"ARTIFACTS_DIR={out}"], cwd=layer,
+                   check=True)
+    built = out / "model" / "model.npz"
+    assert built.is_file()
+    assert not built.is_symlink()
+    assert built.read_bytes() == (tmp_path / "model.npz").read_bytes()
 
 
 def test_rebuilding_unchanged_sources_gives_identical_layers(build_dir, tmp_path):
