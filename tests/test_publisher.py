@@ -199,6 +199,27 @@ def test_update_republishes_and_removes_stale_files(s3, site, sink):
     assert b"v2" in body
 
 
+def test_update_to_another_bucket_answers_a_new_id_so_the_old_one_is_emptied(s3, site, sink):
+    s3.create_bucket(Bucket="new-site-bucket")
+    update = cfn_event("Update", sink, OldResourceProperties={"Bucket": BUCKET})
+    update["ResourceProperties"]["Bucket"] = "new-site-bucket"
+
+    answer = run(update, sink)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["PhysicalResourceId"] == "site-new-site-bucket"
+
+
+def test_failed_update_keeps_its_id(s3, site, sink):
+    update = cfn_event("Update", sink, OldResourceProperties={"Bucket": BUCKET})
+    update["ResourceProperties"]["Bucket"] = "no-such-bucket"
+
+    answer = run(update, sink)
+
+    assert answer["Status"] == "FAILED"
+    assert answer["PhysicalResourceId"] == f"site-{BUCKET}"
+
+
 def test_delete_empties_every_version(s3, site, sink):
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     for body in (b"1", b"2"):

@@ -153,18 +153,26 @@ class Responder:
                 return
             self.sent = status
             event = self._event
-            props = event.get("ResourceProperties", {})
-            physical_id = event.get("PhysicalResourceId") or f"site-{props.get('Bucket', 'none')}"
             body = {
                 "Status": status,
                 "Reason": f"{reason} (log stream {self._log_stream})"[:3000],
-                "PhysicalResourceId": physical_id,
+                "PhysicalResourceId": physical_id(event, status),
                 "StackId": event["StackId"],
                 "RequestId": event["RequestId"],
                 "LogicalResourceId": event["LogicalResourceId"],
                 "Data": data or {},
             }
             put_response(event["ResponseURL"], json.dumps(body).encode())
+
+
+def physical_id(event: dict[str, Any], status: str) -> str:
+    """One id per bucket: a successful update to another bucket answers a new id, so
+    CloudFormation then sends a Delete that empties the old bucket (else left full, it
+    could never be deleted). Deletes and failures keep the id they came with."""
+    old = event.get("PhysicalResourceId")
+    if old and (event.get("RequestType") == "Delete" or status != "SUCCESS"):
+        return old
+    return f"site-{event.get('ResourceProperties', {}).get('Bucket', 'none')}"
 
 
 def put_response(url: str, body: bytes) -> None:
