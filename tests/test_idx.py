@@ -95,6 +95,12 @@ def test_missing_file_mentions_download(tmp_path: Path) -> None:
         load_split(tmp_path, "t10k")
 
 
+def test_a_failed_download_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(IdxError, match=r"cannot download .*train-images-idx3-ubyte\.gz"):
+        download(tmp_path, mirror=(tmp_path / "no-mirror").as_uri() + "/")
+    assert not any(tmp_path.iterdir())
+
+
 def test_download_rejects_a_file_with_the_wrong_checksum(tmp_path: Path) -> None:
     mirror = tmp_path / "mirror"
     mirror.mkdir()

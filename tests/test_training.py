@@ -140,6 +140,14 @@ def test_values_that_cannot_train_are_usage_errors(tmp_path: Path, flags: list[s
     assert f"argument {flags[0]}: must be a positive number" in capsys.readouterr().err
 
 
+def test_missing_data_is_one_error_line_not_a_traceback(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: train-images-idx3-ubyte(.gz) not found")
+    assert "Traceback" not in err
+
+
 def test_a_validation_split_that_takes_every_image_is_refused() -> None:
     full = Split(np.zeros((10, 28, 28), np.float32), np.zeros(10, np.uint8))
     with pytest.raises(SystemExit, match="leaves no training images"):

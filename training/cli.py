@@ -10,6 +10,7 @@ import math
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from digitnet.modelfile import MANIFEST_FILE, save_model
 from digitnet.network import Network
 
 from .calibrate import calibration_summary
-from .idx import Split, download, load_split
+from .idx import IdxError, Split, download, load_split
 from .report import write_model_card
 from .train import TrainConfig, history_dicts, train
 
@@ -213,6 +214,10 @@ def reproduce_command(args: argparse.Namespace, cfg: TrainConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.command == "train":
-        run_train(args)
+    try:
+        if args.command == "train":
+            run_train(args)
+    except IdxError as exc:  # missing or bad data: the message is the whole story
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0

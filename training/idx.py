@@ -118,9 +118,12 @@ def download(data_dir: str | Path, mirror: str = MIRROR) -> None:
         tmp = target.with_suffix(".part")
         print(f"downloading {mirror}{stem}.gz", flush=True)
         try:
-            with urllib.request.urlopen(f"{mirror}{stem}.gz", timeout=60) as resp, \
-                    tmp.open("wb") as fh:
-                shutil.copyfileobj(resp, fh)
+            try:
+                with urllib.request.urlopen(f"{mirror}{stem}.gz", timeout=60) as resp, \
+                        tmp.open("wb") as fh:
+                    shutil.copyfileobj(resp, fh)
+            except OSError as exc:  # URLError, timeouts, resets: say which file, plainly
+                raise IdxError(f"cannot download {mirror}{stem}.gz: {exc}") from exc
             if not _verified(stem, tmp.read_bytes()):
                 raise IdxError(f"{stem}: downloaded file matches neither the known sha256 "
                                f"{sha} nor the original md5 {ORIGINAL_GZ_MD5[stem]}")
