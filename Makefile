@@ -11,7 +11,7 @@ PORT ?= 8000
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv serve test test-fast lint train train-tiny build validate bench system-deps clean
+.PHONY: help venv serve test test-fast lint train train-tiny build start-api bench system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -53,6 +53,16 @@ train-tiny: venv  ## a seconds-long training run on a subset, to check the pipel
 build: venv  ## sam build, then trim and precompile the predict function and its layers (tools/post_build.py)
 	$(BIN)/sam build
 	$(PY) -m tools.post_build
+
+STANDIN_IMAGE ?= digits-lambda:python3.12-standin
+start-api: venv  ## the function in Docker behind `sam local start-api` on :3000 (STANDIN=1: offline image)
+	$(BIN)/sam build --config-env local
+ifdef STANDIN
+	$(PY) -m tools.standin_image --tag $(STANDIN_IMAGE) --scan .aws-sam/build-local
+	$(BIN)/sam local start-api --config-env local --invoke-image $(STANDIN_IMAGE) --skip-pull-image
+else
+	$(BIN)/sam local start-api --config-env local
+endif
 
 bench: venv  ## print the benchmark table (and write build/bench.json)
 	$(PY) -m tools.bench --data-dir $(DATA_DIR)

@@ -5,7 +5,7 @@
 The HTTP API (v2) and REST (v1) proxy events come from SAM's generator; this
 script points them at our routes and puts in bodies: a "7" drawn as 28x28
 pixels, and the same "7" as a 280x280 canvas PNG with a transparent
-background (what the site's `toDataURL()` sends).
+background (what the site's `toDataURL()` sends; also written as seven.png).
 """
 
 from __future__ import annotations
@@ -43,10 +43,15 @@ def seven_pixels() -> list[int]:
     return np.asarray(drawing(28, 3, "L")).ravel().tolist()
 
 
-def seven_data_url() -> str:
+def seven_png() -> bytes:
+    """The canvas "7" as a file too (events/seven.png), for the README's curl example."""
     buffer = io.BytesIO()
     drawing(280, 24, "RGBA").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def seven_data_url() -> str:
+    return "data:image/png;base64," + base64.b64encode(seven_png()).decode()
 
 
 def v2(template: dict, method: str, path: str, body: object | None = None, *,
@@ -98,6 +103,8 @@ def main() -> None:
     for name, event in events.items():
         (HERE / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
         print(f"wrote events/{name}.json")
+    (HERE / "seven.png").write_bytes(seven_png())
+    print("wrote events/seven.png")
 
 
 if __name__ == "__main__":

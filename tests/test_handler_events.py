@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -21,7 +22,7 @@ from api_helpers import (
     run_fresh,
 )
 
-from tools.paths import FUNCTION_DIR
+from tools.paths import EVENTS_DIR, FUNCTION_DIR
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,11 @@ def test_predict_events_answer_json(name):
     answer = json.loads(body)
     assert answer["digit"] == 7  # every sample event holds the same drawn "7"
     assert len(answer["input"]) == 784
+
+
+def test_the_readmes_sample_png_is_the_image_events_drawing():
+    url = json.loads(load_event("v2-predict-image")["body"])["image"]
+    assert base64.b64decode(url.partition(",")[2]) == (EVENTS_DIR / "seven.png").read_bytes()
 
 
 def test_json_answer_is_not_base64_encoded_when_the_request_was():

@@ -1,9 +1,15 @@
 """The local server (`make serve`) answers over real HTTP: site at /, API beside it."""
 
+import socket
+import subprocess
+import sys
+
 import httpx
 import pytest
 from api_helpers import ONE, SEVEN, data_url, drawn_digit, pixels_of
 from server_helpers import local_server
+
+from tools.paths import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +74,15 @@ def test_local_cors_refuses_other_origins(server_url):
     r = httpx.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)},
                    headers={"Origin": "http://localhost.evil.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_a_port_in_use_is_one_clear_line_before_anything_else():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "tools.serve", "--port", str(port)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == ""  # no "open http://..." for a server that never listened
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert f"PORT={port + 1}" in done.stderr
+    assert "Traceback" not in done.stderr

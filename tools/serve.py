@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -41,6 +42,20 @@ def create_app():
     return app
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen there, said before the 'open ...' line (uvicorn
+    would log it after, as a bare errno)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        return (f"cannot listen on {host}:{port}: {exc.strerror or exc}. Another server may "
+                f"hold the port: stop it, or pick another (make serve PORT={port + 1}).")
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
@@ -48,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
+    if problem := port_problem(args.host, args.port):
+        raise SystemExit(problem)
     url = f"http://{args.host}:{args.port}/"
     print(f"Digit recognizer: open {url}  (API docs at {url}docs)", flush=True)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")

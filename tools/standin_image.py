@@ -13,7 +13,7 @@ venv): tools/post_build.py leaves them out of the function.
 emulator and the code on top. Users with internet use
 the official image and never need this.
 
-    python -m tools.standin_image --tag digits-lambda:standin [--scan .aws-sam/build]
+    python -m tools.standin_image [--tag TAG] [--scan .aws-sam/build-local]
 """
 
 from __future__ import annotations
