@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import struct
@@ -77,6 +78,35 @@ IMAGE_BOMBS = {
     "jpeg_65500_square": jpeg_declaring(65500, 65500),
     "gif_65535_square": b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x00\x00\x00"
     + b",\x00\x00\x00\x00" + struct.pack("<HH", 65535, 65535) + b"\x00\x02\x02D\x01\x00;",
+}
+
+PNG_END = png_chunk(b"IEND", b"")
+ZTXT_1MB = png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"a" * 1_000_000, 9))
+IMAGE_BOMBS |= {
+    # Read by load(), after the pixels: once a 422, "damaged PNG image".
+    "zlib_bomb_ztxt_after_idat": drawn((64, 64))[:-len(PNG_END)] + png_chunk(
+        b"zTXt", b"k\0\0" + zlib.compress(b"a" * 2_000_000, 9)) + PNG_END,
+    # 70 chunks, each under Pillow's per-chunk limit, 70 MB together.
+    "zlib_bomb_70_ztxt": drawn((64, 64))[:-len(PNG_END)] + ZTXT_1MB * 70 + PNG_END,
+}
+
+
+def exif_rotated_with_a_mistyped_tag() -> bytes:
+    """Orientation 6 beside a NewSubfileType stored as BYTE: Pillow's exif_transpose raises
+    struct.error, TypeError or AttributeError on such files."""
+    entries = [(0x0112, 3, struct.pack("<HH", 6, 0)), (0x00FE, 1, b"A\0\0\0")]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", tag, kind, 1) + value for tag, kind, value in entries) + b"\0" * 4
+    return b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd
+
+
+STILL_GIF = encode(Image.new("L", (8, 8), 0), "GIF")  # ends with the ";" trailer
+DAMAGED = {  # each was a 500: Pillow raised IndexError, struct.error, TypeError...
+    "gif_trailer_cut_to_a_descriptor": STILL_GIF[:-1] + b",",
+    "gif_trailer_cut_to_an_extension": STILL_GIF[:-1] + b"!",
+    "gif_one_byte_graphic_control": STILL_GIF[:-1] + b"!\xf9\x01\x00",
+    "png_empty_iccp_after_idat": encode(Image.new("L", (8, 8), 0), "PNG")[:-len(PNG_END)]
+    + png_chunk(b"iCCP", b"") + PNG_END,
 }
 
 NOT_IMAGES = {
@@ -190,6 +220,24 @@ def test_image_bombs_are_refused(client, name):
 def test_non_images_are_422(client, name):
     r = client.post("/predict", json={"image": b64(NOT_IMAGES[name])})
     assert "PNG" in assert_client_error(r, 422)  # says what is accepted, or what is damaged
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_damaged_images_are_422_whatever_pillow_raises(client, name):
+    r = client.post("/predict", json={"image": b64(DAMAGED[name])})
+    assert "damaged" in assert_client_error(r, 422)
+    batch = client.post("/predict/batch", json={"items": [{"image": b64(DAMAGED[name])}]})
+    assert "damaged" in assert_client_error(batch, 422)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_exif_pillow_cannot_read_leaves_the_picture_as_stored(client, fmt):
+    """Once a 500: the EXIF is only metadata, the drawing itself is fine."""
+    image = Image.open(io.BytesIO(drawn((128, 128), fmt="PNG"))).convert("RGB")
+    data = encode(image, fmt, exif=exif_rotated_with_a_mistyped_tag(), quality=95)
+    r = client.post("/predict", json={"image": b64(data)})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 7
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, ImageChops, ImageOps
@@ -70,18 +72,27 @@ def image_pixels(data: bytes) -> int:
     return width * height
 
 
-def _open(data: bytes) -> Image.Image:
-    """Open (header only), in one of FORMATS; Pillow's errors become ours."""
+@contextmanager
+def _pillow_errors(damaged: str) -> Iterator[None]:
+    """Pillow's errors as ours. Its decoders raise all kinds (IndexError, struct.error,
+    TypeError...) on a damaged file: each is the file's fault, so never a server error."""
     try:
-        return Image.open(io.BytesIO(data), formats=sorted(FORMATS))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        yield
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
         raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
-    except ValueError as exc:
-        if "too large" in str(exc):  # Pillow's limit on compressed text/ICC chunks
+    except Exception as exc:
+        if any(words in str(exc).lower() for words in ("too large", "too much memory")):
+            # Pillow's limits on compressed text and ICC chunks, one or all of them
             raise ImageTooLargeError(f"image refused as a decompression bomb: {exc}") from exc
-        raise ImageDecodeError(_unreadable(data)) from exc
-    except (OSError, SyntaxError, EOFError) as exc:
-        raise ImageDecodeError(_unreadable(data)) from exc
+        raise ImageDecodeError(damaged) from exc
+
+
+def _open(data: bytes) -> Image.Image:
+    """Open (header only), in one of FORMATS."""
+    with _pillow_errors(_unreadable(data)):
+        return Image.open(io.BytesIO(data), formats=sorted(FORMATS))
 
 
 def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
@@ -92,10 +103,8 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
         )
-    try:
+    with _pillow_errors(f"damaged {image.format} image"):
         animated = getattr(image, "is_animated", False)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(f"damaged {image.format} image") from exc
     if animated:
         raise ImageDecodeError("animated images are not supported; send a single frame")
     return image
@@ -115,19 +124,24 @@ def _unreadable(data: bytes) -> str:
 def _load_upright(image: Image.Image) -> Image.Image:
     """Decode the pixels upright in a basic mode (big JPEGs decode reduced, for free)."""
     fmt = image.format
-    try:
+    with _pillow_errors(f"damaged or unsupported {fmt} image"):
         if fmt == "JPEG" and max(image.size) > MAX_SIDE:
             scale = MAX_SIDE / max(image.size)
             image.draft(image.mode, (max(1, int(image.width * scale)),
                                      max(1, int(image.height * scale))))
         image.load()
         if fmt in ("JPEG", "WEBP"):
-            image = ImageOps.exif_transpose(image)
+            image = _exif_upright(image)
         return _to_basic_mode(image)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
-        raise ImageTooLargeError(f"image too large to decode: {exc}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(f"damaged or unsupported {fmt} image: {exc}") from exc
+
+
+def _exif_upright(image: Image.Image) -> Image.Image:
+    """Turned as its EXIF says; when Pillow can't read the EXIF (a mistyped tag raises
+    struct.error, TypeError...), as stored: the pixels are fine, only metadata is not."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        return image
 
 
 def _reduced(image: Image.Image) -> Image.Image:
