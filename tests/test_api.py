@@ -211,6 +211,19 @@ def test_batch_error_names_the_item(client):
     assert r.json()["detail"][0]["loc"] == ["body", "items", 1, "pixels"]
 
 
+def test_a_flood_of_problems_is_listed_in_part_and_counted(client):
+    """256 items of 784 strings: 200,704 problems, once a 20 MB answer (Lambda caps 6 MB)."""
+    r = client.post("/predict/batch", json={"items": [{"pixels": ["0"] * 784}] * 256})
+    assert r.status_code == 422
+    assert len(r.content) < 10_000
+    *listed, rest = r.json()["detail"]
+    assert len(listed) == 20
+    assert listed[0] == {"loc": ["body", "items", 0, "pixels", 0], "type": "float_type",
+                         "msg": listed[0]["msg"]}
+    assert rest["type"] == "too_many_errors"
+    assert "200,684 more" in rest["msg"]
+
+
 @pytest.mark.parametrize(("count", "kind"), [(0, "too_short"), (257, "too_long")])
 def test_batch_size_is_1_to_256(client, count, kind):
     r = client.post("/predict/batch", json={"items": [{"pixels": SEVEN_PIXELS}] * count})

@@ -15,6 +15,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Loc = Sequence[str | int]
+# A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
+# past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
+MAX_LISTED_ERRORS = 20
 
 
 class ApiError(Exception):
@@ -28,7 +31,7 @@ class ApiError(Exception):
 
     @classmethod
     def invalid(cls, exc: ValidationError) -> ApiError:
-        """A 422 listing every problem pydantic found."""
+        """A 422 listing the problems pydantic found (the first MAX_LISTED_ERRORS)."""
         return cls(422, ["body"], "invalid request", "validation", validation_items(exc))
 
     def response(self) -> Response:
@@ -44,11 +47,18 @@ def json_response(payload: object, status: int = 200) -> Response:
 
 
 def validation_items(exc: ValidationError, prefix: Loc = ("body",)) -> list[dict[str, object]]:
-    """pydantic's errors without echoing the input back (a 784-number list per error)."""
-    return [
+    """pydantic's errors without echoing the input back (a 784-number list per error), the
+    first MAX_LISTED_ERRORS of them, then one item saying how many more there are."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    items: list[dict[str, object]] = [
         {"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        for err in errors[:MAX_LISTED_ERRORS]
     ]
+    if len(errors) > MAX_LISTED_ERRORS:
+        items.append({"loc": list(prefix), "type": "too_many_errors",
+                      "msg": f"and {len(errors) - MAX_LISTED_ERRORS:,} more problems: "
+                             f"only the first {MAX_LISTED_ERRORS} are listed"})
+    return items
 
 
 def internal_error_response(request_id: str | None) -> Response:
