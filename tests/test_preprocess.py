@@ -1,5 +1,6 @@
 """digitnet.preprocess: drawings of any kind become MNIST-like 28x28 digits."""
 
+import io
 import zlib
 from pathlib import Path
 
@@ -216,6 +217,17 @@ def test_opaque_rgba_canvas_with_coloured_ink_on_coloured_paper(reference: np.nd
 def test_formats(reference: np.ndarray, fmt: str, mode: str, options: dict) -> None:
     image = draw_digit().convert(mode)
     assert_close(normalize_digit(decode_image(encode(image, fmt, **options))), reference)
+
+
+def test_multi_picture_jpeg_reads_its_main_picture(reference: np.ndarray) -> None:
+    """Pillow calls a JPEG with a second picture "MPO" and animated: once refused as such."""
+    buffer = io.BytesIO()
+    main, preview = draw_digit(mode="RGB", background="white", ink="black"), Image.new(
+        "RGB", (160, 120), "grey")
+    main.save(buffer, "MPO", save_all=True, append_images=[preview], quality=95)
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    assert_close(normalize_digit(decode_image(buffer.getvalue())), reference, mad=0.02,
+                 corr=0.97)
 
 
 def test_gif_with_transparent_background(reference: np.ndarray) -> None:

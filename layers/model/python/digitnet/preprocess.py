@@ -30,6 +30,9 @@ BBOX_REL = 0.25  # ink under this fraction of the peak doesn't stretch the bound
 NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
 FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
+# Pillow names a JPEG that carries more pictures (a camera's preview, a phone's HDR
+# frame) "MPO": a still photo, read as its first, main picture.
+JPEGS = frozenset({"JPEG", "MPO"})
 
 
 class InputError(ValueError):
@@ -105,7 +108,7 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         )
     with _pillow_errors(f"damaged {image.format} image"):
         animated = getattr(image, "is_animated", False)
-    if animated:
+    if animated and image.format not in JPEGS:
         raise ImageDecodeError("animated images are not supported; send a single frame")
     return image
 
@@ -125,12 +128,12 @@ def _load_upright(image: Image.Image) -> Image.Image:
     """Decode the pixels upright in a basic mode (big JPEGs decode reduced, for free)."""
     fmt = image.format
     with _pillow_errors(f"damaged or unsupported {fmt} image"):
-        if fmt == "JPEG" and max(image.size) > MAX_SIDE:
+        if fmt in JPEGS and max(image.size) > MAX_SIDE:
             scale = MAX_SIDE / max(image.size)
             image.draft(image.mode, (max(1, int(image.width * scale)),
                                      max(1, int(image.height * scale))))
         image.load()
-        if fmt in ("JPEG", "WEBP"):
+        if fmt in JPEGS or fmt == "WEBP":
             image = _exif_upright(image)
         return _to_basic_mode(image)
 
