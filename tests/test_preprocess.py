@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from api_helpers import encode, raw_png
 from digitnet.preprocess import (
+    MAX_EDGE,
     PREPROCESS_VERSION,
     EmptyDrawingError,
     ImageDecodeError,
@@ -291,6 +292,27 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_huge_dimensions_are_refused_before_decoding(width: int, height: int) -> None:
     with pytest.raises(ImageTooLargeError):
         decode_image(png_header_only(width, height))
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 16_777_216), (16_385, 2), (2, 16_385)])
+def test_a_side_over_max_edge_is_refused_within_the_pixel_limit(width: int, height: int) -> None:
+    """1 x 16,777,216 is within 4096x4096 pixels, but its rows took 0.9 s to decode."""
+    with pytest.raises(ImageTooLargeError, match=f"at most {MAX_EDGE}"):
+        decode_image(png_header_only(width, height))
+    image = Image.new("L", (MAX_EDGE, 3), 255)
+    ImageDraw.Draw(image).line([(100, 1), (MAX_EDGE - 100, 1)], fill=0, width=1)
+    assert decode_image(encode(image)).shape == (1, 1024)  # the longest allowed side decodes
+
+
+def test_the_border_is_sampled_on_long_sides() -> None:
+    """The background is found from at most RING_SAMPLES pixels a side, still the paper's."""
+    image = Image.new("RGB", (MAX_EDGE, 64), "white")
+    ImageDraw.Draw(image).rectangle([(0, 0), (MAX_EDGE // 3, 63)], fill=(200, 200, 200))
+    ImageDraw.Draw(image).line([(9000, 10), (9000, 50)], fill="black", width=8)
+    ink = decode_image(encode(image))
+    assert ink[:, -10:].max() == 0  # white is the median of the ring: paper, not ink
+    strongest = np.unravel_index(ink.argmax(), ink.shape)[1] * MAX_EDGE / ink.shape[1]
+    assert abs(strongest - 9000) <= 16  # the stroke, reduced 16:1
 
 
 def test_image_pixels_reads_the_header_alone() -> None:

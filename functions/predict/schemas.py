@@ -16,8 +16,9 @@ MAX_BATCH = 256
 MAX_IMAGE_BYTES = 1_000_000  # decoded image file size
 MAX_IMAGE_SIDE = 4096
 MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE**2  # width x height, checked from the header before decoding
-# All of a batch's images together (256 of 1024x1024, or 16 of 4096x4096): decoding
-# costs ~6 ns a pixel (16 PNGs of 4096x4096 took 1.7 s here), far inside the timeout.
+# All of a batch's images together (256 of 1024x1024, or 16 of 4096x4096): decoding is
+# the cost (16 colour PNGs of 4096x4096 or 16384x1024, 8 or 16 bits, took 3.6-4.5 s
+# here; grey ones 0.8 s), inside the function's 10 s timeout.
 MAX_BATCH_PIXELS = 16 * MAX_IMAGE_PIXELS
 MAX_BODY_BYTES = 6 * 1024 * 1024  # AWS Lambda's synchronous payload limit
 

@@ -29,6 +29,10 @@ EMPTY_MESSAGE = "the drawing is empty: no ink found"
 BBOX_REL = 0.25  # ink under this fraction of the peak doesn't stretch the bounding box
 NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
+RING_SAMPLES = 4096  # border pixels a side read to find the background colour
+# No drawing is longer than this on a side; a 1 x 16,777,216 PNG, within any pixel
+# limit, took 12x as long to decode as a 4096x4096 one: rows cost more than pixels.
+MAX_EDGE = 16384
 FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
 # Pillow names a JPEG that carries more pictures (a camera's preview, a phone's HDR
 # frame) "MPO": a still photo, read as its first, main picture.
@@ -106,6 +110,9 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
         )
+    if max(width, height) > MAX_EDGE:
+        raise ImageTooLargeError(f"image is {width}x{height}; a side may be at most "
+                                 f"{MAX_EDGE} pixels")
     with _pillow_errors(f"damaged {image.format} image"):
         animated = getattr(image, "is_animated", False)
     if animated and image.format not in JPEGS:
@@ -170,11 +177,20 @@ def _to_basic_mode(image: Image.Image) -> Image.Image:
 
 
 def _border_median(image: Image.Image) -> np.ndarray:
-    """Per-channel median of the outermost ring of pixels: the background colour."""
+    """Per-channel median of the outermost ring of pixels: the background colour.
+
+    Each side is sampled at most RING_SAMPLES times, evenly (a nearest-pixel resize of the
+    strip, no copy of it): on a 1 x 16,777,216 image the ring is the whole image.
+    """
     width, height = image.size
     strips = [(0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height)]
     strips.append((width - 1, 0, width, height))
-    ring = [np.asarray(image.crop(box)).reshape(-1, len(image.getbands())) for box in strips]
+    ring = [
+        np.asarray(image.resize((min(right - left, RING_SAMPLES), min(bottom - top, RING_SAMPLES)),
+                                Image.Resampling.NEAREST, box=(left, top, right, bottom)))
+        .reshape(-1, len(image.getbands()))
+        for left, top, right, bottom in strips
+    ]
     return np.median(np.concatenate(ring), axis=0)
 
 
