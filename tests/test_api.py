@@ -129,6 +129,8 @@ CASES = {
     "blank pixels": ({"pixels": [0] * 784}, ["body", "pixels"], "empty_drawing"),
     "blank raw pixels": ({"pixels": [0] * 784, "normalize": False}, ["body", "pixels"],
                          "empty_drawing"),
+    "ink everywhere": ({"pixels": [255] * 784}, ["body", "pixels"], "no_digit"),
+    "a lone speck": ({"pixels": [0] * 400 + [200] + [0] * 383}, ["body", "pixels"], "no_digit"),
     "not base64": ({"image": "not base64!"}, ["body", "image"], "invalid_base64"),
     "not an image": ({"image": b64(b"hello, world")}, ["body", "image"], "image_decode"),
     "unsupported format": ({"image": b64(_bmp := b"BM" + bytes(64))}, ["body", "image"],

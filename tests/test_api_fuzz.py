@@ -76,7 +76,7 @@ def test_damaged_images_are_4xx_never_5xx(client, data, as_data_url, normalize):
 def test_any_valid_pixels_answer_or_say_empty(client, pixels):
     r = client.post("/predict", json={"pixels": pixels})
     if r.status_code == 422:
-        assert r.json()["detail"][0]["type"] == "empty_drawing"
+        assert r.json()["detail"][0]["type"] in ("empty_drawing", "no_digit")
     else:
         assert r.status_code == 200
         assert sum(r.json()["probabilities"]) == pytest.approx(1, abs=1e-6)

@@ -14,6 +14,7 @@ from digitnet.preprocess import (
     ImageDecodeError,
     ImageTooLargeError,
     InputError,
+    NoDigitError,
     decode_image,
     image_pixels,
     normalize_batch,
@@ -255,6 +256,59 @@ def test_blank_drawing_is_empty(colour: int) -> None:
     assert ink.max() == 0
     with pytest.raises(EmptyDrawingError):
         normalize_digit(ink)
+
+
+@pytest.mark.parametrize("field", [
+    np.full((28, 28), 1.0), np.full((28, 28), 0.5),  # uniform: once an 8 at 0.81
+    np.random.default_rng(0).random((28, 28)) * 29 / 255,  # dim noise: once an 8 at 1.00
+])
+def test_ink_everywhere_is_no_digit(field: np.ndarray) -> None:
+    with pytest.raises(NoDigitError, match="no background"):
+        normalize_digit(field.astype(np.float32))
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_a_speck_is_no_digit(size: int) -> None:
+    """Scaled up to a 20x20 blob, a lone speck read as an 8 at 0.81."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[10 : 10 + size, 12 : 12 + size] = 0.8
+    with pytest.raises(NoDigitError, match="speck"):
+        normalize_digit(ink)
+    canvas = Image.new("L", (280, 280), 255)
+    canvas.putpixel((140, 140), 229)
+    with pytest.raises(NoDigitError, match="speck"):
+        digit(canvas)
+
+
+def test_training_keeps_its_digits_whatever_their_shape() -> None:
+    """normalize_batch is not strict: a heavily thickened training digit may cover 75%."""
+    blob = np.zeros((1, 28, 28), np.float32)
+    blob[0, 2:26, 2:26] = 1.0
+    with pytest.raises(NoDigitError):
+        normalize_digit(blob[0])
+    assert normalize_batch(blob)[0].max() == pytest.approx(1.0)
+
+
+def test_two_specks_apart_span_a_box() -> None:
+    ink = np.zeros((28, 28), np.float32)
+    ink[5, 5] = ink[20, 9] = 1.0
+    assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+def test_a_short_stroke_is_still_read() -> None:
+    ink = np.zeros((28, 28), np.float32)
+    ink[10:13, 14] = 1.0  # MIN_EXTENT pixels
+    assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+def test_no_mnist_digit_is_refused(mnist_dir: Path) -> None:
+    """The no-digit rules sit far from MNIST: share of the square at most 0.43 (limit 0.6),
+    longer side at least 14 (limit 3). Training relies on it: normalize_batch blanks them."""
+    from training.idx import load_split
+
+    images = load_split(mnist_dir, "t10k").images
+    for image in images:
+        normalize_digit(image)  # raises on a refused digit
 
 
 def test_faint_specks_are_empty() -> None:

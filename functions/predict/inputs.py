@@ -53,6 +53,8 @@ def model_input(item: PredictRequest, loc: Loc = ("body",),
         return preprocess.normalize_digit(ink) if item.normalize else _as_is(ink, field)
     except preprocess.EmptyDrawingError as exc:
         raise ApiError(422, field, str(exc), "empty_drawing") from exc
+    except preprocess.NoDigitError as exc:
+        raise ApiError(422, field, str(exc), "no_digit") from exc
 
 
 def batch_inputs(items: list[PredictRequest]) -> np.ndarray:

@@ -27,6 +27,13 @@ CENTRE = 14.0
 EMPTY_PEAK = 0.1  # peak ink below this (about 25 grey levels) is a blank drawing
 EMPTY_MESSAGE = "the drawing is empty: no ink found"
 BBOX_REL = 0.25  # ink under this fraction of the peak doesn't stretch the bounding box
+# Clear ink (BBOX_REL of the peak and over) that no digit makes: over this share of the
+# image's square (its longer side squared; MNIST digits: at most 0.43 of their 28x28, the
+# canvas-style set 0.45), or within a box under MIN_EXTENT pixels a side (MNIST's longer
+# side: 14 and over). Each became a confident wrong digit (a uniform field, or a lone
+# speck, scaled up to a 20x20 blob, read as an 8).
+MAX_INK_SHARE = 0.6
+MIN_EXTENT = 3
 NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
 RING_SAMPLES = 4096  # border pixels a side read to find the background colour
@@ -45,6 +52,10 @@ class InputError(ValueError):
 
 class EmptyDrawingError(InputError):
     """No ink: report it rather than guess a digit."""
+
+
+class NoDigitError(InputError):
+    """Ink, but in no shape a digit has: a speck, or ink everywhere (no background)."""
 
 
 class ImageDecodeError(InputError):
@@ -227,15 +238,19 @@ def pixels_to_ink(pixels: object) -> np.ndarray:
     return (array * np.float32(1 / 255)).reshape(SIZE, SIZE)
 
 
-def normalize_digit(ink: np.ndarray) -> np.ndarray:
+def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     """Make a 2-D ink map MNIST-like: (28, 28) float32 in [0, 1].
 
     The result's peak is stretched to 1 so faint or thin strokes (which
     anti-aliasing greys out when a big drawing shrinks to 20 px) look like
-    MNIST's pen strokes.
+    MNIST's pen strokes. `strict`: NoDigitError for ink in no digit's shape (see
+    MAX_INK_SHARE); training turns it off, as a few of its heavily thickened digits
+    (2 an epoch) cover that much, and they are labelled.
     """
     ink = _checked_ink(ink)
     peak = ink_peak(ink)
+    if strict:
+        _check_digit_shape(ink, peak)
     crop = _crop_to_ink(ink, peak)
     small = _scale_to_box(crop)
     top_peak = float(small.max())
@@ -260,6 +275,20 @@ def _checked_ink(ink: np.ndarray) -> np.ndarray:
     if not np.isfinite(array).all():
         raise InputError("the ink map holds NaN or infinite values")
     return np.clip(array, 0.0, 1.0)
+
+
+def _check_digit_shape(ink: np.ndarray, peak: float) -> None:
+    """NoDigitError when the clear ink covers too much (no background) or too little."""
+    strong = ink >= BBOX_REL * peak
+    share = np.count_nonzero(strong) / max(ink.shape) ** 2
+    if share > MAX_INK_SHARE:
+        raise NoDigitError(f"ink covers {share:.0%} of the image: there is no background to "
+                           "tell a digit from (send the digit on plain paper)")
+    rows = np.flatnonzero(strong.any(axis=1))
+    cols = np.flatnonzero(strong.any(axis=0))
+    if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < MIN_EXTENT:
+        raise NoDigitError("the ink is a speck, under "
+                           f"{MIN_EXTENT} pixels across: too small to be a digit")
 
 
 def _crop_to_ink(ink: np.ndarray, peak: float) -> np.ndarray:
@@ -294,14 +323,15 @@ def _place_by_centre_of_mass(small: np.ndarray) -> np.ndarray:
 
 
 def normalize_batch(images: np.ndarray) -> np.ndarray:
-    """normalize_digit over (N, 28, 28); blank images stay blank (training never raises)."""
+    """normalize_digit over (N, 28, 28), not strict; blank images stay blank (training
+    never raises)."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 3:
         raise InputError(f"expected (N, H, W) images, got shape {images.shape}")
     out = np.zeros((images.shape[0], SIZE, SIZE), dtype=np.float32)
     for i, image in enumerate(images):
         try:
-            out[i] = normalize_digit(image)
+            out[i] = normalize_digit(image, strict=False)
         except EmptyDrawingError:
             continue
     return out
