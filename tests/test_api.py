@@ -63,6 +63,18 @@ def test_canvas_data_url_is_recognised(client, strokes, digit):
     assert_prediction(r.json(), digit)
 
 
+def test_data_url_scheme_and_media_type_in_any_case(client):
+    url = data_url(drawn_digit(SEVEN))
+    r = client.post("/predict", json={"image": "DATA:IMAGE/PNG;BASE64," + url.partition(",")[2]})
+    assert r.status_code == 200, r.text
+    assert_prediction(r.json(), 7)
+
+
+def test_a_trailing_slash_is_not_found_not_redirected(client):
+    r = client.post("/predict/", json={"pixels": SEVEN_PIXELS}, follow_redirects=False)
+    assert r.status_code == 404
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "GIF", "PNG"])
 def test_raw_base64_in_every_format(client, fmt):
     image = drawn_digit(SEVEN, fmt=fmt, mode="RGB")  # dark ink on white, no alpha
@@ -132,6 +144,7 @@ CASES = {
     "ink everywhere": ({"pixels": [255] * 784}, ["body", "pixels"], "no_digit"),
     "a lone speck": ({"pixels": [0] * 400 + [200] + [0] * 383}, ["body", "pixels"], "no_digit"),
     "not base64": ({"image": "not base64!"}, ["body", "image"], "invalid_base64"),
+    "base64 with line breaks": ({"image": "iVBORw0K\nGgo="}, ["body", "image"], "invalid_base64"),
     "not an image": ({"image": b64(b"hello, world")}, ["body", "image"], "image_decode"),
     "unsupported format": ({"image": b64(_bmp := b"BM" + bytes(64))}, ["body", "image"],
                            "image_decode"),

@@ -66,6 +66,8 @@ the whole batch (the error's loc names it, e.g. ["body", "items", 3, "pixels"]).
 def create_app(state: ModelState) -> FastAPI:
     app = FastAPI(
         title="Digit recognizer", version="1.0.0", description=DESCRIPTION,
+        # /predict/ is a 404, not a 307 to a URL without the stage (behind API_ROOT_PATH).
+        redirect_slashes=False,
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Powertools does these
     )
     _add_routes(app, state)

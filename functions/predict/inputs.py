@@ -67,7 +67,7 @@ def batch_inputs(items: list[PredictRequest]) -> np.ndarray:
 
 def image_bytes(text: str, loc: Loc) -> bytes:
     """Raw base64 or a `data:image/...;base64,` URL -> the file's bytes."""
-    if text.startswith("data:"):
+    if text[:5].lower() == "data:":  # URL schemes are case-insensitive
         head, comma, text = text.partition(",")
         media = head[5:].lower()
         if not comma or not media.startswith("image/") or not media.endswith(";base64"):
@@ -78,7 +78,8 @@ def image_bytes(text: str, loc: Loc) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ApiError(422, loc, "image is not valid base64", "invalid_base64") from exc
+        raise ApiError(422, loc, "image is not valid base64: standard alphabet (A-Z a-z 0-9 + /), "
+                       "padded with =, no line breaks", "invalid_base64") from exc
     if len(data) > MAX_IMAGE_BYTES:  # the text's length allows up to 2 bytes more
         raise _image_too_large(loc)
     if not data:
