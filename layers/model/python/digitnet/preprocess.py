@@ -249,9 +249,7 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     """
     ink = _checked_ink(ink)
     peak = ink_peak(ink)
-    if strict:
-        _check_digit_shape(ink, peak)
-    crop = _crop_to_ink(ink, peak)
+    crop = _crop_to_ink(ink, peak, strict=strict)
     small = _scale_to_box(crop)
     top_peak = float(small.max())
     if top_peak <= 0:
@@ -277,25 +275,20 @@ def _checked_ink(ink: np.ndarray) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
-def _check_digit_shape(ink: np.ndarray, peak: float) -> None:
-    """NoDigitError when the clear ink covers too much (no background) or too little."""
-    strong = ink >= BBOX_REL * peak
-    share = np.count_nonzero(strong) / max(ink.shape) ** 2
-    if share > MAX_INK_SHARE:
-        raise NoDigitError(f"ink covers {share:.0%} of the image: there is no background to "
-                           "tell a digit from (send the digit on plain paper)")
-    rows = np.flatnonzero(strong.any(axis=1))
-    cols = np.flatnonzero(strong.any(axis=0))
-    if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < MIN_EXTENT:
-        raise NoDigitError("the ink is a speck, under "
-                           f"{MIN_EXTENT} pixels across: too small to be a digit")
-
-
-def _crop_to_ink(ink: np.ndarray, peak: float) -> np.ndarray:
-    """Crop to the bounding box of clear ink; faint noise is dropped, not boxed."""
+def _crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool) -> np.ndarray:
+    """Crop to the bounding box of clear ink; faint noise is dropped, not boxed.
+    `strict`: NoDigitError when that ink covers too much (no background) or too little."""
     strong = ink >= BBOX_REL * peak
     rows = np.flatnonzero(strong.any(axis=1))
     cols = np.flatnonzero(strong.any(axis=0))
+    if strict:
+        share = np.count_nonzero(strong) / max(ink.shape) ** 2
+        if share > MAX_INK_SHARE:
+            raise NoDigitError(f"ink covers {share:.0%} of the image: there is no background "
+                               "to tell a digit from (send the digit on plain paper)")
+        if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < MIN_EXTENT:
+            raise NoDigitError(f"the ink is a speck, under {MIN_EXTENT} pixels across: too "
+                               "small to be a digit")
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     return np.where(crop < NOISE_REL * peak, np.float32(0), crop)
 
