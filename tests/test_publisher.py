@@ -68,11 +68,18 @@ class ResponseSink:
         self.responses: list[dict] = []
         self.content_types: list[str | None] = []
         self.arrived = threading.Event()
+        self.refuse = 0  # answer this many PUTs with a 500 first, as a flaky endpoint
+        self.attempts = 0
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_PUT(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                sink.attempts += 1
+                if sink.attempts <= sink.refuse:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
                 sink.responses.append(json.loads(body))
                 sink.content_types.append(self.headers.get("Content-Type"))
                 self.send_response(200)
@@ -247,6 +254,38 @@ def test_failure_is_reported_with_the_reason(s3, site, sink):
     assert answer["Status"] == "FAILED"
     assert "NoSuchBucket" in answer["Reason"]
     assert f"log stream {LambdaContext.log_stream_name}" in answer["Reason"]  # where to look
+
+
+def test_the_response_is_sent_again_when_the_url_fails(s3, site, sink):
+    sink.refuse = 2
+    answer = run(cfn_event("Create", sink), sink)
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert sink.attempts == 3
+
+
+def test_a_long_failure_reason_is_cut_to_what_cloudformation_takes(s3, site, sink, monkeypatch):
+    def fails(event):
+        raise RuntimeError("x" * 10_000)
+
+    monkeypatch.setattr(publisher, "dispatch", fails)
+    answer = run(cfn_event("Create", sink), sink)
+    assert answer["Status"] == "FAILED"
+    assert 1000 < len(answer["Reason"]) <= 3000
+
+
+def test_delete_fails_when_the_bucket_cannot_be_read(s3, site, sink, monkeypatch):
+    """Only a missing bucket counts as emptied; AccessDenied must not leave a full one."""
+    from botocore.exceptions import ClientError
+
+    spy = spy_on_deletes(monkeypatch)
+
+    def denied(**kwargs):
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")
+
+    spy.head_bucket = denied
+    answer = run(cfn_event("Delete", sink), sink)
+    assert answer["Status"] == "FAILED"
+    assert "403" in answer["Reason"]
 
 
 def test_missing_site_is_a_failure_not_an_empty_site(s3, tmp_path, monkeypatch, sink):
