@@ -45,9 +45,11 @@ def test_round_trip(tmp_path: Path, digits, gz: bool) -> None:
     np.testing.assert_array_equal(split.labels, labels)
 
 
-def test_bad_magic() -> None:
+@pytest.mark.parametrize(("offset", "value"), [(2, 0x0D), (3, 0), (3, 5), (0, 1)])
+def test_bad_magic(offset: int, value: int) -> None:
+    """Float type code, 0 or 5 dimensions, a non-zero first byte: not MNIST's IDX."""
     data = bytearray(idx_bytes(np.zeros((2, 3), np.uint8)))
-    data[2] = 0x0D  # float type code: not what MNIST uses
+    data[offset] = value
     with pytest.raises(IdxError, match="bad magic"):
         parse_idx(bytes(data), "x")
 
@@ -85,8 +87,15 @@ def test_count_mismatch(tmp_path: Path, digits) -> None:
 
 def test_label_out_of_range(tmp_path: Path, digits) -> None:
     images, _ = digits
-    write_split(tmp_path, images, np.full(5, 11, np.uint8), gz=True)
-    with pytest.raises(IdxError, match="out of range"):
+    write_split(tmp_path, images, np.full(5, 10, np.uint8), gz=True)
+    with pytest.raises(IdxError, match="label 10 out of range"):
+        load_split(tmp_path, "train")
+
+
+def test_images_must_be_a_stack_of_2d_pictures(tmp_path: Path, digits) -> None:
+    images, labels = digits
+    write_split(tmp_path, images.reshape(5, -1), labels, gz=True)
+    with pytest.raises(IdxError, match="expected 3-D images"):
         load_split(tmp_path, "train")
 
 

@@ -137,6 +137,21 @@ def test_dropout_with_fixed_mask() -> None:
     check_layer(Dropout(0.5), _x(5, 8), reset=reset)
 
 
+def test_dropout_keeps_the_mean_in_training() -> None:
+    """Inverted dropout: what survives is scaled by 1/keep, so inference needs no change."""
+    layer = Dropout(0.4, rng=np.random.default_rng(0))
+    y = layer.forward(np.ones((200, 500), np.float32), train=True)
+    np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.6], rtol=1e-6)
+    assert y.mean() == pytest.approx(1.0, abs=0.01)
+
+
+def test_batchnorm_inference_with_zero_variance_stays_finite() -> None:
+    bn = BatchNorm(3)
+    bn.state["var"] = np.zeros(3, np.float32)
+    y = bn.forward(np.ones((2, 3), np.float32), train=False)
+    np.testing.assert_allclose(y, 1 / np.sqrt(bn.eps), rtol=1e-5)
+
+
 def test_dropout_is_identity_at_inference() -> None:
     x = _x(5, 8)
     np.testing.assert_array_equal(Dropout(0.5).forward(x, train=False), x)
