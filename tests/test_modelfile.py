@@ -142,6 +142,8 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
     (lambda m: m.update(temperature=0), "temperature"),
     (lambda m: m.update(temperature=float("nan")), "temperature"),
     (lambda m: m.update(temperature="1"), "temperature"),
+    (lambda m: m.update(temperature=True), "temperature"),
+    (lambda m: m.pop("temperature"), "temperature"),
     (lambda m: m.update(format_version=99), "format_version"),
     (lambda m: m.pop("format_version"), "format_version"),
     (lambda m: m.update(classes=list(range(9, -1, -1))), "classes"),

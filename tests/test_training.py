@@ -112,7 +112,8 @@ def test_progress_lines(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_options_override_the_recipe_and_reach_the_command(tmp_path: Path) -> None:
     args = parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path), "--arch",
-                       "cnn", "--option", "c1=8", "--option", "hidden=32", "--no-renormalize"])
+                       "cnn", "--option", "c1=8", "--option", "hidden=32", "--no-renormalize",
+                       "--val-size", "1000"])
     cfg = make_config(args)
     assert cfg.arch_options == {**RECIPES["cnn"].arch_options, "c1": 8, "hidden": 32}
     assert cfg.renormalize is False
@@ -121,6 +122,7 @@ def test_options_override_the_recipe_and_reach_the_command(tmp_path: Path) -> No
     assert "--option=hidden=32" in command
     assert "--no-renormalize" in command
     assert make_config(parse_args(command.split()[3:])) == cfg
+    assert parse_args(command.split()[3:]).val_size == 1000
 
 
 @pytest.mark.parametrize("bad", ["c1", "c1=", "=8", "c1=eight"])
@@ -132,6 +134,7 @@ def test_malformed_option_is_a_usage_error(tmp_path: Path, bad: str) -> None:
 
 
 @pytest.mark.parametrize("flags", [["--batch-size", "-1"], ["--lr", "-0.003"], ["--lr", "nan"],
+                                   ["--lr", "inf"],
                                    ["--epochs", "0"], ["--val-size", "-5"], ["--val-size", "0"]])
 def test_values_that_cannot_train_are_usage_errors(tmp_path: Path, flags: list[str],
                                                     capsys: pytest.CaptureFixture) -> None:
@@ -146,6 +149,20 @@ def test_missing_data_is_one_error_line_not_a_traceback(tmp_path: Path,
     err = capsys.readouterr().err
     assert err.startswith("error: train-images-idx3-ubyte(.gz) not found")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("tiny", [False, True])
+def test_training_and_validation_images_never_overlap(tiny: bool) -> None:
+    n = 2000
+    full = Split(np.arange(n, dtype=np.float32).reshape(n, 1, 1) * np.ones((1, 28, 28)),
+                 np.zeros(n, np.int64))
+    train_split, val, _ = split_data(full, full, val_size=100, seed=0, tiny=tiny)
+    seen_train = set(train_split.images[:, 0, 0].tolist())
+    seen_val = set(val.images[:, 0, 0].tolist())
+    assert not seen_train & seen_val
+    assert len(seen_train) == len(train_split.labels)  # no image twice
+    if not tiny:
+        assert len(seen_train) + len(seen_val) == n
 
 
 def test_a_validation_split_that_takes_every_image_is_refused() -> None:
