@@ -200,6 +200,36 @@ def test_half_transparent_paper_is_not_ink(reference: np.ndarray, paper_alpha: i
     """Paper at alpha 60 once counted as ink everywhere: a '7' read as 9 or 8."""
     image = draw_digit(mode="RGBA", background=(255, 255, 255, paper_alpha), ink=(0, 0, 0, 255))
     assert_close(digit(image), reference, mad=0.01, corr=0.99)
+    ink = decode_image(encode(image))
+    assert ink.max() == pytest.approx(1.0)  # opaque ink is full ink, above any paper
+    assert ink.min() == 0.0
+
+
+def test_ink_colour_does_not_matter_on_see_through_paper(reference: np.ndarray) -> None:
+    """Up to alpha 127 the paper counts as see-through: coverage is ink, whatever its colour
+    (white on white included)."""
+    image = draw_digit(mode="RGBA", background=(255, 255, 255, 127), ink=(255, 255, 255, 255))
+    assert_close(digit(image), reference, mad=0.01, corr=0.99)
+
+
+def test_see_through_pixels_on_opaque_paper_are_no_ink() -> None:
+    """Opaque paper: ink is the colour distance times alpha, so a transparent-black hole
+    (a cut-out, an eraser) is no ink though black is far from the paper."""
+    image = draw_digit(mode="RGBA", background=(255, 255, 255, 255), ink=(0, 0, 0, 255))
+    ImageDraw.Draw(image).rectangle([(200, 200), (270, 270)], fill=(0, 0, 0, 0))
+    ink = decode_image(encode(image))
+    assert ink[200:271, 200:271].max() == 0.0
+    assert ink.max() == pytest.approx(1.0)
+
+
+def test_the_background_is_read_on_all_four_sides() -> None:
+    """A dark band on top (a scanner's edge) is outvoted by the paper of the other sides."""
+    image = Image.new("L", (600, 280), 255)
+    ImageDraw.Draw(image).rectangle([(0, 0), (599, 20)], fill=0)
+    ImageDraw.Draw(image).line([(250, 80), (350, 80), (280, 260)], fill=0, width=20)
+    ink = decode_image(encode(image))
+    assert ink[100:, :100].max() == 0.0  # the paper is paper
+    assert ink[:20].min() == pytest.approx(1.0)  # and the band is ink
 
 
 def test_white_ink_on_transparent_background(reference: np.ndarray) -> None:
@@ -309,6 +339,18 @@ def test_no_mnist_digit_is_refused(mnist_dir: Path) -> None:
     images = load_split(mnist_dir, "t10k").images
     for image in images:
         normalize_digit(image)  # raises on a refused digit
+
+
+@pytest.mark.parametrize(("grey", "empty"), [(20, True), (30, False)])
+def test_ink_under_a_tenth_of_full_is_a_blank_drawing(grey: int, empty: bool) -> None:
+    """EMPTY_PEAK: a peak of 20 grey levels (0.078) is blank paper, 30 (0.118) is a drawing."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[6:22, 12:16] = grey / 255
+    if empty:
+        with pytest.raises(EmptyDrawingError):
+            normalize_digit(ink)
+    else:
+        assert normalize_digit(ink).max() == pytest.approx(1.0)
 
 
 def test_faint_specks_are_empty() -> None:

@@ -209,10 +209,11 @@ def _ink_from_image(image: Image.Image, background: np.ndarray) -> np.ndarray:
     """Ink = alpha x distance from the background colour, per pixel."""
     alpha = None
     if image.mode in ("LA", "RGBA"):
-        alpha = np.asarray(image.getchannel("A")).astype(np.float32) * np.float32(1 / 255)
+        levels = np.asarray(image.getchannel("A")).astype(np.float32)
+        alpha = levels * np.float32(1 / 255)
         if background[-1] < 128:  # see-through background (a canvas toDataURL): coverage
-            clear = np.float32(background[-1] / 255)  # is ink, over what the paper has
-            return alpha if clear == 0 else np.clip((alpha - clear) / (1 - clear), 0, 1)
+            paper = np.float32(background[-1])  # is ink, over what the paper has
+            return alpha if paper == 0 else np.clip((levels - paper) / (255 - paper), 0, 1)
         image, background = image.convert(image.mode[:-1]), background[:-1]
     # Largest per-channel distance; done in Pillow's C loops (NumPy's max over a
     # 3-long axis costs milliseconds on a 280x280 canvas).
