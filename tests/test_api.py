@@ -91,6 +91,9 @@ def test_input_is_what_the_model_saw(client):
     assert normalised["input"] != pixels  # default normalize=true: cropped, scaled, centred
     again = client.post("/predict", json={"pixels": normalised["input"], "normalize": False})
     assert again.json()["digit"] == normalised["digit"]
+    fractional = [p + 0.6 if 0 < p < 255 else p for p in pixels]
+    rounded = client.post("/predict", json={"pixels": fractional, "normalize": False}).json()
+    assert rounded["input"] == [round(p) for p in fractional]  # nearest level, not cut off
 
 
 def png(size: tuple[int, int], mode: str = "1") -> bytes:
@@ -153,6 +156,8 @@ CASES = {
                      "empty_drawing"),
     "text data URL": ({"image": "data:text/plain;base64,aGVsbG8="}, ["body", "image"],
                       "invalid_data_url"),
+    "data URL not base64": ({"image": "data:image/png,iVBORw0KGgo="}, ["body", "image"],
+                            "invalid_data_url"),
     "raw canvas not 28x28": ({"image": data_url(drawn_digit(SEVEN)), "normalize": False},
                              ["body", "image"], "wrong_size"),
 }
@@ -200,6 +205,9 @@ def test_size_limits_are_413(client):
     assert "pixels" in r.json()["detail"][0]["msg"]
     r = client.post("/predict", content=b" " * (MAX_BODY_BYTES + 1))
     assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "body_too_large")
+    streamed = (b" " * 2**16 for _ in range(MAX_BODY_BYTES // 2**16 + 1))  # no Content-Length
+    r = client.post("/predict", content=streamed)
+    assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "body_too_large")
 
 
 def test_batch_matches_single_calls(client):
@@ -224,6 +232,13 @@ def test_batch_error_names_the_item(client):
     too_short = [{"pixels": SEVEN_PIXELS}, {"pixels": [1]}]
     r = client.post("/predict/batch", json={"items": too_short})
     assert r.json()["detail"][0]["loc"] == ["body", "items", 1, "pixels"]
+
+
+def test_twenty_problems_are_all_listed_with_no_count(client):
+    pixels = ["0"] * 20 + [0] * 764
+    detail = client.post("/predict", json={"pixels": pixels}).json()["detail"]
+    assert len(detail) == 20
+    assert all(item["type"] == "float_type" for item in detail)
 
 
 def test_a_flood_of_problems_is_listed_in_part_and_counted(client):
@@ -323,9 +338,15 @@ def test_no_cors_headers_unless_configured(monkeypatch):
     monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://site.example, http://localhost:*")
     local = TestClient(app.create_app(app.STATE))
     for origin, allowed in [("https://site.example", True), ("http://localhost:3000", True),
-                            ("https://site.example.evil", False), ("http://localhost", True)]:
+                            ("https://site.example.evil", False), ("http://localhost", True),
+                            ("https://site-example", False)]:  # "." is not a wildcard
         r = local.post("/predict", json={"pixels": SEVEN_PIXELS}, headers={"Origin": origin})
         assert (r.headers.get("access-control-allow-origin") == origin) is allowed, origin
+    preflight = local.options("/predict", headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 200
+    assert "POST" in preflight.headers["access-control-allow-methods"]
 
 
 def test_model_state_reasons(tmp_path):

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -135,16 +136,21 @@ def test_metrics_are_emitted_as_emf(monkeypatch, capfd):
     monkeypatch.setattr(observability, "METRICS_ENABLED", True)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     invoke(load_event("v2-predict-pixels"))
+    invoke(load_event("v2-predict-image"))
     invoke(load_event("v2-predict-invalid"))
     blobs = [json.loads(line) for line in capfd.readouterr().out.splitlines()
              if '"_aws"' in line]
     metric_names = {m["Name"] for blob in blobs
                     for group in blob["_aws"]["CloudWatchMetrics"] for m in group["Metrics"]}
-    values = {k: sum(v) if isinstance(v, list) else v
-              for blob in blobs for k, v in blob.items() if k in metric_names}
-    assert values["Predictions"] == 1
-    assert values["PredictedDigit7"] == 1
+    values: Counter[str] = Counter()  # summed over the invocations' blobs
+    for blob in blobs:
+        for k, v in blob.items():
+            if k in metric_names:
+                values[k] += sum(v) if isinstance(v, list) else v
+    assert values["Predictions"] == 2
+    assert values["PredictedDigit7"] == 2
     assert values["InputPixels"] == 1
+    assert values["InputImage"] == 1
     assert values["ClientErrors"] == 1
     assert values["PredictLatency"] > 0
     namespaces = {m["Namespace"] for blob in blobs for m in blob["_aws"]["CloudWatchMetrics"]}

@@ -417,15 +417,15 @@ def test_local_server_refuses_huge_chunked_body(server_port):
     """No Content-Length to check up front: the limit must hold while streaming."""
     import socket
 
-    chunk = b"A" * 65536
+    chunk = b" " * 65536  # JSON whitespace: read whole, this body would be a 422
     with socket.create_connection(("127.0.0.1", server_port), timeout=30) as sock:
         sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n")
         try:
-            sock.sendall(b'b\r\n{"image": "\r\n')
+            sock.sendall(b'c\r\n{"pixels": [\r\n')
             for _ in range(160):  # 10 MB
                 sock.sendall(b"10000\r\n" + chunk + b"\r\n")
-            sock.sendall(b'2\r\n"}\r\n0\r\n\r\n')
+            sock.sendall(b'2\r\n]}\r\n0\r\n\r\n')
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server may stop reading once the limit is passed
         head = sock.recv(4096)
