@@ -91,8 +91,9 @@ def test_input_is_what_the_model_saw(client):
     assert normalised["input"] != pixels  # default normalize=true: cropped, scaled, centred
     again = client.post("/predict", json={"pixels": normalised["input"], "normalize": False})
     assert again.json()["digit"] == normalised["digit"]
-    fractional = [p + 0.6 if 0 < p < 255 else p for p in pixels]
+    fractional = [p * 0.8 + 0.6 if p else 0 for p in pixels]  # ink at levels like 204.6
     rounded = client.post("/predict", json={"pixels": fractional, "normalize": False}).json()
+    assert any(p % 1 > 0.5 for p in fractional)
     assert rounded["input"] == [round(p) for p in fractional]  # nearest level, not cut off
 
 
