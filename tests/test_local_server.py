@@ -24,6 +24,13 @@ def test_site_served_at_root(server_url):
     assert "Digit recognizer" in r.text
 
 
+def test_site_config_points_at_this_origin(server_url):
+    """The deploy writes config.json; locally the server answers it (no 404 on each load)."""
+    r = httpx.get(f"{server_url}/config.json")
+    assert r.status_code == 200
+    assert r.json() == {"apiUrl": ""}
+
+
 def test_api_on_same_port(server_url):
     r = httpx.get(server_url + "/health")
     assert r.status_code == 200

@@ -38,6 +38,12 @@ def create_app():
     for key, value in LOCAL_ENV.items():
         os.environ.setdefault(key, value)
     app = import_lambda_module().app  # the Lambda's module: same code, same model files
+
+    @app.get("/config.json", include_in_schema=False)
+    async def site_config() -> dict[str, str]:
+        """What the deploy writes beside the page; here the API is on the page's origin."""
+        return {"apiUrl": ""}
+
     app.mount("/", StaticFiles(directory=SITE_DIR, html=True), name="site")
     return app
 
