@@ -1,15 +1,16 @@
-// The API client: where the API lives (config.json, written by the deploy)
-// and one prediction request with a timeout, turned into a clear outcome.
+// The API client: where the API lives (config.json, written by the deploy),
+// one prediction request with a timeout, and what went wrong in plain words.
 
 const DEFAULT_TIMEOUT_MS = 8000;
 const CONFIG_TIMEOUT_MS = 3000;
 
-/** An API failure with a message meant for the person using the page. */
+/** An API failure; `type` is the API's name for the problem (its first one), if any. */
 export class ApiError extends Error {
-  constructor(kind, message, status = 0) {
+  constructor(kind, message, status = 0, type = "") {
     super(message);
     this.kind = kind; // "unreachable" | "timeout" | "http" | "aborted"
     this.status = status;
+    this.type = type; // e.g. "empty_drawing", "no_digit"; "unreadable" for a 200 that is no answer
   }
 }
 
@@ -38,25 +39,19 @@ export async function loadConfig() {
 }
 
 /**
- * The reason in an error body. Our API's 4xx (413, 422) list the problems as
- * `{"detail": [{"loc", "msg", "type"}]}`, as FastAPI's own 422 does; its 5xx and
- * Starlette's 404 have a plain string; API Gateway's own errors a `message`.
+ * The first problem in an error body, as {type, msg}. Our API's 4xx (413, 422) list
+ * them as `{"detail": [{"loc", "msg", "type"}]}`, as FastAPI's own 422 does; its 5xx
+ * and Starlette's 404 have a plain string; API Gateway's own errors a `message`.
+ * Only the first is kept: a list of 21 problems in one line helps nobody.
  */
-function detailText(body) {
+function firstProblem(body) {
   const detail = body?.detail ?? body?.message;
-  if (typeof detail === "string" && detail) return detail;
-  if (Array.isArray(detail)) {
-    const text = detail
-      .filter((d) => typeof d?.msg === "string")
-      .map((d) => {
-        const where = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body").join(".") : "";
-        return where ? `${where}: ${d.msg}` : d.msg;
-      })
-      .join("; ");
-    if (text) return text;
-  }
-  return "no reason given."; // shown after "The API answered 502:" or a title
+  if (typeof detail === "string" && detail) return { type: "", msg: detail };
+  const first = Array.isArray(detail) ? detail.find((d) => typeof d?.msg === "string") : null;
+  return first ? { type: String(first.type ?? ""), msg: first.msg } : { type: "", msg: "" };
 }
+
+const unreadable = (status) => new ApiError("http", "", status, "unreadable");
 
 /** One JSON request with a timeout; `signal` lets the caller cancel it as stale. */
 export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
@@ -81,9 +76,10 @@ export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEO
     });
     const data = await response.json().catch(() => null);
     if (!response.ok) {
-      throw new ApiError("http", detailText(data), response.status);
+      const { type, msg } = firstProblem(data);
+      throw new ApiError("http", msg, response.status, type);
     }
-    if (data === null) throw new ApiError("http", "The API sent an unreadable answer.", response.status);
+    if (data === null) throw unreadable(response.status);
     return data;
   } catch (err) {
     // First: an abort or a timeout while the body was read makes it look unreadable.
@@ -101,16 +97,86 @@ export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEO
   }
 }
 
+/** A prediction the page can show: anything else would be drawn as "undefined" and "NaN%". */
+function isPrediction(data) {
+  const { digit, confidence, probabilities: p } = data ?? {};
+  return Number.isInteger(digit) && digit >= 0 && digit <= 9 && Number.isFinite(confidence)
+    && Array.isArray(p) && p.length === 10 && p.every(Number.isFinite);
+}
+
 /** POST /predict with the canvas as a PNG data URL. */
-export function predict(config, dataUrl, signal) {
-  return requestJson(`${config.apiBase}/predict`, {
+export async function predict(config, dataUrl, signal) {
+  const data = await requestJson(`${config.apiBase}/predict`, {
     body: { image: dataUrl },
     signal,
     timeoutMs: config.timeoutMs,
   });
+  if (!isPrediction(data)) throw unreadable(200);
+  return data;
 }
 
 /** GET /health: is the API there and is its model loaded? */
 export function health(config) {
   return requestJson(`${config.apiBase}/health`, { timeoutMs: config.timeoutMs });
+}
+
+// The problems this page can cause or meet, in plain words: [title, sentence, a few words
+// for the badge over the canvas]. By the API's error type first, then by HTTP status.
+const BY_TYPE = {
+  empty_drawing: ["Nothing to recognise:", "the canvas is empty. Draw a digit from 0 to 9.",
+    "Empty canvas"],
+  no_digit: ["Not a digit:", "the model finds no digit in this drawing. Clear it and draw one "
+    + "digit, big and centred.", "Not a digit"],
+  image_too_large: ["Drawing too large:", "it is too big to send. Clear the canvas and draw again.",
+    "Too large"],
+  unreadable: ["Unreadable answer:", "the API answered, but not with a prediction. Try again in "
+    + "a moment.", "No answer"],
+};
+BY_TYPE.body_too_large = BY_TYPE.image_too_large;
+const BY_STATUS = {
+  429: ["Too many requests:", "the API is busy. Wait a few seconds and try again.", "API busy"],
+  503: ["Model not loaded:", "the API cannot recognise digits right now. Try again later.",
+    "No answer"],
+};
+
+/** A message from elsewhere as a sentence: it ends with a full stop. */
+const sentence = (msg) => (/[.!?]$/.test(msg) ? msg : `${msg}.`);
+
+function plainWords(err) {
+  if (!(err instanceof ApiError)) {
+    return ["Something went wrong:", sentence(String(err?.message ?? err)), "Error"];
+  }
+  if (err.kind === "timeout") return ["Slow:", err.message, "No answer"];
+  if (err.kind === "unreachable") return ["Unreachable:", err.message, "No connection"];
+  const known = BY_TYPE[err.type] ?? BY_STATUS[err.status];
+  if (known) return known;
+  if (err.status >= 500) {
+    return ["Server error:", `the API failed (${err.status}). Try again in a moment.`, "No answer"];
+  }
+  // Never the field name ("image: ..."): the person drew, they did not name a field.
+  const what = err.status === 422 ? "the drawing" : `the request (${err.status})`;
+  return [`The API refused ${what}:`, sentence(err.message || "no reason given"), "No answer"];
+}
+
+/** The header's API status after a failed request, or null to leave it as it is. */
+function apiState(err) {
+  if (!(err instanceof ApiError)) return null;
+  if (err.kind === "unreachable") return ["down", "API unreachable"];
+  if (err.kind === "timeout") return ["slow", "API slow"];
+  if (err.status === 503) return ["down", "Model not loaded"];
+  if (err.status >= 500 || err.type === "unreadable") return ["down", "API error"];
+  if (err.status === 429) return ["slow", "API busy"];
+  if (err.status === 422) return ["ready", "API ready"]; // it read the drawing and refused it
+  return null;
+}
+
+/**
+ * What to tell the person about a failed request: {title, text} for the message,
+ * `short` for the badge over the canvas and the live region, `kind` ("warn" when the
+ * drawing is the problem, else "error") and `api` ([state, text] for the header, or null).
+ */
+export function explain(err) {
+  const [title, text, short] = plainWords(err);
+  const kind = ["empty_drawing", "no_digit"].includes(err?.type) ? "warn" : "error";
+  return { title, text, short, kind, api: apiState(err) };
 }

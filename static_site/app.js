@@ -2,11 +2,26 @@
 // Predictions run on demand (button, Enter) and live, 250 ms after a stroke
 // ends; a newer drawing cancels the request for an older one.
 
-import { ApiError, health, loadConfig, predict } from "./api.js";
+import { ApiError, explain, health, loadConfig, predict } from "./api.js";
 import { DrawPad } from "./drawpad.js";
-import { buildBars, hideMessage, resetPrediction, showMessage, showPrediction } from "./result.js";
+import {
+  buildBars, hideMessage, resetPrediction, showBadge, showMessage, showPrediction,
+} from "./result.js";
 
 const LIVE_DELAY_MS = 250;
+// A dot, a dash or a canvas inked all over is no digit, yet the model would name one,
+// surely (a tap: "0, 96%"; ink everywhere, taken for the paper: "1, 99.5%"). The page
+// knows its brush and its pixels, so it says so itself and sends nothing.
+const MIN_SIDE_IN_BRUSHES = 2.5; // the ink's longer side, in widths of the widest brush
+const MAX_INK_SHARE = 0.6; // as the API's own rule: no digit covers that much
+const DOT = {
+  title: "That's a dot or a dash:", text: "draw a whole digit, from 0 to 9.",
+  short: "Not a digit", kind: "warn",
+};
+const COVERED = {
+  title: "That covers most of the canvas:", text: "clear it and draw one digit.",
+  short: "Not a digit", kind: "warn",
+};
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -38,8 +53,8 @@ function cancelPending() {
 
 function drawingChanged(why) {
   const empty = pad.isEmpty;
-  $("undo").disabled = !pad.canUndo;
-  $("clear").disabled = empty;
+  setDisabled($("undo"), !pad.canUndo);
+  setDisabled($("clear"), empty);
   $("pad-placeholder").hidden = !empty;
   cancelPending();
   if (empty) {
@@ -54,6 +69,13 @@ function drawingChanged(why) {
   if ($("live").checked) state.liveTimer = setTimeout(() => recognise(), LIVE_DELAY_MS);
 }
 
+/** A focused button that disables itself would drop focus to <body>: keep it at the drawing. */
+function setDisabled(button, disabled) {
+  const hadFocus = document.activeElement === button;
+  button.disabled = disabled;
+  if (disabled && hadFocus) $("pad").focus();
+}
+
 /** The result panel's phase, for tests: empty, drawing, pending, busy, shown or error. */
 function setPhase(phase) {
   $("result").dataset.phase = phase;
@@ -64,12 +86,25 @@ function setBusy(on) {
   $("predict").setAttribute("aria-busy", String(on));
 }
 
+/** What is wrong with the drawing before any request, or null; an empty canvas goes to the API. */
+function drawingProblem() {
+  if (pad.isEmpty) return null;
+  const { side, share } = pad.inkExtent();
+  if (share > MAX_INK_SHARE) return COVERED;
+  if (side < MIN_SIDE_IN_BRUSHES * pad.widestStroke) return DOT;
+  return null;
+}
+
 /** Sends the drawing; an empty canvas goes too, so the API's own message is shown. */
 async function recognise() {
-  clearTimeout(state.liveTimer);
-  state.inflight?.abort();
+  cancelPending();
+  const problem = drawingProblem();
+  if (problem) {
+    showProblem(problem);
+    return;
+  }
   const ctrl = new AbortController();
-  const seq = ++state.seq;
+  const seq = state.seq; // a newer drawing or request moves it on
   state.inflight = ctrl;
   setBusy(true);
   setPhase("busy");
@@ -84,8 +119,9 @@ async function recognise() {
     setApiStatus("ready", "API ready");
   } catch (err) {
     if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
-    reportError(err);
-    setPhase("error");
+    const problem = explain(err);
+    if (problem.api) setApiStatus(...problem.api);
+    showProblem(problem);
   } finally {
     if (seq === state.seq) {
       state.inflight = null;
@@ -94,27 +130,16 @@ async function recognise() {
   }
 }
 
-const HTTP_TITLES = {
-  400: "The API refused the request:",
-  413: "Drawing too large:",
-  422: "Cannot recognise this drawing:",
-  429: "Too many requests:",
-  503: "Model not loaded:",
-};
-
-function reportError(err) {
-  if (!(err instanceof ApiError)) {
-    showMessage("Something went wrong:", String(err?.message ?? err));
-    return;
-  }
-  if (err.kind === "unreachable") setApiStatus("down", "API unreachable");
-  if (err.kind === "timeout") setApiStatus("slow", "API slow");
-  const title =
-    err.kind === "http"
-      ? HTTP_TITLES[err.status] ?? `The API answered ${err.status}:`
-      : err.kind === "timeout" ? "Slow:" : "Unreachable:";
-  const unreadable = err.kind === "http" && err.status === 422; // the drawing, not the API
-  showMessage(title, err.message, unreadable ? "warn" : "error");
+/**
+ * No answer, and why: the old answer goes (it would read as this drawing's), the badge
+ * over the canvas and the live region say it in a few words, the message in full.
+ */
+function showProblem({ title, text, short, kind }) {
+  resetPrediction(`${short}.`);
+  showBadge(short, kind);
+  showMessage(title, text, kind);
+  document.body.classList.remove("stale");
+  setPhase("error");
 }
 
 function setApiStatus(status, text) {
@@ -142,7 +167,6 @@ function wireControls() {
   $("clear").addEventListener("click", () => pad.clear());
   $("sample").addEventListener("click", () => {
     state.sample = (state.sample + 1 + Math.floor(Math.random() * 9)) % 10; // never the same twice
-    pad.clear();
     pad.addGlyph(String(state.sample));
   });
   $("brush-size").addEventListener("input", (e) => {

@@ -5,6 +5,7 @@
 export const SIZE = 280;
 const INK = "#111827";
 const PAPER = "#ffffff";
+const INK_LEVEL = 136; // a red channel under this (halfway from paper to ink) counts as ink
 
 /** A canvas you can draw on; `onchange` fires when the drawing changes. */
 export class DrawPad {
@@ -22,10 +23,11 @@ export class DrawPad {
     this.listen();
   }
 
-  /** What is on the canvas: the items since the last clear. */
+  /** What is on the canvas: the items since the last clear, or from the last sample glyph on. */
   get visible() {
-    const lastClear = this.items.findLastIndex((item) => item.kind === "clear");
-    return this.items.slice(lastClear + 1);
+    const last = this.items.findLastIndex((item) => item.kind !== "stroke");
+    if (last < 0) return this.items;
+    return this.items.slice(this.items[last].kind === "clear" ? last + 1 : last);
   }
 
   get isEmpty() {
@@ -34,6 +36,11 @@ export class DrawPad {
 
   get canUndo() {
     return this.items.length > 0;
+  }
+
+  /** The widest brush among the strokes on the canvas (0 for a sample glyph alone). */
+  get widestStroke() {
+    return Math.max(0, ...this.visible.map((item) => item.size ?? 0));
   }
 
   /** Sharp on high-density screens: the backing store follows devicePixelRatio. */
@@ -54,15 +61,32 @@ export class DrawPad {
     c.addEventListener("pointercancel", (e) => this.up(e));
     c.addEventListener("lostpointercapture", (e) => this.up(e));
     c.addEventListener("contextmenu", (e) => e.preventDefault()); // long-press on phones
-    window.addEventListener("resize", () => this.resizeBackingStore()); // zoom changes the DPR
+    this.watchPixelRatio();
   }
 
-  /** Pointer position in the canvas's own 280x280 space, whatever its CSS size. */
+  /**
+   * Zooming, or moving the window to another screen, changes devicePixelRatio, not
+   * always with a resize. A media query for the current ratio stops matching then;
+   * it is made anew for the new ratio each time.
+   */
+  watchPixelRatio() {
+    const query = window.matchMedia(`(resolution: ${window.devicePixelRatio}dppx)`);
+    query.addEventListener("change", () => {
+      this.resizeBackingStore();
+      this.watchPixelRatio();
+    }, { once: true });
+  }
+
+  /**
+   * Pointer position in the canvas's own 280x280 space, whatever its CSS size. The
+   * drawing fills the content box: the CSS border (clientLeft/Top) is not part of it.
+   */
   toCanvas(e) {
     const r = this.canvas.getBoundingClientRect();
+    const { clientLeft, clientTop, clientWidth, clientHeight } = this.canvas;
     return {
-      x: ((e.clientX - r.left) / r.width) * SIZE,
-      y: ((e.clientY - r.top) / r.height) * SIZE,
+      x: ((e.clientX - r.left - clientLeft) / clientWidth) * SIZE,
+      y: ((e.clientY - r.top - clientTop) / clientHeight) * SIZE,
     };
   }
 
@@ -110,7 +134,10 @@ export class DrawPad {
     this.onchange("clear");
   }
 
-  /** A typed digit as one undoable item: lets keyboard-only users try the model. */
+  /**
+   * A typed digit in place of the drawing, as one undoable item (Undo brings the drawing
+   * back): lets keyboard-only users try the model.
+   */
   addGlyph(text) {
     this.items.push({ kind: "glyph", text });
     this.redraw();
@@ -168,15 +195,37 @@ export class DrawPad {
     ctx.fillText(item.text, SIZE / 2, SIZE / 2 + SIZE * 0.03);
   }
 
-  /** A PNG of the drawing at 280x280 (the backing store may be larger). */
-  toDataURL() {
-    if (this.scale === 1) return this.canvas.toDataURL("image/png");
+  /** The drawing at 280x280 (the backing store may be larger). */
+  snapshot() {
+    if (this.scale === 1) return this.canvas;
     const out = document.createElement("canvas");
     out.width = SIZE;
     out.height = SIZE;
     const octx = out.getContext("2d");
     octx.imageSmoothingQuality = "high";
     octx.drawImage(this.canvas, 0, 0, SIZE, SIZE);
-    return out.toDataURL("image/png");
+    return out;
+  }
+
+  /** A PNG of the drawing at 280x280. */
+  toDataURL() {
+    return this.snapshot().toDataURL("image/png");
+  }
+
+  /** The ink at 280x280: the longer side of its bounding box, and its share of the canvas. */
+  inkExtent() {
+    const { data } = this.snapshot().getContext("2d").getImageData(0, 0, SIZE, SIZE);
+    let count = 0;
+    let [left, top, right, bottom] = [SIZE, SIZE, -1, -1];
+    for (let i = 0; i < SIZE * SIZE; i++) {
+      if (data[i * 4] >= INK_LEVEL) continue;
+      const x = i % SIZE;
+      const y = (i - x) / SIZE;
+      count++;
+      [left, top] = [Math.min(left, x), Math.min(top, y)];
+      [right, bottom] = [Math.max(right, x), Math.max(bottom, y)];
+    }
+    const side = count ? Math.max(right - left, bottom - top) + 1 : 0;
+    return { side, share: count / (SIZE * SIZE) };
   }
 }

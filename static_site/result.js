@@ -26,8 +26,9 @@ export function showPrediction(result) {
   $("digit").textContent = String(digit);
   $("digit").dataset.empty = "false";
   $("confidence").textContent = percent(confidence);
+  const article = digit === 8 ? "an" : "a"; // "an eight"
   $("verdict-text").textContent =
-    `The model reads a ${digit}, with ${percent(confidence)} confidence.`;
+    `The model reads ${article} ${digit}, with ${percent(confidence)} confidence.`;
   for (const li of $("probs").children) {
     const d = Number(li.dataset.digit);
     const p = probabilities[d];
@@ -38,9 +39,19 @@ export function showPrediction(result) {
     li.setAttribute("aria-label", `${d}: ${percent(p)}`);
   }
   $("model-name").textContent = model ? `${model.name} ${model.version}` : "–";
-  $("pad-badge").textContent = `${digit} · ${percent(confidence)}`;
-  $("pad-badge").hidden = false;
+  showBadge(`${digit} · ${percent(confidence)}`, "answer");
   drawSeen(result.input);
+}
+
+/**
+ * The badge over the canvas: on a phone the result card is below the fold, so the
+ * answer, or why there is none, shows where the person is looking.
+ */
+export function showBadge(text, kind) {
+  const badge = $("pad-badge");
+  badge.textContent = text;
+  badge.dataset.kind = kind; // "answer", "warn" or "error": its colour
+  badge.hidden = false;
 }
 
 export function resetPrediction(text = "No prediction yet.") {

@@ -226,6 +226,22 @@ def dark_pixels(page, selector: str = "#pad") -> int:
     )
 
 
+def ink_centre(page, selector: str = "#pad") -> tuple[float, float]:
+    """(x, y) of a drawing canvas's ink, weighted by darkness, in its 280x280 units
+    (the backing store may be larger), counted in the page."""
+    return tuple(page.eval_on_selector(
+        selector,
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let [m, x, y] = [0, 0, 0];
+                  for (let i = 0; i < d.length; i += 4) {
+                    const w = 255 - d[i], p = i / 4;
+                    m += w; x += w * (p % c.width + 0.5); y += w * (Math.floor(p / c.width) + 0.5);
+                  }
+                  const unit = c.width / 280;
+                  return [x / m / unit, y / m / unit]; }""",
+    ))
+
+
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
     """(row, column) of an ink image's centre of mass, in pixel-index units."""
     mass = image.sum()

@@ -2,9 +2,11 @@
 
 MNIST test digits are replayed as pointer strokes onto the canvas; the page must
 show the right digit, ten probabilities and a centred 28x28 preview. Also: the
-API's own error messages, an unreachable or slow API, a request cancelled by a
-newer stroke (also while its answer is half read), touch input on a 360 px
-phone, the page on one origin calling the API on another (CORS), and axe-core's
+API's errors in plain words (the old answer cleared, the badge over the canvas
+saying why), dots, dashes and inked-over canvases refused before sending, an
+unreachable or slow API, a request cancelled by a newer stroke (also while its
+answer is half read), touch input on a 360 px phone, ink under the pointer, focus
+and undo, the page on one origin calling the API on another (CORS), and axe-core's
 accessibility rules in both colour schemes.
 """
 
@@ -27,6 +29,7 @@ from tests.browser_helpers import (
     dark_pixels,
     digit_strokes,
     draw,
+    ink_centre,
     read_canvas,
     settle,
     site_csp,
@@ -42,6 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ARTIFACTS = ROOT / "test-artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 740}  # the narrowest phone the README promises
+SMALL_PHONE = {"width": 360, "height": 640}  # the result card is below the fold
 BRUSH = 13  # canvas units: rows of a 10x digit are 10 apart, so runs overlap into one shape
 N_DIGITS = 5
 WAIT_MS = 15_000
@@ -97,8 +101,9 @@ def page(blank_page, api_url):
 
 
 @pytest.fixture(scope="module")
-def clear_digits(api_url, mnist_dir: Path) -> list[tuple[np.ndarray, int]]:
-    """Test digits the served model reads right, and surely, from their own pixels."""
+def one_of_each(api_url, mnist_dir: Path) -> list[tuple[np.ndarray, int]]:
+    """A test digit of each label, in test-set order, that the served model reads right,
+    and surely, from its own pixels."""
     from training.idx import load_split
 
     test = load_split(mnist_dir, "t10k")
@@ -110,9 +115,14 @@ def clear_digits(api_url, mnist_dir: Path) -> list[tuple[np.ndarray, int]]:
         answer = httpx.post(api_url + "/predict", json={"pixels": pixels}, timeout=5).json()
         if answer["digit"] == label and answer["confidence"] >= 0.99:
             chosen.append((image, int(label)))
-        if len(chosen) == N_DIGITS:
+        if len(chosen) == 10:
             return chosen
     pytest.fail(f"only {len(chosen)} clear digits among the first 200 test images")
+
+
+@pytest.fixture(scope="module")
+def clear_digits(one_of_each) -> list[tuple[np.ndarray, int]]:
+    return one_of_each[:N_DIGITS]
 
 
 def _open(page, site_url: str) -> None:
@@ -126,6 +136,13 @@ def _predict_a_bar_expecting_error(page) -> None:
     draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
     page.click("#predict")
     assert _wait_phase(page, "error") == "error"
+
+
+def _wait_api_state(page, state: str = "ready") -> None:
+    # A function, not an expression: Playwright evals it once, in its own call, which the
+    # deployed CSP lets through; an expression is evaled on every poll, and refused.
+    page.wait_for_function("s => document.getElementById('api-status').dataset.state === s",
+                           arg=state, timeout=WAIT_MS)
 
 
 def _set_brush(page, size: int) -> None:
@@ -218,15 +235,142 @@ def test_undo_and_clear(page):
     assert dark_pixels(page) == 0
 
 
-def test_empty_canvas_shows_the_api_message(page):
+def test_sample_is_one_undo_step(page):
+    page.uncheck("#live")
+    draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
+    drawn = dark_pixels(page)
+    page.click("#sample")  # the glyph replaces the drawing...
+    assert dark_pixels(page) != drawn
+    page.click("#undo")  # ...and one Undo brings the drawing back
+    assert dark_pixels(page) == drawn
+    page.click("#undo")
+    assert dark_pixels(page) == 0
+    assert page.is_disabled("#undo")
+
+
+def test_focus_stays_at_the_drawing_when_clear_or_undo_disables_itself(page):
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.focus("#clear")
+    page.keyboard.press("Enter")
+    assert page.is_disabled("#clear")
+    assert page.evaluate("document.activeElement.id") == "pad", "focus fell to <body>"
+    page.focus("#undo")
+    page.keyboard.press("Enter")  # the clear undone: Undo stays enabled, and focused
+    assert page.evaluate("document.activeElement.id") == "undo"
+    page.keyboard.press("Enter")  # the stroke undone: nothing left to undo
+    assert page.is_disabled("#undo")
+    assert page.evaluate("document.activeElement.id") == "pad", "focus fell to <body>"
+
+
+def test_ink_lands_under_the_pointer_near_the_edges(page):
+    """The drawing fills the canvas's content box: its 2 px CSS border is no part of it."""
+    page.uncheck("#live")
+    for fx, fy in [(0.06, 0.06), (0.94, 0.94), (0.06, 0.94)]:
+        left, top, width, height = page.eval_on_selector(
+            "#pad", """c => { const r = c.getBoundingClientRect();
+                              return [r.left + c.clientLeft, r.top + c.clientTop,
+                                      c.clientWidth, c.clientHeight]; }""")
+        x, y = round(left + fx * width), round(top + fy * height)  # whole CSS pixels
+        page.mouse.click(x, y)  # a dot, centred where the pointer is
+        centre = ink_centre(page)
+        expected = ((x - left) / width * 280, (y - top) / height * 280)
+        assert centre == pytest.approx(expected, abs=0.4)  # the border put it 1.1 off
+        page.keyboard.press("Control+z")
+        assert dark_pixels(page) == 0
+
+
+def test_backing_store_follows_a_pixel_ratio_change_without_a_resize(page):
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    assert page.eval_on_selector("#pad", "c => c.width") == 280
+    before = ink_centre(page)
+    cdp = page.context.new_cdp_session(page)  # as a window moved to a 2x screen: same size
+    cdp.send("Emulation.setDeviceMetricsOverride",
+             {**DESKTOP, "deviceScaleFactor": 2, "mobile": False})
+    # Headless Chromium tells media-query listeners of emulated changes only when media
+    # queries are re-evaluated for another reason, as a real zoom or screen change does.
+    cdp.send("Emulation.setEmulatedMedia", {"media": "screen"})
+    page.wait_for_function("() => document.getElementById('pad').width === 560",
+                           timeout=WAIT_MS)
+    assert ink_centre(page) == pytest.approx(before, abs=0.5), "the drawing was not redrawn"
+    cdp.detach()
+
+
+_TAP = [[(0.5, 0.5)]]
+_DASH = [[(0.45, 0.5), (0.55, 0.5)]]  # 28 canvas units: with the brush, under 2.5 brushes
+# One zig-zag stroke over every row, so live recognition cannot start half-way through.
+_SCRIBBLE = [[(x, y) for y in np.arange(0.02, 1, 0.08) for x in (0.02, 0.98)]]
+_DOT_MESSAGE = "That's a dot or a dash: draw a whole digit, from 0 to 9."
+
+
+@pytest.mark.parametrize(
+    ("strokes", "brush", "shown"),
+    [
+        (_TAP, 20, _DOT_MESSAGE),
+        (_DASH, 20, _DOT_MESSAGE),
+        (_SCRIBBLE, 40, "That covers most of the canvas: clear it and draw one digit."),
+    ],
+    ids=["tap", "dash", "scribble"],
+)
+def test_dots_dashes_and_inked_over_canvases_are_not_sent(page, strokes, brush, shown):
+    """The model would name a digit, surely (a tap: "0, 96%"; ink everywhere: "1, 99.5%")."""
+    predicts = []
+    page.on("request", lambda r: r.url.endswith("/predict") and predicts.append(r.url))
+    _set_brush(page, brush)
+    draw(page, strokes)  # live: the page checks 250 ms after the stroke
+    assert _wait_phase(page, "shown", "error") == "error"
+    assert predicts == []
+    assert page.inner_text("#message") == shown
+    assert page.text_content("#pad-badge") == "Not a digit"
+    assert page.inner_text("#digit") == "?"
+
+
+def test_digits_a_corner_digit_and_ones_are_sent(page, one_of_each):
+    """The page's own refusal lets every digit through, drawn with the default brush."""
+    page.uncheck("#live")
+    sent = []
+    page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r.url))
+    drawings = {f"a {label}": digit_strokes(image) for image, label in one_of_each}
+    image = one_of_each[0][0]
+    drawings["a small digit in a corner"] = [
+        [(0.03 + 0.3 * x, 0.03 + 0.3 * y) for x, y in stroke] for stroke in digit_strokes(image)
+    ]
+    drawings["a 1 as one stroke"] = [[(0.5, 0.2), (0.5, 0.8)]]
+    drawings["a short 1"] = [[(0.5, 0.45), (0.5, 0.6)]]  # 42 units: over 2.5 brushes with caps
+    for name, strokes in drawings.items():
+        if page.is_enabled("#clear"):
+            page.click("#clear")
+        draw(page, strokes)
+        page.click("#predict")
+        phase = _wait_phase(page, "shown", "error")
+        assert phase == "shown", f"{name}: {page.inner_text('#message')}"
+    assert len(sent) == len(drawings)
+
+
+def test_every_sample_glyph_is_sent(blank_page, api_url):
+    page = blank_page
+    page.add_init_script("Math.random = () => 0;")  # the samples run 1, 2, ..., 9, 0
+    _open(page, api_url)
+    page.uncheck("#live")
+    for _ in range(10):
+        page.click("#sample")
+        with page.expect_request("**/predict"):
+            page.click("#predict")
+        assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+
+
+def test_an_empty_canvas_is_sent_and_explained(page):
     with page.expect_response("**/predict") as answer:
         page.click("#predict")
     assert answer.value.status == 422
-    detail = answer.value.json()["detail"]
+    assert answer.value.json()["detail"][0]["type"] == "empty_drawing"
     assert _wait_phase(page, "error") == "error"
-    message = page.inner_text("#message")
     assert page.is_visible("#message")
-    assert (detail if isinstance(detail, str) else detail[0]["msg"]) in message
+    assert page.inner_text("#message") == (
+        "Nothing to recognise: the canvas is empty. Draw a digit from 0 to 9."
+    )
+    assert page.text_content("#pad-badge") == "Empty canvas"
 
 
 def test_unreachable_api_is_reported_and_the_page_stays_usable(blank_page, api_url):
@@ -234,7 +378,7 @@ def test_unreachable_api_is_reported_and_the_page_stays_usable(blank_page, api_u
     dead = f"http://127.0.0.1:{free_port()}"
     page.route("**/config.json", lambda r: r.fulfill(json={"apiUrl": dead}))
     _open(page, api_url)
-    page.wait_for_function("document.getElementById('api-status').dataset.state === 'down'")
+    _wait_api_state(page, "down")
     _predict_a_bar_expecting_error(page)
     assert "Unreachable" in page.inner_text("#message")
     assert page.is_hidden("#busy")
@@ -362,7 +506,7 @@ def test_a_stroke_while_the_config_loads_cancels_the_waiting_request(blank_page,
     page.mouse.move(box["x"] + 80, box["y"] + 60, steps=4)
     assert page.get_attribute("#result", "data-phase") == "drawing"
     held[0].fulfill(json={})
-    page.wait_for_function("document.getElementById('api-status').dataset.state === 'ready'")
+    _wait_api_state(page)
     page.wait_for_timeout(500)
     assert predicts == [], "the cancelled request was sent all the same"
     assert page.get_attribute("#result", "data-phase") == "drawing"
@@ -372,31 +516,109 @@ def test_a_stroke_while_the_config_loads_cancels_the_waiting_request(blank_page,
     assert len(predicts) == 1
 
 
-_TOO_BIG = "image is larger than 1000000 bytes"
+def _problem(msg: str, kind: str, loc: tuple = ("body", "image")) -> dict:
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def _answer(digit: int, p: float = 0.9) -> dict:
+    """A well-formed /predict answer."""
+    probabilities = [(1 - p) / 9] * 10
+    probabilities[digit] = p
+    return {"digit": digit, "confidence": p, "probabilities": probabilities,
+            "model": {"name": "stub", "version": "1"}, "input": [0] * 784}
+
+
+_TOO_LARGE = "Drawing too large: it is too big to send. Clear the canvas and draw again."
+_UNREADABLE = ("Unreadable answer: the API answered, but not with a prediction. "
+               "Try again in a moment.")
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "shown"),
+    ("status", "body", "shown", "api_status"),
     [  # the API's 5xx have a string `detail`, its 4xx a list; API Gateway's own a `message`
         (503, {"detail": "model unavailable: weights file missing"},
-         "Model not loaded: model unavailable: weights file missing"),
-        (413, {"detail": [{"loc": ["body", "image"], "msg": _TOO_BIG, "type": "image_too_large"}]},
-         f"Drawing too large: image: {_TOO_BIG}"),
-        (413, {"detail": [{"loc": ["body"], "msg": "request body is larger than 6291456 bytes",
-                           "type": "body_too_large"}]},
-         "Drawing too large: request body is larger than 6291456 bytes"),
-        (429, {"message": "Too Many Requests"}, "Too many requests: Too Many Requests"),
-        (502, {"detail": []}, "The API answered 502: no reason given."),
+         "Model not loaded: the API cannot recognise digits right now. Try again later.",
+         "Model not loaded"),
+        (500, {"detail": "Internal server error", "request_id": "r-1"},
+         "Server error: the API failed (500). Try again in a moment.", "API error"),
+        (502, {"detail": []}, "Server error: the API failed (502). Try again in a moment.",
+         "API error"),
+        (413, {"detail": [_problem("image is larger than 1000000 bytes", "image_too_large")]},
+         _TOO_LARGE, "API ready"),
+        (413, {"detail": [_problem("request body is larger than 6291456 bytes", "body_too_large",
+                                   ("body",))]},
+         _TOO_LARGE, "API ready"),
+        (429, {"message": "Too Many Requests"},
+         "Too many requests: the API is busy. Wait a few seconds and try again.", "API busy"),
+        (422, {"detail": [_problem("ink covers 97% of the image: there is no background to tell "
+                                   "a digit from (send the digit on plain paper)", "no_digit")]},
+         "Not a digit: the model finds no digit in this drawing. Clear it and draw one digit, "
+         "big and centred.", "API ready"),
+        (422, {"detail": [_problem(f"the image cannot be decoded ({i})", "image_decode")
+                          for i in range(21)]},
+         "The API refused the drawing: the image cannot be decoded (0).", "API ready"),
+        (200, "<html>not JSON</html>", _UNREADABLE, "API error"),
+        (200, {"digit": 7}, _UNREADABLE, "API error"),
+        (200, {**_answer(7), "digit": 10}, _UNREADABLE, "API error"),
+        (200, {**_answer(7), "probabilities": [0.1] * 9 + [None]}, _UNREADABLE, "API error"),
     ],
+    ids=["503", "500", "502", "413-image", "413-body", "429", "422-no-digit", "422-21-problems",
+         "200-not-json", "200-no-probabilities", "200-digit-10", "200-null-probability"],
 )
-def test_api_errors_are_explained(blank_page, api_url, status, body, shown):
+def test_api_errors_are_explained(blank_page, api_url, status, body, shown, api_status):
+    """In plain words: the first problem only, never the field's name; the header follows."""
     page = blank_page
-    page.route("**/predict", lambda r: r.fulfill(status=status, json=body))
     _open(page, api_url)
+    _wait_api_state(page)  # the health check is in: only /predict changes the status now
+    kind = {"json": body} if isinstance(body, dict) else {"body": body}
+    page.route("**/predict", lambda r: r.fulfill(status=status, **kind))
     page.click("#sample")
     page.click("#predict")
     assert _wait_phase(page, "error") == "error"
     assert page.inner_text("#message") == shown
+    assert page.inner_text("#api-status") == api_status
+    result = page.inner_text("#result")
+    assert "undefined" not in result
+    assert "NaN" not in result
+
+
+def test_an_8_is_read_as_an_8(blank_page, api_url):
+    page = blank_page
+    page.route("**/predict", lambda r: r.fulfill(json=_answer(8)))
+    _open(page, api_url)
+    page.click("#sample")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.inner_text("#verdict-text") == "The model reads an 8, with 90.0% confidence."
+
+
+def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_digits):
+    """On a 360x640 phone the message is below the fold: the old answer goes, and the
+    badge over the canvas and the live region say why there is none."""
+    context = browser.new_context(
+        viewport=SMALL_PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+    )
+    page = context.new_page()
+    _open(page, api_url)
+    assert page.locator("#pad").bounding_box()["y"] + 20 < SMALL_PHONE["height"]
+    touch_draw(page, digit_strokes(clear_digits[1][0]))  # live: an answer
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    answer = page.text_content("#pad-badge")
+    no_digit = _problem("ink in no digit's shape", "no_digit")
+    page.route("**/predict", lambda r: r.fulfill(status=422, json={"detail": [no_digit]}))
+    touch_draw(page, [[(0.1, 0.9), (0.9, 0.9)]])  # a newer drawing, refused
+    assert _wait_phase(page, "error") == "error"
+    badge = page.locator("#pad-badge")
+    assert badge.text_content() == "Not a digit", f"still showing {answer}"
+    box = badge.bounding_box()
+    assert box is not None
+    assert box["y"] >= 0, "the badge is above the screen"
+    assert box["y"] + box["height"] <= SMALL_PHONE["height"], "the badge is below the fold"
+    assert page.inner_text("#verdict-text") == "Not a digit."
+    assert page.inner_text("#digit") == "?"
+    assert page.inner_text("#confidence") == "\N{EN DASH}"
+    assert page.locator(".prob.top").count() == 0
+    assert page.is_hidden("body.stale")
+    context.close()
 
 
 def test_phone_touch_drawing(browser, api_url, clear_digits):
@@ -441,7 +663,7 @@ def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, ap
     page.add_init_script("""document.addEventListener("securitypolicyviolation",
         (e) => (window.cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));""")
     _open(page, cross_origin_site)
-    page.wait_for_function("document.getElementById('api-status').dataset.state === 'ready'")
+    _wait_api_state(page)
     # Keyboard only: a sample digit, then Enter on the focused canvas.
     page.focus("#sample")
     page.keyboard.press("Enter")
@@ -482,7 +704,7 @@ def test_axe_finds_no_accessibility_violations(browser, api_url, axe_js, viewpor
     context = browser.new_context(viewport=viewport, color_scheme=scheme)
     page = context.new_page()
     _open(page, api_url)
-    page.wait_for_function("document.getElementById('api-status').dataset.state === 'ready'")
+    _wait_api_state(page)
     found = {"at the start": _axe_violations(page, axe_js)}
 
     held = []
@@ -496,6 +718,11 @@ def test_axe_finds_no_accessibility_violations(browser, api_url, axe_js, viewpor
     page.unroute("**/predict")
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     found["with an answer"] = _axe_violations(page, axe_js)
+
+    page.locator("#pad").scroll_into_view_if_needed()
+    draw(page, [[(0.1, 0.1), (0.4, 0.1)]])  # live is off: the answer stays, outdated
+    assert page.is_visible("body.stale")
+    found["with an outdated answer"] = _axe_violations(page, axe_js)
 
     page.click("#clear")
     page.click("#predict")  # the API's 422 for an empty canvas: a warning
