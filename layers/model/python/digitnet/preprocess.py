@@ -194,15 +194,18 @@ def _border_median(image: Image.Image) -> np.ndarray:
     strip, no copy of it): on a 1 x 16,777,216 image the ring is the whole image.
     """
     width, height = image.size
-    strips = [(0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height)]
-    strips.append((width - 1, 0, width, height))
-    ring = [
-        np.asarray(image.resize((min(right - left, RING_SAMPLES), min(bottom - top, RING_SAMPLES)),
-                                Image.Resampling.NEAREST, box=(left, top, right, bottom)))
-        .reshape(-1, len(image.getbands()))
-        for left, top, right, bottom in strips
-    ]
+    strips = [(0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height),
+              (width - 1, 0, width, height)]
+    ring = [_sampled(image, box) for box in strips]
     return np.median(np.concatenate(ring), axis=0)
+
+
+def _sampled(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Up to RING_SAMPLES evenly spaced pixels of a one-pixel strip, as (n, bands)."""
+    left, top, right, bottom = box
+    size = (min(right - left, RING_SAMPLES), min(bottom - top, RING_SAMPLES))
+    strip = image.resize(size, Image.Resampling.NEAREST, box=box)
+    return np.asarray(strip).reshape(-1, len(image.getbands()))
 
 
 def _ink_from_image(image: Image.Image, background: np.ndarray) -> np.ndarray:
