@@ -66,7 +66,7 @@ function drawingChanged(why) {
   }
   document.body.classList.add("stale");
   setPhase("pending");
-  if ($("live").checked) state.liveTimer = setTimeout(() => recognise(), LIVE_DELAY_MS);
+  if ($("live").checked) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
 }
 
 /** A focused button that disables itself would drop focus to <body>: keep it at the drawing. */
@@ -95,10 +95,15 @@ function drawingProblem() {
   return null;
 }
 
-/** Sends the drawing; an empty canvas goes too, so the API's own message is shown. */
-async function recognise() {
+/**
+ * Sends the drawing; an empty canvas goes too, so the API's own message is shown.
+ * `live`: after a stroke, where a dot or a dash may be a digit's first stroke (the bar
+ * of a 5, a 4's tick): wait quietly for the next one rather than warn mid-digit.
+ */
+async function recognise({ live = false } = {}) {
   cancelPending();
   const problem = drawingProblem();
+  if (problem === DOT && live) return;
   if (problem) {
     showProblem(problem);
     return;

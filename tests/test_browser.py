@@ -314,11 +314,18 @@ _DOT_MESSAGE = "That's a dot or a dash: draw a whole digit, from 0 to 9."
     ids=["tap", "dash", "scribble"],
 )
 def test_dots_dashes_and_inked_over_canvases_are_not_sent(page, strokes, brush, shown):
-    """The model would name a digit, surely (a tap: "0, 96%"; ink everywhere: "1, 99.5%")."""
+    """The model would name a digit, surely (a tap: "0, 96%"; ink everywhere: "1, 99.5%").
+    Live, a dot or a dash may be a digit's first stroke: the page waits for the next one
+    and says nothing until asked (Recognise)."""
     predicts = []
     page.on("request", lambda r: r.url.endswith("/predict") and predicts.append(r.url))
     _set_brush(page, brush)
     draw(page, strokes)  # live: the page checks 250 ms after the stroke
+    if shown == _DOT_MESSAGE:
+        page.wait_for_timeout(800)
+        assert page.get_attribute("#result", "data-phase") == "pending"
+        assert page.is_hidden("#message")
+        page.click("#predict")
     assert _wait_phase(page, "shown", "error") == "error"
     assert predicts == []
     assert page.inner_text("#message") == shown
