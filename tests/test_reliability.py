@@ -246,16 +246,24 @@ def test_animated_images_are_422(client, fmt):
     assert "animat" in message.lower()
 
 
-@pytest.mark.parametrize("size", [(1, 1), (10000, 10), (10, 10000), (2, 3000)])
-def test_degenerate_sizes_answer_cleanly(client, size):
+@pytest.mark.parametrize(("size", "fmt"), [((1, 1), "PNG"), ((10000, 10), "PNG"),
+                                           ((10, 10000), "PNG"), ((2, 3000), "PNG"),
+                                           ((3000, 2), "JPEG"), ((1025, 1), "JPEG")])
+def test_degenerate_sizes_answer_cleanly(client, size, fmt):
     """A digit or a clear 4xx (e.g. an empty drawing), never a crash or a hang."""
-    r = client.post("/predict", json={"image": b64(drawn(size))})
+    r = client.post("/predict", json={"image": b64(drawn(size, fmt=fmt))})
     if r.status_code == 200:
         body = r.json()
         assert 0 <= body["digit"] <= 9
         assert len(body["input"]) == 784
     else:
         assert_client_error(r, 422)
+
+
+def test_a_side_over_16384_is_refused_from_the_header(client):
+    """1 x 16,777,216 is within the pixel limit, but decoding its rows took 1.2 s."""
+    r = client.post("/predict", json={"image": b64(raw_png(1, 16_777_216, b""))})
+    assert "at most 16384" in assert_client_error(r, 413)
 
 
 def test_one_white_pixel_is_an_empty_drawing(client):
