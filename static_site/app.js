@@ -13,7 +13,7 @@ const LIVE_DELAY_MS = 250;
 // surely (a tap: "0, 96%"; ink everywhere, taken for the paper: "1, 99.5%"). The page
 // knows its brush and its pixels, so it says so itself and sends nothing.
 const MIN_SIDE_IN_BRUSHES = 2.5; // the ink's longer side, in widths of the widest brush
-const MAX_INK_SHARE = 0.6; // as the API's own rule: no digit covers that much
+const MAX_INK_SHARE = 0.6; // no digit drawn on this canvas covers that much
 const DOT = {
   title: "That's a dot or a dash:", text: "draw a whole digit, from 0 to 9.",
   short: "Not a digit", kind: "warn",
