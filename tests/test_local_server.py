@@ -83,6 +83,23 @@ def test_local_cors_refuses_other_origins(server_url):
     assert "access-control-allow-origin" not in r.headers
 
 
+def test_every_address_of_a_host_name_is_checked(monkeypatch):
+    """localhost is often ::1 then 127.0.0.1; uvicorn binds both, so both must be free."""
+    from tools.serve import port_problem
+
+    real = socket.getaddrinfo
+
+    def ipv6_first(host, port, *args, **kwargs):
+        v4 = real("127.0.0.1", port, *args, **kwargs)
+        v6 = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
+        return v6 + v4 if socket.has_ipv6 else v4
+
+    monkeypatch.setattr(socket, "getaddrinfo", ipv6_first)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert f"cannot listen on localhost:{port}" in port_problem("localhost", port)
+
+
 def test_a_port_in_use_is_one_clear_line_before_anything_else():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

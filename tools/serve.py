@@ -50,12 +50,14 @@ def create_app():
 
 def port_problem(host: str, port: int) -> str | None:
     """Why the server could not listen there, said before the 'open ...' line (uvicorn
-    would log it after, as a bare errno)."""
+    would log it after, as a bare errno). Every address the host names is tried, as
+    uvicorn binds them all (localhost: ::1 and 127.0.0.1)."""
     try:
-        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            probe.bind(address)
+        for family, kind, _, _, address in socket.getaddrinfo(host, port,
+                                                              type=socket.SOCK_STREAM):
+            with socket.socket(family, kind) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn
+                probe.bind(address)
     except OSError as exc:
         return (f"cannot listen on {host}:{port}: {exc.strerror or exc}. Another server may "
                 f"hold the port: stop it, or pick another (make serve PORT={port + 1}).")
