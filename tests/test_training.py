@@ -25,7 +25,7 @@ from training.cli import (
     parse_args,
     reproduce_command,
     split_data,
-    write_beside,
+    write_when_complete,
 )
 from training.idx import Split
 from training.train import TrainConfig, lr_at, train
@@ -183,19 +183,39 @@ def test_model_files_move_in_only_when_all_are_written(tmp_path: Path,
         raise RuntimeError("the card's plot failed")
 
     with pytest.raises(RuntimeError):
-        write_beside(out, fails_half_way)
+        write_when_complete(out, fails_half_way)
     assert (out / "model.npz").read_text() == "old weights"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no scratch left
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.npz"]  # no scratch
 
     moved: list[str] = []
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda a, b: (moved.append(Path(b).name),
                                                      real_replace(a, b)))
-    write_beside(out, lambda d: [(d / n).write_text(f"new {n}") for n in
+    write_when_complete(out, lambda d: [(d / n).write_text(f"new {n}") for n in
                                  ("manifest.json", "model.npz", "MODEL_CARD.md")])
     assert moved[-1] == "manifest.json"
     assert (out / "model.npz").read_text() == "new model.npz"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "manifest.json", "model.npz"]
+
+
+def test_a_model_folder_linked_elsewhere_is_written_through_the_link(tmp_path: Path) -> None:
+    """The scratch folder is inside the target: the moves never cross file systems, and
+    the link's parent need not be writable."""
+    target = tmp_path / "elsewhere" / "model"
+    target.mkdir(parents=True)
+    link = tmp_path / "model"
+    link.symlink_to(target)
+    scratch: list[Path] = []
+
+    def write(directory: Path) -> None:
+        scratch.append(directory)
+        (directory / "model.npz").write_text("weights")
+
+    write_when_complete(link, write)
+    assert scratch[0].parent == link  # not beside it, maybe on another file system
+    assert link.is_symlink()
+    assert (target / "model.npz").read_text() == "weights"
+    assert [p.name for p in target.iterdir()] == ["model.npz"]
 
 
 def test_one_cycle_schedule() -> None:

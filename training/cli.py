@@ -157,21 +157,22 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
                    metrics=metrics, extra={"training": record})
         write_model_card(directory, predictions, test.labels)
 
-    write_beside(args.out, write)
+    write_when_complete(args.out, write)
     print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
     return metrics
 
 
-def write_beside(out: Path, write: Callable[[Path], None]) -> None:
-    """Have `write` fill a scratch folder beside `out`, then move its files in, the manifest
+def write_when_complete(out: Path, write: Callable[[Path], None]) -> None:
+    """Have `write` fill a scratch folder inside `out`, then move its files up, the manifest
     last: a run that fails or is stopped while writing (the card's plots take seconds)
-    leaves the previous model whole, not new weights beside an old manifest."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}-partial-", dir=out.parent) as tmp:
+    leaves the previous model whole, not new weights beside an old manifest. Inside, the
+    moves stay on one file system (`out` may be a link or a mount) and need no more than
+    write access to `out`; the layer build skips dot-folders."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".partial-", dir=out) as tmp:
         write(Path(tmp))
-        out.mkdir(exist_ok=True)
         for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name == MANIFEST_FILE):
             os.replace(path, out / path.name)
 
