@@ -205,6 +205,15 @@ def test_half_transparent_paper_is_not_ink(reference: np.ndarray, paper_alpha: i
     assert ink.min() == 0.0
 
 
+@pytest.mark.parametrize("opacity", [30, 102, 127])
+def test_a_picture_see_through_all_over_is_read_by_its_colours(reference: np.ndarray,
+                                                               opacity: int) -> None:
+    """Ink and paper at one alpha: the alpha draws nothing (once "the drawing is empty")."""
+    image = draw_digit(mode="RGBA", background=(255, 255, 255, opacity),
+                       ink=(0, 0, 0, opacity))
+    assert_close(digit(image), reference, mad=0.01, corr=0.99)
+
+
 def test_ink_colour_does_not_matter_on_see_through_paper(reference: np.ndarray) -> None:
     """Up to alpha 127 the paper counts as see-through: coverage is ink, whatever its colour
     (white on white included)."""

@@ -214,8 +214,10 @@ def _ink_from_image(image: Image.Image, background: np.ndarray) -> np.ndarray:
     if image.mode in ("LA", "RGBA"):
         levels = np.asarray(image.getchannel("A")).astype(np.float32)
         alpha = levels * np.float32(1 / 255)
-        if background[-1] < 128:  # see-through background (a canvas toDataURL): coverage
-            paper = np.float32(background[-1])  # is ink, over what the paper has
+        paper = np.float32(background[-1])
+        # See-through paper (a canvas toDataURL): coverage over the paper's is the ink,
+        # unless the alpha draws nothing (a whole picture made see-through: its colours do).
+        if paper < 128 and (paper == 0 or levels.max() - paper >= EMPTY_PEAK * 255):
             return alpha if paper == 0 else np.clip((levels - paper) / (255 - paper), 0, 1)
         image, background = image.convert(image.mode[:-1]), background[:-1]
     # Largest per-channel distance; done in Pillow's C loops (NumPy's max over a
