@@ -557,8 +557,8 @@ _UNREADABLE = ("Unreadable answer: the API answered, but not with a prediction. 
          _TOO_LARGE, "API ready"),
         (429, {"message": "Too Many Requests"},
          "Too many requests: the API is busy. Wait a few seconds and try again.", "API busy"),
-        (422, {"detail": [_problem("ink covers 97% of the image's edge: there is no background "
-                                   "to tell a digit from", "no_digit")]},
+        (422, {"detail": [_problem("ink covers 97% of the image, its edge too: there is no "
+                                   "background to tell a digit from", "no_digit")]},
          "Not a digit: the model finds no digit in this drawing. Clear it and draw one digit, "
          "big and centred.", "API ready"),
         (422, {"detail": [_problem(f"the image cannot be decoded ({i})", "image_decode")

@@ -351,6 +351,20 @@ def test_a_short_stroke_is_still_read() -> None:
     assert normalize_digit(ink).max() == pytest.approx(1.0)
 
 
+def test_mnist_digits_cropped_to_their_ink_are_read(mnist_dir: Path) -> None:
+    """Cropped with no margin, thin 1s are mostly edge (86% ink) and bold digits mostly ink:
+    each share alone refused some; only both together mean no background."""
+    from training.idx import load_split
+
+    images = load_split(mnist_dir, "t10k").images[:1000]
+    for image in images:
+        strong = image >= 0.25 * image.max()
+        rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
+        crop = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        paper = Image.fromarray(np.uint8(255 - crop * 255))
+        normalize_digit(decode_image(encode(paper)))  # raises if refused
+
+
 def test_no_mnist_digit_is_refused(mnist_dir: Path) -> None:
     """The no-digit rules sit far from MNIST: its digits' edges are paper (the limit: 60%
     ink), their longer side at least 14 pixels (the limit: 3)."""

@@ -28,11 +28,12 @@ EMPTY_PEAK = 0.1  # peak ink below this (about 25 grey levels) is a blank drawin
 EMPTY_MESSAGE = "the drawing is empty: no ink found"
 BBOX_REL = 0.25  # ink under this fraction of the peak doesn't stretch the bounding box
 # Clear ink (BBOX_REL of the peak and over) that no digit makes: over this share of the
-# image's outermost ring of pixels, where the paper should be (no background: a uniform
-# field, noise), or within a box under MIN_EXTENT pixels a side (a speck). Each became
-# a confident wrong digit, an 8 at 0.81-1.00. (A share of the whole image refused bold
-# digits cropped tight: 64% of a thick 0 with a 5% margin is ink.)
-MAX_RING_INK = 0.6
+# image (its longer side squared) and of its outermost ring of pixels, where the paper
+# should be (no background: a uniform field, noise), or within a box under MIN_EXTENT
+# pixels a side (a speck). Each became a confident wrong digit, an 8 at 0.81-1.00.
+# Either share alone refuses real digits cropped tight: 64% of a thick 0 with a 5%
+# margin is ink; 86% of the edge of a thin 1 with none.
+MAX_INK_SHARE = 0.6
 MIN_EXTENT = 3
 NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
@@ -250,7 +251,7 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     The result's peak is stretched to 1 so faint or thin strokes (which
     anti-aliasing greys out when a big drawing shrinks to 20 px) look like
     MNIST's pen strokes. `strict`: NoDigitError for ink in no digit's shape (see
-    MAX_RING_INK); training turns it off: its distorted digits are labelled, whatever
+    MAX_INK_SHARE); training turns it off: its distorted digits are labelled, whatever
     shape they take.
     """
     ink = _checked_ink(ink)
@@ -288,10 +289,10 @@ def _crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool) -> np.ndarray:
     rows = np.flatnonzero(strong.any(axis=1))
     cols = np.flatnonzero(strong.any(axis=0))
     if strict:
-        share = _ring_share(strong)
-        if share > MAX_RING_INK:
-            raise NoDigitError(f"ink covers {share:.0%} of the image's edge: there is no "
-                               "background to tell a digit from")
+        share = np.count_nonzero(strong) / max(ink.shape) ** 2
+        if share > MAX_INK_SHARE and _ring_share(strong) > MAX_INK_SHARE:
+            raise NoDigitError(f"ink covers {share:.0%} of the image, its edge too: there is "
+                               "no background to tell a digit from")
         if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < MIN_EXTENT:
             raise NoDigitError(f"the ink is a speck, under {MIN_EXTENT} pixels across: too "
                                "small to be a digit")
