@@ -103,7 +103,11 @@ function drawingProblem() {
 async function recognise({ live = false } = {}) {
   cancelPending();
   const problem = drawingProblem();
-  if (problem === DOT && live) return;
+  if (problem === DOT && live) {
+    resetPrediction("No digit yet: keep drawing."); // an older answer is not this drawing's
+    document.body.classList.remove("stale");
+    return;
+  }
   if (problem) {
     showProblem(problem);
     return;
@@ -179,6 +183,7 @@ function wireControls() {
     $("brush-value").textContent = `${pad.brushSize} px`;
   });
   $("live").addEventListener("change", (e) => {
+    if (!e.target.checked) clearTimeout(state.liveTimer); // off means no request after all
     if (e.target.checked && !pad.isEmpty && document.body.classList.contains("stale")) recognise();
   });
   document.addEventListener("keydown", onKey);

@@ -235,6 +235,30 @@ def test_undo_and_clear(page):
     assert dark_pixels(page) == 0
 
 
+def test_undoing_back_to_a_dash_clears_the_older_answer(page):
+    """Live, a dash waits quietly for the next stroke; the answer for the whole digit it
+    was part of must not stay as if it were this drawing's."""
+    draw(page, [[(0.45, 0.15), (0.55, 0.15)]])  # a 5's bar: under 2.5 brushes long
+    page.wait_for_timeout(800)
+    assert page.get_attribute("#result", "data-phase") == "pending"
+    draw(page, [[(0.3, 0.15), (0.3, 0.5), (0.7, 0.55), (0.7, 0.8), (0.3, 0.85)]])
+    assert _wait_phase(page, "shown", "error") == "shown"
+    page.click("#undo")  # back to the bar alone
+    page.wait_for_timeout(800)
+    assert page.inner_text("#digit") == "?"
+    assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
+    assert page.is_hidden("#message")
+
+
+def test_turning_live_off_right_after_a_stroke_sends_nothing(page):
+    sent = []
+    page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r.url))
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.uncheck("#live")  # within the 250 ms the page waits after a stroke
+    page.wait_for_timeout(800)
+    assert sent == []
+
+
 def test_sample_is_one_undo_step(page):
     page.uncheck("#live")
     draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
