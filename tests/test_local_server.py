@@ -100,6 +100,14 @@ def test_every_address_of_a_host_name_is_checked(monkeypatch):
         assert f"cannot listen on localhost:{port}" in port_problem("localhost", port)
 
 
+def test_a_host_name_that_does_not_resolve_says_so():
+    from tools.serve import port_problem
+
+    problem = port_problem("no-such-host.invalid", 8000)
+    assert problem.startswith("cannot listen on no-such-host.invalid: the name does not resolve")
+    assert "PORT=" not in problem  # not a port problem
+
+
 def test_a_port_in_use_is_one_clear_line_before_anything_else():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

@@ -53,10 +53,16 @@ def port_problem(host: str, port: int) -> str | None:
     would log it after, as a bare errno). Every address the host names is tried, as
     uvicorn binds them all (localhost: ::1 and 127.0.0.1)."""
     try:
-        for family, kind, _, _, address in socket.getaddrinfo(host, port,
-                                                              type=socket.SOCK_STREAM):
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"cannot listen on {host}: the name does not resolve ({exc.strerror or exc})."
+    try:
+        for family, kind, _, _, address in addresses:
             with socket.socket(family, kind) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn
+                # As asyncio binds for uvicorn: address reuse, and IPv6 sockets IPv6-only.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 probe.bind(address)
     except OSError as exc:
         return (f"cannot listen on {host}:{port}: {exc.strerror or exc}. Another server may "
