@@ -7,15 +7,17 @@ body path; the same models publish the OpenAPI schema.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Self
 
+from digitnet.preprocess import MAX_PIXELS, SIZE
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-N_PIXELS = 784
+N_PIXELS = SIZE * SIZE  # 784: a 28x28 field
 MAX_BATCH = 256
 MAX_IMAGE_BYTES = 1_000_000  # decoded image file size
-MAX_IMAGE_SIDE = 4096
-MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE**2  # width x height, checked from the header before decoding
+MAX_IMAGE_PIXELS = MAX_PIXELS  # preprocessing's limit, the API's too
+MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)  # "4096x4096" in the docs
 # All of a batch's images together (256 of 1024x1024, or 16 of 4096x4096): decoding is
 # the cost (16 colour PNGs of 4096x4096 or 16384x1024, 8 or 16 bits, took 3.6-4.5 s
 # here; grey ones 0.8 s), inside the function's 10 s timeout.

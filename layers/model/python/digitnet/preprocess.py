@@ -41,6 +41,7 @@ RING_SAMPLES = 4096  # border pixels a side read to find the background colour
 # No drawing is longer than this on a side; a 1 x 16,777,216 PNG, within any pixel
 # limit, took 12x as long to decode as a 4096x4096 one: rows cost more than pixels.
 MAX_EDGE = 16384
+MAX_PIXELS = 4096 * 4096  # width x height decoded at most, read from the header first
 FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
 # Pillow names a JPEG that carries more pictures (a camera's preview, a phone's HDR
 # frame) "MPO": a still photo, read as its first, main picture.
@@ -67,7 +68,7 @@ class ImageTooLargeError(InputError):
     """More pixels than allowed, or a decompression bomb."""
 
 
-def decode_image(data: bytes, *, max_pixels: int = 4096 * 4096) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode image bytes into a 2-D float32 ink map in [0, 1] (ink = 1).
 
     Ink is the distance from the background colour (found on the border), so
