@@ -24,6 +24,7 @@ WEIGHTS_FILE = "model.npz"
 MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"  # documentation, written by training.report; not verified
 FORMAT_VERSION = 1
+CLASSES = list(range(N_CLASSES))  # logit i is digit i
 
 
 class ModelFileError(Exception):
@@ -66,7 +67,7 @@ def save_model(network: Network, directory: str | Path, *, name: str, version: s
         "version": version,
         "input": {"shape": list(IMAGE_SHAPE), "dtype": "float32", "range": [0, 1],
                   "ink": "bright"},
-        "classes": list(range(N_CLASSES)),
+        "classes": list(CLASSES),
         "architecture": network.spec(),
         "preprocess_version": PREPROCESS_VERSION,
         "weights_file": WEIGHTS_FILE,
@@ -103,7 +104,11 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
     """What the checksum cannot vouch for: the manifest's own fields that change answers."""
     if manifest["format_version"] != FORMAT_VERSION:
         return f"format_version {manifest['format_version']!r}; this code reads {FORMAT_VERSION}"
-    if manifest.get("classes", list(range(N_CLASSES))) != list(range(N_CLASSES)):
+    trained = manifest.get("preprocess_version")
+    if trained != PREPROCESS_VERSION:  # the network would see drawings it was not taught
+        return (f"model was trained with preprocessing {trained!r} but this code implements "
+                f"{PREPROCESS_VERSION!r}")
+    if manifest.get("classes", CLASSES) != CLASSES:
         return f"classes must be 0..{N_CLASSES - 1} in order, got {manifest['classes']!r}"
     temperature = manifest["temperature"]
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
@@ -156,16 +161,12 @@ def _check_shapes(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> No
 
 
 def load_model(directory: str | Path) -> LoadedModel:
-    """Load and verify a model directory, its preprocessing version included; raise
-    ModelFileError on any mismatch."""
+    """Load and verify a model directory, its preprocessing version included (see
+    _manifest_problem); raise ModelFileError on any mismatch."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFileError(f"model directory not found: {directory}")
     manifest = _read_manifest(directory)
-    trained = manifest.get("preprocess_version")
-    if trained != PREPROCESS_VERSION:  # the network would see drawings it was not taught
-        raise ModelFileError(f"model was trained with preprocessing {trained!r} but this "
-                             f"code implements {PREPROCESS_VERSION!r}")
     arrays = _read_weights(directory / manifest.get("weights_file", WEIGHTS_FILE),
                            manifest["weights_sha256"])
     _check_shapes(manifest, arrays)
