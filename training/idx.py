@@ -115,21 +115,25 @@ def download(data_dir: str | Path, mirror: str = MIRROR) -> None:
         target = data_dir / f"{stem}.gz"
         if target.is_file() or (data_dir / stem).is_file():
             continue
-        tmp = target.with_suffix(".part")
-        print(f"downloading {mirror}{stem}.gz", flush=True)
+        tmp, url = target.with_suffix(".part"), f"{mirror}{stem}.gz"
+        print(f"downloading {url}", flush=True)
         try:
-            try:
-                with urllib.request.urlopen(f"{mirror}{stem}.gz", timeout=60) as resp, \
-                        tmp.open("wb") as fh:
-                    shutil.copyfileobj(resp, fh)
-            except OSError as exc:  # URLError, timeouts, resets: say which file, plainly
-                raise IdxError(f"cannot download {mirror}{stem}.gz: {exc}") from exc
+            _fetch(url, tmp)
             if not _verified(stem, tmp.read_bytes()):
                 raise IdxError(f"{stem}: downloaded file matches neither the known sha256 "
                                f"{sha} nor the original md5 {ORIGINAL_GZ_MD5[stem]}")
             tmp.rename(target)
         finally:
             tmp.unlink(missing_ok=True)  # a failed or cut download leaves nothing to trust
+
+
+def _fetch(url: str, path: Path) -> None:
+    """The file at `url` into `path`; URLError, timeouts, resets as an IdxError naming it."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, path.open("wb") as fh:
+            shutil.copyfileobj(resp, fh)
+    except OSError as exc:
+        raise IdxError(f"cannot download {url}: {exc}") from exc
 
 
 def _verified(stem: str, gz_bytes: bytes) -> bool:
