@@ -319,6 +319,25 @@ def test_a_speck_is_no_digit(size: int) -> None:
         digit(canvas)
 
 
+@pytest.mark.parametrize("shape", ["rectangle", "ellipse"])
+def test_a_solid_blob_is_no_digit(shape: str) -> None:
+    """A black square on paper was an 8 at 0.81, a black disc a 0 at 0.95."""
+    canvas = Image.new("L", (280, 280), 255)
+    getattr(ImageDraw.Draw(canvas), shape)([(60, 60), (220, 220)], fill=0)
+    with pytest.raises(NoDigitError, match="solid blob"):
+        digit(canvas)
+
+
+def test_marker_thick_strokes_are_not_a_blob() -> None:
+    """A 1 as wide as 40% of its height, and a 0 whose hole is a third of its width."""
+    canvas = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=0, width=80)
+    assert digit(canvas).max() == pytest.approx(1.0)
+    canvas = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(canvas).ellipse([(60, 40), (220, 240)], outline=0, width=55)
+    assert digit(canvas).max() == pytest.approx(1.0)
+
+
 def test_training_keeps_its_digits_whatever_their_shape() -> None:
     """normalize_batch is not strict: a distorted training digit keeps its label whatever
     its shape (here ink all over the edge, a hole in the middle)."""
@@ -367,7 +386,8 @@ def test_mnist_digits_cropped_to_their_ink_are_read(mnist_dir: Path) -> None:
 
 def test_no_mnist_digit_is_refused(mnist_dir: Path) -> None:
     """The no-digit rules sit far from MNIST: its digits' edges are paper (the limit: 60%
-    ink), their longer side at least 14 pixels (the limit: 3)."""
+    ink), their longer side at least 14 pixels (the limit: 3), their widest solid square
+    of ink 10 pixels (the limit: MAX_SOLID, 14)."""
     from training.idx import load_split
 
     images = load_split(mnist_dir, "t10k").images

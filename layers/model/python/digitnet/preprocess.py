@@ -35,6 +35,10 @@ BBOX_REL = 0.25  # ink under this fraction of the peak doesn't stretch the bound
 # margin is ink; 86% of the edge of a thin 1 with none.
 MAX_INK_SHARE = 0.6
 MIN_EXTENT = 3
+# A solid square of clear ink this many pixels a side, once the digit is scaled to BOX,
+# is a blob, not pen strokes (a black square on paper was an 8 at 0.81): the widest in
+# MNIST's 70,000 digits is 11, in the canvas-style set's thickest markers 8.
+MAX_SOLID = 14
 NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
 RING_SAMPLES = 4096  # border pixels a side read to find the background colour
@@ -57,7 +61,7 @@ class EmptyDrawingError(InputError):
 
 
 class NoDigitError(InputError):
-    """Ink, but in no shape a digit has: a speck, or ink everywhere (no background)."""
+    """Ink, but in no shape a digit has: a speck, a solid blob, or ink everywhere."""
 
 
 class ImageDecodeError(InputError):
@@ -263,6 +267,9 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     if top_peak <= 0:
         raise EmptyDrawingError(EMPTY_MESSAGE)
     small *= np.float32(1 / top_peak)
+    if strict and _solid_side_reaches(small, MAX_SOLID):
+        raise NoDigitError(f"the ink is a solid blob ({MAX_SOLID} of {BOX} pixels across or "
+                           "more), not pen strokes")
     return _place_by_centre_of_mass(small)
 
 
@@ -308,6 +315,18 @@ def _ring_share(strong: np.ndarray) -> float:
         return 0.0
     ring = (strong[0], strong[-1], strong[1:-1, 0], strong[1:-1, -1])
     return sum(np.count_nonzero(side) for side in ring) / sum(side.size for side in ring)
+
+
+def _solid_side_reaches(small: np.ndarray, side: int) -> bool:
+    """Whether some side x side square is all clear ink (window sums of a summed-area
+    table); most digits have too little ink to hold one, which is quicker to count."""
+    strong = small >= BBOX_REL
+    if min(small.shape) < side or np.count_nonzero(strong) < side * side:
+        return False
+    table = np.zeros((small.shape[0] + 1, small.shape[1] + 1), np.int32)
+    table[1:, 1:] = strong.cumsum(axis=0).cumsum(axis=1)
+    sums = table[side:, side:] - table[:-side, side:] - table[side:, :-side] + table[:-side, :-side]
+    return bool((sums == side * side).any())
 
 
 def _scale_to_box(crop: np.ndarray) -> np.ndarray:
