@@ -64,7 +64,9 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         if train:
             self._x = x
-        return x @ self.params["W"] + self.params["b"]
+        y = x @ self.params["W"]
+        y += self.params["b"]  # in place: a second array of y's size costs ~7% of inference
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         self.grads = {"W": self._x.T @ dy, "b": dy.sum(axis=0)}
@@ -171,7 +173,8 @@ class Conv2D(Layer):
         # Training keeps the row-major patches its backward pass (and bit-for-bit
         # reproducibility of the recorded runs) was written for.
         cols = self._cols(x, patch_major=not train and wo > self.k * self.c_in)
-        y = cols @ self.params["W"].reshape(-1, self.c_out) + self.params["b"]
+        y = cols @ self.params["W"].reshape(-1, self.c_out)
+        y += self.params["b"]
         if train:
             self._cols_cache, self._x_shape = cols, x.shape
         return y.reshape(n, ho, wo, self.c_out)
