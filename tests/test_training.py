@@ -17,6 +17,7 @@ from digitnet.preprocess import normalize_batch
 from test_idx import write_split
 
 from tools.paths import ROOT
+from training import cli
 from training.calibrate import expected_calibration_error, fit_temperature
 from training.cli import (
     RECIPES,
@@ -125,12 +126,51 @@ def test_options_override_the_recipe_and_reach_the_command(tmp_path: Path) -> No
     assert parse_args(command.split()[3:]).val_size == 1000
 
 
-@pytest.mark.parametrize("bad", ["c1", "c1=", "=8", "c1=eight"])
-def test_malformed_option_is_a_usage_error(tmp_path: Path, bad: str) -> None:
-    args = parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path),
-                       "--option", bad])
-    with pytest.raises(SystemExit, match="NAME=INT"):
-        make_config(args)
+@pytest.mark.parametrize(("arch", "bad", "says"), [
+    ("cnn", "c1", "expects NAME=VALUE"), ("cnn", "c1=", "expects NAME=VALUE"),
+    ("cnn", "=8", "expects NAME=VALUE"), ("cnn", "c1=eight", "c1 takes an integer"),
+    ("cnn", "foo=3", "foo: unknown option"),  # was a TypeError traceback
+    ("cnn", "c1=0.5", "c1 takes an integer"), ("cnn", "c1=0", "at least 1"),
+    ("cnn", "dropout=1", "must be in [0, 1)"), ("cnn", "dropout=nan", "must be in"),
+    ("cnn", "k1=4", "cannot build cnn"),  # an even kernel changes the shapes
+    ("mlp", "c1=8", "valid for mlp: hidden=800 dropout=0.3"),
+    ("seed", "hidden=8", "seed takes no options"),
+])
+def test_a_bad_option_is_a_usage_error_naming_the_valid_ones(
+        tmp_path: Path, arch: str, bad: str, says: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path), "--arch", arch,
+                    "--option", bad])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert "Traceback" not in err
+    if arch == "cnn" and ("NAME=VALUE" in says or "unknown" in says):
+        assert "valid for cnn: c1=16 c2=32 hidden=128 k1=5 k2=3 dropout=0.4" in err
+
+
+def test_a_float_option_sets_the_dropout_rate(data_dir: Path, tmp_path: Path) -> None:
+    args = parse_args(["train", "--data-dir", str(data_dir), "--out", str(tmp_path / "m"),
+                       "--option", "dropout=0.25", "--option", "hidden=64"])
+    cfg = make_config(args)
+    assert cfg.arch_options == {**RECIPES["cnn"].arch_options, "dropout": 0.25, "hidden": 64}
+    assert make_config(parse_args(reproduce_command(args, cfg).split()[3:])) == cfg
+    assert main(["train", "--data-dir", str(data_dir), "--out", str(tmp_path / "m"), "--tiny",
+                 "--epochs", "1", "--option", "dropout=0.25"]) == 0
+    layers = json.loads((tmp_path / "m" / "manifest.json").read_text())["architecture"]
+    assert [e["config"]["rate"] for e in layers if e["type"] == "dropout"] == [0.25]
+
+
+def test_help_lists_the_options_and_the_defaults(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["train", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for shown in ("c1=16 c2=32 hidden=128 k1=5 k2=3 dropout=0.4", "hidden=800 dropout=0.3",
+                  "--seed SEED seed of every random choice, the validation split included "
+                  "(default: 1)", "(default: 5000; 300 with --tiny)", "(default: cnn)",
+                  "held out for validation"):
+        assert shown in text
 
 
 @pytest.mark.parametrize("flags", [["--batch-size", "-1"], ["--lr", "-0.003"], ["--lr", "nan"],
@@ -149,6 +189,17 @@ def test_missing_data_is_one_error_line_not_a_traceback(tmp_path: Path,
     err = capsys.readouterr().err
     assert err.startswith("error: train-images-idx3-ubyte(.gz) not found")
     assert "Traceback" not in err
+
+
+def test_tiny_honours_val_size_and_records_what_it_used(data_dir: Path, first_run: Path) -> None:
+    full = Split(np.zeros((2000, 28, 28), np.float32), np.zeros(2000, np.int64))
+    train_split, val, test = split_data(full, full, val_size=100, seed=0, tiny=True)
+    assert (len(train_split.labels), len(val.labels), len(test.labels)) == (1200, 100, 1000)
+    args = parse_args(["train", "--data-dir", "d", "--out", "o", "--tiny"])
+    assert args.val_size == cli.TINY["val"]  # the tiny default, not 5,000 it never used
+    manifest = json.loads((first_run / "manifest.json").read_text())["training"]
+    assert manifest["val_size"] == 300
+    assert "--val-size 300" in manifest["command"]
 
 
 @pytest.mark.parametrize("tiny", [False, True])

@@ -3,8 +3,10 @@ training throughput of an architecture.
 
 `python -m tools.bench_model [--model DIR] [--runs N]` prints inference figures;
 `--train-arch cnn [--option k2=5 ...]` adds images/s for forward + backward + Adam
-step at the training batch size. A benchmark, not a test. BLAS threads follow
-OPENBLAS_NUM_THREADS as usual (training uses 1); run with 1 and the default to compare.
+step for the network and batch size of that architecture's training recipe
+(`training.recipes.RECIPES`: for cnn, the shipped lean CNN), options over the
+recipe's. A benchmark, not a test. BLAS threads follow OPENBLAS_NUM_THREADS as
+usual (training uses 1); run with 1 and the default to compare.
 """
 
 from __future__ import annotations
@@ -36,14 +38,21 @@ def bench(model_dir: Path, runs: int, batch: int) -> dict[str, float]:
             "batched_ms_per_image": many["many"].median_ms / batch}
 
 
-def train_throughput(arch: str, options: dict[str, int], batch: int = 128,
+def train_throughput(arch: str, options: dict[str, int | float], batch: int | None = None,
                      steps: int = 10) -> float:
-    """Images per second for a full training step on random data (first step excluded)."""
+    """Images per second for a full training step on random data (first step excluded),
+    for `arch`'s recipe network (its options, then `options`) at the recipe's batch size
+    unless `batch` is given."""
     from digitnet.losses import cross_entropy
     from digitnet.network import Network
     from digitnet.optim import Adam
 
-    net, opt = Network.build(arch, seed=0, **options), Adam()
+    from training.recipes import RECIPES
+
+    recipe = RECIPES[arch]
+    batch = batch or recipe.batch_size
+    net = Network.build(arch, seed=0, **{**recipe.arch_options, **options})
+    opt = Adam()
     rng = np.random.default_rng(0)
     x = rng.random((batch, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, batch)
@@ -58,21 +67,27 @@ def train_throughput(arch: str, options: dict[str, int], batch: int = 128,
 
 
 def main(argv: list[str] | None = None) -> None:
+    from training.recipes import RECIPES, OptionError, parse_options  # the trainer's own
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--train-arch", help="also measure training throughput of this arch")
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=INT",
-                        help="architecture option for --train-arch, e.g. k2=5 or c2=96")
+    parser.add_argument("--train-arch", choices=sorted(RECIPES),
+                        help="also measure training throughput of this arch's recipe network")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="architecture option over the recipe's, e.g. k2=5 or c2=96")
     args = parser.parse_args(argv)
     if args.train_arch:
-        from training.cli import parse_options  # the trainer's own reading of --option
-
-        options = parse_options(args.option)
+        try:
+            options = parse_options(args.train_arch, args.option)
+        except OptionError as exc:
+            parser.error(str(exc))
+        recipe = RECIPES[args.train_arch]
         rate = train_throughput(args.train_arch, options)
-        print(f"training {args.train_arch} {options or ''}: {rate:.0f} images/s "
-              "(forward + backward + Adam, batch 128)")
+        network = {**recipe.arch_options, **options}
+        print(f"training {args.train_arch} {network or ''}: {rate:.0f} images/s "
+              f"(forward + backward + Adam, batch {recipe.batch_size})")
     r = bench(args.model, args.runs, args.batch)
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"model {args.model} (OPENBLAS_NUM_THREADS={threads}, {os.cpu_count()} CPUs)")

@@ -25,20 +25,11 @@ from digitnet.network import Network
 
 from .calibrate import calibration_summary
 from .idx import IdxError, Split, download, load_split
+from .recipes import RECIPES, OptionError, describe_options, parse_options
 from .report import write_model_card
 from .train import TrainConfig, history_dicts, train
 
-# Per-architecture recipes; command-line flags override them.
-# The cnn recipe is the lean CNN (16/32 channels): a third of the wider one's work per
-# image, so the API's single-image forward fits its latency budget.
-RECIPES: dict[str, TrainConfig] = {
-    "cnn": TrainConfig(arch="cnn", epochs=20, renormalize=True,
-                       arch_options={"c1": 16, "c2": 32, "hidden": 128}),
-    "mlp": TrainConfig(arch="mlp", epochs=20, lr=1e-3, batch_size=128),
-    # The demo's network and training: no augmentation, plain SGD.
-    "seed": TrainConfig(arch="seed", epochs=10, optimizer="sgd", lr=0.1, batch_size=64,
-                        weight_decay=0.0, warmup_epochs=0.0, augment=False),
-}
+# --tiny: a small subset for CI and pipeline checks. --val-size, if given, replaces "val".
 TINY = {"train": 1200, "val": 300, "test": 1000, "epochs": 2}
 DEFAULT_SEED = 1
 DEFAULT_VAL = 5000
@@ -56,27 +47,58 @@ def positive[T: (int, float)](kind: type[T]) -> Callable[[str], T]:
     return parse
 
 
+def recipes_help() -> str:
+    """The --help epilog: each recipe, the options its architecture takes, and the seed."""
+    lines = ["recipes (what each --arch trains with; the flags above override them):"]
+    for arch, r in sorted(RECIPES.items()):
+        extras = ("augment + renormalize" if r.renormalize else "augment") if r.augment \
+            else "no augmentation"
+        lines += [f"  {arch:5} {r.epochs} epochs, batch {r.batch_size}, {r.optimizer} lr {r.lr:g}, "
+                  f"weight decay {r.weight_decay:g}, {extras}",
+                  f"        --option names and the recipe's values: {describe_options(arch)}"]
+    lines += ["", "--seed seeds everything random in a run: the initial weights, the batch order, "
+              "the augmentation", "and which training images are held out for validation.",
+              f"--tiny trains {TINY['epochs']} epochs on {TINY['train']} images, validates on "
+              f"{TINY['val']} (or --val-size) and tests on", f"the first {TINY['test']} test "
+              "images."]
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model and write model.npz, manifest and card")
+    t = sub.add_parser("train", help="train a model and write model.npz, manifest and card",
+                       description=__doc__, epilog=recipes_help(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--data-dir", required=True, type=Path, help="directory of the MNIST IDX files")
     t.add_argument("--out", required=True, type=Path, help="model directory to write")
-    t.add_argument("--arch", choices=sorted(RECIPES), default="cnn")
-    t.add_argument("--epochs", type=positive(int), help="default: the architecture's recipe")
-    t.add_argument("--batch-size", type=positive(int))
-    t.add_argument("--lr", type=positive(float), help="peak learning rate")
-    t.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    t.add_argument("--val-size", type=positive(int), default=DEFAULT_VAL,
-                   help="training images held out for validation")
-    t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--arch", choices=sorted(RECIPES), default="cnn",
+                   help="architecture and its recipe (default: %(default)s)")
+    t.add_argument("--epochs", type=positive(int), help="default: the recipe's")
+    t.add_argument("--batch-size", type=positive(int), help="default: the recipe's")
+    t.add_argument("--lr", type=positive(float), help="peak learning rate (default: the recipe's)")
+    t.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help="seed of every random choice, the validation split included "
+                        "(default: %(default)s)")
+    t.add_argument("--val-size", type=positive(int),
+                   help=f"training images held out for validation (default: {DEFAULT_VAL}; "
+                        f"{TINY['val']} with --tiny)")
+    t.add_argument("--no-augment", action="store_true", help="train on the digits as they are")
     t.add_argument("--no-renormalize", action="store_true",
                    help="do not re-run MNIST normalisation on augmented digits")
-    t.add_argument("--option", action="append", default=[], metavar="NAME=INT",
-                   help="architecture option over the recipe's, e.g. c1=32 or hidden=64")
+    t.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="architecture option over the recipe's, e.g. c1=32 or dropout=0.3 "
+                        "(names below)")
     t.add_argument("--tiny", action="store_true", help="a few seconds on a small subset (CI)")
     t.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir first")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.val_size is None:
+        args.val_size = TINY["val"] if args.tiny else DEFAULT_VAL
+    try:
+        args.options = parse_options(args.arch, args.option)
+    except OptionError as exc:
+        t.error(str(exc))
+    return args
 
 
 def make_config(args: argparse.Namespace) -> TrainConfig:
@@ -89,35 +111,22 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
         cfg = replace(cfg, augment=False)
     if args.no_renormalize:
         cfg = replace(cfg, renormalize=False)
-    if args.option:
-        cfg = replace(cfg, arch_options={**cfg.arch_options, **parse_options(args.option)})
+    if args.options:
+        cfg = replace(cfg, arch_options={**cfg.arch_options, **args.options})
     return cfg
-
-
-def parse_options(items: list[str]) -> dict[str, int]:
-    """`NAME=INT` strings as a dict; a malformed one is a usage error."""
-    options = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            options[name.strip()] = int(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise SystemExit(f"--option expects NAME=INT, got {item!r}")
-    return options
 
 
 def split_data(full: Split, test: Split, val_size: int, seed: int,
                tiny: bool) -> tuple[Split, Split, Split]:
-    """A seeded validation split held out of the training set."""
-    if not tiny and val_size >= len(full.labels):
+    """A seeded validation split held out of the training set (with --tiny, the next
+    TINY["train"] images of the same order train)."""
+    if val_size >= len(full.labels):
         raise SystemExit(f"--val-size {val_size} leaves no training images (the training set "
                          f"has {len(full.labels)})")
     order = np.random.default_rng(seed + 10_000).permutation(len(full.labels))
     val_idx, train_idx = order[:val_size], order[val_size:]
     if tiny:
-        val_idx, train_idx = order[:TINY["val"]], order[TINY["val"]:TINY["val"] + TINY["train"]]
+        train_idx = train_idx[:TINY["train"]]
         test = Split(test.images[:TINY["test"]], test.labels[:TINY["test"]])
     pick = lambda idx: Split(full.images[np.sort(idx)], full.labels[np.sort(idx)])  # noqa: E731
     return pick(train_idx), pick(val_idx), test

@@ -18,7 +18,11 @@ from .idx import Split
 
 @dataclass
 class TrainConfig:
-    arch: str = "cnn"
+    """How to train an architecture. The defaults are generic, not any shipped recipe:
+    `training.recipes.RECIPES` holds each architecture's recipe (`TrainConfig(arch="cnn")`
+    is not the shipped cnn), so `arch` has no default."""
+
+    arch: str
     epochs: int = 15
     batch_size: int = 128
     optimizer: str = "adam"

@@ -1,0 +1,88 @@
+"""The training recipes: what `cnn`, `mlp` and `seed` mean, in one place.
+
+Training (`python -m training train`) and the training-throughput benchmark
+(`python -m tools.bench_model --train-arch`) read an architecture's recipe from
+here; `TrainConfig`'s own defaults are generic, and the layer builders' defaults
+(`digitnet.network`) are not a recipe either.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import numpy as np
+from digitnet.network import ARCHITECTURES, Network
+
+from .train import TrainConfig
+
+# Per-architecture recipes; command-line flags override them.
+# The cnn recipe is the lean CNN (16/32 channels): a third of the wider one's work per
+# image, so the API's single-image forward fits its latency budget.
+RECIPES: dict[str, TrainConfig] = {
+    "cnn": TrainConfig(arch="cnn", epochs=20, renormalize=True,
+                       arch_options={"c1": 16, "c2": 32, "hidden": 128}),
+    "mlp": TrainConfig(arch="mlp", epochs=20, lr=1e-3, batch_size=128),
+    # The demo's network and training: no augmentation, plain SGD.
+    "seed": TrainConfig(arch="seed", epochs=10, optimizer="sgd", lr=0.1, batch_size=64,
+                        weight_decay=0.0, warmup_epochs=0.0, augment=False),
+}
+
+
+class OptionError(ValueError):
+    """An --option that the architecture does not take, or a value it cannot use."""
+
+
+def option_types(arch: str) -> dict[str, type]:
+    """The architecture's options (its layer builder's keyword arguments) and their types,
+    read from the builder's defaults: `{'c1': int, ..., 'dropout': float}` for cnn."""
+    params = inspect.signature(ARCHITECTURES[arch]).parameters.values()
+    return {p.name: type(p.default) for p in params if p.default is not inspect.Parameter.empty}
+
+
+def arch_options(arch: str) -> dict[str, Any]:
+    """Every option of `arch` with the value its recipe trains with."""
+    params = inspect.signature(ARCHITECTURES[arch]).parameters.values()
+    defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return {**defaults, **RECIPES[arch].arch_options}
+
+
+def describe_options(arch: str) -> str:
+    """'c1=16 c2=32 ... dropout=0.4' (the recipe's values), or 'none'."""
+    return " ".join(f"{k}={v}" for k, v in arch_options(arch).items()) or "none"
+
+
+def parse_options(arch: str, items: list[str]) -> dict[str, int | float]:
+    """`NAME=VALUE` strings for `arch` as a dict; raise OptionError naming the valid names
+    for a name the architecture does not take, or a value of the wrong kind (an integer
+    option given 0.5), out of range (a dropout rate of 1), or that cannot build a network."""
+    types = option_types(arch)
+    valid = f"valid for {arch}: {describe_options(arch)} (the recipe's values)" if types \
+        else f"{arch} takes no options"
+    options: dict[str, int | float] = {}
+    for item in items:
+        name, sep, text = (s.strip() for s in item.partition("="))
+        if not sep or not name or not text:
+            raise OptionError(f"--option expects NAME=VALUE, got {item!r}; {valid}")
+        if name not in types:
+            raise OptionError(f"--option {name}: unknown option; {valid}")
+        kind = types[name]
+        try:
+            value = kind(text)
+        except ValueError:
+            raise OptionError(f"--option {name} takes {'an integer' if kind is int else 'a number'}"
+                              f", got {text!r}") from None
+        if kind is int and value < 1:
+            raise OptionError(f"--option {name} must be at least 1, got {text}")
+        if kind is float and not (0 <= value < (1 if name == "dropout" else math.inf)):
+            raise OptionError(f"--option {name} must be in [0, {1 if name == 'dropout' else 'inf'})"
+                              f", got {text}")
+        options[name] = value
+    try:  # what the checks above miss (an even kernel changes the shapes): one image through
+        Network.build(arch, seed=0, **{**RECIPES[arch].arch_options, **options}).forward(
+            np.zeros((1, 28, 28), np.float32))
+    except (ValueError, TypeError) as exc:
+        raise OptionError(f"--option {' '.join(items)}: cannot build {arch}: {exc}") from None
+    return options
+
