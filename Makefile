@@ -45,10 +45,10 @@ lint: venv  ## ruff, cfn-lint and sam validate --lint
 	AWS_DEFAULT_REGION=us-east-1 $(BIN)/sam validate --lint
 
 train: venv  ## train the default model on the full MNIST set and ship it in layers/model/model/
-	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model
+	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model --overwrite
 
 train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
-	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model
+	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model --overwrite
 
 build: venv  ## sam build, then trim and precompile the predict function and its layers (tools/post_build.py)
 	$(BIN)/sam build

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,9 +59,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train_tiny(data_dir: Path, out: Path, seed: int = 7) -> Path:
-    """`python -m training train ... --tiny` in a subprocess, exactly as `make train-tiny`."""
+    """`python -m training train ... --tiny` in a subprocess, as `make train-tiny`."""
     cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir),
-           "--arch", "cnn", "--tiny", "--seed", str(seed), "--out", str(out)]
+           "--arch", "cnn", "--tiny", "--seed", str(seed), "--out", str(out), "--overwrite"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "test accuracy" in done.stdout
@@ -169,7 +171,7 @@ def test_help_lists_the_options_and_the_defaults(capsys: pytest.CaptureFixture) 
     for shown in ("c1=16 c2=32 hidden=128 k1=5 k2=3 dropout=0.4", "hidden=800 dropout=0.3",
                   "--seed SEED seed of every random choice, the validation split included "
                   "(default: 1)", "(default: 5000; 300 with --tiny)", "(default: cnn)",
-                  "held out for validation"):
+                  "--overwrite", "held out for validation"):
         assert shown in text
 
 
@@ -200,6 +202,138 @@ def test_tiny_honours_val_size_and_records_what_it_used(data_dir: Path, first_ru
     manifest = json.loads((first_run / "manifest.json").read_text())["training"]
     assert manifest["val_size"] == 300
     assert "--val-size 300" in manifest["command"]
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+@pytest.fixture
+def no_data_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to read or fetch MNIST fails the test: checks must come first."""
+    def fail(*_args: object) -> None:
+        pytest.fail("data was read before --out was checked")
+    monkeypatch.setattr(cli, "load_split", fail)
+    monkeypatch.setattr(cli, "download", fail)
+
+
+def test_an_out_holding_a_model_is_refused_before_any_data_is_read(
+        first_run: Path, tmp_path: Path, no_data_read: None,
+        capsys: pytest.CaptureFixture) -> None:
+    out = shutil.copytree(first_run, tmp_path / "model")
+    before = _files(out)
+    assert main(["train", "--data-dir", str(tmp_path), "--out", str(out), "--download"]) == 1
+    err = capsys.readouterr().err
+    sha = json.loads((out / "manifest.json").read_text())["weights_sha256"]
+    assert err == (f"error: --out {out} already holds a model (digitnet-cnn cnn-e2-s7-tiny, "
+                   f"weights sha256 {sha[:12]}…); pass --overwrite to replace it\n")
+    assert _files(out) == before
+
+
+def test_overwrite_names_the_model_it_replaces(first_run: Path, data_dir: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    out = shutil.copytree(first_run, tmp_path / "model")
+    sha = json.loads((out / "manifest.json").read_text())["weights_sha256"]
+    assert main(["train", "--data-dir", str(data_dir), "--arch", "seed", "--tiny",
+                 "--out", str(out), "--overwrite"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (f"--overwrite: {out} holds digitnet-cnn cnn-e2-s7-tiny, weights sha256 "
+                     f"{sha[:12]}…; the new model replaces it when training completes")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] == "seed-e2-s1-tiny"
+    assert "--overwrite" in manifest["training"]["command"]  # the command as run
+
+
+def test_the_makefile_replaces_the_shipped_model_only_when_told() -> None:
+    """`make train` is how the shipped model is replaced; the refusal must not stop it."""
+    makefile = (ROOT / "Makefile").read_text()
+    train = next(ln for ln in makefile.splitlines() if "--out layers/model/model" in ln)
+    assert "--overwrite" in train
+
+
+@pytest.mark.parametrize("case", ["file", "under-a-file", "broken-link", "unwritable"])
+def test_an_out_that_cannot_be_written_fails_first_in_one_line(
+        tmp_path: Path, case: str, no_data_read: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """It used to train every epoch, then crash with a FileExistsError traceback."""
+    (tmp_path / "a-file").write_text("not a model")
+    out = {"file": tmp_path / "a-file", "under-a-file": tmp_path / "a-file" / "model",
+           "broken-link": tmp_path / "link", "unwritable": tmp_path / "new" / "model"}[case]
+    if case == "broken-link":
+        out.symlink_to(tmp_path / "nowhere")
+    if case == "unwritable":  # root ignores file modes: refuse the probe instead
+        def refuse(**_kwargs: object) -> str:
+            raise PermissionError(13, "Permission denied")
+        monkeypatch.setattr(cli.tempfile, "mkdtemp", refuse)
+    assert main(["train", "--data-dir", str(tmp_path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out}")
+    assert err.count("\n") == 1
+    assert {"file": "is a file, not a model directory", "under-a-file": "a-file is a file",
+            "broken-link": "broken symbolic link", "unwritable": "Permission denied"}[case] in err
+
+
+def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
+        first_run: Path, data_dir: Path, tmp_path: Path) -> None:
+    """A real SIGINT to `python -m training` in its third epoch: exit 130, one line, no
+    traceback; the model in --out untouched, no scratch folder left."""
+    out = shutil.copytree(first_run, tmp_path / "model")
+    before = _files(out)
+    cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir), "--tiny",
+           "--arch", "cnn", "--epochs", "50", "--out", str(out), "--overwrite"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            if line.startswith("epoch  2/50"):
+                proc.send_signal(signal.SIGINT)
+                break
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err == f"interrupted at epoch 3 of 50; {out} unchanged\n"
+    assert _files(out) == before
+
+
+def test_ctrl_c_before_the_model_is_written_leaves_no_folder(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    def stopped(*_args: object) -> None:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "write_model_card", stopped)  # while writing: folders exist
+    out = tmp_path / "new" / "model"
+    assert main(["train", "--data-dir", str(data_dir), "--arch", "seed", "--tiny",
+                 "--out", str(out)]) == 130
+    assert capsys.readouterr().err == (f"interrupted while writing the model; nothing written "
+                                       f"to {out}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_the_files_move_waits_for_the_manifest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The moves are not one atomic step: a Ctrl-C between two would leave new weights
+    beside the old manifest. It is held until the manifest is in, then raised."""
+    out = tmp_path / "model"
+    out.mkdir()
+    for name in ("model.npz", "manifest.json"):
+        (out / name).write_text(f"old {name}")
+    real_replace = os.replace
+
+    def interrupted_replace(a: Path, b: Path) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right after the first move starts
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", interrupted_replace)
+    moved: list[bool] = []
+    with pytest.raises(KeyboardInterrupt):
+        write_when_complete(out, lambda d: [(d / n).write_text(f"new {n}") for n in
+                                            ("manifest.json", "model.npz")],
+                            on_moved=lambda: moved.append(True))
+    assert moved == [True]
+    assert {n: (out / n).read_text() for n in ("model.npz", "manifest.json")} == {
+        "model.npz": "new model.npz", "manifest.json": "new manifest.json"}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
 @pytest.mark.parametrize("tiny", [False, True])
@@ -237,6 +371,15 @@ def test_model_files_move_in_only_when_all_are_written(tmp_path: Path,
         write_when_complete(out, fails_half_way)
     assert (out / "model.npz").read_text() == "old weights"
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.npz"]  # no scratch
+
+    def stopped_half_way(directory: Path) -> None:  # Ctrl-C while the card is drawn
+        (directory / "model.npz").write_text("new weights")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_when_complete(out, stopped_half_way)
+    assert (out / "model.npz").read_text() == "old weights"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.npz"]
 
     moved: list[str] = []
     real_replace = os.replace

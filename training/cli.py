@@ -6,28 +6,31 @@ The defaults are the shipped recipe, so `make train` reproduces the shipped mode
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from digitnet.losses import softmax
-from digitnet.modelfile import MANIFEST_FILE, save_model
+from digitnet.modelfile import MANIFEST_FILE, WEIGHTS_FILE, save_model
 from digitnet.network import Network
 
 from .calibrate import calibration_summary
 from .idx import IdxError, Split, download, load_split
 from .recipes import RECIPES, OptionError, describe_options, parse_options
 from .report import write_model_card
-from .train import TrainConfig, history_dicts, train
+from .train import EpochRecord, TrainConfig, history_dicts, train
 
 # --tiny: a small subset for CI and pipeline checks. --val-size, if given, replaces "val".
 TINY = {"train": 1200, "val": 300, "test": 1000, "epochs": 2}
@@ -60,7 +63,7 @@ def recipes_help() -> str:
               "the augmentation", "and which training images are held out for validation.",
               f"--tiny trains {TINY['epochs']} epochs on {TINY['train']} images, validates on "
               f"{TINY['val']} (or --val-size) and tests on", f"the first {TINY['test']} test "
-              "images."]
+              "images. An --out that holds a model is refused unless --overwrite is given."]
     return "\n".join(lines)
 
 
@@ -71,7 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        description=__doc__, epilog=recipes_help(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--data-dir", required=True, type=Path, help="directory of the MNIST IDX files")
-    t.add_argument("--out", required=True, type=Path, help="model directory to write")
+    t.add_argument("--out", required=True, type=Path,
+                   help="model directory to write (refused if it holds a model, see --overwrite)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the model already in --out (named when the run starts)")
     t.add_argument("--arch", choices=sorted(RECIPES), default="cnn",
                    help="architecture and its recipe (default: %(default)s)")
     t.add_argument("--epochs", type=positive(int), help="default: the recipe's")
@@ -132,20 +138,94 @@ def split_data(full: Split, test: Split, val_size: int, seed: int,
     return pick(train_idx), pick(val_idx), test
 
 
-def run_train(args: argparse.Namespace) -> dict[str, Any]:
+class OutError(Exception):
+    """--out cannot take the new model, or holds one that --overwrite did not release."""
+
+
+@dataclass
+class Progress:
+    """How far a run got: what an interrupted run says about itself."""
+
+    stage: str = "starting"  # what it was doing, as in "interrupted while ..."
+    epochs_done: int = 0
+    epochs: int = 0
+    out_existed: bool = False
+    written: bool = False  # the new model is in --out
+
+    def epoch_done(self, record: EpochRecord) -> None:
+        self.epochs_done = record.epoch
+
+    def interrupted(self, out: Path) -> str:
+        if self.written:
+            return f"interrupted after writing; {out} holds the new model"
+        if self.stage == "training":
+            where = f"at epoch {self.epochs_done + 1} of {self.epochs}"
+        else:
+            where = f"while {self.stage}"
+        return f"interrupted {where}; " + (f"{out} unchanged" if self.out_existed
+                                           else f"nothing written to {out}")
+
+
+def describe_model(directory: Path) -> str:
+    """'digitnet-cnn cnn-e20-s1, weights sha256 79d2342fb5e1…', from its manifest."""
+    try:
+        m = json.loads((directory / MANIFEST_FILE).read_text())
+        return f"{m['name']} {m['version']}, weights sha256 {m['weights_sha256'][:12]}…"
+    except FileNotFoundError:
+        return f"{WEIGHTS_FILE} without {MANIFEST_FILE}"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable {MANIFEST_FILE}: {exc}"
+
+
+def check_out(out: Path, overwrite: bool) -> str | None:
+    """Before any data is loaded: refuse an --out the model cannot be written to, or one
+    holding a model unless `overwrite`. Return what will be replaced, if anything."""
+    if out.is_symlink() and not out.exists():
+        raise OutError(f"--out {out} is a broken symbolic link")
+    if out.exists() and not out.is_dir():
+        raise OutError(f"--out {out} is a file, not a model directory")
+    existing = next(p for p in (out, *out.parents) if p.exists())  # '.' or '/' at worst
+    if not existing.is_dir():
+        raise OutError(f"--out {out}: {existing} is a file, not a directory")
+    try:  # what write_when_complete will do first, in the folder it will do it in
+        os.rmdir(tempfile.mkdtemp(prefix=".partial-", dir=existing))
+    except OSError as exc:
+        raise OutError(f"--out {out}: cannot write in {existing} ({exc.strerror or exc})") from None
+    if not any((out / name).exists() for name in (MANIFEST_FILE, WEIGHTS_FILE)):
+        return None
+    held = describe_model(out)
+    if not overwrite:
+        raise OutError(f"--out {out} already holds a model ({held}); pass --overwrite to "
+                       "replace it")
+    return held
+
+
+def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dict[str, Any]:
     """Train, calibrate, score on the test split, and write the model directory."""
-    if args.download:
-        download(args.data_dir)
+    progress = progress or Progress()
+    progress.stage = "checking --out"
+    replacing = check_out(args.out, args.overwrite)
+    progress.out_existed = args.out.exists()
+    if replacing:
+        print(f"--overwrite: {args.out} holds {replacing}; the new model replaces it when "
+              "training completes", flush=True)
     cfg = make_config(args)
+    if args.download:
+        progress.stage = "downloading MNIST"
+        download(args.data_dir)
     commit = code_commit()  # now: the code this process runs, not what HEAD is at the end
-    train_split, val_split, test = split_data(load_split(args.data_dir, "train"),
-                                              load_split(args.data_dir, "t10k"),
-                                              args.val_size, cfg.seed, args.tiny)
+    progress.stage = "loading data"
+    full, full_test = load_split(args.data_dir, "train"), load_split(args.data_dir, "t10k")
+    train_split, val_split, test = split_data(full, full_test, args.val_size, cfg.seed,
+                                              args.tiny)
     print(f"training {cfg.arch} on {len(train_split.labels)} images, validating on "
           f"{len(val_split.labels)}, config {asdict(cfg)}", flush=True)
+    progress.stage, progress.epochs = "training", cfg.epochs
     t0 = time.perf_counter()
-    net, history = train(cfg, train_split, val_split, log=lambda s: print(s, flush=True))
+    net, history = train(cfg, train_split, val_split, log=lambda s: print(s, flush=True),
+                         on_epoch=progress.epoch_done)
     train_seconds = time.perf_counter() - t0
+    progress.stage = "calibrating and testing"
     cal, predictions = calibrate(net, val_split, test)
     metrics = {
         "test_accuracy": float((predictions == test.labels).mean()),
@@ -166,24 +246,58 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
                    metrics=metrics, extra={"training": record})
         write_model_card(directory, predictions, test.labels)
 
-    write_when_complete(args.out, write)
+    progress.stage = "writing the model"
+    write_when_complete(args.out, write, on_moved=lambda: setattr(progress, "written", True))
     print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
     return metrics
 
 
-def write_when_complete(out: Path, write: Callable[[Path], None]) -> None:
+def write_when_complete(out: Path, write: Callable[[Path], None],
+                        on_moved: Callable[[], None] | None = None) -> None:
     """Have `write` fill a scratch folder inside `out`, then move its files up, the manifest
     last: a run that fails or is stopped while writing (the card's plots take seconds)
     leaves the previous model whole, not new weights beside an old manifest. Inside, the
     moves stay on one file system (`out` may be a link or a mount) and need no more than
-    write access to `out`; the layer build skips dot-folders."""
+    write access to `out`; the layer build skips dot-folders. A Ctrl-C during the moves
+    waits for them (and `on_moved`, told the model is in); folders made here for a model
+    that never came are removed."""
+    made, folder = [], out  # out and the parents it lacks, deepest first
+    while not os.path.lexists(folder):
+        made.append(folder)
+        folder = folder.parent
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".partial-", dir=out) as tmp:
-        write(Path(tmp))
-        for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name == MANIFEST_FILE):
-            os.replace(path, out / path.name)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".partial-", dir=out) as tmp:
+            write(Path(tmp))
+            with _interrupt_deferred():
+                for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name == MANIFEST_FILE):
+                    os.replace(path, out / path.name)
+                if on_moved is not None:
+                    on_moved()
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):  # not empty: the model did come
+                folder.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    except ValueError:  # not the main thread, which is the one Ctrl-C interrupts
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def calibrate(net: Network, val: Split, test: Split) -> tuple[dict[str, float], np.ndarray]:
@@ -219,15 +333,20 @@ def reproduce_command(args: argparse.Namespace, cfg: TrainConfig) -> str:
     parts += ["--no-renormalize"] if not cfg.renormalize and RECIPES[cfg.arch].renormalize else []
     parts += [f"--option={k}={v}" for k, v in sorted(cfg.arch_options.items())]
     parts += ["--tiny"] if args.tiny else []
+    parts += ["--overwrite"] if args.overwrite else []
     return shlex.join([*parts, "--out", str(args.out)])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    progress = Progress()
     try:
         if args.command == "train":
-            run_train(args)
-    except IdxError as exc:  # missing or bad data: the message is the whole story
+            run_train(args, progress)
+    except (IdxError, OutError) as exc:  # bad data or --out: the message is the whole story
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: where it stopped and what --out holds, no traceback
+        print(progress.interrupted(args.out), file=sys.stderr)
+        return 130
     return 0

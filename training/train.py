@@ -98,8 +98,11 @@ def _train_epoch(net: Network, opt: SGD | Adam, data: Split, rng: np.random.Gene
 
 
 def train(cfg: TrainConfig, train_split: Split, val_split: Split,
-          log: Callable[[str], None] = print) -> tuple[Network, list[EpochRecord]]:
-    """Train; return the network holding the best-validation weights, and the history."""
+          log: Callable[[str], None] = print,
+          on_epoch: Callable[[EpochRecord], None] | None = None,
+          ) -> tuple[Network, list[EpochRecord]]:
+    """Train; return the network holding the best-validation weights, and the history.
+    `on_epoch` sees each epoch's record as it finishes (the CLI's progress)."""
     rng = np.random.default_rng(cfg.seed)
     net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
     opt = make_optimizer(cfg)
@@ -128,6 +131,8 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
             f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  time {seconds:.0f}s  "
             f"elapsed {_fmt_seconds(elapsed)}  eta {_fmt_seconds(eta)}"
             + ("  *best" if best == (val_acc, -val_loss) else ""))
+        if on_epoch is not None:
+            on_epoch(rec)
     net.set_arrays(best_arrays)
     return net, history
 
