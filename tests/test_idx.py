@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import struct
 from pathlib import Path
 
@@ -138,3 +139,20 @@ def test_download_from_a_mirror_verifies_and_loads(tmp_path: Path, mnist_dir: Pa
     download(tmp_path, mirror=mnist_dir.resolve().as_uri() + "/")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.gz" for s in FILES)
     assert len(load_split(tmp_path, "t10k").labels) == 10_000
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_load_split_records_the_sha256_of_what_it_read(tmp_path: Path, digits, gz: bool) -> None:
+    images, labels = digits
+    write_split(tmp_path, images, labels, gz=gz, split="t10k")
+    suffix = ".gz" if gz else ""
+    assert load_split(tmp_path, "t10k").sha256 == {
+        f"t10k-images-idx3-ubyte{suffix}": hashlib.sha256(idx_bytes(images)).hexdigest(),
+        f"t10k-labels-idx1-ubyte{suffix}": hashlib.sha256(idx_bytes(labels)).hexdigest(),
+    }
+
+
+def test_the_shared_files_are_the_known_ones(mnist_dir: Path) -> None:
+    """The digests the manifest records are comparable with FILES: over the uncompressed bytes."""
+    read = {**load_split(mnist_dir, "train").sha256, **load_split(mnist_dir, "t10k").sha256}
+    assert {name.removesuffix(".gz"): sha for name, sha in read.items()} == FILES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import itertools
 import json
 import os
@@ -23,6 +25,7 @@ from training import cli
 from training.calibrate import expected_calibration_error, fit_temperature
 from training.cli import (
     RECIPES,
+    code_commit,
     main,
     make_config,
     parse_args,
@@ -334,6 +337,46 @@ def test_ctrl_c_while_the_files_move_waits_for_the_manifest(
     assert {n: (out / n).read_text() for n in ("model.npz", "manifest.json")} == {
         "model.npz": "new model.npz", "manifest.json": "new manifest.json"}
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_the_manifest_records_the_data_read_and_the_versions(first_run: Path,
+                                                            data_dir: Path) -> None:
+    import numpy
+    import PIL
+
+    training = json.loads((first_run / "manifest.json").read_text())["training"]
+    expected = {p.name: hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+                for p in sorted(data_dir.iterdir())}
+    assert training["data_sha256"] == expected
+    assert len(expected) == 4
+    assert training["versions"] == {"python": sys.version.split()[0],
+                                    "numpy": numpy.__version__, "pillow": PIL.__version__}
+    card = (first_run / "MODEL_CARD.md").read_text()
+    assert f"numpy {numpy.__version__}" in card
+    assert expected["t10k-images-idx3-ubyte.gz"][:16] in card
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com",
+                           *args], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_an_untracked_module_marks_the_commit_dirty(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "training").mkdir(parents=True)
+    (repo / "training" / "cli.py").write_text("")
+    (repo / ".gitignore").write_text("__pycache__/\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "x")
+    head = _git(repo, "rev-parse", "HEAD")
+    (repo / "training" / "__pycache__").mkdir()
+    (repo / "training" / "__pycache__" / "cli.pyc").write_text("")  # ignored: still clean
+    (repo / "notes.txt").write_text("")  # outside the code: still clean
+    assert code_commit(repo) == head
+    (repo / "training" / "new_module.py").write_text("")  # imported code the commit lacks
+    assert code_commit(repo) == f"{head}-dirty"
 
 
 @pytest.mark.parametrize("tiny", [False, True])

@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import platform
 import shlex
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import PIL
 from digitnet.losses import softmax
 from digitnet.modelfile import MANIFEST_FILE, WEIGHTS_FILE, save_model
 from digitnet.network import Network
@@ -238,6 +240,7 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     record = {"command": reproduce_command(args, cfg), "seed": cfg.seed, "code_commit": commit,
               "config": asdict(cfg), "val_size": len(val_split.labels),
               "train_size": len(train_split.labels), "tiny": args.tiny,
+              "data_sha256": {**full.sha256, **full_test.sha256}, "versions": versions(),
               "history": history_dicts(history)}
     version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
 
@@ -309,13 +312,21 @@ def calibrate(net: Network, val: Split, test: Split) -> tuple[dict[str, float], 
     return cal, softmax(test_logits, net.temperature).argmax(axis=1)
 
 
-def code_commit() -> str | None:
-    """The git commit of the training code (with '-dirty' if files differ), if known."""
-    root = Path(__file__).resolve().parent.parent
+def versions() -> dict[str, str]:
+    """The interpreter and libraries a model was trained with."""
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "pillow": PIL.__version__}
+
+
+def code_commit(root: Path | None = None) -> str | None:
+    """The git commit of the training code, if known, with '-dirty' if a file under
+    training/ or layers/model/python/ differs from it or is new (untracked, not ignored):
+    a new module the run imports is code the commit does not hold."""
+    root = root or Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True, timeout=10).stdout.strip()
-        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", "training",
+        status = ["git", "status", "--porcelain", "--untracked-files=all", "--", "training",
                   "layers/model/python"]
         dirty = subprocess.run(status, cwd=root, capture_output=True, text=True, check=True,
                                timeout=10).stdout.strip()

@@ -12,7 +12,7 @@ import shutil
 import struct
 import urllib.request
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,9 @@ class IdxError(ValueError):
 class Split:
     images: np.ndarray  # (N, 28, 28) float32 in [0, 1], ink bright
     labels: np.ndarray  # (N,) int64
+    # The files read, by name (.gz or not), each with the sha256 of its uncompressed bytes
+    # (comparable with FILES): the manifest's provenance. {} for a split made in memory.
+    sha256: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -94,8 +97,13 @@ def _find(data_dir: Path, stem: str) -> Path:
 def load_split(data_dir: str | Path, split: str) -> Split:
     """Load 'train' or 't10k' as float32 images in [0, 1] and int64 labels."""
     data_dir = Path(data_dir)
-    images = read_idx(_find(data_dir, f"{split}-images-idx3-ubyte"))
-    labels = read_idx(_find(data_dir, f"{split}-labels-idx1-ubyte"))
+    arrays, digests = [], {}
+    for kind in ("images-idx3", "labels-idx1"):
+        path = _find(data_dir, f"{split}-{kind}-ubyte")
+        data = _read_bytes(path)
+        digests[path.name] = hashlib.sha256(data).hexdigest()  # ~35 ms for the 47 MB file
+        arrays.append(parse_idx(data, str(path)))
+    images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1:
         raise IdxError(f"{split}: expected 3-D images and 1-D labels, got {images.shape} "
                        f"and {labels.shape}")
@@ -103,7 +111,7 @@ def load_split(data_dir: str | Path, split: str) -> Split:
         raise IdxError(f"{split}: count mismatch: {len(images)} images, {len(labels)} labels")
     if labels.size and labels.max() > 9:
         raise IdxError(f"{split}: label {labels.max()} out of range 0-9")
-    return Split(images.astype(np.float32) / 255.0, labels.astype(np.int64))
+    return Split(images.astype(np.float32) / 255.0, labels.astype(np.int64), digests)
 
 
 def download(data_dir: str | Path, mirror: str = MIRROR) -> None:

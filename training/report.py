@@ -76,6 +76,17 @@ def draw_curves(history: list[dict[str, Any]], path: Path) -> None:
     img.save(path)
 
 
+def _provenance(tr: dict[str, Any]) -> str:
+    """The data files read and the library versions, when the manifest records them."""
+    lines = []
+    if tr.get("data_sha256"):
+        files = ", ".join(f"`{name}` `{sha[:16]}…`" for name, sha in tr["data_sha256"].items())
+        lines.append(f"Data read (sha256 of the uncompressed bytes): {files}.")
+    if tr.get("versions"):
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in tr["versions"].items()) + ".")
+    return "\n".join(lines)
+
+
 def _card(manifest: dict[str, Any], cm: np.ndarray) -> str:
     m, tr = manifest["metrics"], manifest.get("training", {})
     layers = " -> ".join(
@@ -88,6 +99,7 @@ def _card(manifest: dict[str, Any], cm: np.ndarray) -> str:
     worst = sorted(((int(cm[i, j]), i, j) for i in range(10) for j in range(10) if i != j),
                    reverse=True)[:5]
     confusions = ", ".join(f"{i}->{j} ({v})" for v, i, j in worst if v)
+    extra = "".join(f"\n{text}\n" for text in (_provenance(tr), tr.get("note")) if text)
     return f"""# Model card: {manifest['name']} ({manifest['version']})
 
 A from-scratch NumPy network for 28x28 MNIST-style digits (ink bright on dark,
@@ -128,7 +140,7 @@ Reproduce with (seed {tr.get('seed')}, code at commit `{tr.get('code_commit')}`)
 
 {tr.get('train_size')} training images, {tr.get('val_size')} held out for validation (best
 epoch kept, temperature fitted there). Config: `{json.dumps(tr.get('config'))}`.
-{chr(10) + tr['note'] + chr(10) if tr.get('note') else ''}
+{extra}
 | epoch | loss | acc (augmented) | val loss | val acc | seconds |
 | --- | --- | --- | --- | --- | --- |
 {rows}
