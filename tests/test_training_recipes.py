@@ -1,12 +1,21 @@
-"""One meaning for each architecture name: training and the benchmark read the recipe
-(training.recipes)."""
+"""One meaning for each architecture name: training, the benchmark and the card read the
+recipe (training.recipes); the canvas set can be drawn from validation digits."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from digitnet.modelfile import save_model
 from digitnet.network import Network
+from test_idx import write_split
+from test_training import synthetic_digits
 
 from tools import bench_model
+from training import canvas_eval
+from training.cli import split_data
+from training.idx import load_split
 from training.recipes import RECIPES
 from training.train import TrainConfig
 
@@ -39,3 +48,28 @@ def test_a_config_names_its_architecture() -> None:
     with pytest.raises(TypeError):
         TrainConfig()  # type: ignore[call-arg]
 
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("mnist")
+    write_split(d, *synthetic_digits(1600, 0), gz=True, split="train")
+    write_split(d, *synthetic_digits(1000, 1), gz=True, split="t10k")
+    return d
+
+
+def test_the_canvas_set_can_be_drawn_from_validation_digits(data_dir: Path,
+                                                            tmp_path: Path) -> None:
+    save_model(Network.build("seed"), tmp_path / "m", name="m", version="v", metrics={})
+    argv = ["--data-dir", str(data_dir), "--model", str(tmp_path / "m"), "--mnist-count", "40",
+            "--font-variants", "0", "--digits", "val", "--val-seed", "3", "--val-size", "200"]
+    images, labels, origins, _ = canvas_eval._digits(canvas_eval.parse_args(argv))
+    full = load_split(data_dir, "train")
+    _, val, _ = split_data(full, full, val_size=200, seed=3, tiny=False)
+    assert len(origins) == len(labels) == len(val.labels) == 200  # type: ignore[arg-type]
+    index = [int(o.removeprefix("train[").removesuffix("]")) for o in origins]  # type: ignore
+    assert (full.images[index] == val.images).all()  # the very digits that run validates on
+    assert (images == val.images).all()
+    assert canvas_eval.main([*argv, "--json", str(tmp_path / "c.json")]) == 0
+    figures = json.loads((tmp_path / "c.json").read_text())
+    assert figures["digits"] == "validation digits of training seed 3, val size 200"
+    assert figures["count"] == 40

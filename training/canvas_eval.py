@@ -3,6 +3,12 @@
     python -m training.canvas_eval --data-dir ../shared/datasets/mnist \\
         --model layers/model/model --baseline build/seed-model
 
+By default the drawings are of MNIST *test* digits (the set whose figures the
+README and the model card report). To compare recipes without choosing on the
+test set, `--digits val` draws the validation digits of a training run instead
+(`--val-seed` and `--val-size` as that run's `--seed` and `--val-size`): digits
+the run never trained on, and that no test figure depends on.
+
 Every digit of the set (training/canvas_set.py) goes through
 `decode_image` + `normalize_digit`, exactly as the API does, and the model
 predicts. The baseline is measured the seed demo's way: the whole canvas
@@ -27,6 +33,7 @@ from digitnet.preprocess import SIZE, InputError, decode_image, normalize_digit,
 from PIL import Image
 
 from .canvas_set import CanvasDigit, build_canvas_set
+from .cli import DEFAULT_SEED, DEFAULT_VAL, validation_indices
 from .idx import load_split
 
 Preprocess = Callable[[bytes], np.ndarray]
@@ -136,7 +143,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", required=True, help="directory with the MNIST IDX files")
     parser.add_argument("--model", default="layers/model/model", help="model directory")
     parser.add_argument("--baseline", help="seed baseline model directory (demo preprocessing)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the drawings' seed (default: 0)")
+    parser.add_argument("--digits", choices=("test", "val"), default="test",
+                        help="MNIST test digits (default; the reported set) or a training "
+                             "run's validation digits, for choosing a recipe cleanly")
+    parser.add_argument("--val-seed", type=int, default=DEFAULT_SEED,
+                        help="with --digits val: the training run's --seed (default: %(default)s)")
+    parser.add_argument("--val-size", type=int, default=DEFAULT_VAL,
+                        help="with --digits val: its --val-size (default: %(default)s)")
     parser.add_argument("--mnist-count", type=int, default=2000)
     parser.add_argument("--font-variants", type=int, default=4)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -144,13 +158,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _digits(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
+    """The MNIST digits to draw: images, labels, their origins (None: t10k[i]) and a name."""
+    if args.digits == "test":
+        test = load_split(args.data_dir, "t10k")
+        return test.images, test.labels, None, "MNIST test digits"
+    full = load_split(args.data_dir, "train")
+    index = np.sort(validation_indices(len(full.labels), args.val_size, args.val_seed))
+    return (full.images[index], full.labels[index], [f"train[{i}]" for i in index],
+            f"validation digits of training seed {args.val_seed}, val size {args.val_size}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    test = load_split(args.data_dir, "t10k")
+    images, labels, origins, digits = _digits(args)
     start = time.perf_counter()
-    samples = build_canvas_set(test.images, test.labels, seed=args.seed,
-                               mnist_count=args.mnist_count, font_variants=args.font_variants)
-    print(f"canvas set: {len(samples)} digits (seed {args.seed}) built in "
+    samples = build_canvas_set(images, labels, seed=args.seed, mnist_count=args.mnist_count,
+                               font_variants=args.font_variants, origins=origins)
+    print(f"canvas set: {len(samples)} digits (seed {args.seed}, {digits}) built in "
           f"{time.perf_counter() - start:.1f} s")
     if args.save_pngs:
         args.save_pngs.mkdir(parents=True, exist_ok=True)
@@ -169,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(decode_image + normalize_digit), 784-pixel list {timing['pixels']:.3f} ms "
           "(pixels_to_ink + normalize_digit)")
     if args.json:
-        figures = {"seed": args.seed, "count": len(samples), "accuracy": columns,
+        figures = {"seed": args.seed, "digits": digits, "count": len(samples), "accuracy": columns,
                    "preprocess_ms_median": timing}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

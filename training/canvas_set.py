@@ -3,7 +3,8 @@
 MNIST digits are already cropped, scaled and centred; drawings on the site's
 280x280 canvas are not. This module renders, deterministically from a seed:
 
-- MNIST *test* digits redrawn as pen strokes: each digit's skeleton is traced
+- MNIST *test* digits (or any others: the evaluation can draw validation digits)
+  redrawn as pen strokes: each digit's skeleton is traced
   with a round pen of one width (as a canvas `lineTo` stroke is), at a random
   size and off-centre position, from thin pen to thick marker;
 - the digits 0-9 set in handwriting fonts from Debian packages (see
@@ -52,7 +53,7 @@ class CanvasDigit:
     label: int
     source: str  # "mnist" or "font"
     style: str  # stroke class (mnist) or font file name (font), then the look
-    origin: str  # "t10k[index]" or the font file's path
+    origin: str  # "t10k[index]" (or as the caller names its digits) or the font file's path
 
 
 def find_fonts(root: Path = FONT_ROOT) -> list[Path]:
@@ -69,11 +70,14 @@ def build_canvas_set(
     mnist_count: int = 2000,
     font_variants: int = 4,
     fonts: list[Path] | None = None,
+    origins: list[str] | None = None,
 ) -> list[CanvasDigit]:
-    """MNIST-test redrawings, then font digits; the same seed gives the same bytes."""
+    """MNIST-test redrawings, then font digits; the same seed gives the same bytes.
+    `origins` names each given digit (default `t10k[i]`) when they are not the test set's."""
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(test_labels), size=min(mnist_count, len(test_labels)), replace=False)
-    samples = [_mnist_sample(test_images[i], int(test_labels[i]), int(i), rng) for i in chosen]
+    samples = [_mnist_sample(test_images[i], int(test_labels[i]),
+                             f"t10k[{i}]" if origins is None else origins[i], rng) for i in chosen]
     fonts = find_fonts() if fonts is None else fonts
     for path, digit in _font_jobs(fonts, font_variants):
         sample = _font_sample(path, digit, rng)
@@ -93,7 +97,7 @@ def _font_jobs(fonts: list[Path], variants: int) -> Iterator[tuple[Path, int]]:
 
 
 def _mnist_sample(
-    image: np.ndarray, label: int, index: int, rng: np.random.Generator
+    image: np.ndarray, label: int, origin: str, rng: np.random.Generator
 ) -> CanvasDigit:
     """Trace the digit's skeleton with a round pen at a random size, width and place."""
     skeleton = skeletonize(_upsampled_mask(image))  # on a 4x grid: 112x112
@@ -112,7 +116,7 @@ def _mnist_sample(
     stroke = "thin" if ratio < 0.06 else "thick" if ratio > 0.12 else "medium"
     look = _pick_look(rng)
     png = _encode(coverage, look, rng)
-    return CanvasDigit(png, label, "mnist", f"{stroke}/{look}", f"t10k[{index}]")
+    return CanvasDigit(png, label, "mnist", f"{stroke}/{look}", origin)
 
 
 def _upsampled_mask(image: np.ndarray) -> np.ndarray:

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import PIL
 from digitnet.losses import softmax
-from digitnet.modelfile import MANIFEST_FILE, WEIGHTS_FILE, save_model
+from digitnet.modelfile import CARD_FILE, MANIFEST_FILE, WEIGHTS_FILE, save_model
 from digitnet.network import Network
 
 from .calibrate import calibration_summary
 from .idx import IdxError, Split, download, load_split
 from .recipes import RECIPES, OptionError, describe_options, parse_options
-from .report import write_model_card
+from .report import carried_notes, write_model_card
 from .train import EpochRecord, TrainConfig, history_dicts, train
 
 # --tiny: a small subset for CI and pipeline checks. --val-size, if given, replaces "val".
@@ -131,7 +131,7 @@ def split_data(full: Split, test: Split, val_size: int, seed: int,
     if val_size >= len(full.labels):
         raise SystemExit(f"--val-size {val_size} leaves no training images (the training set "
                          f"has {len(full.labels)})")
-    order = np.random.default_rng(seed + 10_000).permutation(len(full.labels))
+    order = _split_order(len(full.labels), seed)
     val_idx, train_idx = order[:val_size], order[val_size:]
     if tiny:
         train_idx = train_idx[:TINY["train"]]
@@ -202,6 +202,16 @@ def check_out(out: Path, overwrite: bool) -> str | None:
     return held
 
 
+def _split_order(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed + 10_000).permutation(n)
+
+
+def validation_indices(n: int, val_size: int, seed: int) -> np.ndarray:
+    """Which of the `n` training images a run with this --seed and --val-size validates on
+    (the canvas evaluation can draw them: `--digits val`)."""
+    return _split_order(n, seed)[:val_size]
+
+
 def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dict[str, Any]:
     """Train, calibrate, score on the test split, and write the model directory."""
     progress = progress or Progress()
@@ -247,7 +257,14 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     def write(directory: Path) -> None:
         save_model(net, directory, name=f"digitnet-{cfg.arch}", version=version,
                    metrics=metrics, extra={"training": record})
-        write_model_card(directory, predictions, test.labels)
+        sha = json.loads((directory / MANIFEST_FILE).read_text())["weights_sha256"]
+        previous = args.out / CARD_FILE
+        notes, dropped = carried_notes(previous.read_text() if previous.is_file() else None, sha)
+        if dropped:
+            print(f"the previous {CARD_FILE}'s hand-written notes describe weights "
+                  f"{dropped[:12]}…, not these: left out of the new card (git history keeps "
+                  "them)", flush=True)
+        write_model_card(directory, predictions, test.labels, notes)
 
     progress.stage = "writing the model"
     write_when_complete(args.out, write, on_moved=lambda: setattr(progress, "written", True))

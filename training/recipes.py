@@ -1,9 +1,9 @@
 """The training recipes: what `cnn`, `mlp` and `seed` mean, in one place.
 
-Training (`python -m training train`) and the training-throughput benchmark
-(`python -m tools.bench_model --train-arch`) read an architecture's recipe from
-here; `TrainConfig`'s own defaults are generic, and the layer builders' defaults
-(`digitnet.network`) are not a recipe either.
+Training (`python -m training train`), the training-throughput benchmark
+(`python -m tools.bench_model --train-arch`) and the model card all read an
+architecture's recipe from here; `TrainConfig`'s own defaults are generic, and
+the layer builders' defaults (`digitnet.network`) are not a recipe either.
 """
 
 from __future__ import annotations
@@ -86,3 +86,22 @@ def parse_options(arch: str, items: list[str]) -> dict[str, int | float]:
         raise OptionError(f"--option {' '.join(items)}: cannot build {arch}: {exc}") from None
     return options
 
+
+def recipe_notes(config: dict[str, Any]) -> list[str]:
+    """Statements about how a recipe was chosen that hold for every run of it, for the
+    model card: the card is regenerated on every run, so nothing run-specific goes here."""
+    notes = []
+    cnn = RECIPES["cnn"]
+    if config.get("arch") == "cnn" and config.get("arch_options") == cnn.arch_options:
+        notes.append(
+            "Why this network: the lean CNN (16/32 channels) was chosen over the wider "
+            "32/64-channel one for the API's latency budget (a third of the work per image), "
+            "at some cost in test accuracy; see the README's training section.")
+    if config.get("augment") and config.get("renormalize"):
+        notes.append(
+            "Data hygiene: the recipe's renormalize step (distorted digits re-normalised as at "
+            "inference) was chosen by comparing MNIST *test*-set scores, and a canvas set built "
+            "from test digits (`training/augment.py`); the test figures above are therefore "
+            "slightly optimistic. A clean comparison uses the validation split and a canvas set "
+            "built from validation digits (`python -m training.canvas_eval --digits val`).")
+    return notes

@@ -1,14 +1,28 @@
-"""The model card: Markdown plus a confusion-matrix and learning-curve PNG (Pillow only)."""
+"""The model card: Markdown plus a confusion-matrix and learning-curve PNG (Pillow only).
+
+What a card says, and who writes it:
+- facts about this run (metrics, command, commit, data, history) are generated here from
+  the manifest on every run;
+- why the recipe is what it is, true for every run of it, is generated from the recipe
+  (`recipes.recipe_notes`) and explained in the README's training section;
+- facts about particular weights that no run measures (their canvas-set accuracy, latency,
+  where they were first written) are hand-written in a notes block that names the weights'
+  sha256. A retrain keeps the block only if its weights are bit-identical to those; else it
+  drops it and says so (`carried_notes`): such notes are false of other weights.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from digitnet.modelfile import CARD_FILE, MANIFEST_FILE
 from PIL import Image, ImageDraw
+
+from .recipes import recipe_notes
 
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "learning_curves.png"
@@ -76,6 +90,30 @@ def draw_curves(history: list[dict[str, Any]], path: Path) -> None:
     img.save(path)
 
 
+NOTES_HEADING = "## Notes on these weights (hand-written)"
+NOTES_START = ("<!-- notes on weights sha256 {sha}: written by hand, kept by a retrain only "
+               "while its weights are bit-identical (training/report.py) -->")
+NOTES_END = "<!-- end of notes -->"
+_NOTES = re.compile(r"^<!-- notes on weights sha256 ([0-9a-f]{64})\b.*?-->\n(.*?)^"
+                    + re.escape(NOTES_END), re.MULTILINE | re.DOTALL)
+
+
+def find_notes(card: str) -> tuple[str, str] | None:
+    """The hand-written notes block of a card: (the weights' sha256 it is about, its text)."""
+    match = _NOTES.search(card)
+    return (match.group(1), match.group(2).strip()) if match else None
+
+
+def carried_notes(previous_card: str | None, weights_sha256: str) -> tuple[str | None, str | None]:
+    """(the notes to keep in the new card, the sha256 of notes left out): the previous card's
+    notes carry over only to the very weights they describe."""
+    found = find_notes(previous_card or "")
+    if found is None:
+        return None, None
+    sha, text = found
+    return (text, None) if sha == weights_sha256 else (None, sha)
+
+
 def _provenance(tr: dict[str, Any]) -> str:
     """The data files read and the library versions, when the manifest records them."""
     lines = []
@@ -87,7 +125,7 @@ def _provenance(tr: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _card(manifest: dict[str, Any], cm: np.ndarray) -> str:
+def _card(manifest: dict[str, Any], cm: np.ndarray, notes: str | None = None) -> str:
     m, tr = manifest["metrics"], manifest.get("training", {})
     layers = " -> ".join(
         f"{e['type']}({', '.join(f'{k}={v}' for k, v in e['config'].items())})"
@@ -99,6 +137,11 @@ def _card(manifest: dict[str, Any], cm: np.ndarray) -> str:
     worst = sorted(((int(cm[i, j]), i, j) for i in range(10) for j in range(10) if i != j),
                    reverse=True)[:5]
     confusions = ", ".join(f"{i}->{j} ({v})" for v, i, j in worst if v)
+    why = "".join(f"\n{note}\n" for note in recipe_notes(tr.get("config") or {}))
+    why = f"\n## About the recipe\n{why}" if why else ""
+    hand = "" if notes is None else (f"\n{NOTES_HEADING}\n"
+                                     f"{NOTES_START.format(sha=manifest['weights_sha256'])}\n"
+                                     f"{notes}\n{NOTES_END}\n")
     extra = "".join(f"\n{text}\n" for text in (_provenance(tr), tr.get("note")) if text)
     return f"""# Model card: {manifest['name']} ({manifest['version']})
 
@@ -130,7 +173,7 @@ Confusion matrix (rows: true digit, columns: predicted):
 ![confusion matrix]({CONFUSION_PNG})
 
 ![learning curves]({CURVES_PNG})
-
+{why}{hand}
 ## Training
 Reproduce with (seed {tr.get('seed')}, code at commit `{tr.get('code_commit')}`):
 
@@ -152,13 +195,15 @@ reject empty drawings.
 """
 
 
-def write_model_card(directory: Path, predictions: np.ndarray, labels: np.ndarray) -> Path:
-    """Write MODEL_CARD.md and its two images next to manifest.json."""
+def write_model_card(directory: Path, predictions: np.ndarray, labels: np.ndarray,
+                     notes: str | None = None) -> Path:
+    """Write MODEL_CARD.md and its two images next to manifest.json; `notes`: a
+    hand-written block about these very weights (see `carried_notes`)."""
     directory = Path(directory)
     manifest = json.loads((directory / MANIFEST_FILE).read_text())
     cm = confusion_matrix(predictions, labels)
     draw_confusion(cm, directory / CONFUSION_PNG)
     draw_curves(manifest.get("training", {}).get("history", []), directory / CURVES_PNG)
     path = directory / CARD_FILE
-    path.write_text(_card(manifest, cm))
+    path.write_text(_card(manifest, cm, notes))
     return path
