@@ -175,3 +175,34 @@ def test_quick_bench_produces_the_table_and_json(tmp_path, capsys, mnist_dir):
     assert data["table"] in printed
     assert len(data["table"].splitlines()) == 2 + len(data["rows"])
 
+
+
+# ---------------------------------------------------------------- seed baseline
+
+
+def _settings(tmp_path: Path, quick: bool) -> bench.Settings:
+    return bench.Settings(data_dir=tmp_path / "mnist", quick=quick, build_dir=None,
+                          shipped_model=tmp_path / "shipped", seed_model=tmp_path / "seed",
+                          load_connections=1, load_seconds=1.0)
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_a_tiny_seed_model_is_replaced_for_a_full_bench(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int) -> None:
+    """A quick run leaves a tiny baseline; a full bench must retrain over it (training
+    refuses an occupied --out without --overwrite), and say so when training fails."""
+    import training.cli
+
+    (tmp_path / "seed").mkdir()
+    (tmp_path / "seed" / "manifest.json").write_text(json.dumps({"training": {"tiny": True}}))
+    calls: list[list[str]] = []
+    monkeypatch.setattr(training.cli, "main", lambda argv: calls.append(argv) or status)
+    bench.ensure_seed_model(_settings(tmp_path, quick=True))
+    assert calls == []  # a quick bench is content with a tiny baseline
+    if status:
+        with pytest.raises(RuntimeError, match="exit 1"):
+            bench.ensure_seed_model(_settings(tmp_path, quick=False))
+    else:
+        bench.ensure_seed_model(_settings(tmp_path, quick=False))
+    assert "--overwrite" in calls[0]
+    assert "--tiny" not in calls[0]

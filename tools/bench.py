@@ -85,9 +85,12 @@ def ensure_seed_model(s: Settings) -> None:
         tiny = json.loads(manifest.read_text()).get("training", {}).get("tiny", False)
         if s.quick or not tiny:
             return
-    argv = ["train", "--data-dir", str(s.data_dir), "--arch", "seed", "--out", str(s.seed_model)]
+    argv = ["train", "--data-dir", str(s.data_dir), "--arch", "seed", "--out", str(s.seed_model),
+            "--overwrite"]  # a tiny model left by a quick run is replaced by a full one
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the table
-        train_main(argv + (["--tiny"] if s.quick else []))
+        status = train_main(argv + (["--tiny"] if s.quick else []))
+    if status != 0:
+        raise RuntimeError(f"training the seed baseline failed (exit {status})")
 
 
 def accuracy_rows(s: Settings) -> list[Row]:

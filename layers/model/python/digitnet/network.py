@@ -48,7 +48,8 @@ def mlp_layers(rng: np.random.Generator, hidden: int = 800, dropout: float = 0.3
 
 def cnn_layers(rng: np.random.Generator, c1: int = 32, c2: int = 64, hidden: int = 128,
                k1: int = 5, k2: int = 3, dropout: float = 0.4) -> list[Layer]:
-    """Two conv-pool-BN-ReLU blocks, then a BN'd dense layer with dropout.
+    """Two conv-pool-BN-ReLU blocks, then a BN'd dense layer with dropout. These defaults
+    are the wider net; the shipped model's sizes are its recipe's (training/recipes.py).
 
     Pooling before batch-norm and ReLU does their work on a quarter of the values;
     the 3x3 second conv costs a third of a 5x5 one (it dominates training time).
