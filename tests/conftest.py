@@ -37,3 +37,15 @@ def client() -> Iterator[Any]:
 
     with api_client() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic MNIST folder (train and t10k, gzipped) for training runs."""
+    from test_idx import write_split
+    from test_training import synthetic_digits
+
+    d = tmp_path_factory.mktemp("mnist")
+    write_split(d, *synthetic_digits(1600, 0), gz=True, split="train")
+    write_split(d, *synthetic_digits(1000, 1), gz=True, split="t10k")
+    return d

@@ -18,7 +18,6 @@ import pytest
 from digitnet.modelfile import load_model
 from digitnet.network import Network
 from digitnet.preprocess import normalize_batch
-from test_idx import write_split
 
 from tools.paths import ROOT
 from training import cli
@@ -51,14 +50,6 @@ def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         images[labels == c, 4 + 2 * c:7 + 2 * c, 6:22] = 1
     images += rng.random((n, 28, 28), dtype=np.float32) * 0.2 * images  # uneven ink
     return np.round(normalize_batch(images) * 255).astype(np.uint8), labels
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("mnist")
-    write_split(d, *synthetic_digits(1600, 0), gz=True, split="train")
-    write_split(d, *synthetic_digits(1000, 1), gz=True, split="t10k")
-    return d
 
 
 def train_tiny(data_dir: Path, out: Path, seed: int = 7) -> Path:

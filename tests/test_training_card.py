@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from digitnet.modelfile import load_model
-from test_idx import write_split
-from test_training import synthetic_digits
 
 from tools.paths import SHIPPED_MODEL
 from training.cli import main
@@ -69,14 +67,6 @@ def test_a_card_with_notes_reads_them_back() -> None:
     card = _card(_manifest({}, SHA_B), np.zeros((10, 10), int), "Latency 0.10 ms.")
     assert find_notes(card) == (SHA_B, "Latency 0.10 ms.")
     assert "## Notes on these weights (hand-written)" in card
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("mnist")
-    write_split(d, *synthetic_digits(1600, 0), gz=True, split="train")
-    write_split(d, *synthetic_digits(1000, 1), gz=True, split="t10k")
-    return d
 
 
 def test_a_retrain_keeps_notes_for_identical_weights_and_says_when_it_drops_them(

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from digitnet.modelfile import save_model
 from digitnet.network import Network
-from test_idx import write_split
-from test_training import synthetic_digits
 
 from tools import bench_model
 from training import canvas_eval
@@ -47,14 +45,6 @@ def test_a_config_names_its_architecture() -> None:
     the builder's 32/64 channels); there is no default architecture now."""
     with pytest.raises(TypeError):
         TrainConfig()  # type: ignore[call-arg]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("mnist")
-    write_split(d, *synthetic_digits(1600, 0), gz=True, split="train")
-    write_split(d, *synthetic_digits(1000, 1), gz=True, split="t10k")
-    return d
 
 
 def test_the_canvas_set_can_be_drawn_from_validation_digits(data_dir: Path,
