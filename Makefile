@@ -50,8 +50,10 @@ train: venv  ## train the default model on the full MNIST set and ship it in lay
 train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
 	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model --overwrite
 
-build: venv  ## sam build, then trim and precompile the predict function and its layers (tools/post_build.py)
-	$(BIN)/sam build
+build: venv  ## sam build, then trim and precompile the function and its layers (CONTAINER=1: build in Docker)
+	@command -v python3.12 >/dev/null || test -n "$(CONTAINER)" || { echo "make build: sam build needs \
+	the Lambda runtime's python3.12 on PATH; install it, or build in Docker: make build CONTAINER=1" >&2; exit 1; }
+	$(BIN)/sam build $(if $(CONTAINER),--use-container)
 	$(PY) -m tools.post_build
 
 STANDIN_IMAGE ?= digits-lambda:python3.12-standin

@@ -209,3 +209,46 @@ def test_precompile_stops_on_a_file_that_does_not_compile(tmp_path, runtime_is_t
     (tmp_path / "bad.py").write_text("def broken(:\n")
     with pytest.raises(RuntimeError, match="do not compile"):
         post_build.precompile([tmp_path])
+
+
+# ---------------------------------------------------------------- architecture pin
+
+
+def fake_build(root: Path, machine: int | None) -> Path:
+    """A build folder: the repository's template as `sam build` writes it (long-form
+    intrinsics), and NumPy's core extension with an ELF header for `machine`."""
+    from samcli.yamlhelper import yaml_dump, yaml_parse
+
+    (root / "template.yaml").write_text(yaml_dump(yaml_parse(
+        (Path(__file__).parents[1] / "template.yaml").read_text())))
+    if machine is not None:
+        core = root / post_build.DEPS_LAYER / "python" / "numpy" / "_core"
+        core.mkdir(parents=True)
+        header = b"\x7fELF" + bytes(14) + machine.to_bytes(2, "little") + bytes(44)
+        (core / f"_multiarray_umath{SO}").write_bytes(header)
+    return root
+
+
+@pytest.mark.parametrize(("machine", "pinned"), [(62, "x86_64"), (183, "arm64")])
+def test_the_built_template_takes_only_the_built_architecture(tmp_path, machine, pinned):
+    """sam deploy may read another Architecture than sam build did (guided saves its own):
+    x86_64 NumPy in an arm64 function fails every request, so the mismatch must not deploy."""
+    from samcli.yamlhelper import yaml_parse
+
+    build = fake_build(tmp_path, machine)
+    before = yaml_parse((build / "template.yaml").read_text())
+    assert post_build.pin_architecture(build) == pinned
+    after = yaml_parse((build / "template.yaml").read_text())
+    parameter = after["Parameters"].pop("Architecture")
+    assert parameter["AllowedValues"] == [pinned]
+    assert parameter["Default"] == pinned
+    assert pinned in parameter["ConstraintDescription"]
+    before["Parameters"].pop("Architecture")
+    assert after == before  # nothing else changes
+
+
+def test_a_build_without_numpy_is_left_as_it_is(tmp_path):
+    build = fake_build(tmp_path, None)
+    text = (build / "template.yaml").read_text()
+    assert post_build.pin_architecture(build) is None
+    assert (build / "template.yaml").read_text() == text

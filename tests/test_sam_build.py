@@ -59,6 +59,13 @@ def test_function_is_built_for_the_requested_architecture(build_dir):
     assert all(tag.endswith("_x86_64") for tag in tags), tags
 
 
+def test_the_built_template_deploys_only_the_built_architecture(build_dir):
+    from samcli.yamlhelper import yaml_parse
+
+    template = yaml_parse((build_dir / "template.yaml").read_text())
+    assert template["Parameters"]["Architecture"]["AllowedValues"] == ["x86_64"]
+
+
 def test_layers_are_laid_out_as_lambda_mounts_them(build_dir):
     model_layer = build_dir / "ModelLayer"
     assert (model_layer / "python" / "digitnet" / "__init__.py").is_file()  # /opt/python/digitnet

@@ -60,6 +60,13 @@ NumPy's are text. The app's own modules and digitnet keep their sources.
 The same rules apply wherever `sam build` installed the dependencies: the
 function itself, or a dependencies layer's `python/` folder.
 
+Last, the built template's `Architecture` parameter is pinned to the CPU the
+dependencies were built for (NumPy's core module tells): `sam build` and
+`sam deploy` can read different values (`sam deploy --guided` saves its own
+copy in samconfig.toml's deploy section), and a deploy of x86_64 binaries as an
+arm64 function succeeds and then fails every request importing NumPy. Pinned,
+CloudFormation refuses the mismatch before changing the stack.
+
     python -m tools.post_build [.aws-sam/build]
 """
 
@@ -99,6 +106,7 @@ SOURCE_READING = re.compile(rb"\b(getsource\w*|findsource)\b")
 SOURCE_READING_REVIEWED = ("fastapi", "pydantic", "wrapt", "numpy", "anyio")
 SOURCE_READ_AT_RUN_TIME = ("anyio/__init__.py", "anyio/abc/__init__.py")
 ELF_MACHINES = {62: "x86_64", 183: "aarch64"}  # e_machine values
+LAMBDA_ARCHITECTURES = {"x86_64": "x86_64", "aarch64": "arm64"}  # ELF machine -> Lambda's name
 NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[(.+)\]")
 
 
@@ -292,7 +300,35 @@ def finish(build_dir: Path) -> int:
         strip_binaries(folder)
         to_bytecode_only(folder)
     precompile(everything)
+    pin_architecture(build_dir)
     return before - folder_bytes(everything)
+
+
+def built_architecture(build_dir: Path) -> str | None:
+    """The Lambda architecture of the built dependencies, from NumPy's core extension."""
+    for folder in dependency_dirs(build_dir):
+        for module in folder.glob("numpy/_core/_multiarray_umath*.so"):
+            return LAMBDA_ARCHITECTURES.get(elf_machine(module) or "")
+    return None
+
+
+def pin_architecture(build_dir: Path) -> str | None:
+    """Let the built template's Architecture parameter take only the CPU that was built."""
+    from samcli.yamlhelper import yaml_dump, yaml_parse  # sam's own reader and writer
+
+    built = built_architecture(build_dir)
+    path = build_dir / "template.yaml"
+    if built is None or not path.is_file():
+        return None
+    template = yaml_parse(path.read_text())
+    parameter = template.get("Parameters", {}).get("Architecture")
+    if parameter is None:
+        return None
+    parameter.update(AllowedValues=[built], Default=built, ConstraintDescription=(
+        f"this build holds {built} binaries: deploy Architecture={built}, or build again "
+        "with the other value (sam build --parameter-overrides Architecture=...)"))
+    path.write_text(yaml_dump(template))
+    return built
 
 
 def main(argv: list[str] | None = None) -> None:
