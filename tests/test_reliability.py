@@ -353,10 +353,11 @@ def _digit_bodies(n: int) -> list[dict]:
             w = int(rng.integers(60, 400))
             bodies.append({"image": data_url(drawn((w, int(rng.integers(60, 400)))))})
             continue
-        img = np.zeros((28, 28), np.uint8)
+        img = np.zeros((28, 28), np.uint8)  # a stroked box (a solid one is no digit)
         r0, c0 = rng.integers(2, 14, 2)
-        img[r0 : r0 + rng.integers(6, 14), c0 : c0 + rng.integers(2, 12)] = rng.integers(
-            128, 256)
+        r1, c1 = r0 + rng.integers(6, 14), c0 + rng.integers(2, 12)
+        img[r0:r1, c0:c1] = rng.integers(128, 256)
+        img[r0 + 2 : r1 - 2, c0 + 2 : c1 - 2] = 0
         bodies.append({"pixels": img.ravel().tolist(), "normalize": bool(i % 2)})
     return bodies
 
