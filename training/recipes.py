@@ -34,18 +34,20 @@ class OptionError(ValueError):
     """An --option that the architecture does not take, or a value it cannot use."""
 
 
-def option_types(arch: str) -> dict[str, type]:
-    """The architecture's options (its layer builder's keyword arguments) and their types,
-    read from the builder's defaults: `{'c1': int, ..., 'dropout': float}` for cnn."""
+def _builder_defaults(arch: str) -> dict[str, Any]:
+    """The architecture's options: its layer builder's keyword arguments and defaults."""
     params = inspect.signature(ARCHITECTURES[arch]).parameters.values()
-    return {p.name: type(p.default) for p in params if p.default is not inspect.Parameter.empty}
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def option_types(arch: str) -> dict[str, type]:
+    """`{'c1': int, ..., 'dropout': float}` for cnn, from the builder's defaults."""
+    return {name: type(default) for name, default in _builder_defaults(arch).items()}
 
 
 def arch_options(arch: str) -> dict[str, Any]:
     """Every option of `arch` with the value its recipe trains with."""
-    params = inspect.signature(ARCHITECTURES[arch]).parameters.values()
-    defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
-    return {**defaults, **RECIPES[arch].arch_options}
+    return {**_builder_defaults(arch), **RECIPES[arch].arch_options}
 
 
 def describe_options(arch: str) -> str:
@@ -75,9 +77,9 @@ def parse_options(arch: str, items: list[str]) -> dict[str, int | float]:
                               f", got {text!r}") from None
         if kind is int and value < 1:
             raise OptionError(f"--option {name} must be at least 1, got {text}")
-        if kind is float and not (0 <= value < (1 if name == "dropout" else math.inf)):
-            raise OptionError(f"--option {name} must be in [0, {1 if name == 'dropout' else 'inf'})"
-                              f", got {text}")
+        upper = 1 if name == "dropout" else math.inf  # a rate; other floats: any size
+        if kind is float and not 0 <= value < upper:
+            raise OptionError(f"--option {name} must be in [0, {upper}), got {text}")
         options[name] = value
     try:  # what the checks above miss (an even kernel changes the shapes): one image through
         Network.build(arch, seed=0, **{**RECIPES[arch].arch_options, **options}).forward(
