@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 from typing import Any
 
@@ -180,12 +181,19 @@ def test_bucket_policy_admits_only_this_distribution_over_tls(resources):
 
 
 def _evaluate(value: Any, refs: dict[str, str]) -> Any:
-    """The few intrinsics the OAC name uses, as CloudFormation would resolve them."""
+    """The few intrinsics the names, comments and conditions use, as CloudFormation would
+    resolve them."""
     if isinstance(value, dict) and len(value) == 1:
         (name, args), = value.items()
         if name == "Ref":
             return refs[args]
+        if name == "Fn::Sub" and isinstance(args, str):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: refs[m[1]], args)
         args = [_evaluate(arg, refs) for arg in args]
+        if name == "Fn::Not":
+            return not args[0]
+        if name == "Fn::Equals":
+            return args[0] == args[1]
         if name == "Fn::Join":
             return args[0].join(args[1])
         if name == "Fn::Split":
@@ -209,6 +217,20 @@ def test_oac_name_fits_for_any_stack_name(resources):
         assert uuid in name, name
         names.add(name)
     assert len(names) == 2  # two stacks of the same name in two regions don't collide
+
+
+def test_cloudfront_comments_fit_for_any_stack_name(resources):
+    """CloudFront refuses a comment over 128 characters; a stack name may have 128."""
+    stack = "s" * 128
+    configs = [
+        only(resources, "AWS::CloudFront::OriginAccessControl")["OriginAccessControlConfig"],
+        only(resources, "AWS::CloudFront::Distribution")["DistributionConfig"],
+        only(resources, "AWS::CloudFront::ResponseHeadersPolicy")["ResponseHeadersPolicyConfig"],
+    ]
+    comments = [config.get(key) for config in configs for key in ("Comment", "Description")]
+    texts = [_evaluate(c, {"AWS::StackName": stack}) for c in comments if c is not None]
+    assert len(texts) == 3
+    assert all(len(text) <= 128 for text in texts), [len(text) for text in texts]
 
 
 def test_cloudfront_uses_oac_and_https(resources):
@@ -292,3 +314,48 @@ def test_outputs(source):
     outputs = translate(source)["Outputs"]
     assert {"SiteUrl", "ApiUrl", "SiteBucket", "ModelLayerVersion"} <= set(outputs)
     assert outputs["SiteUrl"]["Value"]["Fn::Sub"].startswith("https://")
+
+
+ALARMS = {  # alarm: (namespace, metric, dimension, what it watches)
+    "ApiServerErrorsAlarm": ("AWS/ApiGateway", "5xx", "ApiId", "HttpApi"),
+    "PredictErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", "PredictFunction"),
+    "PredictThrottlesAlarm": ("AWS/Lambda", "Throttles", "FunctionName", "PredictFunction"),
+}
+
+
+def test_alarms_watch_the_api_and_the_function_and_mail_the_topic(resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == set(ALARMS)
+    for name, (namespace, metric, dimension, watched) in ALARMS.items():
+        alarm = alarms[name]
+        # An HTTP API's metric is "5xx" (a REST API's "5XXError" would never fire here).
+        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric), name
+        assert alarm["Dimensions"] == [{"Name": dimension, "Value": {"Ref": watched}}], name
+        assert resources[watched]["Type"] in ("AWS::ApiGatewayV2::Api", "AWS::Lambda::Function")
+        # The first occurrence fires; quiet periods are not failures.
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1), name
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+    (subscription,) = resources["AlarmTopic"]["Properties"]["Subscription"]
+    assert subscription == {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}
+
+
+@pytest.mark.parametrize(("email", "alarmed"), [("", False), ("ops@example.com", True)])
+def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
+    """No address, no alarms: an idle stack then costs nothing for them."""
+    template = translate(source)
+    pattern = template["Parameters"]["AlarmEmail"]["AllowedPattern"]
+    assert re.fullmatch(pattern, email)
+    conditions = {name: _evaluate(c, {"AlarmEmail": email})
+                  for name, c in template["Conditions"].items()}
+    present = {name for name, r in template["Resources"].items()
+               if conditions.get(r.get("Condition"), True)}
+    assert ({"AlarmTopic", *ALARMS} <= present) is alarmed
+    assert ({"AlarmTopic", *ALARMS} & present == set()) is not alarmed
+
+
+@pytest.mark.parametrize("email", ["ops", "ops@example", "ops @example.com", "a@b.c,d@e.f"])
+def test_alarm_email_must_be_one_address(source, email):
+    pattern = source["Parameters"]["AlarmEmail"]["AllowedPattern"]
+    assert re.fullmatch(pattern, email) is None
