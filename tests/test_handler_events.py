@@ -198,12 +198,14 @@ def test_fresh_start_logs_model_and_cold_start():
     ({"AWS_LAMBDA_FUNCTION_NAME": "fn"}, True),
     ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "POWERTOOLS_TRACE_DISABLED": "true"}, False),
     ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "POWERTOOLS_TRACE_DISABLED": "1"}, False),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "POWERTOOLS_TRACE_DISABLED": "yes"}, False),
     ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "POWERTOOLS_TRACE_DISABLED": "false"}, True),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "fn", "AWS_SAM_LOCAL": "true"}, False),  # no X-Ray daemon
 ])
 def test_tracing_follows_the_environment(monkeypatch, env, expected):
     import observability
 
-    for key in ("AWS_LAMBDA_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED"):
+    for key in ("AWS_LAMBDA_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED", "AWS_SAM_LOCAL"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -25,7 +25,7 @@ import numpy as np
 import observability as obs
 from api_docs import ERRORS, openapi_with_models, operation
 from digitnet.preprocess import MAX_EDGE, PREPROCESS_VERSION
-from errors import ApiError, UnexpectedErrorMiddleware, json_response
+from errors import ApiError, UnexpectedErrorMiddleware
 from fastapi import FastAPI, Request
 from inference import ModelState, PredictionEncoder
 from inputs import batch_inputs, model_input
@@ -47,7 +47,7 @@ from schemas import (
     PredictRequest,
 )
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_MODEL_DIR = "/opt/model"
@@ -107,15 +107,15 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
     @app.get("/health", openapi_extra=operation(Health, {"503": (Health, "No model loaded")}))
     async def health() -> Response:
         if not state.ok:
-            return json_response({"ok": False, "reason": state.reason}, 503)
-        return json_response({"ok": True, "model": state.ref(),
+            return JSONResponse({"ok": False, "reason": state.reason}, 503)
+        return JSONResponse({"ok": True, "model": state.ref(),
                               "preprocess_version": PREPROCESS_VERSION})
 
     @app.get("/model", openapi_extra=operation(ModelCard, {"503": ERRORS["503"]}))
     async def model_card() -> Response:
         _require_model(state)
         assert state.model is not None
-        return json_response({**state.ref(), "manifest": state.model.manifest,
+        return JSONResponse({**state.ref(), "manifest": state.model.manifest,
                               "card": state.card})
 
 

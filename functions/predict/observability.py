@@ -5,7 +5,8 @@
   correlation_id, and cold_start.
 - POWERTOOLS_METRICS_NAMESPACE (default DigitRecognizer); POWERTOOLS_METRICS_DISABLED=true
   records nothing (the local server and the tests).
-- POWERTOOLS_TRACE_DISABLED=true, or running outside Lambda: no Tracer at all.
+- POWERTOOLS_TRACE_DISABLED=true (or 1, yes, on), running outside Lambda or under
+  `sam local`: no Tracer at all.
   Creating one imports aws_xray_sdk and botocore, about 0.3 s of cold start.
 """
 
@@ -21,6 +22,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "digit-recognizer"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "DigitRecognizer"
@@ -35,8 +37,11 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def tracing_enabled() -> bool:
-    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in ("1", "true")
-    return not disabled and bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    """What Powertools' Tracer would decide for itself (off when disabled, outside Lambda,
+    or under `sam local`, which has no X-Ray daemon), decided before building one."""
+    if resolve_truthy_env_var_choice(env=os.environ.get("POWERTOOLS_TRACE_DISABLED", "false")):
+        return False
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not os.environ.get("AWS_SAM_LOCAL")
 
 
 def instrument(handler: LambdaHandler) -> LambdaHandler:
