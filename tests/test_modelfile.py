@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from digitnet.modelfile import ModelFileError, load_model, save_model
+from digitnet.modelfile import ModelFileError, load_model, read_manifest, save_model
 from digitnet.network import Network
 
 
@@ -110,6 +110,22 @@ def test_model_of_another_preprocessing_is_refused(saved: tuple[Network, Path]) 
     _edit_manifest(path, lambda m: m.update(preprocess_version="old"))
     with pytest.raises(ModelFileError, match="trained with preprocessing 'old'"):
         load_model(path)
+
+
+def test_save_model_returns_the_manifest_read_manifest_reads(tmp_path: Path) -> None:
+    written = save_model(Network.build("seed", seed=0), tmp_path, name="t", version="v",
+                         metrics={})
+    assert written == read_manifest(tmp_path) == load_model(tmp_path).manifest
+
+
+def test_read_manifest_reads_a_model_load_model_refuses(saved: tuple[Network, Path]) -> None:
+    """A model of an older preprocessing still has a name, for the trainer to say what --out
+    holds; only loading it is refused."""
+    _edit_manifest(saved[1], lambda m: m.update(preprocess_version="old"))
+    assert read_manifest(saved[1])["name"] == "t"
+    (saved[1] / "manifest.json").write_text("[]")
+    with pytest.raises(ModelFileError, match="not a JSON object"):
+        read_manifest(saved[1])
 
 
 def test_missing_array(saved: tuple[Network, Path]) -> None:

@@ -76,13 +76,12 @@ def _network(model_dir: Path) -> Any:
 
 def ensure_seed_model(s: Settings) -> None:
     """Train the seed baseline with the committed recipe if it isn't there (tiny when quick)."""
-    from digitnet.modelfile import MANIFEST_FILE
+    from digitnet.modelfile import MANIFEST_FILE, read_manifest
 
     from training.cli import main as train_main
 
-    manifest = s.seed_model / MANIFEST_FILE
-    if manifest.is_file():
-        tiny = json.loads(manifest.read_text()).get("training", {}).get("tiny", False)
+    if (s.seed_model / MANIFEST_FILE).is_file():
+        tiny = read_manifest(s.seed_model).get("training", {}).get("tiny", False)
         if s.quick or not tiny:
             return
     argv = ["train", "--data-dir", str(s.data_dir), "--arch", "seed", "--out", str(s.seed_model),

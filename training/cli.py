@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import platform
@@ -25,7 +24,14 @@ from typing import Any
 import numpy as np
 import PIL
 from digitnet.losses import softmax
-from digitnet.modelfile import CARD_FILE, MANIFEST_FILE, WEIGHTS_FILE, save_model
+from digitnet.modelfile import (
+    CARD_FILE,
+    MANIFEST_FILE,
+    WEIGHTS_FILE,
+    ModelFileError,
+    read_manifest,
+    save_model,
+)
 from digitnet.network import Network
 
 from .calibrate import calibration_summary
@@ -170,12 +176,12 @@ class Progress:
 
 def describe_model(directory: Path) -> str:
     """'digitnet-cnn cnn-e20-s1, weights sha256 79d2342fb5e1…', from its manifest."""
-    try:
-        m = json.loads((directory / MANIFEST_FILE).read_text())
-        return f"{m['name']} {m['version']}, weights sha256 {m['weights_sha256'][:12]}…"
-    except FileNotFoundError:
+    if not (directory / MANIFEST_FILE).exists():
         return f"{WEIGHTS_FILE} without {MANIFEST_FILE}"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    try:
+        m = read_manifest(directory)
+        return f"{m['name']} {m['version']}, weights sha256 {m['weights_sha256'][:12]}…"
+    except (ModelFileError, OSError, KeyError, TypeError) as exc:
         return f"unreadable {MANIFEST_FILE}: {exc}"
 
 
@@ -255,16 +261,16 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
 
     def write(directory: Path) -> None:
-        save_model(net, directory, name=f"digitnet-{cfg.arch}", version=version,
-                   metrics=metrics, extra={"training": record})
-        sha = json.loads((directory / MANIFEST_FILE).read_text())["weights_sha256"]
+        manifest = save_model(net, directory, name=f"digitnet-{cfg.arch}", version=version,
+                              metrics=metrics, extra={"training": record})
+        sha = manifest["weights_sha256"]
         previous = args.out / CARD_FILE
         notes, dropped = carried_notes(previous.read_text() if previous.is_file() else None, sha)
         if dropped:
             print(f"the previous {CARD_FILE}'s hand-written notes describe weights "
                   f"{dropped[:12]}…, not these: left out of the new card (git history keeps "
                   "them)", flush=True)
-        write_model_card(directory, predictions, test.labels, notes)
+        write_model_card(directory, manifest, predictions, test.labels, notes)
 
     progress.stage = "writing the model"
     write_when_complete(args.out, write, on_moved=lambda: setattr(progress, "written", True))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from digitnet.modelfile import CARD_FILE, MANIFEST_FILE
+from digitnet.modelfile import CARD_FILE
 from PIL import Image, ImageDraw
 
 from .recipes import recipe_notes
@@ -195,12 +195,12 @@ reject empty drawings.
 """
 
 
-def write_model_card(directory: Path, predictions: np.ndarray, labels: np.ndarray,
-                     notes: str | None = None) -> Path:
-    """Write MODEL_CARD.md and its two images next to manifest.json; `notes`: a
-    hand-written block about these very weights (see `carried_notes`)."""
+def write_model_card(directory: Path, manifest: dict[str, Any], predictions: np.ndarray,
+                     labels: np.ndarray, notes: str | None = None) -> Path:
+    """Write MODEL_CARD.md and its two images next to manifest.json (`manifest`, as
+    `save_model` returned it); `notes`: a hand-written block about these very weights
+    (see `carried_notes`)."""
     directory = Path(directory)
-    manifest = json.loads((directory / MANIFEST_FILE).read_text())
     cm = confusion_matrix(predictions, labels)
     draw_confusion(cm, directory / CONFUSION_PNG)
     draw_curves(manifest.get("training", {}).get("history", []), directory / CURVES_PNG)

@@ -53,8 +53,8 @@ def _sha256(data: bytes) -> str:
 
 
 def save_model(network: Network, directory: str | Path, *, name: str, version: str,
-               metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
-    """Write model.npz and manifest.json into `directory`; return the directory."""
+               metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write model.npz and manifest.json into `directory`; return the manifest written."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -77,11 +77,13 @@ def save_model(network: Network, directory: str | Path, *, name: str, version: s
         **(extra or {}),
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
+    return manifest
 
 
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST_FILE
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest.json of a model directory as a JSON object, not yet checked against
+    this code (`load_model` does that: a model of an older preprocessing still has a name)."""
+    path = Path(directory) / MANIFEST_FILE
     if not path.is_file():
         raise ModelFileError(f"missing manifest: {path}")
     try:
@@ -90,6 +92,10 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         raise ModelFileError(f"manifest {path} is not valid JSON: {exc}") from exc
     if not isinstance(manifest, dict):
         raise ModelFileError(f"manifest {path} is not a JSON object")
+    return manifest
+
+
+def _check_manifest(manifest: dict[str, Any], path: Path) -> None:
     for key in ("format_version", "name", "version", "architecture", "weights_sha256",
                 "temperature"):
         if key not in manifest:
@@ -97,7 +103,6 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
     problem = _manifest_problem(manifest)
     if problem:
         raise ModelFileError(f"manifest {path}: {problem}")
-    return manifest
 
 
 def _manifest_problem(manifest: dict[str, Any]) -> str | None:
@@ -166,7 +171,8 @@ def load_model(directory: str | Path) -> LoadedModel:
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFileError(f"model directory not found: {directory}")
-    manifest = _read_manifest(directory)
+    manifest = read_manifest(directory)
+    _check_manifest(manifest, directory / MANIFEST_FILE)
     arrays = _read_weights(directory / manifest.get("weights_file", WEIGHTS_FILE),
                            manifest["weights_sha256"])
     _check_shapes(manifest, arrays)
