@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.idx import FILES, IdxError, download, load_split, parse_idx, read_idx
+from training.idx import FILES, IdxError, download, load_split, parse_idx
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -55,11 +55,9 @@ def test_bad_magic(offset: int, value: int) -> None:
         parse_idx(bytes(data), "x")
 
 
-def test_truncated(tmp_path: Path) -> None:
-    path = tmp_path / "t.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.zeros((4, 28, 28), np.uint8))[:-10]))
+def test_truncated() -> None:
     with pytest.raises(IdxError, match=r"truncated.*\[4, 28, 28\]"):
-        read_idx(path)
+        parse_idx(idx_bytes(np.zeros((4, 28, 28), np.uint8))[:-10], "x")
 
 
 def test_trailing_bytes() -> None:
@@ -72,11 +70,23 @@ def test_too_short_for_header() -> None:
         parse_idx(b"\0\0", "x")
 
 
-def test_corrupt_gzip(tmp_path: Path) -> None:
-    path = tmp_path / "c.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.zeros(100, np.uint8)))[:20])
-    with pytest.raises(IdxError, match="gzip"):
-        read_idx(path)
+def _damage(gz: bytes, how: str) -> bytes:
+    if how == "cut":  # EOFError
+        return gz[:20]
+    damaged = bytearray(gz)
+    damaged[10] = 0xFF  # the first deflate block's type becomes the reserved 3: zlib.error
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("how", ["cut", "bad-deflate"])
+def test_corrupt_gzip(tmp_path: Path, digits, how: str) -> None:
+    """A damaged .gz is an IdxError naming the file (the CLI's one `error:` line); damaged
+    deflate data used to escape as a zlib.error traceback."""
+    write_split(tmp_path, *digits, gz=True)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(_damage(path.read_bytes(), how))
+    with pytest.raises(IdxError, match=f"{path}: corrupt gzip stream"):
+        load_split(tmp_path, "train")
 
 
 def test_count_mismatch(tmp_path: Path, digits) -> None:

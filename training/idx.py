@@ -49,16 +49,20 @@ class Split:
     sha256: dict[str, str] = field(default_factory=dict, compare=False)
 
 
+def _gunzip(data: bytes, name: str) -> bytes:
+    """Decompress gzip bytes; a bad header or CRC (OSError), a cut stream (EOFError) or
+    damaged deflate data (zlib.error) as an IdxError naming the file."""
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IdxError(f"{name}: corrupt gzip stream ({exc})") from exc
+
+
 def _read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise IdxError(f"missing IDX file: {path}")
     data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise IdxError(f"{path}: corrupt gzip stream ({exc})") from exc
-    return data
+    return _gunzip(data, str(path)) if data[:2] == b"\x1f\x8b" else data
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -80,11 +84,6 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise IdxError(f"{name}: {kind}: header declares shape {list(shape)} = {expected} "
                        f"bytes, found {actual}")
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    path = Path(path)
-    return parse_idx(_read_bytes(path), str(path))
 
 
 def _find(data_dir: Path, stem: str) -> Path:
@@ -148,7 +147,7 @@ def _verified(stem: str, gz_bytes: bytes) -> bool:
     if hashlib.md5(gz_bytes, usedforsecurity=False).hexdigest() == ORIGINAL_GZ_MD5[stem]:
         return True
     try:
-        raw = gzip.decompress(gz_bytes)
-    except (OSError, EOFError, zlib.error):  # not gzip at all: an HTML error page, say
+        raw = _gunzip(gz_bytes, stem)
+    except IdxError:  # not gzip at all: an HTML error page, say
         return False
     return hashlib.sha256(raw).hexdigest() == FILES[stem]
