@@ -17,9 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.package_size import BIN, function_layers, sam_env  # noqa: F401 (for the tests)
-from tools.package_size import make_build as sam_build_into
+from tools.package_size import function_layers
 from tools.paths import EVENTS_DIR  # noqa: F401 (for the tests)
+from tools.sam_build import BIN, sam_env  # noqa: F401 (for the tests)
+from tools.sam_build import make_build as sam_build_into
 from tools.standin_image import LAMBDA_RUNTIME_PROVIDES, copy_distributions
 
 # Runs in a Python with no site-packages: only the built artifacts are importable,

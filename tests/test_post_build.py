@@ -32,7 +32,8 @@ def tree(root: Path) -> set[str]:
 
 
 def record(*names: str) -> str:
-    """A dist-info RECORD listing `names` (hashes and sizes do not matter here)."""
+    """A dist-info RECORD listing `names`, itself among them as pip writes it (hashes and
+    sizes do not matter here)."""
     return "".join(f"{name},sha256=x,1\n" for name in names)
 
 
@@ -47,7 +48,8 @@ def runtime_is_this_python(monkeypatch) -> None:
 KEPT = {
     "app.py": "",
     "jmespath/__init__.py": "",
-    "jmespath-1.0.1.dist-info/RECORD": record("jmespath/__init__.py"),
+    "jmespath-1.0.1.dist-info/RECORD": record("jmespath/__init__.py",
+                                              "jmespath-1.0.1.dist-info/RECORD"),
     "numpy/__init__.py": "",
     "numpy/linalg/__init__.py": "",
     f"numpy/_core/_multiarray_umath{SO}": "",
@@ -63,13 +65,17 @@ KEPT = {
 TRIMMED = {
     # provided by the Lambda runtime (found through each distribution's RECORD)
     "boto3/__init__.py": "",
-    "boto3-1.35.0.dist-info/RECORD": record("boto3/__init__.py", "../../bin/boto3-tool"),
+    "boto3-1.35.0.dist-info/RECORD": record("boto3/__init__.py", "../../bin/boto3-tool",
+                                            "boto3-1.35.0.dist-info/RECORD"),
     "botocore/client.py": "",
-    "botocore-1.35.0.dist-info/RECORD": record("botocore/client.py"),
+    "botocore-1.35.0.dist-info/RECORD": record("botocore/client.py",
+                                               "botocore-1.35.0.dist-info/RECORD"),
     "six.py": "",
-    "six-1.16.0.dist-info/RECORD": record("six.py"),
+    "six-1.16.0.dist-info/RECORD": record("six.py",
+                                          "six-1.16.0.dist-info/RECORD"),
     "dateutil/parser.py": "",
-    "python_dateutil-2.9.0.dist-info/RECORD": record("dateutil/parser.py"),
+    "python_dateutil-2.9.0.dist-info/RECORD": record("dateutil/parser.py",
+                                                     "python_dateutil-2.9.0.dist-info/RECORD"),
     # never imported by the app
     "numpy/_core/tests/test_umath.py": "",
     "numpy/tests/test_public_api.py": "",

@@ -13,8 +13,8 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from tools.package_size import BIN, sam_env
 from tools.paths import ROOT
+from tools.sam_build import BIN, sam_env
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 

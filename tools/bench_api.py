@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -33,6 +33,9 @@ from tools.lambda_fakes import LambdaContext, event_body, load_event
 from tools.paths import EVENTS_DIR, FUNCTION_DIR, ROOT, SHIPPED_MODEL
 from tools.serve import import_lambda_module
 from tools.timing import Timing, interleaved
+
+if TYPE_CHECKING:
+    from tools.bench_report import Row
 
 BATCH = 256
 
@@ -274,7 +277,7 @@ def table(r: Results) -> str:
     return "\n".join(out)
 
 
-def rows(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> list[Any]:
+def rows(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> list[Row]:
     """The figures as `tools.bench_report.Row`s (baseline: the naive app where it exists)."""
     from tools.bench_report import Row
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tools.lambda_fakes import event_body
 from tools.paths import ROOT
@@ -169,7 +170,7 @@ async def run_load_async(
     )
 
 
-def run_load(host: str, port: int, path: str, body: bytes, **kwargs) -> LoadResult:
+def run_load(host: str, port: int, path: str, body: bytes, **kwargs: Any) -> LoadResult:
     """Blocking wrapper around `run_load_async` (same keyword arguments)."""
     return asyncio.run(run_load_async(host, port, path, body, **kwargs))
 

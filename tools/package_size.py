@@ -3,28 +3,21 @@
 Lambda limits function plus layers to 250 MB unzipped; the zipped size is what
 is uploaded and what a cold start has to fetch. Zips are written to a temporary
 file with the same compression `sam` uses (deflate), then measured.
-Also the build itself as `make build` makes it (`make_build`, with `sam_env`),
-shared by the bench and the infrastructure tests.
+`python -m tools.package_size` first builds as `make build` does (tools.sam_build).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from tools.paths import ROOT
+from tools.sam_build import make_build, read_template
 
 BENCH_BUILD_DIR = ROOT / "build" / "sam-bench"  # the bench's own fresh build
-BIN = Path(sys.executable).parent  # the venv's: sam, and the runtime's python3.12 sam runs
 MB = 1_000_000  # decimal megabytes, as AWS states its limits
 
 
@@ -37,20 +30,6 @@ class PackageSize:
     files: int
 
 
-class _AnyTagLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML (`!Ref X` -> {"Ref": "X"}, `!GetAtt` ...) as plain data."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, object]:
-    name = suffix if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        return {name: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {name: loader.construct_sequence(node, deep=True)}
-    return {name: loader.construct_mapping(node, deep=True)}
-
-
-_AnyTagLoader.add_multi_constructor("!", _tag)
 KINDS = {
     "AWS::Serverless::Function": "function",
     "AWS::Lambda::Function": "function",
@@ -60,7 +39,7 @@ KINDS = {
 
 
 def _resources(build_dir: Path) -> dict[str, dict]:
-    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_AnyTagLoader)
+    template = read_template(build_dir / "template.yaml")
     return template.get("Resources") or {}
 
 
@@ -109,50 +88,6 @@ def measure_build(build_dir: Path) -> list[PackageSize]:
         measure_dir(build_dir / name, name, kind)
         for name, kind in sorted(built_resources(build_dir).items(), key=lambda kv: kv[::-1])
     ]
-
-
-# Settings the app reads: sam local would hand this process's values (set by tests'
-# helpers, for one) to the container over the template's own.
-APP_SETTINGS = ("MODEL_DIR", "CORS_ALLOW_ORIGINS", "API_ROOT_PATH", "LOG_LEVEL")
-
-
-def sam_env(**extra: str) -> dict[str, str]:
-    """sam needs the runtime's Python (the venv's python3.12) on PATH and a region;
-    the app's own settings are left out (see APP_SETTINGS)."""
-    inherited = {
-        k: v for k, v in os.environ.items()
-        if k not in APP_SETTINGS and not k.startswith("POWERTOOLS_")
-    }
-    return {
-        **inherited,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "SAM_CLI_TELEMETRY": "0",
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        **extra,
-    }
-
-
-def make_build(build_dir: Path, *, cache_dir: Path | None = None) -> int:
-    """What `make build` does, into a fresh `build_dir`: `sam build` (cached, in `cache_dir`
-    or sam's default .aws-sam/cache), then `tools.post_build`. x86_64, this machine's CPU,
-    when the template lets us choose, so the compiled wheels load here.
-
-    Returns the bytes post_build trimmed.
-    """
-    from tools.post_build import finish
-
-    shutil.rmtree(build_dir, ignore_errors=True)
-    source = yaml.load((ROOT / "template.yaml").read_text(), Loader=_AnyTagLoader)
-    cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir), "--cached"]
-    if cache_dir is not None:
-        cmd += ["--cache-dir", str(cache_dir)]
-    if "Architecture" in (source.get("Parameters") or {}):
-        cmd += ["--parameter-overrides", "Architecture=x86_64"]
-    done = subprocess.run(cmd, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
-                          check=False, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"sam build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return finish(build_dir)
 
 
 def bench_build() -> int:

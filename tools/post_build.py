@@ -81,6 +81,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
+from importlib.metadata import Distribution, distributions
 from pathlib import Path
 
 from tools.paths import SAM_BUILD_DIR
@@ -135,16 +136,16 @@ def unreachable_libraries(modules: Iterable[Path], bundled: dict[str, Path]) -> 
     return [path for name, path in sorted(bundled.items()) if name not in wanted]
 
 
+def installed(site_dir: Path, name: str | None = None) -> Iterable[Distribution]:
+    """The distributions installed in `site_dir` (all, or the one named), whose `files` are
+    their RECORDs as importlib.metadata reads them (CSV, quoted names included)."""
+    return distributions(path=[str(site_dir)], name=name)
+
+
 def distribution_paths(site_dir: Path, name: str) -> list[Path]:
-    """The top-level files and folders an installed distribution wrote (from its RECORD)."""
-    paths: set[Path] = set()
-    for dist_info in site_dir.glob(f"{name}-*.dist-info"):
-        for line in (dist_info / "RECORD").read_text().splitlines():
-            top = line.split(",")[0].split("/")[0]
-            if top and top != "..":
-                paths.add(site_dir / top)
-        paths.add(dist_info)
-    return sorted(paths)
+    """The top-level files and folders an installed distribution wrote, its .dist-info too."""
+    tops = {file.parts[0] for dist in installed(site_dir, name) for file in dist.files or ()}
+    return sorted(site_dir / top for top in tops if top != "..")
 
 
 def slim(function_dir: Path) -> None:
@@ -220,14 +221,13 @@ def strip_binaries(site_dir: Path) -> None:
 
 
 def installed_sources(site_dir: Path) -> dict[str, list[Path]]:
-    """Top-level name -> the .py files installed distributions put there (from RECORD)."""
+    """Top-level name -> the .py files installed distributions put there."""
     found: dict[str, list[Path]] = {}
-    for record in site_dir.glob("*.dist-info/RECORD"):
-        for line in record.read_text().splitlines():
-            name = line.split(",")[0]
-            path = site_dir / name
-            if name.endswith(".py") and ".." not in name and path.is_file():
-                found.setdefault(name.split("/")[0], []).append(path)
+    for dist in installed(site_dir):
+        for file in dist.files or ():
+            path = site_dir / file
+            if file.suffix == ".py" and ".." not in file.parts and path.is_file():
+                found.setdefault(file.parts[0], []).append(path)
     return found
 
 
@@ -314,13 +314,15 @@ def built_architecture(build_dir: Path) -> str | None:
 
 def pin_architecture(build_dir: Path) -> str | None:
     """Let the built template's Architecture parameter take only the CPU that was built."""
-    from samcli.yamlhelper import yaml_dump, yaml_parse  # sam's own reader and writer
+    from samcli.yamlhelper import yaml_dump  # sam's own writer (and reader: read_template)
+
+    from tools.sam_build import read_template
 
     built = built_architecture(build_dir)
     path = build_dir / "template.yaml"
     if built is None or not path.is_file():
         return None
-    template = yaml_parse(path.read_text())
+    template = read_template(path)
     parameter = template.get("Parameters", {}).get("Architecture")
     if parameter is None:
         return None

@@ -8,8 +8,12 @@ import socket
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from tools.paths import FUNCTION_DIR, ROOT, SHIPPED_MODEL
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 SITE_DIR = ROOT / "static_site"
 LOCAL_ENV = {
@@ -31,7 +35,7 @@ def import_lambda_module(model_dir: Path = SHIPPED_MODEL) -> ModuleType:
     return app
 
 
-def create_app():
+def create_app() -> FastAPI:
     """Import the same app the Lambda runs and add the static site under it."""
     from fastapi.staticfiles import StaticFiles
 
