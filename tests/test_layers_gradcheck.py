@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from digitnet.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2, ReLU
-from digitnet.losses import cross_entropy, softmax
+from digitnet.losses import cross_entropy, nll, softmax
 from digitnet.network import Network
 
 EPS = 1e-6
@@ -165,6 +165,15 @@ def test_cross_entropy_gradient() -> None:
     idxs, numeric = _numeric(lambda: cross_entropy(logits, labels)[0], logits, rng)
     for idx, num in zip(idxs, numeric, strict=True):
         assert abs(d[idx] - num) < 1e-5, (idx, d[idx], num)
+
+
+def test_nll_is_the_loss_of_cross_entropy_and_takes_a_temperature() -> None:
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal((6, 10)) * 3
+    labels = rng.integers(0, 10, 6)
+    expected = -np.mean(np.log(softmax(logits / 2.0)[np.arange(6), labels]))
+    assert nll(logits, labels, 2.0) == pytest.approx(expected, rel=1e-12)
+    assert nll(logits, labels) == cross_entropy(logits, labels)[0]
 
 
 def test_softmax_temperature() -> None:

@@ -2,8 +2,9 @@
 training throughput of an architecture.
 
 `python -m tools.bench_model [--model DIR] [--runs N]` prints inference figures;
-`--train-arch cnn [--option k2=5 ...]` adds images/s for forward + backward + Adam
-step for the network and batch size of that architecture's training recipe
+`--train-arch cnn [--option k2=5 ...]` adds images/s for forward + backward +
+optimiser step (`training.train.train_step`) for the network, optimiser and batch size
+of that architecture's training recipe
 (`training.recipes.RECIPES`: for cnn, the shipped lean CNN), options over the
 recipe's. A benchmark, not a test. BLAS threads follow OPENBLAS_NUM_THREADS as
 usual (training uses 1); run with 1 and the default to compare.
@@ -41,18 +42,17 @@ def bench(model_dir: Path, runs: int, batch: int) -> dict[str, float]:
 def train_throughput(arch: str, options: dict[str, int | float], batch: int | None = None,
                      steps: int = 10) -> float:
     """Images per second for a full training step on random data (first step excluded),
-    for `arch`'s recipe network (its options, then `options`) at the recipe's batch size
-    unless `batch` is given."""
-    from digitnet.losses import cross_entropy
+    for `arch`'s recipe network (its options, then `options`) and optimiser, at the
+    recipe's batch size unless `batch` is given."""
     from digitnet.network import Network
-    from digitnet.optim import Adam
 
     from training.recipes import RECIPES
+    from training.train import make_optimizer, train_step
 
     recipe = RECIPES[arch]
     batch = batch or recipe.batch_size
     net = Network.build(arch, seed=0, **{**recipe.arch_options, **options})
-    opt = Adam()
+    opt = make_optimizer(recipe)
     rng = np.random.default_rng(0)
     x = rng.random((batch, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, batch)
@@ -60,9 +60,7 @@ def train_throughput(arch: str, options: dict[str, int | float], batch: int | No
     for step in range(steps + 1):
         if step == 1:
             start = time.perf_counter()
-        _, d = cross_entropy(net.forward(x, train=True), y)
-        net.backward(d)
-        opt.step(net.parameters())
+        train_step(net, opt, x, y)
     return batch * steps / (time.perf_counter() - start)
 
 
@@ -87,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         rate = train_throughput(args.train_arch, options)
         network = {**recipe.arch_options, **options}
         print(f"training {args.train_arch} {network or ''}: {rate:.0f} images/s "
-              f"(forward + backward + Adam, batch {recipe.batch_size})")
+              f"(forward + backward + {recipe.optimizer} step, batch {recipe.batch_size})")
     r = bench(args.model, args.runs, args.batch)
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"model {args.model} (OPENBLAS_NUM_THREADS={threads}, {os.cpu_count()} CPUs)")

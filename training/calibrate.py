@@ -5,17 +5,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from digitnet.losses import log_softmax, softmax
-
-
-def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
-    rows = np.arange(len(labels))
-    return -float(log_softmax(logits.astype(np.float64), temperature)[rows, labels].mean())
+from digitnet.losses import nll, softmax
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray,
                     lo: float = 0.05, hi: float = 20.0, iters: int = 80) -> float:
-    """The T minimising validation NLL; NLL is unimodal in log T, so golden-section works."""
+    """The T minimising validation NLL (in float64); NLL is unimodal in log T, so
+    golden-section works."""
+    logits = logits.astype(np.float64)
     a, b = math.log(lo), math.log(hi)
     g = (math.sqrt(5) - 1) / 2
     c, d = b - g * (b - a), a + g * (b - a)
@@ -50,12 +47,13 @@ def calibration_summary(val_logits: np.ndarray, val_labels: np.ndarray,
                         test_logits: np.ndarray, test_labels: np.ndarray) -> dict[str, float]:
     """Fit T on validation; report test ECE and NLL before and after."""
     t = fit_temperature(val_logits, val_labels)
+    test_logits64 = test_logits.astype(np.float64)
     return {
         "temperature": t,
         "test_ece_before": expected_calibration_error(softmax(test_logits), test_labels),
         "test_ece_after": expected_calibration_error(softmax(test_logits, t), test_labels),
-        "test_nll_before": nll(test_logits, test_labels),
-        "test_nll_after": nll(test_logits, test_labels, t),
+        "test_nll_before": nll(test_logits64, test_labels),
+        "test_nll_after": nll(test_logits64, test_labels, t),
         "val_ece_before": expected_calibration_error(softmax(val_logits), val_labels),
         "val_ece_after": expected_calibration_error(softmax(val_logits, t), val_labels),
     }

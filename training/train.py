@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from digitnet.losses import cross_entropy
+from digitnet.losses import cross_entropy, nll
 from digitnet.network import Network
 from digitnet.optim import SGD, Adam
 
@@ -65,12 +65,22 @@ def make_optimizer(cfg: TrainConfig) -> SGD | Adam:
 def evaluate(net: Network, split: Split) -> tuple[float, float]:
     """(loss, accuracy) at temperature 1."""
     logits = net.logits(split.images)
-    loss, _ = cross_entropy(logits, split.labels)
-    return loss, float((logits.argmax(axis=1) == split.labels).mean())
+    return nll(logits, split.labels), float((logits.argmax(axis=1) == split.labels).mean())
 
 
 def _fmt_seconds(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def train_step(net: Network, opt: SGD | Adam, x: np.ndarray,
+               y: np.ndarray) -> tuple[float, np.ndarray]:
+    """One optimiser step on the batch (x, y) at `opt`'s current learning rate: the batch's
+    mean loss and its logits (train mode), both from before the step."""
+    logits = net.forward(x, train=True)
+    loss, dlogits = cross_entropy(logits, y)
+    net.backward(dlogits)
+    opt.step(net.parameters())
+    return loss, logits
 
 
 def _train_epoch(net: Network, opt: SGD | Adam, data: Split, rng: np.random.Generator,
@@ -88,10 +98,7 @@ def _train_epoch(net: Network, opt: SGD | Adam, data: Split, rng: np.random.Gene
             x = augment_batch(x, rng, augment)
         y = data.labels[idx]
         opt.lr = next(lrs)
-        logits = net.forward(x, train=True)
-        loss, dlogits = cross_entropy(logits, y)
-        net.backward(dlogits)
-        opt.step(net.parameters())
+        loss, logits = train_step(net, opt, x, y)
         loss_sum += loss * len(idx)
         correct += int((logits.argmax(axis=1) == y).sum())
     return loss_sum / n, correct / n

@@ -19,11 +19,15 @@ def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of `labels` under softmax(logits / temperature), computed
+    in the logits' dtype."""
+    return -float(log_softmax(logits, temperature)[np.arange(len(labels)), labels].mean())
+
+
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood and its gradient with respect to the logits."""
     n = logits.shape[0]
-    rows = np.arange(n)
-    loss = -float(log_softmax(logits)[rows, labels].mean())
     dlogits = softmax(logits)
-    dlogits[rows, labels] -= 1.0
-    return loss, (dlogits / n).astype(np.float32)
+    dlogits[np.arange(n), labels] -= 1.0
+    return nll(logits, labels), (dlogits / n).astype(np.float32)
