@@ -132,14 +132,14 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
         if (val_acc, -val_loss) > best:
             best = (val_acc, -val_loss)
             best_arrays = {k: v.copy() for k, v in net.arrays().items()}
+        if on_epoch is not None:  # before the line: whoever reads it sees the epoch counted
+            on_epoch(rec)
         elapsed = time.perf_counter() - start
         eta = elapsed / epoch * (cfg.epochs - epoch)
         log(f"epoch {epoch:2d}/{cfg.epochs}  loss {rec.loss:.4f}  acc {rec.acc:.4f}  "
             f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  time {seconds:.0f}s  "
             f"elapsed {_fmt_seconds(elapsed)}  eta {_fmt_seconds(eta)}"
             + ("  *best" if best == (val_acc, -val_loss) else ""))
-        if on_epoch is not None:
-            on_epoch(rec)
     net.set_arrays(best_arrays)
     return net, history
 
