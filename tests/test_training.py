@@ -20,7 +20,7 @@ from digitnet.network import Network
 from digitnet.preprocess import normalize_batch
 
 from tools.paths import ROOT
-from training import cli
+from training import cli, outdir
 from training.calibrate import expected_calibration_error, fit_temperature
 from training.cli import (
     RECIPES,
@@ -29,10 +29,10 @@ from training.cli import (
     make_config,
     parse_args,
     reproduce_command,
-    split_data,
-    write_when_complete,
 )
 from training.idx import Split
+from training.outdir import write_when_complete
+from training.split import TINY, split_data
 from training.train import TrainConfig, lr_at, train
 
 
@@ -192,7 +192,7 @@ def test_tiny_honours_val_size_and_records_what_it_used(data_dir: Path, first_ru
     train_split, val, test = split_data(full, full, val_size=100, seed=0, tiny=True)
     assert (len(train_split.labels), len(val.labels), len(test.labels)) == (1200, 100, 1000)
     args = parse_args(["train", "--data-dir", "d", "--out", "o", "--tiny"])
-    assert args.val_size == cli.TINY["val"]  # the tiny default, not 5,000 it never used
+    assert args.val_size == TINY["val"]  # the tiny default, not 5,000 it never used
     manifest = json.loads((first_run / "manifest.json").read_text())["training"]
     assert manifest["val_size"] == 300
     assert "--val-size 300" in manifest["command"]
@@ -258,7 +258,7 @@ def test_an_out_that_cannot_be_written_fails_first_in_one_line(
     if case == "unwritable":  # root ignores file modes: refuse the probe instead
         def refuse(**_kwargs: object) -> str:
             raise PermissionError(13, "Permission denied")
-        monkeypatch.setattr(cli.tempfile, "mkdtemp", refuse)
+        monkeypatch.setattr(outdir.tempfile, "mkdtemp", refuse)
     assert main(["train", "--data-dir", str(tmp_path), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {out}")

@@ -12,9 +12,9 @@ from digitnet.network import Network
 
 from tools import bench_model
 from training import canvas_eval
-from training.cli import split_data
 from training.idx import load_split
 from training.recipes import RECIPES
+from training.split import split_data
 from training.train import TrainConfig
 
 

@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 from digitnet.losses import nll, softmax
+from digitnet.network import Network
+
+from .idx import Split
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray,
@@ -57,3 +60,12 @@ def calibration_summary(val_logits: np.ndarray, val_labels: np.ndarray,
         "val_ece_before": expected_calibration_error(softmax(val_logits), val_labels),
         "val_ece_after": expected_calibration_error(softmax(val_logits, t), val_labels),
     }
+
+
+def fit_and_apply(net: Network, val: Split, test: Split) -> tuple[dict[str, float], np.ndarray]:
+    """Fit the softmax temperature on validation (set on `net`): the calibration figures,
+    and the calibrated network's test predictions."""
+    cal = calibration_summary(net.logits(val.images), val.labels,
+                              test_logits := net.logits(test.images), test.labels)
+    net.temperature = cal["temperature"]
+    return cal, softmax(test_logits, net.temperature).argmax(axis=1)

@@ -33,8 +33,8 @@ from digitnet.preprocess import SIZE, InputError, decode_image, normalize_digit,
 from PIL import Image
 
 from .canvas_set import CanvasDigit, build_canvas_set
-from .cli import DEFAULT_SEED, DEFAULT_VAL, validation_indices
 from .idx import load_split
+from .split import DEFAULT_SEED, DEFAULT_VAL, validation_indices
 
 Preprocess = Callable[[bytes], np.ndarray]
 

@@ -6,44 +6,28 @@ The defaults are the shipped recipe, so `make train` reproduces the shipped mode
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
 import platform
 import shlex
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import PIL
-from digitnet.losses import softmax
-from digitnet.modelfile import (
-    CARD_FILE,
-    MANIFEST_FILE,
-    WEIGHTS_FILE,
-    ModelFileError,
-    read_manifest,
-    save_model,
-)
-from digitnet.network import Network
+from digitnet.modelfile import CARD_FILE, save_model
 
-from .calibrate import calibration_summary
-from .idx import IdxError, Split, download, load_split
+from .calibrate import fit_and_apply
+from .idx import IdxError, download, load_split
+from .outdir import OutError, check_out, write_when_complete
 from .recipes import RECIPES, OptionError, describe_options, parse_options
 from .report import carried_notes, write_model_card
+from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, split_data
 from .train import EpochRecord, TrainConfig, history_dicts, train
-
-# --tiny: a small subset for CI and pipeline checks. --val-size, if given, replaces "val".
-TINY = {"train": 1200, "val": 300, "test": 1000, "epochs": 2}
-DEFAULT_SEED = 1
-DEFAULT_VAL = 5000
 
 
 def positive[T: (int, float)](kind: type[T]) -> Callable[[str], T]:
@@ -130,26 +114,6 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-def split_data(full: Split, test: Split, val_size: int, seed: int,
-               tiny: bool) -> tuple[Split, Split, Split]:
-    """A seeded validation split held out of the training set (with --tiny, the next
-    TINY["train"] images of the same order train)."""
-    if val_size >= len(full.labels):
-        raise SystemExit(f"--val-size {val_size} leaves no training images (the training set "
-                         f"has {len(full.labels)})")
-    order = _split_order(len(full.labels), seed)
-    val_idx, train_idx = order[:val_size], order[val_size:]
-    if tiny:
-        train_idx = train_idx[:TINY["train"]]
-        test = Split(test.images[:TINY["test"]], test.labels[:TINY["test"]])
-    pick = lambda idx: Split(full.images[np.sort(idx)], full.labels[np.sort(idx)])  # noqa: E731
-    return pick(train_idx), pick(val_idx), test
-
-
-class OutError(Exception):
-    """--out cannot take the new model, or holds one that --overwrite did not release."""
-
-
 @dataclass
 class Progress:
     """How far a run got: what an interrupted run says about itself."""
@@ -172,50 +136,6 @@ class Progress:
             where = f"while {self.stage}"
         return f"interrupted {where}; " + (f"{out} unchanged" if self.out_existed
                                            else f"nothing written to {out}")
-
-
-def describe_model(directory: Path) -> str:
-    """'digitnet-cnn cnn-e20-s1, weights sha256 79d2342fb5e1…', from its manifest."""
-    if not (directory / MANIFEST_FILE).exists():
-        return f"{WEIGHTS_FILE} without {MANIFEST_FILE}"
-    try:
-        m = read_manifest(directory)
-        return f"{m['name']} {m['version']}, weights sha256 {m['weights_sha256'][:12]}…"
-    except (ModelFileError, OSError, KeyError, TypeError) as exc:
-        return f"unreadable {MANIFEST_FILE}: {exc}"
-
-
-def check_out(out: Path, overwrite: bool) -> str | None:
-    """Before any data is loaded: refuse an --out the model cannot be written to, or one
-    holding a model unless `overwrite`. Return what will be replaced, if anything."""
-    if out.is_symlink() and not out.exists():
-        raise OutError(f"--out {out} is a broken symbolic link")
-    if out.exists() and not out.is_dir():
-        raise OutError(f"--out {out} is a file, not a model directory")
-    existing = next(p for p in (out, *out.parents) if p.exists())  # '.' or '/' at worst
-    if not existing.is_dir():
-        raise OutError(f"--out {out}: {existing} is a file, not a directory")
-    try:  # what write_when_complete will do first, in the folder it will do it in
-        os.rmdir(tempfile.mkdtemp(prefix=".partial-", dir=existing))
-    except OSError as exc:
-        raise OutError(f"--out {out}: cannot write in {existing} ({exc.strerror or exc})") from None
-    if not any((out / name).exists() for name in (MANIFEST_FILE, WEIGHTS_FILE)):
-        return None
-    held = describe_model(out)
-    if not overwrite:
-        raise OutError(f"--out {out} already holds a model ({held}); pass --overwrite to "
-                       "replace it")
-    return held
-
-
-def _split_order(n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed + 10_000).permutation(n)
-
-
-def validation_indices(n: int, val_size: int, seed: int) -> np.ndarray:
-    """Which of the `n` training images a run with this --seed and --val-size validates on
-    (the canvas evaluation can draw them: `--digits val`)."""
-    return _split_order(n, seed)[:val_size]
 
 
 def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dict[str, Any]:
@@ -244,7 +164,7 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
                          on_epoch=progress.epoch_done)
     train_seconds = time.perf_counter() - t0
     progress.stage = "calibrating and testing"
-    cal, predictions = calibrate(net, val_split, test)
+    cal, predictions = fit_and_apply(net, val_split, test)
     metrics = {
         "test_accuracy": float((predictions == test.labels).mean()),
         "test_errors": int((predictions != test.labels).sum()),
@@ -278,61 +198,6 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
     return metrics
-
-
-def write_when_complete(out: Path, write: Callable[[Path], None],
-                        on_moved: Callable[[], None] | None = None) -> None:
-    """Have `write` fill a scratch folder inside `out`, then move its files up, the manifest
-    last: a run that fails or is stopped while writing (the card's plots take seconds)
-    leaves the previous model whole, not new weights beside an old manifest. Inside, the
-    moves stay on one file system (`out` may be a link or a mount) and need no more than
-    write access to `out`; the layer build skips dot-folders. A Ctrl-C during the moves
-    waits for them (and `on_moved`, told the model is in); folders made here for a model
-    that never came are removed."""
-    made, folder = [], out  # out and the parents it lacks, deepest first
-    while not os.path.lexists(folder):
-        made.append(folder)
-        folder = folder.parent
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix=".partial-", dir=out) as tmp:
-            write(Path(tmp))
-            with _interrupt_deferred():
-                for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name == MANIFEST_FILE):
-                    os.replace(path, out / path.name)
-                if on_moved is not None:
-                    on_moved()
-    except BaseException:
-        for folder in made:
-            with contextlib.suppress(OSError):  # not empty: the model did come
-                folder.rmdir()
-        raise
-
-
-@contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it."""
-    caught: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
-    except ValueError:  # not the main thread, which is the one Ctrl-C interrupts
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
-def calibrate(net: Network, val: Split, test: Split) -> tuple[dict[str, float], np.ndarray]:
-    """Fit the softmax temperature on validation (set on `net`): the calibration figures,
-    and the calibrated network's test predictions."""
-    cal = calibration_summary(net.logits(val.images), val.labels,
-                              test_logits := net.logits(test.images), test.labels)
-    net.temperature = cal["temperature"]
-    return cal, softmax(test_logits, net.temperature).argmax(axis=1)
 
 
 def versions() -> dict[str, str]:
