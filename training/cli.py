@@ -6,6 +6,7 @@ The defaults are the shipped recipe, so `make train` reproduces the shipped mode
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import platform
 import shlex
@@ -15,14 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import PIL
 from digitnet.modelfile import CARD_FILE, save_model
+from digitnet.network import Network
 
 from .calibrate import fit_and_apply
-from .idx import IdxError, download, load_split
+from .idx import IdxError, Split, download, load_split
 from .outdir import OutError, check_out, write_when_complete
 from .recipes import RECIPES, OptionError, describe_options, parse_options
 from .report import carried_notes, write_model_card
@@ -138,34 +140,74 @@ class Progress:
                                            else f"nothing written to {out}")
 
 
+class Data(NamedTuple):
+    """A run's images (`split_data`) and the sha256 of the MNIST files they came from."""
+
+    train: Split
+    val: Split
+    test: Split
+    sha256: dict[str, str]
+
+
 def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dict[str, Any]:
     """Train, calibrate, score on the test split, and write the model directory."""
     progress = progress or Progress()
+    _claim_out(args, progress)
+    cfg = make_config(args)
+    if args.download:
+        progress.stage = "downloading MNIST"
+        download(args.data_dir)
+    commit = code_commit()  # now: the code this process runs, not what HEAD is at the end
+    data = _load_data(args, cfg.seed, progress)
+    net, history, train_seconds = _train(cfg, data, progress)
+    progress.stage = "calibrating and testing"
+    cal, predictions = fit_and_apply(net, data.val, data.test)
+    metrics = _metrics(data.test, predictions, history, cal, train_seconds)
+    about = {"name": f"digitnet-{cfg.arch}", "version": _version(cfg, args.tiny),
+             "metrics": metrics, "extra": {"training": _record(args, cfg, commit, data, history)}}
+    progress.stage = "writing the model"
+    write = functools.partial(_write_model, net=net, about=about, predictions=predictions,
+                              labels=data.test.labels, previous_card=args.out / CARD_FILE)
+    write_when_complete(args.out, write, on_moved=lambda: setattr(progress, "written", True))
+    print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
+          f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
+          f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
+    return metrics
+
+
+def _claim_out(args: argparse.Namespace, progress: Progress) -> None:
+    """Check --out before anything else is done (`check_out`); say what --overwrite replaces."""
     progress.stage = "checking --out"
     replacing = check_out(args.out, args.overwrite)
     progress.out_existed = args.out.exists()
     if replacing:
         print(f"--overwrite: {args.out} holds {replacing}; the new model replaces it when "
               "training completes", flush=True)
-    cfg = make_config(args)
-    if args.download:
-        progress.stage = "downloading MNIST"
-        download(args.data_dir)
-    commit = code_commit()  # now: the code this process runs, not what HEAD is at the end
+
+
+def _load_data(args: argparse.Namespace, seed: int, progress: Progress) -> Data:
     progress.stage = "loading data"
     full, full_test = load_split(args.data_dir, "train"), load_split(args.data_dir, "t10k")
-    train_split, val_split, test = split_data(full, full_test, args.val_size, cfg.seed,
-                                              args.tiny)
-    print(f"training {cfg.arch} on {len(train_split.labels)} images, validating on "
-          f"{len(val_split.labels)}, config {asdict(cfg)}", flush=True)
+    return Data(*split_data(full, full_test, args.val_size, seed, args.tiny),
+                sha256={**full.sha256, **full_test.sha256})
+
+
+def _train(cfg: TrainConfig, data: Data,
+           progress: Progress) -> tuple[Network, list[EpochRecord], float]:
+    """`train`, announced and timed: the network, its history and the seconds it took."""
+    print(f"training {cfg.arch} on {len(data.train.labels)} images, validating on "
+          f"{len(data.val.labels)}, config {asdict(cfg)}", flush=True)
     progress.stage, progress.epochs = "training", cfg.epochs
     t0 = time.perf_counter()
-    net, history = train(cfg, train_split, val_split, log=lambda s: print(s, flush=True),
+    net, history = train(cfg, data.train, data.val, log=lambda s: print(s, flush=True),
                          on_epoch=progress.epoch_done)
-    train_seconds = time.perf_counter() - t0
-    progress.stage = "calibrating and testing"
-    cal, predictions = fit_and_apply(net, val_split, test)
-    metrics = {
+    return net, history, time.perf_counter() - t0
+
+
+def _metrics(test: Split, predictions: np.ndarray, history: list[EpochRecord],
+             cal: dict[str, float], train_seconds: float) -> dict[str, Any]:
+    """The manifest's metrics: test and validation scores, calibration, training time."""
+    return {
         "test_accuracy": float((predictions == test.labels).mean()),
         "test_errors": int((predictions != test.labels).sum()),
         "test_size": len(test.labels),
@@ -173,31 +215,40 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
         **cal,
         "train_seconds": round(train_seconds, 1),
     }
-    record = {"command": reproduce_command(args, cfg), "seed": cfg.seed, "code_commit": commit,
-              "config": asdict(cfg), "val_size": len(val_split.labels),
-              "train_size": len(train_split.labels), "tiny": args.tiny,
-              "data_sha256": {**full.sha256, **full_test.sha256}, "versions": versions(),
-              "history": history_dicts(history)}
-    version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
 
-    def write(directory: Path) -> None:
-        manifest = save_model(net, directory, name=f"digitnet-{cfg.arch}", version=version,
-                              metrics=metrics, extra={"training": record})
-        sha = manifest["weights_sha256"]
-        previous = args.out / CARD_FILE
-        notes, dropped = carried_notes(previous.read_text() if previous.is_file() else None, sha)
-        if dropped:
-            print(f"the previous {CARD_FILE}'s hand-written notes describe weights "
-                  f"{dropped[:12]}…, not these: left out of the new card (git history keeps "
-                  "them)", flush=True)
-        write_model_card(directory, manifest, predictions, test.labels, notes)
 
-    progress.stage = "writing the model"
-    write_when_complete(args.out, write, on_moved=lambda: setattr(progress, "written", True))
-    print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
-          f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
-          f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
-    return metrics
+def _record(args: argparse.Namespace, cfg: TrainConfig, commit: str | None, data: Data,
+            history: list[EpochRecord]) -> dict[str, Any]:
+    """The manifest's "training" entry: how to retrain this model, and what it was fed."""
+    return {"command": reproduce_command(args, cfg), "seed": cfg.seed, "code_commit": commit,
+            "config": asdict(cfg), "val_size": len(data.val.labels),
+            "train_size": len(data.train.labels), "tiny": args.tiny,
+            "data_sha256": data.sha256, "versions": versions(),
+            "history": history_dicts(history)}
+
+
+def _version(cfg: TrainConfig, tiny: bool) -> str:
+    return f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if tiny else "")
+
+
+def _write_model(directory: Path, *, net: Network, about: dict[str, Any],
+                 predictions: np.ndarray, labels: np.ndarray, previous_card: Path) -> None:
+    """model.npz and manifest.json (`about`: save_model's name, version, metrics, extra),
+    then the card, keeping the previous card's hand-written notes if about these weights."""
+    manifest = save_model(net, directory, **about)
+    notes = _notes_to_keep(previous_card, manifest["weights_sha256"])
+    write_model_card(directory, manifest, predictions, labels, notes)
+
+
+def _notes_to_keep(previous_card: Path, weights_sha256: str) -> str | None:
+    """`carried_notes` of the card being replaced; says so when its notes are left out."""
+    previous = previous_card.read_text() if previous_card.is_file() else None
+    notes, dropped = carried_notes(previous, weights_sha256)
+    if dropped:
+        print(f"the previous {CARD_FILE}'s hand-written notes describe weights "
+              f"{dropped[:12]}…, not these: left out of the new card (git history keeps "
+              "them)", flush=True)
+    return notes
 
 
 def versions() -> dict[str, str]:

@@ -126,23 +126,20 @@ def _provenance(tr: dict[str, Any]) -> str:
 
 
 def _card(manifest: dict[str, Any], cm: np.ndarray, notes: str | None = None) -> str:
-    m, tr = manifest["metrics"], manifest.get("training", {})
+    tr = manifest.get("training", {})
+    return (_about_section(manifest) + _results_section(manifest["metrics"], cm)
+            + _recipe_section(tr.get("config") or {})
+            + _notes_section(manifest["weights_sha256"], notes)
+            + _training_section(tr) + LIMITS)
+
+
+def _about_section(manifest: dict[str, Any]) -> str:
+    """The title, what the network takes, its layers and its weights."""
     layers = " -> ".join(
         f"{e['type']}({', '.join(f'{k}={v}' for k, v in e['config'].items())})"
         for e in manifest["architecture"]
     )
     n_params = sum(int(np.prod(s)) for e in manifest["architecture"] for s in e["arrays"].values())
-    rows = "\n".join(f"| {r['epoch']} | {r['loss']:.4f} | {r['acc']:.4f} | {r['val_loss']:.4f} | "
-                     f"{r['val_acc']:.4f} | {r['seconds']:.0f} |" for r in tr.get("history", []))
-    worst = sorted(((int(cm[i, j]), i, j) for i in range(10) for j in range(10) if i != j),
-                   reverse=True)[:5]
-    confusions = ", ".join(f"{i}->{j} ({v})" for v, i, j in worst if v)
-    why = "".join(f"\n{note}\n" for note in recipe_notes(tr.get("config") or {}))
-    why = f"\n## About the recipe\n{why}" if why else ""
-    hand = "" if notes is None else (f"\n{NOTES_HEADING}\n"
-                                     f"{NOTES_START.format(sha=manifest['weights_sha256'])}\n"
-                                     f"{notes}\n{NOTES_END}\n")
-    extra = "".join(f"\n{text}\n" for text in (_provenance(tr), tr.get("note")) if text)
     return f"""# Model card: {manifest['name']} ({manifest['version']})
 
 A from-scratch NumPy network for 28x28 MNIST-style digits (ink bright on dark,
@@ -155,7 +152,15 @@ values in [0, 1], centred by centre of mass). Inputs from a canvas must go throu
 
 {n_params:,} stored values; weights sha256 `{manifest['weights_sha256']}`.
 
-## Results (official MNIST test set, {m['test_size']} images)
+"""
+
+
+def _results_section(m: dict[str, Any], cm: np.ndarray) -> str:
+    """The test metrics, the most frequent confusions and the two images."""
+    worst = sorted(((int(cm[i, j]), i, j) for i in range(10) for j in range(10) if i != j),
+                   reverse=True)[:5]
+    confusions = ", ".join(f"{i}->{j} ({v})" for v, i, j in worst if v)
+    return f"""## Results (official MNIST test set, {m['test_size']} images)
 | metric | value |
 | --- | --- |
 | test accuracy | {m['test_accuracy']:.4f} ({m['test_errors']} errors) |
@@ -173,7 +178,29 @@ Confusion matrix (rows: true digit, columns: predicted):
 ![confusion matrix]({CONFUSION_PNG})
 
 ![learning curves]({CURVES_PNG})
-{why}{hand}
+"""
+
+
+def _recipe_section(config: dict[str, Any]) -> str:
+    """Why the recipe is what it is (`recipe_notes`); nothing when there is nothing to say."""
+    why = "".join(f"\n{note}\n" for note in recipe_notes(config))
+    return f"\n## About the recipe\n{why}" if why else ""
+
+
+def _notes_section(weights_sha256: str, notes: str | None) -> str:
+    """The hand-written notes block, marked with the weights it describes."""
+    if notes is None:
+        return ""
+    return (f"\n{NOTES_HEADING}\n{NOTES_START.format(sha=weights_sha256)}\n"
+            f"{notes}\n{NOTES_END}\n")
+
+
+def _training_section(tr: dict[str, Any]) -> str:
+    """How to retrain, what the run read and used, and its epochs."""
+    rows = "\n".join(f"| {r['epoch']} | {r['loss']:.4f} | {r['acc']:.4f} | {r['val_loss']:.4f} | "
+                     f"{r['val_acc']:.4f} | {r['seconds']:.0f} |" for r in tr.get("history", []))
+    extra = "".join(f"\n{text}\n" for text in (_provenance(tr), tr.get("note")) if text)
+    return f"""
 ## Training
 Reproduce with (seed {tr.get('seed')}, code at commit `{tr.get('code_commit')}`):
 
@@ -188,7 +215,10 @@ epoch kept, temperature fitted there). Config: `{json.dumps(tr.get('config'))}`.
 | --- | --- | --- | --- | --- | --- |
 {rows}
 
-## Limits
+"""
+
+
+LIMITS = """## Limits
 Trained on MNIST only (American census and school handwriting, digits 0-9). It
 always answers one of ten digits: check the probability, and let preprocessing
 reject empty drawings.
