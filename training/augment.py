@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from digitnet.preprocess import SIZE, normalize_batch
 
-CENTRE = 13.5  # rotate and scale about the middle of the field
+# The geometric middle of the 28x28 pixel grid (pixels 0..27), which rotation and scaling
+# keep fixed; not preprocess.CENTRE (14.0), where normalisation puts the centre of mass.
+FIELD_MIDDLE = 13.5
 CHUNK = 2048  # images per vectorised step: bounds memory for whole-epoch calls
 
 
@@ -122,11 +124,11 @@ def _affine_sources(
     shear_scale[:, 0, 0], shear_scale[:, 1, 0], shear_scale[:, 1, 1] = sy, shear * sy, sx
     forward = rotation @ shear_scale
     inverse = np.linalg.inv(forward).astype(np.float32)
-    grid_y, grid_x = (np.mgrid[0:SIZE, 0:SIZE].reshape(2, 1, -1) - CENTRE).astype(np.float32)
+    grid_y, grid_x = (np.mgrid[0:SIZE, 0:SIZE].reshape(2, 1, -1) - FIELD_MIDDLE).astype(np.float32)
     rel_y = grid_y - shift[:, :1].astype(np.float32)
     rel_x = grid_x - shift[:, 1:].astype(np.float32)
-    src_y = inverse[:, 0, :1] * rel_y + inverse[:, 0, 1:] * rel_x + CENTRE
-    src_x = inverse[:, 1, :1] * rel_y + inverse[:, 1, 1:] * rel_x + CENTRE
+    src_y = inverse[:, 0, :1] * rel_y + inverse[:, 0, 1:] * rel_x + FIELD_MIDDLE
+    src_x = inverse[:, 1, :1] * rel_y + inverse[:, 1, 1:] * rel_x + FIELD_MIDDLE
     return src_y.reshape(n, SIZE, SIZE), src_x.reshape(n, SIZE, SIZE)
 
 

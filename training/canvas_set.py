@@ -63,8 +63,8 @@ def find_fonts(root: Path = FONT_ROOT) -> list[Path]:
 
 
 def build_canvas_set(
-    test_images: np.ndarray,
-    test_labels: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray,
     *,
     seed: int = 0,
     mnist_count: int = 2000,
@@ -72,11 +72,12 @@ def build_canvas_set(
     fonts: list[Path] | None = None,
     origins: list[str] | None = None,
 ) -> list[CanvasDigit]:
-    """MNIST-test redrawings, then font digits; the same seed gives the same bytes.
-    `origins` names each given digit (default `t10k[i]`) when they are not the test set's."""
+    """Redrawings of the given MNIST digits (test or validation), then font digits; the same
+    seed gives the same bytes. `origins` names each given digit (default `t10k[i]`) when
+    they are not the test set's."""
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(test_labels), size=min(mnist_count, len(test_labels)), replace=False)
-    samples = [_mnist_sample(test_images[i], int(test_labels[i]),
+    chosen = rng.choice(len(labels), size=min(mnist_count, len(labels)), replace=False)
+    samples = [_mnist_sample(images[i], int(labels[i]),
                              f"t10k[{i}]" if origins is None else origins[i], rng) for i in chosen]
     fonts = find_fonts() if fonts is None else fonts
     for path, digit in _font_jobs(fonts, font_variants):
