@@ -16,12 +16,12 @@ import pytest
 
 from tools import bench, package_size
 from tools.bench_report import Row, render_table
-from tools.loadtest import run_load_async
+from tools.loadtest import LoadResult, run_load_async
 
 # ---------------------------------------------------------------- load generator
 
 
-async def _serve_and_load(statuses: list[int], chunked: bool, **load) -> object:
+async def _serve_and_load(statuses: list[int], chunked: bool, **load) -> LoadResult:
     """A tiny keep-alive HTTP server answering `statuses` in turn, loaded by the generator."""
     served = 0
 
@@ -51,7 +51,7 @@ async def _serve_and_load(statuses: list[int], chunked: bool, **load) -> object:
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_load_generator_counts_requests_and_latency(chunked):
+def test_load_generator_counts_requests_and_latency(chunked) -> None:
     result = asyncio.run(_serve_and_load([200], chunked, connections=4, duration_s=5,
                                          max_requests=200))
     assert result.requests == 200  # bounded by requests, long before the 5 s
@@ -61,7 +61,7 @@ def test_load_generator_counts_requests_and_latency(chunked):
     assert 0 < result.p50_ms <= result.p99_ms
 
 
-def test_load_generator_counts_error_statuses():
+def test_load_generator_counts_error_statuses() -> None:
     result = asyncio.run(_serve_and_load([200, 500, 200, 404], False, connections=2,
                                          duration_s=5, max_requests=100))
     assert result.requests == 100
@@ -70,8 +70,8 @@ def test_load_generator_counts_error_statuses():
     assert result.error_samples
 
 
-def test_load_generator_survives_a_dead_port():
-    async def go():
+def test_load_generator_survives_a_dead_port() -> None:
+    async def go() -> LoadResult:
         server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         server.close()
@@ -108,7 +108,7 @@ def fake_build(tmp_path: Path) -> Path:
     return build
 
 
-def test_package_sizes_of_a_build(tmp_path):
+def test_package_sizes_of_a_build(tmp_path) -> None:
     sizes = {p.name: p for p in package_size.measure_build(fake_build(tmp_path))}
     assert set(sizes) == {"PredictFunction", "ModelLayer"}
     fn, layer = sizes["PredictFunction"], sizes["ModelLayer"]
@@ -123,7 +123,7 @@ def test_package_sizes_of_a_build(tmp_path):
         "PredictFunction": 62_000}
 
 
-def test_zip_is_a_real_archive_of_every_file(tmp_path):
+def test_zip_is_a_real_archive_of_every_file(tmp_path) -> None:
     build = fake_build(tmp_path)
     measured = package_size.measure_dir(build / "ModelLayer", "ModelLayer", "layer")
     out = tmp_path / "check.zip"
@@ -135,7 +135,7 @@ def test_zip_is_a_real_archive_of_every_file(tmp_path):
 # ---------------------------------------------------------------- table
 
 
-def test_table_has_a_line_per_row_and_ratios():
+def test_table_has_a_line_per_row_and_ratios() -> None:
     rows = [Row("a", "latency", "ms", 0.5, 1.0), Row("b", "size", "MB", 12.3),
             Row("c", "broken", "", None, better="", note="failed: x")]
     lines = render_table(rows).splitlines()
@@ -150,7 +150,7 @@ def test_table_has_a_line_per_row_and_ratios():
 # ---------------------------------------------------------------- the whole bench, tiny
 
 
-def test_quick_bench_produces_the_table_and_json(tmp_path, capsys, mnist_dir):
+def test_quick_bench_produces_the_table_and_json(tmp_path, capsys, mnist_dir) -> None:
     out = tmp_path / "bench.json"
     code = bench.main(["--quick", "--data-dir", str(mnist_dir), "--json", str(out),
                        "--build-dir", str(fake_build(tmp_path)),

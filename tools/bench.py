@@ -25,13 +25,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tools import loadtest, package_size
 from tools.bench_report import Row, render_table, report, write_json
 from tools.paths import ROOT, SHIPPED_MODEL
+
+if TYPE_CHECKING:  # annotations only: the functions import what they use
+    from digitnet.network import Network
+
+    from training.idx import Split
 
 SEED_MODEL = ROOT / "build" / "seed-model"
 SEED_MODEL_TINY = ROOT / "build" / "seed-model-tiny"  # --quick's; never a full run's baseline
@@ -58,7 +63,7 @@ class Settings:
 
 
 @functools.cache
-def _test_split(data_dir: Path) -> Any:
+def _test_split(data_dir: Path) -> Split:
     """The MNIST test split, read once per run (`run` clears the cache)."""
     from training.idx import load_split
 
@@ -66,7 +71,7 @@ def _test_split(data_dir: Path) -> Any:
 
 
 @functools.cache
-def _network(model_dir: Path) -> Any:
+def _network(model_dir: Path) -> Network:
     """A model's network, loaded once per run (after `ensure_seed_model`; `run` clears it).
     The model section times its own loads (tools.bench_model)."""
     from digitnet.modelfile import load_model
@@ -235,7 +240,8 @@ def sample_pixels(data_dir: Path) -> list[int]:
     return np.rint(image * 255).astype(int).ravel().tolist()
 
 
-def run_section(name: str, fn: Callable[[], list[Row]], failures: list[dict]) -> list[Row]:
+def run_section(name: str, fn: Callable[[], list[Row]],
+                failures: list[dict[str, str]]) -> list[Row]:
     t0 = time.perf_counter()
     try:
         rows = fn()
@@ -261,7 +267,7 @@ def run(s: Settings, only: list[str] | None = None) -> dict[str, object]:
     t0 = time.perf_counter()
     _test_split.cache_clear()  # a run reads its data and models afresh, once
     _network.cache_clear()
-    failures: list[dict] = []
+    failures: list[dict[str, str]] = []
     rows = [
         row
         for name, fn in SECTIONS.items() if not only or name in only

@@ -32,7 +32,7 @@ class TrainConfig:
     augment: bool = True
     renormalize: bool = False  # distorted digits back through normalize_batch (see augment)
     seed: int = 1
-    arch_options: dict = field(default_factory=dict)
+    arch_options: dict[str, int | float] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,5 +144,5 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
     return net, history
 
 
-def history_dicts(history: list[EpochRecord]) -> list[dict]:
+def history_dicts(history: list[EpochRecord]) -> list[dict[str, float]]:
     return [asdict(r) for r in history]
