@@ -1,11 +1,13 @@
 // The drawing canvas: pointer input (mouse, touch, pen), smooth strokes and
-// an undo history. It draws in a fixed 280x280 space whatever its CSS size,
-// so the image sent to the API does not depend on the screen.
+// an undo history. Strokes are kept in a fixed 280x280 space whatever the CSS
+// size, and the image sent to the API is 280x280, so it does not depend on the
+// screen; only the pixels shown follow the screen's.
 
 export const SIZE = 280;
 const INK = "#111827";
 const PAPER = "#ffffff";
 const INK_LEVEL = 136; // a red channel under this (halfway from paper to ink) counts as ink
+const MAX_BACKING = SIZE * 4; // a zoomed-in desktop would ask for many megapixels
 
 /** A canvas you can draw on; `onchange` fires when the drawing changes. */
 export class DrawPad {
@@ -18,14 +20,16 @@ export class DrawPad {
     this.items = []; // the history, oldest first: strokes, sample glyphs and clears
     this.current = null; // the stroke under the pointer
     this.pointerId = null;
-    this.scale = 0;
+    this.scale = 0; // backing-store pixels per unit of the 280x280 space
     this.resizeBackingStore();
     this.listen();
   }
 
   /** What is on the canvas: the items since the last clear, or from the last sample glyph on. */
   get visible() {
-    const last = this.items.findLastIndex((item) => item.kind !== "stroke");
+    // A plain loop: findLastIndex is missing from iOS Safari before 15.4.
+    let last = this.items.length - 1;
+    while (last >= 0 && this.items[last].kind === "stroke") last--;
     if (last < 0) return this.items;
     return this.items.slice(this.items[last].kind === "clear" ? last + 1 : last);
   }
@@ -43,13 +47,18 @@ export class DrawPad {
     return Math.max(0, ...this.visible.map((item) => item.size ?? 0));
   }
 
-  /** Sharp on high-density screens: the backing store follows devicePixelRatio. */
+  /**
+   * Sharp at any size: the backing store has one pixel per device pixel shown (its CSS
+   * width times devicePixelRatio), never fewer than 280 nor more than 1120. Resizing
+   * it wipes the pixels; the strokes are kept as points and drawn again.
+   */
   resizeBackingStore() {
-    const scale = Math.min(Math.max(Math.round(window.devicePixelRatio || 1), 1), 3);
-    if (scale === this.scale && this.canvas.width === SIZE * scale) return;
-    this.scale = scale;
-    this.canvas.width = SIZE * scale;
-    this.canvas.height = SIZE * scale;
+    const shown = Math.ceil(this.canvas.clientWidth * (window.devicePixelRatio || 1));
+    const side = Math.min(Math.max(shown, SIZE), MAX_BACKING);
+    if (side === this.canvas.width && side === this.canvas.height && this.scale) return;
+    this.canvas.width = side;
+    this.canvas.height = side;
+    this.scale = side / SIZE;
     this.redraw();
   }
 
@@ -61,6 +70,7 @@ export class DrawPad {
     c.addEventListener("pointercancel", (e) => this.up(e));
     c.addEventListener("lostpointercapture", (e) => this.up(e));
     c.addEventListener("contextmenu", (e) => e.preventDefault()); // long-press on phones
+    new ResizeObserver(() => this.resizeBackingStore()).observe(c);
     this.watchPixelRatio();
   }
 
@@ -90,9 +100,15 @@ export class DrawPad {
     };
   }
 
+  /**
+   * preventDefault keeps a touch from scrolling or selecting, and also the focus from
+   * moving: the canvas takes it itself, so Enter recognises this drawing rather than
+   * pressing the button clicked last (Undo, Sample) again.
+   */
   down(e) {
     if (this.pointerId !== null || (e.pointerType === "mouse" && e.button !== 0)) return;
     e.preventDefault();
+    this.canvas.focus({ preventScroll: true });
     this.canvas.setPointerCapture?.(e.pointerId);
     this.pointerId = e.pointerId;
     this.current = { kind: "stroke", size: this.brushSize, points: [this.toCanvas(e)] };
@@ -195,9 +211,9 @@ export class DrawPad {
     ctx.fillText(item.text, SIZE / 2, SIZE / 2 + SIZE * 0.03);
   }
 
-  /** The drawing at 280x280 (the backing store may be larger). */
+  /** The drawing at 280x280 (the backing store is usually larger). */
   snapshot() {
-    if (this.scale === 1) return this.canvas;
+    if (this.canvas.width === SIZE) return this.canvas;
     const out = document.createElement("canvas");
     out.width = SIZE;
     out.height = SIZE;

@@ -13,6 +13,7 @@ accessibility rules in both colour schemes.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -272,6 +273,24 @@ def test_sample_is_one_undo_step(page):
     assert page.is_disabled("#undo")
 
 
+def test_the_page_works_without_find_last_index(blank_page, api_url):
+    """iOS Safari before 15.4 has no Array.prototype.findLastIndex: the page must not
+    need it (it broke at load)."""
+    page = blank_page
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.add_init_script("delete Array.prototype.findLastIndex;")
+    _open(page, api_url)
+    page.uncheck("#live")
+    draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
+    drawn = dark_pixels(page)
+    assert drawn > 0
+    page.click("#sample")
+    page.click("#undo")
+    assert dark_pixels(page) == drawn
+    assert errors == []
+
+
 def test_focus_stays_at_the_drawing_when_clear_or_undo_disables_itself(page):
     page.uncheck("#live")
     draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
@@ -285,6 +304,23 @@ def test_focus_stays_at_the_drawing_when_clear_or_undo_disables_itself(page):
     page.keyboard.press("Enter")  # the stroke undone: nothing left to undo
     assert page.is_disabled("#undo")
     assert page.evaluate("document.activeElement.id") == "pad", "focus fell to <body>"
+
+
+def test_enter_after_drawing_recognises_not_the_last_clicked_button(page):
+    """Drawing takes the focus: Enter then recognises the drawing; it does not press the
+    button clicked before again (Undo would undo the new stroke, Sample replace it)."""
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    for button in ("#undo", "#sample"):
+        draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
+        page.click(button)  # the button has the focus...
+        draw(page, [[(0.3, 0.3), (0.7, 0.7)]])  # ...until the pen is down
+        assert page.evaluate("document.activeElement.id") == "pad", f"focus stayed on {button}"
+        drawn = dark_pixels(page)
+        with page.expect_request("**/predict"):
+            page.keyboard.press("Enter")
+        assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+        assert dark_pixels(page) == drawn, f"Enter pressed {button} again"
 
 
 def test_ink_lands_under_the_pointer_near_the_edges(page):
@@ -304,10 +340,23 @@ def test_ink_lands_under_the_pointer_near_the_edges(page):
         assert dark_pixels(page) == 0
 
 
+_BACKING = "c => [c.width, c.height, c.clientWidth, devicePixelRatio]"
+
+
+def _backing_store_fits(page) -> None:
+    """The canvas's pixels are the screen's: its CSS width times devicePixelRatio (at least
+    280, the drawing's own size), square."""
+    page.wait_for_function(
+        """() => { const c = document.getElementById('pad');
+                   const want = Math.max(280, Math.ceil(c.clientWidth * devicePixelRatio));
+                   return c.width === want && c.height === want; }""", timeout=WAIT_MS)
+
+
 def test_backing_store_follows_a_pixel_ratio_change_without_a_resize(page):
     page.uncheck("#live")
     draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
-    assert page.eval_on_selector("#pad", "c => c.width") == 280
+    width, _, css, _ = page.eval_on_selector("#pad", _BACKING)
+    assert width == math.ceil(css)
     before = ink_centre(page)
     cdp = page.context.new_cdp_session(page)  # as a window moved to a 2x screen: same size
     cdp.send("Emulation.setDeviceMetricsOverride",
@@ -315,10 +364,30 @@ def test_backing_store_follows_a_pixel_ratio_change_without_a_resize(page):
     # Headless Chromium tells media-query listeners of emulated changes only when media
     # queries are re-evaluated for another reason, as a real zoom or screen change does.
     cdp.send("Emulation.setEmulatedMedia", {"media": "screen"})
-    page.wait_for_function("() => document.getElementById('pad').width === 560",
-                           timeout=WAIT_MS)
+    page.wait_for_function("w => document.getElementById('pad').width === w",
+                           arg=math.ceil(css * 2), timeout=WAIT_MS)
     assert ink_centre(page) == pytest.approx(before, abs=0.5), "the drawing was not redrawn"
     cdp.detach()
+
+
+@pytest.mark.parametrize("scale", [1, 1.5, 2])
+def test_backing_store_follows_the_displayed_size(browser, api_url, scale):
+    """Not 280 times a rounded pixel ratio, stretched 1.56 times on a desktop: the
+    canvas's displayed size in device pixels, also after a resize, with the drawing kept."""
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=scale)
+    page = context.new_page()
+    _open(page, api_url)
+    page.uncheck("#live")
+    width, height, css, ratio = page.eval_on_selector("#pad", _BACKING)
+    assert (ratio, width, height) == (scale, math.ceil(css * scale), math.ceil(css * scale))
+    draw(page, [[(0.3, 0.2), (0.6, 0.8)]])
+    before = ink_centre(page)
+    page.set_viewport_size(PHONE)
+    page.wait_for_function("w => document.getElementById('pad').clientWidth < w", arg=css,
+                           timeout=WAIT_MS)
+    _backing_store_fits(page)
+    assert ink_centre(page) == pytest.approx(before, abs=0.5), "the drawing was not redrawn"
+    context.close()
 
 
 _TAP = [[(0.5, 0.5)]]
@@ -662,7 +731,7 @@ def test_phone_touch_drawing(browser, api_url, clear_digits):
     assert width < PHONE["width"], "the canvas fits the phone's width"
     page_width = page.evaluate("document.documentElement.scrollWidth")
     assert page_width <= PHONE["width"], "the page scrolls sideways on a phone"
-    assert page.eval_on_selector("#pad", "c => c.width") == 560, "backing store follows the DPR"
+    _backing_store_fits(page)
     image, label = clear_digits[1]
     page.uncheck("#live")
     _set_brush(page, BRUSH)
