@@ -247,3 +247,21 @@ def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
     mass = image.sum()
     rows, cols = np.indices(image.shape)
     return float((rows * image).sum() / mass), float((cols * image).sum() / mass)
+
+
+def css_rgb(color: str) -> tuple[int, int, int]:
+    """A computed CSS colour ("rgb(r, g, b)" or "rgba(r, g, b, 1)") as (r, g, b)."""
+    inside = color[color.index("(") + 1:color.index(")")]
+    r, g, b = (round(float(v)) for v in inside.replace(",", " ").split()[:3])
+    return r, g, b
+
+
+def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG 2 contrast ratio of two opaque sRGB colours, 1 to 21."""
+    def luminance(rgb: tuple[int, int, int]) -> float:
+        c = [v / 255 for v in rgb]
+        c = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)

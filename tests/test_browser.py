@@ -27,6 +27,8 @@ from tests.browser_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     centre_of_mass,
+    contrast_ratio,
+    css_rgb,
     dark_pixels,
     digit_strokes,
     draw,
@@ -776,6 +778,21 @@ def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, ap
     assert page.inner_text("#digit").isdigit()
     assert sum(_shown_probabilities(page)) == pytest.approx(1.0, abs=1e-3)
     assert page.evaluate("window.cspViolations || []") == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_drawing_areas_edge_has_3_to_1_contrast(browser, api_url, scheme):
+    """WCAG 1.4.11 (axe does not check it): the white canvas on a white card is seen by
+    its border only, which must stand out 3:1 from the card and from the paper."""
+    context = browser.new_context(viewport=DESKTOP, color_scheme=scheme)
+    page = context.new_page()
+    _open(page, api_url)
+    border, paper, card = (css_rgb(c) for c in page.eval_on_selector("#pad", """c => [
+        getComputedStyle(c).borderTopColor, getComputedStyle(c).backgroundColor,
+        getComputedStyle(c.closest('.card')).backgroundColor]"""))
+    context.close()
+    assert contrast_ratio(border, card) >= 3, (border, card)
+    assert contrast_ratio(border, paper) >= 3, (border, paper)
 
 
 @pytest.fixture(scope="module")
