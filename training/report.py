@@ -221,7 +221,8 @@ epoch kept, temperature fitted there). Config: `{json.dumps(tr.get('config'))}`.
 LIMITS = """## Limits
 Trained on MNIST only (American census and school handwriting, digits 0-9). It
 always answers one of ten digits: check the probability, and let preprocessing
-reject empty drawings.
+refuse what is no digit (`normalize_digit`: an empty drawing, or ink in no digit's
+shape: a speck, a solid blob, ink everywhere).
 """
 
 
