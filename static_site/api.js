@@ -120,23 +120,30 @@ export function health(config) {
   return requestJson(`${config.apiBase}/health`, { timeoutMs: config.timeoutMs });
 }
 
-// The problems this page can cause or meet, in plain words: [title, sentence, a few words
-// for the badge over the canvas]. By the API's error type first, then by HTTP status.
+/**
+ * Why there is no answer, in plain words, in the one shape the page shows: a title and a
+ * sentence for the message, `short` (a few words) for the badge over the canvas and the
+ * live region, and `kind`: "warn" when the drawing is the problem, else "error".
+ */
+export const problem = (title, text, short, kind = "error") => ({ title, text, short, kind });
+
+// The problems the API can answer with: by its error type first, then by HTTP status.
 const BY_TYPE = {
-  empty_drawing: ["Nothing to recognise:", "the canvas is empty. Draw a digit from 0 to 9.",
-    "Empty canvas"],
-  no_digit: ["Not a digit:", "the model finds no digit in this drawing. Clear it and draw one "
-    + "digit, big and centred.", "Not a digit"],
-  image_too_large: ["Drawing too large:", "it is too big to send. Clear the canvas and draw again.",
-    "Too large"],
-  unreadable: ["Unreadable answer:", "the API answered, but not with a prediction. Try again in "
-    + "a moment.", "No answer"],
+  empty_drawing: problem("Nothing to recognise:",
+    "the canvas is empty. Draw a digit from 0 to 9.", "Empty canvas", "warn"),
+  no_digit: problem("Not a digit:", "the model finds no digit in this drawing. Clear it and "
+    + "draw one digit, big and centred.", "Not a digit", "warn"),
+  image_too_large: problem("Drawing too large:",
+    "it is too big to send. Clear the canvas and draw again.", "Too large"),
+  unreadable: problem("Unreadable answer:",
+    "the API answered, but not with a prediction. Try again in a moment.", "No answer"),
 };
 BY_TYPE.body_too_large = BY_TYPE.image_too_large;
 const BY_STATUS = {
-  429: ["Too many requests:", "the API is busy. Wait a few seconds and try again.", "API busy"],
-  503: ["Model not loaded:", "the API cannot recognise digits right now. Try again later.",
-    "No answer"],
+  429: problem("Too many requests:", "the API is busy. Wait a few seconds and try again.",
+    "API busy"),
+  503: problem("Model not loaded:", "the API cannot recognise digits right now. Try again later.",
+    "No answer"),
 };
 
 /** A message from elsewhere as a sentence: it ends with a full stop. */
@@ -144,18 +151,20 @@ const sentence = (msg) => (/[.!?]$/.test(msg) ? msg : `${msg}.`);
 
 function plainWords(err) {
   if (!(err instanceof ApiError)) {
-    return ["Something went wrong:", sentence(String(err?.message ?? err)), "Error"];
+    return problem("Something went wrong:", sentence(String(err?.message ?? err)), "Error");
   }
-  if (err.kind === "timeout") return ["Slow:", err.message, "No answer"];
-  if (err.kind === "unreachable") return ["Unreachable:", err.message, "No connection"];
+  if (err.kind === "timeout") return problem("Slow:", err.message, "No answer");
+  if (err.kind === "unreachable") return problem("Unreachable:", err.message, "No connection");
   const known = BY_TYPE[err.type] ?? BY_STATUS[err.status];
   if (known) return known;
   if (err.status >= 500) {
-    return ["Server error:", `the API failed (${err.status}). Try again in a moment.`, "No answer"];
+    return problem("Server error:", `the API failed (${err.status}). Try again in a moment.`,
+      "No answer");
   }
   // Never the field name ("image: ..."): the person drew, they did not name a field.
   const what = err.status === 422 ? "the drawing" : `the request (${err.status})`;
-  return [`The API refused ${what}:`, sentence(err.message || "no reason given"), "No answer"];
+  return problem(`The API refused ${what}:`, sentence(err.message || "no reason given"),
+    "No answer");
 }
 
 /** The header's API status after a failed request, or null to leave it as it is. */
@@ -170,13 +179,7 @@ function apiState(err) {
   return null;
 }
 
-/**
- * What to tell the person about a failed request: {title, text} for the message,
- * `short` for the badge over the canvas and the live region, `kind` ("warn" when the
- * drawing is the problem, else "error") and `api` ([state, text] for the header, or null).
- */
+/** A failed request as a `problem`, with `api`: [state, text] for the header, or null. */
 export function explain(err) {
-  const [title, text, short] = plainWords(err);
-  const kind = ["empty_drawing", "no_digit"].includes(err?.type) ? "warn" : "error";
-  return { title, text, short, kind, api: apiState(err) };
+  return { ...plainWords(err), api: apiState(err) };
 }

@@ -2,10 +2,12 @@
 // Predictions run on demand (button, Enter) and live, 250 ms after a stroke
 // ends; a newer drawing cancels the request for an older one.
 
-import { ApiError, explain, health, loadConfig, predict } from "./api.js";
+import { ApiError, explain, health, loadConfig, predict, problem } from "./api.js";
+import { $ } from "./dom.js";
 import { DrawPad } from "./drawpad.js";
 import {
-  buildBars, hideMessage, resetPrediction, showBadge, showMessage, showPrediction,
+  buildBars, hideMessage, isStale, resetPrediction, setStale, showBadge, showMessage,
+  showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
@@ -14,15 +16,10 @@ const LIVE_DELAY_MS = 250;
 // knows its brush and its pixels, so it says so itself and sends nothing.
 const MIN_SIDE_IN_BRUSHES = 2.5; // the ink's longer side, in widths of the widest brush
 const MAX_INK_SHARE = 0.6; // no digit drawn on this canvas covers that much
-const DOT = {
-  title: "That's a dot or a dash:", text: "draw a whole digit, from 0 to 9.",
-  short: "Not a digit", kind: "warn",
-};
-const COVERED = {
-  title: "That covers most of the canvas:", text: "clear it and draw one digit.",
-  short: "Not a digit", kind: "warn",
-};
-const $ = (id) => document.getElementById(id);
+const DOT = problem("That's a dot or a dash:", "draw a whole digit, from 0 to 9.",
+  "Not a digit", "warn");
+const COVERED = problem("That covers most of the canvas:", "clear it and draw one digit.",
+  "Not a digit", "warn");
 
 const state = {
   config: null, // from config.json: read only after `configReady`
@@ -61,10 +58,10 @@ function drawingChanged(why) {
     hideMessage();
     resetPrediction(why === "clear" ? "Canvas cleared." : "No prediction yet.");
     setPhase("empty");
-    document.body.classList.remove("stale");
+    setStale(false);
     return;
   }
-  document.body.classList.add("stale");
+  setStale(true);
   setPhase("pending");
   if ($("live").checked) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
 }
@@ -105,7 +102,7 @@ async function recognise({ live = false } = {}) {
   const problem = drawingProblem();
   if (problem === DOT && live) {
     resetPrediction("No digit yet: keep drawing."); // an older answer is not this drawing's
-    document.body.classList.remove("stale");
+    setStale(false);
     return;
   }
   if (problem) {
@@ -123,7 +120,7 @@ async function recognise({ live = false } = {}) {
     if (seq !== state.seq) return;
     hideMessage();
     showPrediction(result);
-    document.body.classList.remove("stale");
+    setStale(false);
     setPhase("shown");
     setApiStatus("ready", "API ready");
   } catch (err) {
@@ -147,7 +144,7 @@ function showProblem({ title, text, short, kind }) {
   resetPrediction(`${short}.`);
   showBadge(short, kind);
   showMessage(title, text, kind);
-  document.body.classList.remove("stale");
+  setStale(false);
   setPhase("error");
 }
 
@@ -184,7 +181,7 @@ function wireControls() {
   });
   $("live").addEventListener("change", (e) => {
     if (!e.target.checked) clearTimeout(state.liveTimer); // off means no request after all
-    if (e.target.checked && !pad.isEmpty && document.body.classList.contains("stale")) recognise();
+    if (e.target.checked && !pad.isEmpty && isStale()) recognise();
   });
   document.addEventListener("keydown", onKey);
 }

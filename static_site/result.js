@@ -1,7 +1,8 @@
 // The result panel: the digit, its confidence, all ten probabilities and the
 // 28x28 image the model saw (the API's `input`).
 
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
+
 /** One decimal, except the ends: "100%" and "0%" read better than "100.0%" and "0.0%". */
 const percent = (p) => (p >= 0.9995 ? "100%" : p < 0.0005 ? "0%" : `${(p * 100).toFixed(1)}%`);
 
@@ -106,3 +107,10 @@ export function showMessage(title, text, kind = "error") {
 export function hideMessage() {
   $("message").hidden = true;
 }
+
+/** The answer shown is for an older drawing (greyed), or it is not. */
+export function setStale(stale) {
+  document.body.classList.toggle("stale", stale);
+}
+
+export const isStale = () => document.body.classList.contains("stale");
