@@ -42,16 +42,23 @@ export async function loadConfig() {
  * The first problem in an error body, as {type, msg}. Our API's 4xx (413, 422) list
  * them as `{"detail": [{"loc", "msg", "type"}]}`, as FastAPI's own 422 does; its 5xx
  * and Starlette's 404 have a plain string; API Gateway's own errors a `message`.
- * Only the first is kept: a list of 21 problems in one line helps nobody.
+ * Only the first is kept: a list of 21 problems in one line helps nobody. The API's
+ * 503 without a model says "model unavailable: <why>" (/health: `{"ok": false,
+ * "reason"}`); API Gateway's own 503 is "Service Unavailable", not about the model.
  */
 function firstProblem(body) {
+  if (body?.ok === false) return { type: MODEL_UNAVAILABLE, msg: String(body.reason ?? "") };
   const detail = body?.detail ?? body?.message;
+  if (typeof detail === "string" && /^model unavailable\b/.test(detail)) {
+    return { type: MODEL_UNAVAILABLE, msg: detail };
+  }
   if (typeof detail === "string" && detail) return { type: "", msg: detail };
   const first = Array.isArray(detail) ? detail.find((d) => typeof d?.msg === "string") : null;
   return first ? { type: String(first.type ?? ""), msg: first.msg } : { type: "", msg: "" };
 }
 
 const unreadable = (status) => new ApiError("http", "", status, "unreadable");
+const MODEL_UNAVAILABLE = "model_unavailable"; // the API's name for it (app.py, _require_model)
 
 /** One JSON request with a timeout; `signal` lets the caller cancel it as stale. */
 export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
@@ -115,9 +122,11 @@ export async function predict(config, dataUrl, signal) {
   return data;
 }
 
-/** GET /health: is the API there and is its model loaded? */
-export function health(config) {
-  return requestJson(`${config.apiBase}/health`, { timeoutMs: config.timeoutMs });
+/** GET /health: is the API there and is its model loaded? A 200 without one throws too. */
+export async function health(config) {
+  const data = await requestJson(`${config.apiBase}/health`, { timeoutMs: config.timeoutMs });
+  if (data?.ok === false) throw new ApiError("http", "", 200, MODEL_UNAVAILABLE);
+  return data;
 }
 
 /**
@@ -137,12 +146,14 @@ const BY_TYPE = {
     "it is too big to send. Clear the canvas and draw again.", "Too large"),
   unreadable: problem("Unreadable answer:",
     "the API answered, but not with a prediction. Try again in a moment.", "No answer"),
+  [MODEL_UNAVAILABLE]: problem("Model not loaded:",
+    "the API cannot recognise digits right now. Try again later.", "No answer"),
 };
 BY_TYPE.body_too_large = BY_TYPE.image_too_large;
 const BY_STATUS = {
   429: problem("Too many requests:", "the API is busy. Wait a few seconds and try again.",
     "API busy"),
-  503: problem("Model not loaded:", "the API cannot recognise digits right now. Try again later.",
+  503: problem("Service unavailable:", "the API cannot answer right now. Try again in a moment.",
     "No answer"),
 };
 
@@ -167,12 +178,16 @@ function plainWords(err) {
     "No answer");
 }
 
-/** The header's API status after a failed request, or null to leave it as it is. */
+/**
+ * The header's API status after a failed request (to /predict or /health), or null to
+ * leave it as it is.
+ */
 function apiState(err) {
   if (!(err instanceof ApiError)) return null;
   if (err.kind === "unreachable") return ["down", "API unreachable"];
   if (err.kind === "timeout") return ["slow", "API slow"];
-  if (err.status === 503) return ["down", "Model not loaded"];
+  if (err.type === MODEL_UNAVAILABLE) return ["down", "Model not loaded"];
+  if (err.status === 503) return ["slow", "API unavailable"]; // API Gateway's: for a while
   if (err.status >= 500 || err.type === "unreadable") return ["down", "API error"];
   if (err.status === 429) return ["slow", "API busy"];
   if (err.status === 422) return ["ready", "API ready"]; // it read the drawing and refused it

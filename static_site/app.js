@@ -154,16 +154,13 @@ function setApiStatus(status, text) {
   el.textContent = text;
 }
 
+/** The header's API status from GET /health, read as the answers to /predict are. */
 async function checkApi() {
   try {
-    const data = await health(state.config);
-    const loaded = data?.ok !== false;
-    setApiStatus(loaded ? "ready" : "down", loaded ? "API ready" : "Model not loaded");
+    await health(state.config);
+    setApiStatus("ready", "API ready");
   } catch (err) {
-    const kind = err instanceof ApiError ? err.kind : "unreachable";
-    if (kind === "http") setApiStatus("down", err.status === 503 ? "Model not loaded" : "API error");
-    else if (kind === "timeout") setApiStatus("slow", "API slow");
-    else setApiStatus("down", "API unreachable");
+    setApiStatus(...(explain(err).api ?? ["down", "API error"]));
   }
 }
 
@@ -217,6 +214,7 @@ async function start() {
   });
   await state.configReady;
   document.body.dataset.ready = "true"; // tests wait for this
+  window.addEventListener("online", () => checkApi()); // "API unreachable" may be over
   await checkApi();
 }
 

@@ -633,6 +633,7 @@ def _answer(digit: int, p: float = 0.9) -> dict:
 _TOO_LARGE = "Drawing too large: it is too big to send. Clear the canvas and draw again."
 _UNREADABLE = ("Unreadable answer: the API answered, but not with a prediction. "
                "Try again in a moment.")
+_UNAVAILABLE = "Service unavailable: the API cannot answer right now. Try again in a moment."
 
 
 @pytest.mark.parametrize(
@@ -641,6 +642,9 @@ _UNREADABLE = ("Unreadable answer: the API answered, but not with a prediction. 
         (503, {"detail": "model unavailable: weights file missing"},
          "Model not loaded: the API cannot recognise digits right now. Try again later.",
          "Model not loaded"),
+        # API Gateway's own 503 (its message, or a plain-text body) is not about the model.
+        (503, {"message": "Service Unavailable"}, _UNAVAILABLE, "API unavailable"),
+        (503, "Service Unavailable", _UNAVAILABLE, "API unavailable"),
         (500, {"detail": "Internal server error", "request_id": "r-1"},
          "Server error: the API failed (500). Try again in a moment.", "API error"),
         (502, {"detail": []}, "Server error: the API failed (502). Try again in a moment.",
@@ -664,8 +668,9 @@ _UNREADABLE = ("Unreadable answer: the API answered, but not with a prediction. 
         (200, {**_answer(7), "digit": 10}, _UNREADABLE, "API error"),
         (200, {**_answer(7), "probabilities": [0.1] * 9 + [None]}, _UNREADABLE, "API error"),
     ],
-    ids=["503", "500", "502", "413-image", "413-body", "429", "422-no-digit", "422-21-problems",
-         "200-not-json", "200-no-probabilities", "200-digit-10", "200-null-probability"],
+    ids=["503", "503-gateway", "503-gateway-text", "500", "502", "413-image", "413-body", "429",
+         "422-no-digit", "422-21-problems", "200-not-json", "200-no-probabilities",
+         "200-digit-10", "200-null-probability"],
 )
 def test_api_errors_are_explained(blank_page, api_url, status, body, shown, api_status):
     """In plain words: the first problem only, never the field's name; the header follows."""
@@ -682,6 +687,41 @@ def test_api_errors_are_explained(blank_page, api_url, status, body, shown, api_
     result = page.inner_text("#result")
     assert "undefined" not in result
     assert "NaN" not in result
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "api_status"),
+    [  # as for the same answer to /predict (test_api_errors_are_explained)
+        (429, {"message": "Too Many Requests"}, "API busy"),
+        (503, {"ok": False, "reason": "weights file missing"}, "Model not loaded"),
+        (503, {"message": "Service Unavailable"}, "API unavailable"),
+        (503, "Service Unavailable", "API unavailable"),
+        (500, {"detail": "Internal server error"}, "API error"),
+    ],
+    ids=["429", "503-model", "503-gateway", "503-gateway-text", "500"],
+)
+def test_the_health_check_reads_problems_as_predict_does(blank_page, api_url, status, body,
+                                                          api_status):
+    page = blank_page
+    kind = {"json": body} if isinstance(body, dict) else {"body": body}
+    page.route("**/health", lambda r: r.fulfill(status=status, **kind))
+    _open(page, api_url)
+    page.wait_for_function(
+        "() => document.getElementById('api-status').dataset.state !== 'checking'",
+        timeout=WAIT_MS)
+    assert page.inner_text("#api-status") == api_status
+
+
+def test_the_api_is_checked_again_when_the_connection_is_back(blank_page, api_url):
+    page = blank_page
+    page.route("**/health", lambda r: r.abort("internetdisconnected"))
+    _open(page, api_url)
+    _wait_api_state(page, "down")
+    assert page.inner_text("#api-status") == "API unreachable"
+    page.unroute("**/health")
+    page.context.set_offline(True)
+    page.context.set_offline(False)  # the window's `online` event
+    _wait_api_state(page, "ready")
 
 
 def test_an_8_is_read_as_an_8(blank_page, api_url):
