@@ -142,15 +142,36 @@ def docker_import(root: Path, tag: str, docker: str = "docker",
     changes += ["WORKDIR /var/task", 'ENTRYPOINT ["/var/runtime/bootstrap"]']
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     args = [docker, "import", *(a for c in changes for a in ("--change", c)), "-", tag]
-    done = subprocess.run(args, stdin=tar.stdout, capture_output=True, text=True, env=env)
-    tar.wait()
-    if done.returncode != 0 or tar.returncode != 0:
-        raise RuntimeError(f"docker import failed: {done.stderr}")
+    try:
+        done = subprocess.run(args, stdin=tar.stdout, capture_output=True, text=True, env=env)
+    finally:
+        # A docker that stopped reading would leave tar blocked on a full pipe for ever;
+        # with no reader left, its next write fails and it exits.
+        tar.stdout.close()  # type: ignore[union-attr]
+        tar.wait()
+    if done.returncode != 0:
+        raise RuntimeError(f"docker import failed: {done.stderr.strip()}")
+    if tar.returncode != 0:
+        raise RuntimeError(f"tar of {root} failed (exit {tar.returncode})")
+
+
+def check_docker(docker: str = "docker", env: dict[str, str] | None = None) -> None:
+    """Fail in a second, before the ~200 MB tree is built, when no daemon answers."""
+    try:
+        done = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"],
+                              capture_output=True, text=True, env=env, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"cannot run `{docker} info`: {exc}") from exc
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"no Docker daemon answers `{docker} info` ({done.stderr.strip()}): start one "
+            "(systemctl start docker, or sudo dockerd &) or point DOCKER_HOST at one")
 
 
 def build_image(tag: str, scan: Iterable[Path] = (), docker: str = "docker",
                 env: dict[str, str] | None = None) -> str:
     """Build the stand-in image (env: for the docker CLI, e.g. DOCKER_HOST); returns its tag."""
+    check_docker(docker, env)
     with tempfile.TemporaryDirectory(prefix="lambda-rootfs-") as tmp:
         build_rootfs(Path(tmp), scan)
         docker_import(Path(tmp), tag, docker, env)
@@ -164,7 +185,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder of built code whose .so files need system libraries")
     parser.add_argument("--docker", default=os.environ.get("DOCKER", "docker"))
     args = parser.parse_args(argv)
-    print(build_image(args.tag, args.scan, args.docker))
+    try:
+        print(build_image(args.tag, args.scan, args.docker))
+    except RuntimeError as exc:
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":
