@@ -814,6 +814,8 @@ def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, ap
         page.keyboard.press("Enter")
     assert answer.value.ok
     assert answer.value.headers["access-control-allow-origin"] in {cross_origin_site, "*"}
+    # A simple request: text/plain (the API reads JSON whatever the type), no preflight.
+    assert answer.value.request.headers["content-type"] == "text/plain;charset=UTF-8"
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.inner_text("#digit").isdigit()
     assert sum(_shown_probabilities(page)) == pytest.approx(1.0, abs=1e-3)
