@@ -126,6 +126,24 @@ def test_a_batchs_images_share_a_pixel_budget(client, monkeypatch):
     assert (error["loc"], error["type"]) == (["body", "items", 4, "image"], "batch_too_large")
     assert "235,200 pixels" in error["msg"]
 
+
+def test_a_batch_too_big_is_refused_before_any_image_is_decoded(client, monkeypatch):
+    """From the headers alone: 16 huge images once cost seconds of decoding before the 413,
+    and a blank first image answered empty_drawing instead."""
+    import inputs
+
+    decoded = []
+    monkeypatch.setattr(inputs.preprocess, "decode_image",
+                        lambda *args, **kwargs: decoded.append(1))
+    monkeypatch.setattr(inputs, "MAX_BATCH_PIXELS", 2 * 280 * 280)
+    seven = {"image": data_url(drawn_digit(SEVEN, side=280))}
+    blank = {"image": data_url(drawn_digit([], side=280))}
+    r = client.post("/predict/batch", json={"items": [blank, {"image": "%%"}, seven, seven]})
+    assert r.status_code == 413
+    (error,) = r.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "items", 3, "image"], "batch_too_large")
+    assert decoded == []
+
 SEVEN_PIXELS = pixels_of(SEVEN)
 CASES = {
     "short pixels": ({"pixels": [0] * 783}, ["body", "pixels"], "too_short"),

@@ -11,7 +11,6 @@ import binascii
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 from digitnet import preprocess
@@ -21,32 +20,17 @@ from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, Predict
 MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
 
 
-@dataclass
-class PixelBudget:
-    """What a batch's images may still hold in all, spent image by image."""
-
-    left: int
-
-    def spend(self, data: bytes, loc: Loc) -> None:
-        with _image_errors(loc):
-            pixels = preprocess.image_pixels(data)
-        if pixels > self.left:
-            raise ApiError(413, loc, f"the batch's images hold more than {MAX_BATCH_PIXELS:,} "
-                           "pixels in all; send them in smaller batches", "batch_too_large")
-        self.left -= pixels
-
-
 def model_input(item: PredictRequest, loc: Loc = ("body",),
-                budget: PixelBudget | None = None) -> np.ndarray:
-    """The (28, 28) ink in [0, 1] for one item; ApiError (422/413) when it can't be had."""
+                data: bytes | None = None) -> np.ndarray:
+    """The (28, 28) ink in [0, 1] for one item; ApiError (422/413) when it can't be had.
+    `data`: the item's image bytes, when the caller has already decoded its base64."""
     if item.pixels is not None:
         field = [*loc, "pixels"]
         ink = preprocess.pixels_to_ink(item.pixels)  # already validated: cannot raise
     else:
         field = [*loc, "image"]
-        data = image_bytes(item.image or "", field)
-        if budget is not None:
-            budget.spend(data, field)
+        if data is None:
+            data = image_bytes(item.image or "", field)
         with _image_errors(field):
             ink = preprocess.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
     try:
@@ -58,11 +42,34 @@ def model_input(item: PredictRequest, loc: Loc = ("body",),
 
 
 def batch_inputs(items: list[PredictRequest]) -> np.ndarray:
-    """(N, 28, 28) for a batch; an error's loc names the item, e.g. body.items.3.pixels.
-    The images share one PixelBudget, so no batch can outlast the function's timeout."""
-    budget = PixelBudget(MAX_BATCH_PIXELS)
-    return np.stack([model_input(item, ("body", "items", i), budget)
+    """(N, 28, 28) for a batch; an error's loc names the first bad item, e.g.
+    body.items.3.pixels, after a 413 for images too big together (see batch_images)."""
+    images = batch_images(items)
+    return np.stack([model_input(item, ("body", "items", i), images.get(i))
                      for i, item in enumerate(items)])
+
+
+def batch_images(items: list[PredictRequest]) -> dict[int, bytes]:
+    """Item index -> image bytes, refused with 413 when the images' headers add up to more
+    than MAX_BATCH_PIXELS: before any is decoded, so no batch can outlast the function's
+    timeout nor be refused after seconds of work. A bad image is skipped here, and
+    reported in its turn."""
+    images: dict[int, bytes] = {}
+    left = MAX_BATCH_PIXELS
+    for i, item in enumerate(items):
+        if item.image is None:
+            continue
+        field = ["body", "items", i, "image"]
+        try:
+            images[i] = image_bytes(item.image, field)
+            with _image_errors(field):
+                left -= preprocess.image_pixels(images[i])
+        except ApiError:
+            continue
+        if left < 0:
+            raise ApiError(413, field, f"the batch's images hold more than {MAX_BATCH_PIXELS:,} "
+                           "pixels in all; send them in smaller batches", "batch_too_large")
+    return images
 
 
 def image_bytes(text: str, loc: Loc) -> bytes:
