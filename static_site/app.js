@@ -6,8 +6,8 @@ import { ApiError, explain, health, loadConfig, predict, problem } from "./api.j
 import { $ } from "./dom.js";
 import { DrawPad } from "./drawpad.js";
 import {
-  buildBars, hideMessage, isStale, resetPrediction, setStale, showBadge, showMessage,
-  showPrediction,
+  buildBars, hideMessage, hideProblem, isStale, resetPrediction, setStale, showBadge,
+  showMessage, showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
@@ -61,6 +61,7 @@ function drawingChanged(why) {
     setStale(false);
     return;
   }
+  hideProblem();
   setStale(true);
   setPhase("pending");
   if ($("live").checked) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);

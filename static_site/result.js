@@ -108,6 +108,13 @@ export function hideMessage() {
   $("message").hidden = true;
 }
 
+/** Why the last drawing had no answer (message and badge) goes: it is not this drawing's. */
+export function hideProblem() {
+  hideMessage();
+  const badge = $("pad-badge");
+  if (badge.dataset.kind !== "answer") badge.hidden = true; // an answer stays, greyed
+}
+
 /** The answer shown is for an older drawing (greyed), or it is not. */
 export function setStale(stale) {
   document.body.classList.toggle("stale", stale);

@@ -253,6 +253,36 @@ def test_undoing_back_to_a_dash_clears_the_older_answer(page):
     assert page.is_hidden("#message")
 
 
+@pytest.mark.parametrize("live", [False, True], ids=["live-off", "live-dash"])
+def test_a_new_drawing_takes_the_old_problem_away(blank_page, api_url, live):
+    """A message and a badge say why the last drawing has no answer; once the drawing
+    changes they are about another one. Live off, nothing is sent until asked; live, a
+    dash left after Undo waits quietly: both must still take the problem away."""
+    page = blank_page
+    page.route("**/predict", lambda r: r.fulfill(
+        status=503, json={"detail": "model unavailable: weights file missing"}))
+    _open(page, api_url)
+    if live:
+        draw(page, [[(0.45, 0.15), (0.55, 0.15)]])  # a dash: waits for the next stroke
+        page.wait_for_timeout(800)
+        draw(page, [[(0.3, 0.15), (0.3, 0.5), (0.7, 0.55), (0.7, 0.8), (0.3, 0.85)]])
+    else:
+        page.uncheck("#live")
+        draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+        page.click("#predict")
+    assert _wait_phase(page, "error") == "error"
+    assert page.is_visible("#message")
+    assert page.eval_on_selector("#pad-badge", "b => !b.hidden")
+    if live:
+        page.click("#undo")  # back to the dash alone
+    else:
+        draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
+    page.wait_for_timeout(800)  # past the page's 250 ms wait after a stroke
+    assert page.get_attribute("#result", "data-phase") == "pending"
+    assert page.is_hidden("#message"), "the old drawing's problem is still shown"
+    assert page.eval_on_selector("#pad-badge", "b => b.hidden"), "the old badge is still shown"
+
+
 def test_turning_live_off_right_after_a_stroke_sends_nothing(page):
     sent = []
     page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r.url))
