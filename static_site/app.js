@@ -6,11 +6,14 @@ import { ApiError, explain, health, loadConfig, predict, problem } from "./api.j
 import { $ } from "./dom.js";
 import { DrawPad } from "./drawpad.js";
 import {
-  buildBars, hideMessage, hideProblem, isStale, resetPrediction, setStale, showBadge,
-  showMessage, showPrediction,
+  announcePrediction, buildBars, hideMessage, hideProblem, isStale, resetPrediction, setStale,
+  showBadge, showMessage, showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
+// Live, a digit's first strokes get answers too; a screen reader hears only the answer
+// for a drawing left alone this long (a new stroke drops it). Asked for: at once.
+const LIVE_ANNOUNCE_MS = 1000;
 // A dot, a dash or a canvas inked all over is no digit, yet the model would name one,
 // surely (a tap: "0, 96%"; ink everywhere, taken for the paper: "1, 99.5%"). The page
 // knows its brush and its pixels, so it says so itself and sends nothing.
@@ -27,6 +30,7 @@ const state = {
   inflight: null, // AbortController of the request in flight
   seq: 0, // numbers requests; only the newest may update the page
   liveTimer: 0,
+  announceTimer: 0,
   sample: Math.floor(Math.random() * 10), // the last sample digit shown
 };
 
@@ -42,6 +46,7 @@ const pad = new DrawPad($("pad"), {
 /** Cancels the request in flight and makes any answer still on its way stale. */
 function cancelPending() {
   clearTimeout(state.liveTimer);
+  clearTimeout(state.announceTimer);
   state.seq++;
   state.inflight?.abort();
   state.inflight = null;
@@ -121,6 +126,8 @@ async function recognise({ live = false } = {}) {
     if (seq !== state.seq) return;
     hideMessage();
     showPrediction(result);
+    if (live) state.announceTimer = setTimeout(() => announcePrediction(result), LIVE_ANNOUNCE_MS);
+    else announcePrediction(result);
     setStale(false);
     setPhase("shown");
     setApiStatus("ready", "API ready");
@@ -139,10 +146,11 @@ async function recognise({ live = false } = {}) {
 
 /**
  * No answer, and why: the old answer goes (it would read as this drawing's), the badge
- * over the canvas and the live region say it in a few words, the message in full.
+ * over the canvas says it in a few words, the message (an alert) in full. The polite
+ * status region is emptied, not given the short words: a screen reader said them twice.
  */
 function showProblem({ title, text, short, kind }) {
-  resetPrediction(`${short}.`);
+  resetPrediction("");
   showBadge(short, kind);
   showMessage(title, text, kind);
   setStale(false);
@@ -175,7 +183,8 @@ function wireControls() {
   });
   $("brush-size").addEventListener("input", (e) => {
     pad.brushSize = Number(e.target.value);
-    $("brush-value").textContent = `${pad.brushSize} px`;
+    $("brush-value").textContent = `${pad.brushSize} px`; // seen; the slider's value is heard
+    e.target.setAttribute("aria-valuetext", `${pad.brushSize} px`);
   });
   $("live").addEventListener("change", (e) => {
     if (!e.target.checked) clearTimeout(state.liveTimer); // off means no request after all

@@ -27,9 +27,6 @@ export function showPrediction(result) {
   $("digit").textContent = String(digit);
   $("digit").dataset.empty = "false";
   $("confidence").textContent = percent(confidence);
-  const article = digit === 8 ? "an" : "a"; // "an eight"
-  $("verdict-text").textContent =
-    `The model reads ${article} ${digit}, with ${percent(confidence)} confidence.`;
   for (const li of $("probs").children) {
     const d = Number(li.dataset.digit);
     const p = probabilities[d];
@@ -42,6 +39,13 @@ export function showPrediction(result) {
   $("model-name").textContent = model ? `${model.name} ${model.version}` : "–";
   showBadge(`${digit} · ${percent(confidence)}`, "answer");
   drawSeen(result.input);
+}
+
+/** The answer in the polite status region: said by a screen reader, once the page says so. */
+export function announcePrediction({ digit, confidence }) {
+  const article = digit === 8 ? "an" : "a"; // "an eight"
+  $("verdict-text").textContent =
+    `The model reads ${article} ${digit}, with ${percent(confidence)} confidence.`;
 }
 
 /**

@@ -6,8 +6,9 @@ API's errors in plain words (the old answer cleared, the badge over the canvas
 saying why), dots, dashes and inked-over canvases refused before sending, an
 unreachable or slow API, a request cancelled by a newer stroke (also while its
 answer is half read), touch input on a 360 px phone, ink under the pointer, focus
-and undo, the page on one origin calling the API on another (CORS), and axe-core's
-accessibility rules in both colour schemes.
+and undo, the backing store at the displayed size, the page on one origin calling
+the API on another (CORS, no preflight), what a screen reader hears (each thing once),
+the canvas edge's contrast, and axe-core's accessibility rules in both colour schemes.
 """
 
 from __future__ import annotations
@@ -210,7 +211,10 @@ def test_live_prediction_after_a_stroke(page, clear_digits):
     draw(page, digit_strokes(image))  # no button: the page asks 250 ms after the last stroke
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.inner_text("#digit") == str(label)
-    assert "confidence" in page.inner_text("#verdict-text")
+    # Announced once the drawing rests (test_live_answers_are_announced_when_the_drawing_rests).
+    page.wait_for_function(
+        "() => document.getElementById('verdict-text').textContent.includes('confidence')",
+        timeout=WAIT_MS)
 
 
 def test_undo_and_clear(page):
@@ -758,14 +762,64 @@ def test_an_8_is_read_as_an_8(blank_page, api_url):
     page = blank_page
     page.route("**/predict", lambda r: r.fulfill(json=_answer(8)))
     _open(page, api_url)
+    page.uncheck("#live")
     page.click("#sample")
+    page.click("#predict")  # asked for: announced at once
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.inner_text("#verdict-text") == "The model reads an 8, with 90.0% confidence."
 
 
+_RECORD_ANNOUNCEMENTS = """() => {
+  const text = document.getElementById("verdict-text");
+  window.announced = [];
+  new MutationObserver(() => announced.push(text.textContent))
+    .observe(text, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def test_a_problem_is_announced_once(page):
+    """The message is an alert; the polite status region does not say it again."""
+    page.evaluate(_RECORD_ANNOUNCEMENTS)
+    page.click("#predict")  # an empty canvas: the API's 422
+    assert _wait_phase(page, "error") == "error"
+    assert page.get_attribute("#message", "role") == "alert"
+    assert page.evaluate("announced.filter(t => t.trim())") == []
+
+
+def test_the_brush_size_is_read_as_the_sliders_value_only(page):
+    """An <output> is a live region: every step of the slider was read twice."""
+    _set_brush(page, 13)
+    assert page.get_attribute("#brush-size", "aria-valuetext") == "13 px"
+    assert page.inner_text("#brush-value") == "13 px"
+    assert page.eval_on_selector(
+        "#brush-value", "e => e.closest('output, [aria-live], [role=status], [role=alert]')"
+    ) is None
+
+
+def test_live_answers_are_announced_when_the_drawing_rests(page):
+    """Live, every stroke brings an answer; only the one for the drawing left alone is
+    announced, not the answers for its first strokes."""
+    page.evaluate(_RECORD_ANNOUNCEMENTS)
+    answers = []
+    page.on("response", lambda r: r.url.endswith("/predict") and answers.append(r))
+    with page.expect_response("**/predict"):
+        draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    assert _wait_phase(page, "shown", "error") == "shown"
+    with page.expect_response("**/predict"):
+        draw(page, [[(0.3, 0.15), (0.7, 0.15)]])  # at once: the first answer was no digit's
+    assert _wait_phase(page, "shown", "error") == "shown"
+    page.wait_for_function("() => announced.some(t => t.startsWith('The model reads'))",
+                           timeout=WAIT_MS)
+    page.wait_for_timeout(500)
+    said = page.evaluate("announced.filter(t => t.startsWith('The model reads'))")
+    digit = answers[-1].json()["digit"]
+    assert said == [page.inner_text("#verdict-text")], said
+    assert f" {digit}," in said[0]
+
+
 def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_digits):
     """On a 360x640 phone the message is below the fold: the old answer goes, and the
-    badge over the canvas and the live region say why there is none."""
+    badge over the canvas says why there is none."""
     context = browser.new_context(
         viewport=SMALL_PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
     )
@@ -785,7 +839,7 @@ def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_d
     assert box is not None
     assert box["y"] >= 0, "the badge is above the screen"
     assert box["y"] + box["height"] <= SMALL_PHONE["height"], "the badge is below the fold"
-    assert page.inner_text("#verdict-text") == "Not a digit."
+    assert page.text_content("#verdict-text") == ""  # the alert says it: not twice
     assert page.inner_text("#digit") == "?"
     assert page.inner_text("#confidence") == "\N{EN DASH}"
     assert page.locator(".prob.top").count() == 0
