@@ -215,6 +215,8 @@ def test_update_to_another_bucket_answers_a_new_id_so_the_old_one_is_emptied(s3,
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["PhysicalResourceId"] == "site-new-site-bucket"
+    published = s3.list_objects_v2(Bucket="new-site-bucket")["Contents"]
+    assert {"index.html", "config.json"} <= {o["Key"] for o in published}
 
 
 def test_failed_update_keeps_its_id(s3, site, sink):
@@ -261,6 +263,16 @@ def test_the_response_is_sent_again_when_the_url_fails(s3, site, sink):
     answer = run(cfn_event("Create", sink), sink)
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert sink.attempts == 3
+
+
+def test_a_response_that_never_arrives_fails_the_invocation(s3, site, sink):
+    """Returning quietly would leave the stack waiting out ServiceTimeout; failing lets
+    Lambda run the (asynchronous) invocation again."""
+    sink.refuse = publisher.RESPONSE_ATTEMPTS
+    with pytest.raises(publisher.ResponseNotDeliveredError):
+        publisher.handler(cfn_event("Create", sink), LambdaContext())
+    assert sink.attempts == publisher.RESPONSE_ATTEMPTS
+    assert sink.responses == []
 
 
 def test_a_long_failure_reason_is_cut_to_what_cloudformation_takes(s3, site, sink, monkeypatch):

@@ -38,6 +38,7 @@ CONFIG_KEY = "config.json"
 REVALIDATE = "no-cache"
 TIMEOUT_MARGIN_S = 5.0
 RESPONSE_TIMEOUT_S = 20.0
+RESPONSE_ATTEMPTS = 3
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
@@ -175,14 +176,24 @@ def physical_id(event: dict[str, Any], status: str) -> str:
     return f"site-{event.get('ResourceProperties', {}).get('Bucket', 'none')}"
 
 
+class ResponseNotDeliveredError(RuntimeError):
+    """CloudFormation never got the answer: the invocation must fail, not end quietly."""
+
+
 def put_response(url: str, body: bytes) -> None:
-    """PUT the response to the pre-signed URL (empty Content-Type, as S3 signs it)."""
+    """PUT the response to the pre-signed URL (empty Content-Type, as S3 signs it).
+
+    After RESPONSE_ATTEMPTS failures, raise: CloudFormation invokes the function
+    asynchronously, so Lambda runs it again (twice, minutes apart), where a quiet return
+    would leave the stack waiting out the resource's ServiceTimeout."""
     headers = {"Content-Type": "", "Content-Length": str(len(body))}
     request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
-    for attempt in range(3):
+    for attempt in range(1, RESPONSE_ATTEMPTS + 1):
         try:
             with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_S) as answer:
                 LOG.info("response sent: HTTP %s", answer.status)
                 return
         except OSError:
-            LOG.exception("sending the response failed (attempt %d)", attempt + 1)
+            LOG.exception("sending the response failed (attempt %d)", attempt)
+    raise ResponseNotDeliveredError(f"no response reached CloudFormation in {RESPONSE_ATTEMPTS} "
+                               "attempts")
