@@ -130,6 +130,48 @@ def test_a_library_needed_only_through_another_is_still_reachable(tmp_path, monk
     assert unreachable == [tmp_path / "liby.so", tmp_path / "libz.so"]
 
 
+# ---------------------------------------------------------------- strip_binaries
+
+
+@pytest.fixture
+def fake_strip(tmp_path, monkeypatch):
+    """A library and a strip tool that rewrites it (exit code `strip.exit`), with the
+    loader's view of the library before and after given by the test."""
+    library = tmp_path / "site" / "lib.so"
+    library.parent.mkdir()
+    library.write_bytes(b"original library")
+    tool = tmp_path / "strip"
+    tool.write_text('#!/bin/sh\nfor f; do :; done\nprintf stripped > "$f"\nexit "$STRIP_EXIT"\n')
+    tool.chmod(0o755)
+    monkeypatch.setattr(post_build.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(post_build, "elf_machine", lambda path: "x86_64")
+    monkeypatch.setattr(post_build, "strip_tool", lambda machine: str(tool))
+    monkeypatch.setenv("STRIP_EXIT", "0")
+    views = {b"original library": ["LOAD r-x"]}
+    monkeypatch.setattr(post_build, "loader_view", lambda path: views[path.read_bytes()])
+    return library, views, monkeypatch
+
+
+def test_a_strip_that_leaves_what_the_loader_reads_alone_is_kept(fake_strip, capsys):
+    library, views, _ = fake_strip
+    views[b"stripped"] = ["LOAD r-x"]
+    post_build.strip_binaries(library.parent)
+    assert library.read_bytes() == b"stripped"
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(("after", "exit_code"), [(["LOAD rwx"], "0"), (["LOAD r-x"], "1")],
+                         ids=["loader-view-changed", "strip-failed"])
+def test_a_strip_that_changes_what_the_loader_reads_is_undone(fake_strip, capsys, after,
+                                                              exit_code):
+    library, views, monkeypatch = fake_strip
+    views[b"stripped"] = after
+    monkeypatch.setenv("STRIP_EXIT", exit_code)
+    post_build.strip_binaries(library.parent)
+    assert library.read_bytes() == b"original library"
+    assert "left lib.so unstripped" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- to_bytecode_only
 
 INSTALLED = {
