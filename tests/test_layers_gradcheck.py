@@ -212,7 +212,7 @@ def test_whole_cnn_gradient() -> None:
                 assert abs(grad[idx] - num) < 1e-6 + 1e-4 * abs(num), (i, k, idx, grad[idx], num)
 
 
-def _with_trained_like_batchnorm(net: Network, rng: np.random.Generator) -> Network:
+def with_trained_like_batchnorm(net: Network, rng: np.random.Generator) -> Network:
     """Running statistics and affine parameters away from their initial 0/1."""
     for layer in net.layers:
         if isinstance(layer, BatchNorm):
@@ -226,7 +226,7 @@ def _with_trained_like_batchnorm(net: Network, rng: np.random.Generator) -> Netw
 
 def test_folded_batchnorm_computes_the_same_function() -> None:
     rng = np.random.default_rng(5)
-    net = _with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
+    net = with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
     folded = net.for_inference()
     kinds = [layer.kind for layer in folded.layers]
     assert "batchnorm" not in kinds
@@ -239,7 +239,7 @@ def test_folded_batchnorm_computes_the_same_function() -> None:
 def test_batchnorm_with_a_negative_scale_is_not_folded_across_a_pool() -> None:
     """max(-x) != -max(x): such a BatchNorm stays, the answer stays right."""
     rng = np.random.default_rng(6)
-    net = _with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
+    net = with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
     net.layers[2].params["gamma"][1] = -1.0
     folded = net.for_inference()
     assert [layer.kind for layer in folded.layers].count("batchnorm") == 1

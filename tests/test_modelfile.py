@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 from digitnet.modelfile import ModelFileError, load_model, read_manifest, save_model
 from digitnet.network import Network
+from test_layers_gradcheck import with_trained_like_batchnorm
 
 
 @pytest.fixture
 def saved(tmp_path: Path) -> tuple[Network, Path]:
-    net = Network.build("cnn", seed=3, c1=2, c2=3, hidden=8)
+    """A network whose BatchNorm statistics are not the fresh 0/1: a loader that dropped
+    them would answer differently."""
+    net = with_trained_like_batchnorm(Network.build("cnn", seed=3, c1=2, c2=3, hidden=8),
+                                      np.random.default_rng(3))
     net.temperature = 1.7
     save_model(net, tmp_path, name="t", version="v1", metrics={"test_accuracy": 0.5})
     return net, tmp_path
