@@ -27,7 +27,7 @@ from api_docs import ERRORS, openapi_with_models, operation
 from digitnet.preprocess import MAX_EDGE, PREPROCESS_VERSION
 from errors import ApiError, UnexpectedErrorMiddleware
 from fastapi import FastAPI, Request
-from inference import ModelState, PredictionEncoder
+from inference import ModelState
 from inputs import batch_inputs, model_input
 from mangum import Mangum
 from pydantic import TypeAdapter, ValidationError
@@ -79,8 +79,6 @@ def create_app(state: ModelState) -> FastAPI:
 
 
 def _add_routes(app: FastAPI, state: ModelState) -> None:
-    encoder = PredictionEncoder(state.ref()) if state.ok else None
-
     @app.post("/predict", openapi_extra=operation(Prediction, ERRORS, body=PredictRequest))
     async def predict(request: Request) -> Response:
         started = perf_counter()
@@ -88,7 +86,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         item = _parse(PREDICT_ADAPTER, await _read_body(request))
         image = model_input(item)[None]
         probabilities = state.predict(image)
-        body = encoder.encode(probabilities, image)[0]  # type: ignore[union-attr]
+        body = state.encoder.encode(probabilities, image)[0]
         _record([_kind(item)], probabilities, started)
         return Response(body, media_type="application/json")
 
@@ -100,7 +98,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         batch = _parse(BATCH_ADAPTER, await _read_body(request))
         images = batch_inputs(batch.items)
         probabilities = state.predict(images)
-        body = b",".join(encoder.encode(probabilities, images))  # type: ignore[union-attr]
+        body = b",".join(state.encoder.encode(probabilities, images))
         _record([_kind(item) for item in batch.items], probabilities, started)
         return Response(b'{"predictions":[' + body + b"]}", media_type="application/json")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,11 @@ class ModelState:
     def ref(self) -> dict[str, str]:
         assert self.model is not None
         return {"name": self.model.name, "version": self.model.version}
+
+    @cached_property
+    def encoder(self) -> PredictionEncoder:
+        """The answers' writer, naming this model (only once a model is loaded)."""
+        return PredictionEncoder(self.ref())
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities, vectorised (in the
