@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import itertools
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from digitnet.modelfile import load_model
-from digitnet.network import Network
+from digitnet.network import ARCHITECTURES, Network
 from digitnet.preprocess import normalize_batch
 
 from tools.paths import ROOT
@@ -123,6 +124,14 @@ def test_options_override_the_recipe_and_reach_the_command(tmp_path: Path) -> No
     assert parse_args(command.split()[3:]).val_size == 1000
 
 
+def shown_options(arch: str) -> str:
+    """'c1=16 ... dropout=0.4': every option of the layer builder, at the recipe's value where
+    the recipe sets one, else the builder's default (so a recipe change moves this too)."""
+    builder = inspect.signature(ARCHITECTURES[arch]).parameters.values()
+    options = {p.name: p.default for p in builder if p.default is not inspect.Parameter.empty}
+    return " ".join(f"{k}={v}" for k, v in {**options, **RECIPES[arch].arch_options}.items())
+
+
 @pytest.mark.parametrize(("arch", "bad", "says"), [
     ("cnn", "c1", "expects NAME=VALUE"), ("cnn", "c1=", "expects NAME=VALUE"),
     ("cnn", "=8", "expects NAME=VALUE"), ("cnn", "c1=eight", "c1 takes an integer"),
@@ -130,7 +139,7 @@ def test_options_override_the_recipe_and_reach_the_command(tmp_path: Path) -> No
     ("cnn", "c1=0.5", "c1 takes an integer"), ("cnn", "c1=0", "at least 1"),
     ("cnn", "dropout=1", "must be in [0, 1)"), ("cnn", "dropout=nan", "must be in"),
     ("cnn", "k1=4", "cannot build cnn"),  # an even kernel changes the shapes
-    ("mlp", "c1=8", "valid for mlp: hidden=800 dropout=0.3"),
+    ("mlp", "c1=8", f"valid for mlp: {shown_options('mlp')}"),
     ("seed", "hidden=8", "seed takes no options"),
 ])
 def test_a_bad_option_is_a_usage_error_naming_the_valid_ones(
@@ -143,7 +152,7 @@ def test_a_bad_option_is_a_usage_error_naming_the_valid_ones(
     assert says in err
     assert "Traceback" not in err
     if arch == "cnn" and ("NAME=VALUE" in says or "unknown" in says):
-        assert "valid for cnn: c1=16 c2=32 hidden=128 k1=5 k2=3 dropout=0.4" in err
+        assert f"valid for cnn: {shown_options('cnn')} (the recipe's values)" in err
 
 
 def test_a_float_option_sets_the_dropout_rate(data_dir: Path, tmp_path: Path) -> None:
@@ -163,7 +172,7 @@ def test_help_lists_the_options_and_the_defaults(capsys: pytest.CaptureFixture) 
         parse_args(["train", "--help"])
     assert exit_.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for shown in ("c1=16 c2=32 hidden=128 k1=5 k2=3 dropout=0.4", "hidden=800 dropout=0.3",
+    for shown in (shown_options("cnn"), shown_options("mlp"),
                   "--seed SEED seed of every random choice, the validation split included "
                   "(default: 1)", "(default: 5000; 300 with --tiny)", "(default: cnn)",
                   "--overwrite", "held out for validation"):
