@@ -110,8 +110,33 @@ def app_logs():
     observability.logger.setLevel(level)
 
 
-def test_500_logs_the_trace_and_returns_only_the_request_id(monkeypatch, app_logs):
+def emf_records(text: str) -> list[dict]:
+    """The EMF blobs (one per invocation) among the lines a handler printed."""
+    return [json.loads(line) for line in text.splitlines() if '"_aws"' in line]
+
+
+def emf_totals(records: list[dict]) -> Counter[str]:
+    """Each EMF metric's value summed over the records' blobs (other records skipped)."""
+    values: Counter[str] = Counter()
+    for blob in records:
+        if "_aws" not in blob:
+            continue
+        for name in {m["Name"] for group in blob["_aws"]["CloudWatchMetrics"]
+                     for m in group["Metrics"]}:
+            values[name] += sum(blob[name]) if isinstance(blob[name], list) else blob[name]
+    return values
+
+
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import observability
+
+    monkeypatch.setattr(observability, "METRICS_ENABLED", True)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+
+
+def test_500_logs_the_trace_and_returns_only_the_request_id(monkeypatch, app_logs, capfd):
     app = app_module()
+    metrics_on(monkeypatch)
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals")
@@ -128,25 +153,20 @@ def test_500_logs_the_trace_and_returns_only_the_request_id(monkeypatch, app_log
     assert error["function_request_id"] == LambdaContext.aws_request_id
     assert error["correlation_id"] == event["requestContext"]["requestId"]
     assert "cold_start" in error
+    metrics = emf_totals(emf_records(capfd.readouterr().out))
+    assert metrics["ServerErrors"] == 1
+    assert {"ClientErrors", "ModelUnavailable", "Predictions"}.isdisjoint(metrics), metrics
 
 
 def test_metrics_are_emitted_as_emf(monkeypatch, capfd):
     import observability
 
-    monkeypatch.setattr(observability, "METRICS_ENABLED", True)
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics_on(monkeypatch)
     invoke(load_event("v2-predict-pixels"))
     invoke(load_event("v2-predict-image"))
     invoke(load_event("v2-predict-invalid"))
-    blobs = [json.loads(line) for line in capfd.readouterr().out.splitlines()
-             if '"_aws"' in line]
-    metric_names = {m["Name"] for blob in blobs
-                    for group in blob["_aws"]["CloudWatchMetrics"] for m in group["Metrics"]}
-    values: Counter[str] = Counter()  # summed over the invocations' blobs
-    for blob in blobs:
-        for k, v in blob.items():
-            if k in metric_names:
-                values[k] += sum(v) if isinstance(v, list) else v
+    blobs = emf_records(capfd.readouterr().out)
+    values = emf_totals(blobs)
     assert values["Predictions"] == 2
     assert values["PredictedDigit7"] == 2
     assert values["InputPixels"] == 1
@@ -180,6 +200,9 @@ def test_broken_model_fails_loudly_at_start_never_answers(tmp_path, damage):
     error = next(r for r in logs if r.get("level") == "ERROR")
     assert error["reason"] == health["reason"]
     assert error["model_dir"] == str(model_dir)
+    metrics = emf_totals(logs)  # the 503s of /predict and /model (/health's adds none)
+    assert metrics["ModelUnavailable"] == 2
+    assert {"ServerErrors", "ClientErrors", "Predictions"}.isdisjoint(metrics), metrics
 
 
 def test_fresh_start_logs_model_and_cold_start():
