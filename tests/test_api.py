@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -21,7 +22,9 @@ from api_helpers import (
     pixels_of,
 )
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageOps
+
+from tools.paths import ROOT
 
 # /health adds no metric; Powertools warns about that on every invocation.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -97,6 +100,25 @@ def test_input_is_what_the_model_saw(client):
     assert rounded["input"] == [round(p) for p in fractional]  # nearest level, not cut off
 
 
+def test_a_28x28_image_with_normalize_false_is_read_as_is(client):
+    """normalize=false takes a 28x28 image pixel for pixel: its ink is the `input`, and the
+    answer is the one its pixels get; in a batch too."""
+    pixels = pixels_of(SEVEN)
+    mnist_like = Image.fromarray(np.array(pixels, np.uint8).reshape(28, 28))  # light on black
+    on_paper = ImageOps.invert(mnist_like)  # dark on white: ink is the distance from white
+    as_pixels = client.post("/predict", json={"pixels": pixels, "normalize": False}).json()
+    items = [{"image": b64(encode(image)), "normalize": False} for image in (mnist_like, on_paper)]
+    for item in items:
+        r = client.post("/predict", json=item)
+        assert r.status_code == 200, r.text
+        assert_prediction(r.json(), as_pixels["digit"])
+        assert r.json()["input"] == pixels
+        assert r.json()["probabilities"] == pytest.approx(as_pixels["probabilities"], abs=1e-6)
+    r = client.post("/predict/batch", json={"items": items})
+    assert r.status_code == 200, r.text
+    assert [p["input"] for p in r.json()["predictions"]] == [pixels, pixels]
+
+
 def png(size: tuple[int, int], mode: str = "1") -> bytes:
     return encode(Image.new(mode, size))
 
@@ -111,9 +133,7 @@ def test_a_batchs_images_share_a_pixel_budget(client, monkeypatch):
     """Decoding is the slow part of a batch: past its budget it is refused (413) naming the
     item, before that item is decoded, rather than running into the function's timeout."""
     import inputs
-    from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_PIXELS
 
-    assert MAX_BATCH_PIXELS == 256 * 1024 * 1024 == 16 * MAX_IMAGE_PIXELS  # as documented
     seven = {"image": data_url(drawn_digit(SEVEN, side=280))}  # 78,400 pixels
     monkeypatch.setattr(inputs, "MAX_BATCH_PIXELS", 3 * 280 * 280)
     r = client.post("/predict/batch", json={"items": [seven] * 3})
@@ -125,6 +145,19 @@ def test_a_batchs_images_share_a_pixel_budget(client, monkeypatch):
     (error,) = r.json()["detail"]
     assert (error["loc"], error["type"]) == (["body", "items", 4, "image"], "batch_too_large")
     assert "235,200 pixels" in error["msg"]
+
+
+def test_readme_states_the_batch_pixel_budget():
+    """The README's figure and its examples are the constant, whatever it is set to."""
+    from schemas import MAX_BATCH_PIXELS
+
+    stated = re.search(r"over ([\d,]+) pixels in all, i\.e\. (\d+) of (\d+)x(\d+) or "
+                       r"(\d+) of (\d+)x(\d+)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert stated, "README no longer states the batch's pixel budget"
+    figure, *examples = stated.groups()
+    assert int(figure.replace(",", "")) == MAX_BATCH_PIXELS
+    for count, width, height in (examples[:3], examples[3:]):
+        assert int(count) * int(width) * int(height) == MAX_BATCH_PIXELS
 
 
 def test_a_batch_too_big_is_refused_before_any_image_is_decoded(client, monkeypatch):
