@@ -125,6 +125,28 @@ def test_runtime_provided_packages_are_left_to_the_runtime(build_dir):
     assert (deps / "aws_xray_sdk").is_dir()
 
 
+
+def test_the_layer_ships_exactly_the_pinned_versions(build_dir):
+    """Every distribution the function ships is pinned in layers/deps/requirements.txt, so
+    two builds of one commit ship the same code (and nothing pinned is missing)."""
+    from importlib.metadata import distributions
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "layers" / "deps" / "requirements.txt").read_text().splitlines()
+    pinned = {}
+    for line in lines:
+        if line.split("#")[0].strip():
+            requirement = Requirement(line.split("#")[0])
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", line
+            pinned[canonicalize_name(requirement.name)] = spec.version
+    shipped = {canonicalize_name(d.metadata["Name"]): d.version
+               for d in distributions(path=[str(build_dir / "DepsLayer" / "python")])}
+    assert shipped == pinned
+
+
 TRACER_SCRIPT = SYS_PATH + """
 import json
 from aws_lambda_powertools import Tracer
