@@ -192,13 +192,17 @@ def test_broken_model_fails_loudly_at_start_never_answers(tmp_path, damage):
     results, logs = run_fresh(model_dir, "v2-health", "v2-predict-pixels", "v2-model")
     (health_status, health), (predict_status, predict), (model_status, _) = results
     assert (health_status, health["ok"]) == (503, False)
-    assert ("not found" if damage == "missing" else "checksum") in health["reason"]
+    error = next(r for r in logs if r.get("level") == "ERROR")
+    assert ("not found" if damage == "missing" else "checksum") in error["reason"]
+    # The API names the kind of failure only: no paths or checksums to the public.
+    kind = error["reason"].partition(":")[0]
+    assert health["reason"] == (f"the model could not be loaded ({kind}); "
+                                "the function's log says why")
+    assert str(model_dir) not in json.dumps(results)
     assert predict_status == 503
     assert "model unavailable" in predict["detail"]
     assert "digit" not in predict
     assert model_status == 503
-    error = next(r for r in logs if r.get("level") == "ERROR")
-    assert error["reason"] == health["reason"]
     assert error["model_dir"] == str(model_dir)
     metrics = emf_totals(logs)  # the 503s of /predict and /model (/health's adds none)
     assert metrics["ModelUnavailable"] == 2

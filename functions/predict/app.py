@@ -105,7 +105,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
     @app.get("/health", openapi_extra=operation(Health, {"503": (Health, "No model loaded")}))
     async def health() -> Response:
         if not state.ok:
-            return JSONResponse({"ok": False, "reason": state.reason}, 503)
+            return JSONResponse({"ok": False, "reason": state.public_reason}, 503)
         return JSONResponse({"ok": True, "model": state.ref(),
                               "preprocess_version": PREPROCESS_VERSION})
 
@@ -119,7 +119,8 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
 
 def _require_model(state: ModelState) -> None:
     if not state.ok:
-        raise ApiError(503, [], f"model unavailable: {state.reason}", "model_unavailable")
+        raise ApiError(503, [], f"model unavailable: {state.public_reason}",
+                       "model_unavailable")
 
 
 async def _read_body(request: Request) -> bytes:

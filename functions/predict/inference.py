@@ -38,6 +38,13 @@ class ModelState:
     def ok(self) -> bool:
         return self.model is not None
 
+    @property
+    def public_reason(self) -> str:
+        """What the API may say: the kind of failure, not the paths and checksums (those
+        are logged at start, where the owner looks)."""
+        kind = (self.reason or "").partition(":")[0] or "unknown error"
+        return f"the model could not be loaded ({kind}); the function's log says why"
+
     def ref(self) -> dict[str, str]:
         assert self.model is not None
         return {"name": self.model.name, "version": self.model.version}
