@@ -347,7 +347,7 @@ def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
     template = translate(source)
     pattern = template["Parameters"]["AlarmEmail"]["AllowedPattern"]
     assert re.fullmatch(pattern, email)
-    conditions = {name: _evaluate(c, {"AlarmEmail": email})
+    conditions = {name: _evaluate(c, {"AlarmEmail": email, "MaxConcurrency": "0"})
                   for name, c in template["Conditions"].items()}
     present = {name for name, r in template["Resources"].items()
                if conditions.get(r.get("Condition"), True)}
@@ -359,3 +359,17 @@ def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
 def test_alarm_email_must_be_one_address(source, email):
     pattern = source["Parameters"]["AlarmEmail"]["AllowedPattern"]
     assert re.fullmatch(pattern, email) is None
+
+
+@pytest.mark.parametrize(("ceiling", "reserved"), [("0", None), ("5", "5")])
+def test_the_function_has_a_concurrency_ceiling_only_when_asked(source, ceiling, reserved):
+    """0 reserves nothing: an account limited to 10 (new ones) cannot reserve any."""
+    template = translate(source)
+    assert template["Parameters"]["MaxConcurrency"]["Default"] == 0
+    conditions = {name: _evaluate(c, {"MaxConcurrency": ceiling, "AlarmEmail": ""})
+                  for name, c in template["Conditions"].items()}
+    prop = template["Resources"]["PredictFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    condition, if_true, if_false = prop["Fn::If"]
+    chosen = if_true if conditions[condition] else if_false
+    value = _evaluate(chosen, {"MaxConcurrency": ceiling, "AWS::NoValue": None})
+    assert value == reserved
