@@ -9,6 +9,7 @@ import pytest
 from api_helpers import encode, raw_png
 from digitnet.preprocess import (
     MAX_EDGE,
+    MAX_JPEG_SCANS,
     PREPROCESS_VERSION,
     EmptyDrawingError,
     ImageDecodeError,
@@ -21,7 +22,7 @@ from digitnet.preprocess import (
     normalize_digit,
     pixels_to_ink,
 )
-from PIL import Image, ImageDraw
+from PIL import ExifTags, Image, ImageDraw
 
 # A "2"-like path in unit coordinates: a hook, a diagonal and a base.
 PATH = [(0.1, 0.25), (0.3, 0.05), (0.7, 0.05), (0.85, 0.3), (0.1, 0.95), (0.9, 0.95)]
@@ -269,6 +270,69 @@ def test_multi_picture_jpeg_reads_its_main_picture(reference: np.ndarray) -> Non
     assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
     assert_close(normalize_digit(decode_image(buffer.getvalue())), reference, mad=0.02,
                  corr=0.97)
+
+
+def progressive_jpeg(image: Image.Image, *, scans: int | None = None,
+                     thumbnail: bytes | None = None) -> bytes:
+    """`image` as Pillow saves a progressive JPEG; with `scans`, its last scan repeated before
+    the end-of-image marker up to that many (as the crafted jpeg_scans.bin: one scan 2,523
+    times, 18 s to decode at 4096x4096); with `thumbnail`, that JPEG as its EXIF thumbnail,
+    in an APP1 segment after the JFIF one, as cameras write it."""
+    data = encode(image, "JPEG", progressive=True, quality=90)
+    if scans is not None:  # Pillow's file has no other FF DA: coded data write FF as FF 00
+        last_scan = data[data.rindex(b"\xff\xda") : -2]
+        data = data[:-2] + last_scan * (scans - data.count(b"\xff\xda")) + data[-2:]
+    if thumbnail is not None:
+        jfif_end = 4 + int.from_bytes(data[4:6], "big")
+        data = data[:jfif_end] + exif_with_thumbnail(thumbnail) + data[jfif_end:]
+    return data
+
+
+def exif_with_thumbnail(thumbnail: bytes) -> bytes:
+    """An APP1 segment: EXIF (big-endian TIFF) whose IFD0 holds Orientation 1 and whose IFD1
+    points at `thumbnail`, stored after the 56 bytes of TIFF header and IFDs."""
+    ifd0 = bytes.fromhex("0001" "0112 0003 00000001 00010000" "0000001a")  # next IFD at 26
+    ifd1 = bytes.fromhex("0002" "0201 0004 00000001 00000038" "0202 0004 00000001") \
+        + len(thumbnail).to_bytes(4, "big") + bytes(4)
+    payload = b"Exif\0\0" + b"MM\0\x2a\0\0\0\x08" + ifd0 + ifd1 + thumbnail
+    return b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def test_jpeg_with_too_many_progressive_scans_is_refused_before_decoding() -> None:
+    """Each scan is decoded over the whole picture: a 4096x4096 JPEG of 2,529 scans took 18 s.
+    The header-only image_pixels (the batch budget) refuses it too."""
+    data = progressive_jpeg(draw_digit(mode="RGB"), scans=MAX_JPEG_SCANS + 1)
+    assert Image.open(io.BytesIO(data)).format == "JPEG"
+    message = f"has {MAX_JPEG_SCANS + 1} progressive scans.*the limit is {MAX_JPEG_SCANS}"
+    with pytest.raises(ImageTooLargeError, match=message):
+        decode_image(data)
+    with pytest.raises(ImageTooLargeError, match=message):
+        image_pixels(data)
+
+
+@pytest.mark.parametrize("scans", [None, MAX_JPEG_SCANS])
+def test_progressive_jpeg_with_an_exif_thumbnail_decodes(reference: np.ndarray,
+                                                         scans: int | None) -> None:
+    """The thumbnail's scans, inside APP1, are not the picture's: counted with them, the
+    file has more than MAX_JPEG_SCANS. As saved (10 scans), and with the limit's number."""
+    thumbnail = progressive_jpeg(draw_digit().resize((40, 40)))
+    data = progressive_jpeg(draw_digit(mode="RGB"), scans=scans, thumbnail=thumbnail)
+    ifd1 = Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.IFD1)  # the thumbnail's
+    assert ifd1[ExifTags.Base.JpegIFByteCount] == len(thumbnail)
+    assert data.count(b"\xff\xda") == (scans or 10) + 6  # the grey thumbnail's 6
+    assert image_pixels(data) == 280 * 280
+    assert_close(normalize_digit(decode_image(data)), reference, mad=0.02, corr=0.97)
+
+
+def test_multi_picture_jpeg_counts_the_scans_of_its_main_picture(reference: np.ndarray) -> None:
+    """An MPO's other pictures follow the first one's end-of-image marker: only the first
+    is decoded, so only its scans count."""
+    main = draw_digit(mode="RGB", background="white", ink="black")
+    previews = [Image.new("RGB", (64, 48), "grey")] * 4
+    data = encode(main, "MPO", save_all=True, append_images=previews, progressive=True)
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    assert data.count(b"\xff\xda") == 5 * 10 > MAX_JPEG_SCANS
+    assert_close(normalize_digit(decode_image(data)), reference, mad=0.02, corr=0.97)
 
 
 def test_gif_with_transparent_background(reference: np.ndarray) -> None:
