@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from digitnet.layers import Dense, Flatten
 from digitnet.modelfile import ModelFileError, load_model, read_manifest, save_model
 from digitnet.network import Network
 from test_layers_gradcheck import with_trained_like_batchnorm
@@ -183,6 +184,25 @@ def test_unknown_layer_type(saved: tuple[Network, Path]) -> None:
     _edit_manifest(saved[1], lambda m: m["architecture"][1].update(type="mystery"))
     with pytest.raises(ModelFileError, match="unknown layer type"):
         load_model(saved[1])
+
+
+def test_network_without_one_output_per_class_is_refused(tmp_path: Path) -> None:
+    """A last layer of 12 outputs loaded and answered 12 probabilities for 10 classes."""
+    rng = np.random.default_rng(0)
+    save_model(Network([Flatten(), Dense(784, 12, relu_next=False, rng=rng)]), tmp_path,
+               name="t", version="v", metrics={})
+    with pytest.raises(ModelFileError, match=r"gives 12 outputs an image.* 10 classes"):
+        load_model(tmp_path)
+
+
+def test_layers_that_do_not_chain_are_refused(tmp_path: Path) -> None:
+    """Each layer fits its own arrays, but 10 values reach a layer taking 12: once loaded,
+    every prediction was a server error."""
+    rng = np.random.default_rng(0)
+    layers = [Flatten(), Dense(784, 10, rng=rng), Dense(12, 10, relu_next=False, rng=rng)]
+    save_model(Network(layers), tmp_path, name="t", version="v", metrics={})
+    with pytest.raises(ModelFileError, match="layers do not chain"):
+        load_model(tmp_path)
 
 
 def test_inference_in_passes_gives_the_same_answers(saved: tuple[Network, Path]) -> None:
