@@ -7,6 +7,7 @@ import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -23,6 +24,7 @@ CHROMIUM_ARGS = [
 ]
 
 Stroke = list[tuple[float, float]]  # points in canvas fractions, 0..1
+CLOCK_START = datetime(2024, 1, 1, tzinfo=UTC)  # any fixed time: the page shows no dates
 # In the template's Content-Security-Policy, the API origin (which the test replaces).
 DEPLOYED_API_SOURCE = "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}"
 
@@ -38,6 +40,14 @@ def site_csp(api_origin: str) -> str:
     text = csp["Fn::Sub"]
     assert DEPLOYED_API_SOURCE in text, text
     return text.replace(DEPLOYED_API_SOURCE, api_origin)
+
+
+def stop_clock(page) -> None:
+    """Before the page opens: its clock (setTimeout, Date, performance...) is Playwright's
+    fake one, stopped. No timer of the page fires until the test moves the clock on with
+    page.clock.run_for(ms), so a delay is passed, or not yet, whatever the machine's speed."""
+    page.clock.install(time=CLOCK_START)
+    page.clock.pause_at(CLOCK_START + timedelta(seconds=1))
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

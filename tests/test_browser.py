@@ -9,6 +9,8 @@ answer is half read), touch input on a 360 px phone, ink under the pointer, focu
 and undo, the backing store at the displayed size, the page on one origin calling
 the API on another (CORS, no preflight), what a screen reader hears (each thing once),
 the canvas edge's contrast, and axe-core's accessibility rules in both colour schemes.
+The page's timed behaviour (the live delay, the announcement's, the request timeout) is
+checked on Playwright's fake clock, stopped until a test moves it on: never a sleep.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tests.browser_helpers import (
     site_csp,
     stalling_server,
     static_server,
+    stop_clock,
     touch_draw,
 )
 from tests.server_helpers import free_port, local_server
@@ -53,6 +56,11 @@ SMALL_PHONE = {"width": 360, "height": 640}  # the result card is below the fold
 BRUSH = 13  # canvas units: rows of a 10x digit are 10 apart, so runs overlap into one shape
 N_DIGITS = 5
 WAIT_MS = 15_000
+# The page's timings, as README states them (static_site/app.js, api.js).
+LIVE_DELAY_MS = 250  # live, "the answer appears a quarter of a second after you lift the pen"
+ANNOUNCE_MS = 1000  # live, announced "once the drawing has rested for a second"
+TIMEOUT_MS = 8000  # "takes longer than 8 s": no config.json timeoutMs
+LONG_AFTER_MS = 10 * LIVE_DELAY_MS  # well past the live delay: anything due has happened
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +98,7 @@ def blank_page(browser):
     context.close()
 
 
-@pytest.fixture
-def page(blank_page, api_url):
-    page = blank_page
+def _checked_page(page, api_url: str) -> Iterator:
     errors: list[str] = []
     urls: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -102,6 +108,19 @@ def page(blank_page, api_url):
     assert not errors, f"JavaScript errors on the page: {errors}"
     elsewhere = [u for u in urls if not u.startswith((api_url + "/", "data:"))]
     assert not elsewhere, f"the page fetched from another origin (no CDN allowed): {elsewhere}"
+
+
+@pytest.fixture
+def page(blank_page, api_url):
+    yield from _checked_page(blank_page, api_url)
+
+
+@pytest.fixture
+def still_page(blank_page, api_url):
+    """As `page`, on a fake clock stopped from the start: the page's timers fire only
+    when the test runs the clock on (page.clock.run_for)."""
+    stop_clock(blank_page)
+    yield from _checked_page(blank_page, api_url)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +178,18 @@ def _wait_phase(page, *phases: str) -> str:
         "phases => phases.includes(document.getElementById('result').dataset.phase)",
         arg=list(phases), timeout=WAIT_MS,
     )
+    return _phase(page)
+
+
+def _phase(page) -> str:
     return page.get_attribute("#result", "data-phase")
+
+
+def _predict_requests(page) -> list[str]:
+    """The /predict requests the page makes from now on, as Playwright sees them."""
+    sent: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r.url))
+    return sent
 
 
 def _shown_probabilities(page) -> list[float]:
@@ -205,16 +235,22 @@ def test_replayed_mnist_digits_are_recognised(page, clear_digits):
     page.screenshot(path=str(ARTIFACTS / "site-desktop.png"), full_page=True)
 
 
-def test_live_prediction_after_a_stroke(page, clear_digits):
+def test_live_prediction_after_a_stroke(still_page, clear_digits):
+    page = still_page
+    sent = _predict_requests(page)
     image, label = clear_digits[0]
     _set_brush(page, BRUSH)
     draw(page, digit_strokes(image))  # no button: the page asks 250 ms after the last stroke
+    page.clock.run_for(LIVE_DELAY_MS - 1)
+    assert (_phase(page), sent) == ("pending", []), "asked before the live delay was up"
+    with page.expect_request("**/predict"):
+        page.clock.run_for(1)
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.inner_text("#digit") == str(label)
     # Announced once the drawing rests (test_live_answers_are_announced_when_the_drawing_rests).
-    page.wait_for_function(
-        "() => document.getElementById('verdict-text').textContent.includes('confidence')",
-        timeout=WAIT_MS)
+    page.clock.run_for(ANNOUNCE_MS)
+    assert "confidence" in page.inner_text("#verdict-text")
+    assert len(sent) == 1
 
 
 def test_undo_and_clear(page):
@@ -242,19 +278,28 @@ def test_undo_and_clear(page):
     assert dark_pixels(page) == 0
 
 
-def test_undoing_back_to_a_dash_clears_the_older_answer(page):
+def test_undoing_back_to_a_dash_clears_the_older_answer(still_page):
     """Live, a dash waits quietly for the next stroke; the answer for the whole digit it
     was part of must not stay as if it were this drawing's."""
+    page = still_page
+    sent = _predict_requests(page)
     draw(page, [[(0.45, 0.15), (0.55, 0.15)]])  # a 5's bar: under 2.5 brushes long
-    page.wait_for_timeout(800)
-    assert page.get_attribute("#result", "data-phase") == "pending"
+    page.clock.run_for(LONG_AFTER_MS)
+    # Looked at (the live delay is up) and not sent: a request would have made it "busy".
+    assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
+    assert (_phase(page), sent) == ("pending", [])
     draw(page, [[(0.3, 0.15), (0.3, 0.5), (0.7, 0.55), (0.7, 0.8), (0.3, 0.85)]])
+    with page.expect_request("**/predict"):
+        page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown"
+    answer = page.inner_text("#digit")
     page.click("#undo")  # back to the bar alone
-    page.wait_for_timeout(800)
+    assert page.inner_text("#digit") == answer  # greyed, until the live delay is up
+    page.clock.run_for(LIVE_DELAY_MS)
     assert page.inner_text("#digit") == "?"
     assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
     assert page.is_hidden("#message")
+    assert (_phase(page), len(sent)) == ("pending", 1)
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["live-off", "live-dash"])
@@ -263,13 +308,19 @@ def test_a_new_drawing_takes_the_old_problem_away(blank_page, api_url, live):
     changes they are about another one. Live off, nothing is sent until asked; live, a
     dash left after Undo waits quietly: both must still take the problem away."""
     page = blank_page
+    stop_clock(page)
     page.route("**/predict", lambda r: r.fulfill(
         status=503, json={"detail": "model unavailable: weights file missing"}))
     _open(page, api_url)
+    sent = _predict_requests(page)
     if live:
         draw(page, [[(0.45, 0.15), (0.55, 0.15)]])  # a dash: waits for the next stroke
-        page.wait_for_timeout(800)
+        page.clock.run_for(LONG_AFTER_MS)
+        assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
+        assert (_phase(page), sent) == ("pending", [])
         draw(page, [[(0.3, 0.15), (0.3, 0.5), (0.7, 0.55), (0.7, 0.8), (0.3, 0.85)]])
+        with page.expect_request("**/predict"):
+            page.clock.run_for(LIVE_DELAY_MS)
     else:
         page.uncheck("#live")
         draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
@@ -281,19 +332,33 @@ def test_a_new_drawing_takes_the_old_problem_away(blank_page, api_url, live):
         page.click("#undo")  # back to the dash alone
     else:
         draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
-    page.wait_for_timeout(800)  # past the page's 250 ms wait after a stroke
-    assert page.get_attribute("#result", "data-phase") == "pending"
+    page.clock.run_for(LONG_AFTER_MS)  # past the live delay (live, the dash is looked at)
+    # Nothing sent (a request would have made it "busy"), and the problem gone all the same.
+    assert (_phase(page), len(sent)) == ("pending", 1)
     assert page.is_hidden("#message"), "the old drawing's problem is still shown"
     assert page.eval_on_selector("#pad-badge", "b => b.hidden"), "the old badge is still shown"
+    if live:
+        assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
+    else:  # asked for: sent, and the problem is back
+        with page.expect_request("**/predict"):
+            page.click("#predict")
+        assert _wait_phase(page, "error") == "error"
+        assert page.is_visible("#message")
 
 
-def test_turning_live_off_right_after_a_stroke_sends_nothing(page):
-    sent = []
-    page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r.url))
+def test_turning_live_off_right_after_a_stroke_sends_nothing(still_page):
+    page = still_page
+    sent = _predict_requests(page)
     draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
-    page.uncheck("#live")  # within the 250 ms the page waits after a stroke
-    page.wait_for_timeout(800)
-    assert sent == []
+    page.clock.run_for(LIVE_DELAY_MS - 1)
+    page.uncheck("#live")  # within the quarter second the page waits after a stroke
+    page.clock.run_for(LONG_AFTER_MS)
+    # The request would have been due long ago: it would have made the result "busy".
+    assert (_phase(page), sent) == ("pending", [])
+    with page.expect_request("**/predict"):
+        page.check("#live")  # back on: the unanswered drawing is sent at once
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert len(sent) == 1
 
 
 def test_sample_is_one_undo_step(page):
@@ -442,17 +507,18 @@ _DOT_MESSAGE = "That's a dot or a dash: draw a whole digit, from 0 to 9."
     ],
     ids=["tap", "dash", "scribble"],
 )
-def test_dots_dashes_and_inked_over_canvases_are_not_sent(page, strokes, brush, shown):
+def test_dots_dashes_and_inked_over_canvases_are_not_sent(still_page, strokes, brush, shown):
     """The model would name a digit, surely (a tap: "0, 96%"; ink everywhere: "1, 99.5%").
     Live, a dot or a dash may be a digit's first stroke: the page waits for the next one
     and says nothing until asked (Recognise)."""
-    predicts = []
-    page.on("request", lambda r: r.url.endswith("/predict") and predicts.append(r.url))
+    page = still_page
+    predicts = _predict_requests(page)
     _set_brush(page, brush)
     draw(page, strokes)  # live: the page checks 250 ms after the stroke
-    if shown == _DOT_MESSAGE:
-        page.wait_for_timeout(800)
-        assert page.get_attribute("#result", "data-phase") == "pending"
+    page.clock.run_for(LONG_AFTER_MS)
+    if shown == _DOT_MESSAGE:  # looked at, quietly: a request would have made it "busy"
+        assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
+        assert _phase(page) == "pending"
         assert page.is_hidden("#message")
         page.click("#predict")
     assert _wait_phase(page, "shown", "error") == "error"
@@ -530,11 +596,19 @@ def test_unreachable_api_is_reported_and_the_page_stays_usable(blank_page, api_u
 
 def test_slow_api_times_out_with_a_message(blank_page, api_url):
     page = blank_page
-    page.route("**/config.json", lambda r: r.fulfill(json={"timeoutMs": 700}))
+    stop_clock(page)
     page.route("**/predict", lambda route: None)  # never answers
     _open(page, api_url)
-    _predict_a_bar_expecting_error(page)
-    assert "Slow" in page.inner_text("#message")
+    _wait_api_state(page)  # /health answered: only /predict is waiting when the clock runs
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    with page.expect_request("**/predict"):
+        page.click("#predict")
+    page.clock.run_for(TIMEOUT_MS - 1)
+    assert _phase(page) == "busy", page.inner_text("#message")
+    page.clock.run_for(1)
+    assert _wait_phase(page, "error") == "error"
+    assert page.inner_text("#message") == "Slow: no answer within 8 s. Try again in a moment."
     assert page.is_enabled("#predict")
 
 
@@ -616,40 +690,54 @@ def test_a_newer_stroke_during_a_cut_off_answer_is_no_error(blank_page, api_url,
 def test_a_timeout_while_the_body_is_read_is_slow_not_a_bad_answer(blank_page, api_url,
                                                                     stalling_api):
     page = blank_page
+    stop_clock(page)
     page.route("**/config.json", lambda r: r.fulfill(json={"timeoutMs": 700}))
     _stall_first_predict(page, stalling_api)
     _open(page, api_url)
-    with page.expect_response("**/predict"):
-        _predict_a_bar_expecting_error(page)
-    assert stalling_api.stalled.is_set()
+    _wait_api_state(page)  # /health answered: only /predict is waiting when the clock runs
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    with page.expect_response("**/predict"):  # headers in, the body still coming
+        page.click("#predict")
+    assert stalling_api.stalled.wait(5)
+    page.clock.run_for(699)  # config.json's timeoutMs, not the default 8 s
+    assert _phase(page) == "busy", page.inner_text("#message")
+    page.clock.run_for(1)
+    assert _wait_phase(page, "error") == "error"
     assert page.inner_text("#message") == "Slow: no answer within 1 s. Try again in a moment."
     assert page.get_attribute("#api-status", "data-state") == "slow"
 
 
 def test_a_stroke_while_the_config_loads_cancels_the_waiting_request(blank_page, api_url):
     page = blank_page
-    held, predicts = [], []
+    stop_clock(page)
+    held = []
     page.route("**/config.json", lambda r: held.append(r))  # a slow config.json
-    page.on("request", lambda r: r.url.endswith("/predict") and predicts.append(r.url))
+    predicts = _predict_requests(page)
     page.goto(api_url + "/")
     while not held:
         page.wait_for_timeout(20)
     page.click("#sample")  # a live request, waiting for the config
-    assert _wait_phase(page, "busy") == "busy"
+    page.clock.run_for(LIVE_DELAY_MS)
+    assert _phase(page) == "busy"
     box = page.locator("#pad").bounding_box()
     page.mouse.move(box["x"] + 40, box["y"] + 40)
     page.mouse.down()  # a newer stroke starts, and is still being drawn
     page.mouse.move(box["x"] + 80, box["y"] + 60, steps=4)
     assert page.get_attribute("#result", "data-phase") == "drawing"
     held[0].fulfill(json={})
+    # The waiting request goes on (or not) as soon as the config is in, in the same task
+    # as the header's /health request: once that is answered, it is too late to be sent.
     _wait_api_state(page)
-    page.wait_for_timeout(500)
+    page.clock.run_for(LONG_AFTER_MS)  # and no timer brings it back
     assert predicts == [], "the cancelled request was sent all the same"
-    assert page.get_attribute("#result", "data-phase") == "drawing"
+    assert _phase(page) == "drawing"
     assert page.inner_text("#digit") == "?", "a stale answer was shown while drawing"
     page.mouse.up()
+    with page.expect_request("**/predict"):
+        page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
-    assert len(predicts) == 1
+    assert len(predicts) == 1  # sent after the cancelled one would have been: it was not
 
 
 def _problem(msg: str, kind: str, loc: tuple = ("body", "image")) -> dict:
@@ -796,25 +884,34 @@ def test_the_brush_size_is_read_as_the_sliders_value_only(page):
     ) is None
 
 
-def test_live_answers_are_announced_when_the_drawing_rests(page):
+_ANNOUNCED = "announced.filter(t => t.startsWith('The model reads'))"
+
+
+def test_live_answers_are_announced_when_the_drawing_rests(still_page):
     """Live, every stroke brings an answer; only the one for the drawing left alone is
     announced, not the answers for its first strokes."""
+    page = still_page
     page.evaluate(_RECORD_ANNOUNCEMENTS)
     answers = []
     page.on("response", lambda r: r.url.endswith("/predict") and answers.append(r))
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
     with page.expect_response("**/predict"):
-        draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+        page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown"
+    page.clock.run_for(ANNOUNCE_MS - 1)
+    assert page.evaluate(_ANNOUNCED) == [], "announced before the drawing rested a second"
+    draw(page, [[(0.3, 0.15), (0.7, 0.15)]])  # just in time: the first answer was no digit's
     with page.expect_response("**/predict"):
-        draw(page, [[(0.3, 0.15), (0.7, 0.15)]])  # at once: the first answer was no digit's
+        page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown"
-    page.wait_for_function("() => announced.some(t => t.startsWith('The model reads'))",
-                           timeout=WAIT_MS)
-    page.wait_for_timeout(500)
-    said = page.evaluate("announced.filter(t => t.startsWith('The model reads'))")
-    digit = answers[-1].json()["digit"]
+    page.clock.run_for(ANNOUNCE_MS - 1)
+    assert page.evaluate(_ANNOUNCED) == [], "the first answer was announced after all"
+    page.clock.run_for(1)
+    said = page.evaluate(_ANNOUNCED)
     assert said == [page.inner_text("#verdict-text")], said
-    assert f" {digit}," in said[0]
+    assert f" {answers[-1].json()['digit']}," in said[0]
+    page.clock.run_for(10 * ANNOUNCE_MS)
+    assert page.evaluate(_ANNOUNCED) == said
 
 
 def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_digits):
