@@ -105,14 +105,14 @@ function drawingProblem() {
  */
 async function recognise({ live = false } = {}) {
   cancelPending();
-  const problem = drawingProblem();
-  if (problem === DOT && live) {
+  const refusal = drawingProblem();
+  if (refusal === DOT && live) {
     resetPrediction("No digit yet: keep drawing."); // an older answer is not this drawing's
     setStale(false);
     return;
   }
-  if (problem) {
-    showProblem(problem);
+  if (refusal) {
+    showProblem(refusal);
     return;
   }
   const ctrl = new AbortController();

@@ -47,6 +47,10 @@ from tests.browser_helpers import (
 from tests.server_helpers import free_port, local_server
 from tools.paths import ROOT
 
+# As functions/predict/app.py words it (tests/test_handler_events.py pins it there).
+MODEL_UNAVAILABLE = ("model unavailable: the model could not be loaded (ModelFileError); "
+                     "the function's log says why")
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -310,7 +314,7 @@ def test_a_new_drawing_takes_the_old_problem_away(blank_page, api_url, live):
     page = blank_page
     stop_clock(page)
     page.route("**/predict", lambda r: r.fulfill(
-        status=503, json={"detail": "model unavailable: weights file missing"}))
+        status=503, json={"detail": MODEL_UNAVAILABLE}))
     _open(page, api_url)
     sent = _predict_requests(page)
     if live:
@@ -446,10 +450,11 @@ _BACKING = "c => [c.width, c.height, c.clientWidth, devicePixelRatio]"
 
 def _backing_store_fits(page) -> None:
     """The canvas's pixels are the screen's: its CSS width times devicePixelRatio (at least
-    280, the drawing's own size), square."""
+    280, the drawing's own size, at most 1120), square."""
     page.wait_for_function(
         """() => { const c = document.getElementById('pad');
-                   const want = Math.max(280, Math.ceil(c.clientWidth * devicePixelRatio));
+                   const want = Math.min(1120,
+                       Math.max(280, Math.ceil(c.clientWidth * devicePixelRatio)));
                    return c.width === want && c.height === want; }""", timeout=WAIT_MS)
 
 
@@ -761,7 +766,7 @@ _UNAVAILABLE = "Service unavailable: the API cannot answer right now. Try again 
 @pytest.mark.parametrize(
     ("status", "body", "shown", "api_status"),
     [  # the API's 5xx have a string `detail`, its 4xx a list; API Gateway's own a `message`
-        (503, {"detail": "model unavailable: weights file missing"},
+        (503, {"detail": MODEL_UNAVAILABLE},
          "Model not loaded: the API cannot recognise digits right now. Try again later.",
          "Model not loaded"),
         # API Gateway's own 503 (its message, or a plain-text body) is not about the model.

@@ -200,7 +200,7 @@ def test_broken_model_fails_loudly_at_start_never_answers(tmp_path, damage):
                                 "the function's log says why")
     assert str(model_dir) not in json.dumps(results)
     assert predict_status == 503
-    assert "model unavailable" in predict["detail"]
+    assert predict["detail"] == f"model unavailable: {health['reason']}"  # the page reads it
     assert "digit" not in predict
     assert model_status == 503
     assert error["model_dir"] == str(model_dir)

@@ -510,5 +510,8 @@ def test_corrupted_model_is_refused_at_start(tmp_path, how, clue):
     error = next((r for r in logs if r.get("level") == "ERROR"), None)
     assert error is not None, f"no error log: {logs}"
     assert clue in error["reason"].lower(), f"the error log does not name the {clue}: {error}"
-    assert error["reason"].partition(":")[0] in health["reason"]
+    kind = error["reason"].partition(":")[0]
+    assert health["reason"] == (f"the model could not be loaded ({kind}); "
+                                "the function's log says why")  # no paths, no checksums
+    assert predict["detail"] == f"model unavailable: {health['reason']}"
     assert not (model_dir / "PWNED").exists()

@@ -300,7 +300,7 @@ def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
     said = re.fullmatch(rf"interrupted at epoch (\d+) of 50; {re.escape(str(out))} unchanged\n",
                         err)
     assert said, err
-    assert 3 <= int(said[1]) <= 50
+    assert int(said[1]) in (3, 4)
     assert _files(out) == before
 
 

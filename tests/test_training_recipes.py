@@ -3,14 +3,16 @@ recipe (training.recipes); the canvas set can be drawn from validation digits.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from digitnet.modelfile import save_model
+from digitnet.modelfile import read_manifest, save_model
 from digitnet.network import Network
 
 from tools import bench_model
+from tools.paths import SHIPPED_MODEL
 from training import canvas_eval
 from training.idx import load_split
 from training.recipes import RECIPES
@@ -63,3 +65,12 @@ def test_the_canvas_set_can_be_drawn_from_validation_digits(data_dir: Path,
     figures = json.loads((tmp_path / "c.json").read_text())
     assert figures["digits"] == "validation digits of training seed 3, val size 200"
     assert figures["count"] == 40
+
+
+def test_the_cnn_recipe_is_the_one_the_shipped_model_was_trained_with() -> None:
+    """`make train` reproduces the shipped weights only while the recipe is the shipped
+    model's: its manifest (not the code) is the witness of both settings and network."""
+    manifest = read_manifest(SHIPPED_MODEL)
+    assert dataclasses.asdict(RECIPES["cnn"]) == manifest["training"]["config"]
+    network = Network.build("cnn", **RECIPES["cnn"].arch_options)
+    assert network.spec() == manifest["architecture"]

@@ -37,8 +37,9 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def tracing_enabled() -> bool:
-    """What Powertools' Tracer would decide for itself (off when disabled, outside Lambda,
-    or under `sam local`, which has no X-Ray daemon), decided before building one."""
+    """Decided before a Tracer is built, along the lines of the Tracer's own rule: off when
+    disabled (Powertools' truthy values), outside Lambda (no AWS_LAMBDA_FUNCTION_NAME),
+    or under `sam local`, which has no X-Ray daemon."""
     if resolve_truthy_env_var_choice(env=os.environ.get("POWERTOOLS_TRACE_DISABLED", "false")):
         return False
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not os.environ.get("AWS_SAM_LOCAL")

@@ -82,7 +82,8 @@ class Health(BaseModel):
     ok: bool
     model: ModelRef | None = None
     preprocess_version: str | None = None
-    reason: str | None = Field(None, description="Why the model is unavailable (when not ok).")
+    reason: str | None = Field(None, description="The kind of failure that left no model "
+                               "(when not ok); the function's log has the details.")
 
 
 class ModelCard(BaseModel):
