@@ -103,12 +103,13 @@ export class DrawPad {
   /**
    * preventDefault keeps a touch from scrolling or selecting, and also the focus from
    * moving: the canvas takes it itself, so Enter recognises this drawing rather than
-   * pressing the button clicked last (Undo, Sample) again.
+   * pressing the button clicked last (Undo, Sample) again; with no focus ring, which
+   * marks where the keyboard is, not the pen.
    */
   down(e) {
     if (this.pointerId !== null || (e.pointerType === "mouse" && e.button !== 0)) return;
     e.preventDefault();
-    this.canvas.focus({ preventScroll: true });
+    this.canvas.focus({ preventScroll: true, focusVisible: false });
     this.canvas.setPointerCapture?.(e.pointerId);
     this.pointerId = e.pointerId;
     this.current = { kind: "stroke", size: this.brushSize, points: [this.toCanvas(e)] };

@@ -428,6 +428,17 @@ def test_enter_after_drawing_recognises_not_the_last_clicked_button(page):
         assert dark_pixels(page) == drawn, f"Enter pressed {button} again"
 
 
+def test_the_pen_takes_the_focus_without_a_focus_ring_the_keyboard_gets_one(page):
+    """A ring around the pad on every stroke is noise; reached with Tab, it shows."""
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    assert page.evaluate("document.activeElement.id") == "pad"
+    assert not page.evaluate("document.getElementById('pad').matches(':focus-visible')")
+    page.focus("#brush-size")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "pad"
+    assert page.evaluate("document.getElementById('pad').matches(':focus-visible')")
+
+
 def test_ink_lands_under_the_pointer_near_the_edges(page):
     """The drawing fills the canvas's content box: its 2 px CSS border is no part of it."""
     page.uncheck("#live")
