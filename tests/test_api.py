@@ -337,6 +337,23 @@ def test_openapi_documents_requests_and_responses(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_docs_load_one_pinned_swagger_ui_release_checked_by_the_browser(client):
+    """The page runs on the API's origin: no floating `@5`, and each file with its digest."""
+    import re
+
+    from api_docs import SWAGGER_UI_DIGESTS
+
+    page = client.get("/docs").text
+    sources = re.findall(r'(?:src|href)="(https://cdn\.jsdelivr\.net/[^"]+)"([^>]*)>', page)
+    assert len(sources) == len(SWAGGER_UI_DIGESTS) == 2
+    for url, attributes in sources:
+        assert re.search(r"@\d+\.\d+\.\d+/", url), url  # an exact release
+        digest = SWAGGER_UI_DIGESTS[url.rsplit("/", 1)[1]]
+        assert f'integrity="{digest}"' in attributes
+        assert 'crossorigin="anonymous"' in attributes
+    assert client.get("/redoc").status_code == 404  # its own floating CDN script
+
+
 def test_unknown_route_is_404_json(client):
     r = client.get("/nope")
     assert r.status_code == 404

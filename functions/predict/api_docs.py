@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from schemas import (
@@ -22,6 +24,18 @@ from schemas import (
     Prediction,
     PredictRequest,
 )
+
+# /docs runs Swagger UI from a CDN on the API's own origin: pinned to one release, and each
+# file checked by the browser against its digest (FastAPI's default loads whatever
+# `swagger-ui-dist@5` is today). To upgrade: `npm pack swagger-ui-dist@VERSION`, then
+# `openssl dgst -sha384 -binary FILE | openssl base64 -A` for each file.
+SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0"
+SWAGGER_UI_DIGESTS = {
+    "swagger-ui-bundle.js":
+        "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9",
+    "swagger-ui.css":
+        "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I",
+}
 
 ErrorDocs = dict[str, tuple[type[BaseModel], str]]
 ERRORS: ErrorDocs = {
@@ -64,3 +78,18 @@ def openapi_with_models(app: FastAPI) -> Callable[[], dict[str, Any]]:
             schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
         return app.openapi_schema
     return openapi
+
+
+def docs_page(openapi_url: str, title: str) -> HTMLResponse:
+    """FastAPI's Swagger UI page, with the pinned files and their integrity digests."""
+    html = get_swagger_ui_html(
+        openapi_url=openapi_url, title=title,
+        swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+    ).body.decode()
+    for name, digest in SWAGGER_UI_DIGESTS.items():
+        url = f'"{SWAGGER_UI}/{name}"'
+        if html.count(url) != 1:  # FastAPI changed its page: say so rather than load unchecked
+            raise RuntimeError(f"Swagger UI page without exactly one {url}")
+        html = html.replace(url, f'{url} integrity="{digest}" crossorigin="anonymous"')
+    return HTMLResponse(html)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import observability as obs
-from api_docs import ERRORS, openapi_with_models, operation
+from api_docs import ERRORS, docs_page, openapi_with_models, operation
 from digitnet.preprocess import MAX_EDGE, PREPROCESS_VERSION
 from errors import ApiError, UnexpectedErrorMiddleware
 from fastapi import FastAPI, Request
@@ -68,6 +68,7 @@ def create_app(state: ModelState) -> FastAPI:
         title="Digit recognizer", version="1.0.0", description=DESCRIPTION,
         # /predict/ is a 404, not a 307 to a URL without the stage (behind API_ROOT_PATH).
         redirect_slashes=False,
+        docs_url=None, redoc_url=None,  # /docs below, with pinned files; no /redoc
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Powertools does these
     )
     _add_routes(app, state)
@@ -101,6 +102,11 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         body = b",".join(state.encoder.encode(probabilities, images))
         _record([_kind(item) for item in batch.items], probabilities, started)
         return Response(b'{"predictions":[' + body + b"]}", media_type="application/json")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        root = request.scope.get("root_path", "").rstrip("/")  # a named stage's prefix
+        return docs_page(root + (app.openapi_url or ""), f"{app.title} - Swagger UI")
 
     @app.get("/health", openapi_extra=operation(Health, {"503": (Health, "No model loaded")}))
     async def health() -> Response:
