@@ -35,6 +35,7 @@ from api_helpers import (
     run_fresh,
 )
 from PIL import Image, ImageDraw
+from test_preprocess import progressive_jpeg
 
 # /health adds no metric; Powertools warns about that on every invocation.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -90,6 +91,14 @@ IMAGE_BOMBS |= {
         b"zTXt", b"k\0\0" + zlib.compress(b"a" * 2_000_000, 9)) + PNG_END,
     # 70 chunks, each under Pillow's per-chunk limit, 70 MB together.
     "zlib_bomb_70_ztxt": drawn((64, 64))[:-len(PNG_END)] + ZTXT_1MB * 70 + PNG_END,
+}
+
+
+# Small on the wire, long to decode: each progressive scan is decoded over the whole
+# picture (a 1 MB 4096x4096 JPEG of 2,529 scans took 18 s, past the function's timeout).
+CPU_BOMBS = {
+    "jpeg_2000_scans": progressive_jpeg(Image.open(io.BytesIO(drawn((64, 64)))).convert("RGB"),
+                                        scans=2000),
 }
 
 
@@ -221,6 +230,12 @@ def test_image_bombs_are_refused(client, name):
     assert "bomb" in assert_client_error(r, 413)
 
 
+@pytest.mark.parametrize("name", sorted(CPU_BOMBS))
+def test_images_slow_to_decode_are_refused_unread(client, name):
+    r = client.post("/predict", json={"image": b64(CPU_BOMBS[name])})
+    assert "progressive scans" in assert_client_error(r, 413)
+
+
 @pytest.mark.parametrize("name", sorted(NOT_IMAGES))
 def test_non_images_are_422(client, name):
     r = client.post("/predict", json={"image": b64(NOT_IMAGES[name])})
@@ -315,6 +330,7 @@ def test_method_and_path_abuse_is_4xx(client):
 HOSTILE_BODIES = {
     "image_bomb": json.dumps({"image": b64(IMAGE_BOMBS["declared_30000x30000"])}),
     "ztxt_bomb": json.dumps({"image": b64(IMAGE_BOMBS["zlib_bomb_ztxt"])}),
+    "jpeg_scans_bomb": json.dumps({"image": b64(CPU_BOMBS["jpeg_2000_scans"])}),
     "deep_json": '{"pixels": ' + "[" * 100_000 + "]" * 100_000 + "}",
     "pixels_as_string": '{"pixels": "' + "0," * 783 + '0"}',
     "not_json": "\x00\x01 not json",
