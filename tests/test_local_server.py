@@ -1,5 +1,7 @@
 """The local server (`make serve`) answers over real HTTP: site at /, API beside it."""
 
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -118,3 +120,17 @@ def test_a_port_in_use_is_one_clear_line_before_anything_else():
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert f"PORT={port + 1}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_readmes_python_client_works(server_url):
+    """The README's standard-library example, as written, against the real server."""
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def predict" in b]
+    done = subprocess.run([sys.executable, "-c", block], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "API": server_url})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["7", "1.0"]
+    broken = block.replace('open("events/seven.png", "rb")', 'open("README.md", "rb")')
+    done = subprocess.run([sys.executable, "-c", broken], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "API": server_url})
+    assert "ValueError: 422: [{'loc': ['body', 'image']" in done.stderr
