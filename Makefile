@@ -52,7 +52,7 @@ train-tiny: venv  ## a seconds-long training run on a subset, to check the pipel
 
 build: venv  ## sam build, then trim and precompile the function and its layers (CONTAINER=1: build in Docker)
 	@command -v python3.12 >/dev/null || test -n "$(CONTAINER)" || { echo "make build: sam build needs \
-	the Lambda runtime's python3.12 on PATH; install it, or build in Docker: make build CONTAINER=1" >&2; exit 1; }
+	the Lambda runtime's python3.12 on PATH; install it, or build in Docker: make build CONTAINER=1 (README: arm64 on an x86_64 machine)" >&2; exit 1; }
 	$(BIN)/sam build $(if $(CONTAINER),--use-container)
 	$(PY) -m tools.post_build
 

@@ -332,13 +332,22 @@ def test_alarms_watch_the_api_and_the_function_and_mail_the_topic(resources):
         assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric), name
         assert alarm["Dimensions"] == [{"Name": dimension, "Value": {"Ref": watched}}], name
         assert resources[watched]["Type"] in ("AWS::ApiGatewayV2::Api", "AWS::Lambda::Function")
-        # The first occurrence fires; quiet periods are not failures.
+        # The first occurrence fires; OK again after three quiet periods, not after one
+        # (one email each way per incident); quiet periods are not failures.
         assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1), name
+        assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (1, 3), name
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
         assert alarm["TreatMissingData"] == "notBreaching", name
         assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
     (subscription,) = resources["AlarmTopic"]["Properties"]["Subscription"]
     assert subscription == {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}
+
+
+def test_the_alarm_topic_is_an_output_to_subscribe_again(source):
+    """A missed confirmation email is not sent again by a redeploy with the same address."""
+    output = translate(source)["Outputs"]["AlarmTopicArn"]
+    assert output["Value"] == {"Ref": "AlarmTopic"}
+    assert output["Condition"] == "HasAlarmEmail"
 
 
 @pytest.mark.parametrize(("email", "alarmed"), [("", False), ("ops@example.com", True)])
@@ -355,6 +364,12 @@ def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
     assert ({"AlarmTopic", *ALARMS} & present == set()) is not alarmed
 
 
+@pytest.mark.parametrize("ceiling", ["2.5", "-1", "", "ten"])
+def test_the_concurrency_ceiling_must_be_a_whole_number(source, ceiling):
+    """Refused by CloudFormation's parameter check, not by Lambda after CloudFront is made."""
+    assert re.fullmatch(source["Parameters"]["MaxConcurrency"]["AllowedPattern"], ceiling) is None
+
+
 @pytest.mark.parametrize("email", ["ops", "ops@example", "ops @example.com", "a@b.c,d@e.f"])
 def test_alarm_email_must_be_one_address(source, email):
     pattern = source["Parameters"]["AlarmEmail"]["AllowedPattern"]
@@ -365,7 +380,9 @@ def test_alarm_email_must_be_one_address(source, email):
 def test_the_function_has_a_concurrency_ceiling_only_when_asked(source, ceiling, reserved):
     """0 reserves nothing: an account limited to 10 (new ones) cannot reserve any."""
     template = translate(source)
-    assert template["Parameters"]["MaxConcurrency"]["Default"] == 0
+    parameter = template["Parameters"]["MaxConcurrency"]
+    assert parameter["Default"] == "0"
+    assert re.fullmatch(parameter["AllowedPattern"], ceiling)
     conditions = {name: _evaluate(c, {"MaxConcurrency": ceiling, "AlarmEmail": ""})
                   for name, c in template["Conditions"].items()}
     prop = template["Resources"]["PredictFunction"]["Properties"]["ReservedConcurrentExecutions"]
