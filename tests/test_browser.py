@@ -189,6 +189,19 @@ def _phase(page) -> str:
     return page.get_attribute("#result", "data-phase")
 
 
+def _a_dash_then_a_five_live(page, sent: list[str]) -> None:
+    """Live, on the stopped clock: a 5's bar (under 2.5 brushes long) is looked at once the
+    live delay is up and not sent (a request would have made the page "busy"); the rest
+    of the 5 is sent a live delay after the pen lifts."""
+    draw(page, [[(0.45, 0.15), (0.55, 0.15)]])
+    page.clock.run_for(LONG_AFTER_MS)
+    assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
+    assert (_phase(page), sent) == ("pending", [])
+    draw(page, [[(0.3, 0.15), (0.3, 0.5), (0.7, 0.55), (0.7, 0.8), (0.3, 0.85)]])
+    with page.expect_request("**/predict"):
+        page.clock.run_for(LIVE_DELAY_MS)
+
+
 def _predict_requests(page) -> list[str]:
     """The /predict requests the page makes from now on, as Playwright sees them."""
     sent: list[str] = []
@@ -287,14 +300,7 @@ def test_undoing_back_to_a_dash_clears_the_older_answer(still_page):
     was part of must not stay as if it were this drawing's."""
     page = still_page
     sent = _predict_requests(page)
-    draw(page, [[(0.45, 0.15), (0.55, 0.15)]])  # a 5's bar: under 2.5 brushes long
-    page.clock.run_for(LONG_AFTER_MS)
-    # Looked at (the live delay is up) and not sent: a request would have made it "busy".
-    assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
-    assert (_phase(page), sent) == ("pending", [])
-    draw(page, [[(0.3, 0.15), (0.3, 0.5), (0.7, 0.55), (0.7, 0.8), (0.3, 0.85)]])
-    with page.expect_request("**/predict"):
-        page.clock.run_for(LIVE_DELAY_MS)
+    _a_dash_then_a_five_live(page, sent)
     assert _wait_phase(page, "shown", "error") == "shown"
     answer = page.inner_text("#digit")
     page.click("#undo")  # back to the bar alone
@@ -318,13 +324,7 @@ def test_a_new_drawing_takes_the_old_problem_away(blank_page, api_url, live):
     _open(page, api_url)
     sent = _predict_requests(page)
     if live:
-        draw(page, [[(0.45, 0.15), (0.55, 0.15)]])  # a dash: waits for the next stroke
-        page.clock.run_for(LONG_AFTER_MS)
-        assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
-        assert (_phase(page), sent) == ("pending", [])
-        draw(page, [[(0.3, 0.15), (0.3, 0.5), (0.7, 0.55), (0.7, 0.8), (0.3, 0.85)]])
-        with page.expect_request("**/predict"):
-            page.clock.run_for(LIVE_DELAY_MS)
+        _a_dash_then_a_five_live(page, sent)
     else:
         page.uncheck("#live")
         draw(page, [[(0.5, 0.15), (0.5, 0.85)]])

@@ -58,9 +58,11 @@ JPEGS = frozenset({"JPEG", "MPO"})
 # to decode here and a batch of 16 such images 6.0 s; at 64, 0.7 s and 12.5 s, over the
 # function's 10 s timeout; at 100, 1.3 s and 16.7 s.
 MAX_JPEG_SCANS = 32
-# A marker as libjpeg finds one: 0xFF, any 0xFF fill bytes, then a code other than 0x00
-# (a stuffed 0xFF in the coded data) or a restart/TEM marker, which carry no length.
-_JPEG_MARKER = re.compile(rb"\xff+([^\x00\x01\xd0-\xd7\xff])")
+# A marker as libjpeg finds one: 0xFF then a code other than 0x00 (a stuffed 0xFF in the
+# coded data), 0xFF (a fill byte: the search matches at the run's last 0xFF) or a
+# restart/TEM marker, which carry no length. (`\xff+` would read fill bytes too, 15x
+# slower: 0.52 ms against 0.03 ms over a 65 KB progressive JPEG.)
+_JPEG_MARKER = re.compile(rb"\xff([^\x00\x01\xd0-\xd7\xff])")
 _JPEG_SOS, _JPEG_SOI, _JPEG_EOI = 0xDA, 0xD8, 0xD9
 
 
