@@ -17,6 +17,7 @@ from digitnet.preprocess import (
     ImageTooLargeError,
     InputError,
     NoDigitError,
+    _ink_patches,
     decode_image,
     image_pixels,
     normalize_batch,
@@ -81,14 +82,16 @@ def golden_drawing() -> Image.Image:
     """A "2" with ink at each level preprocessing treats differently, so a change shows.
 
     Besides the black strokes: a faint smudge (ink 0.05, under NOISE_REL: dropped),
-    a lighter stroke (0.5: kept) and a stray dot outside the digit (0.15, under
-    BBOX_REL: cropped away). Shrinking 180 px to 20 px makes the resampling filter count.
+    a lighter stroke (0.5: kept), a stray dot outside the digit (0.15, under
+    BBOX_REL: cropped away) and a black pen tap apart from it (under SPECK_REL of the
+    digit's ink: dropped). Shrinking 180 px to 20 px makes the resampling filter count.
     """
     image = draw_digit(size=180, at=(60, 45))
     draw = ImageDraw.Draw(image)
     draw.rectangle((75, 100, 120, 140), fill=255 - 13)
     draw.line([(115, 190), (150, 160)], fill=255 - 128, width=9)
     draw.ellipse((240, 30, 250, 40), fill=255 - 38)
+    draw.ellipse((20, 250, 30, 260), fill=0)
     return image
 
 
@@ -453,6 +456,48 @@ def test_a_short_stroke_is_still_read() -> None:
     ink = np.zeros((28, 28), np.float32)
     ink[10:13, 14] = 1.0  # MIN_EXTENT pixels
     assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+def small_digit_canvas(**dots: tuple[int, int, int, int]) -> Image.Image:
+    """A small "2" (60 px) on a 280x280 canvas, plus round dots given as x, y, x2, y2."""
+    image = draw_digit(size=60, at=(40, 150))
+    for box in dots.values():
+        ImageDraw.Draw(image).ellipse(box, fill=0)
+    return image
+
+
+@pytest.mark.parametrize("where", [(230, 20, 236, 26), (230, 170, 236, 176), (60, 20, 66, 26)])
+def test_a_pen_tap_away_from_the_digit_is_dropped(where: tuple[int, int, int, int]) -> None:
+    """A dot a brush wide, up-right, right (sharing the digit's rows) or above (sharing its
+    columns): it stretched the crop, and the small digit shrank to a few pixels."""
+    alone = digit(small_digit_canvas())
+    np.testing.assert_array_equal(digit(small_digit_canvas(tap=where)), alone)
+
+
+def test_dust_specks_around_a_small_digit_are_dropped() -> None:
+    dusty = small_digit_canvas(a=(10, 10, 13, 13), b=(250, 260, 252, 262), c=(150, 60, 153, 63))
+    np.testing.assert_array_equal(digit(dusty), digit(small_digit_canvas()))
+
+
+def test_a_detached_stroke_with_real_weight_is_part_of_the_digit() -> None:
+    """A 5's top bar drawn apart from its body (a blank band between): kept, it is the 5."""
+    body = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(body).line([(90, 110), (85, 150), (150, 150), (160, 200), (90, 215)],
+                              fill=0, width=12, joint="curve")
+    five = body.copy()
+    ImageDraw.Draw(five).line([(100, 80), (170, 80)], fill=0, width=12)
+    assert not np.array_equal(digit(five), digit(body))  # dropped, the body alone is left
+
+
+def test_many_separate_marks_are_one_patch_not_a_search() -> None:
+    """Texture (a dotted field) is split no further than MAX_PATCHES: the XY cut's work
+    stays bounded, and the marks, none a speck beside the others, all stay in the box."""
+    strong = np.zeros((400, 400), bool)
+    strong[::4, ::4] = True
+    assert _ink_patches(strong) == [(0, 397, 0, 397)]
+    few = np.zeros((40, 40), bool)
+    few[2:5, 2:5] = few[30:38, 5:9] = few[10:20, 25:39] = True
+    assert sorted(_ink_patches(few)) == [(2, 5, 2, 5), (10, 20, 25, 39), (30, 38, 5, 9)]
 
 
 def test_mnist_digits_cropped_to_their_ink_are_read(mnist_dir: Path) -> None:
