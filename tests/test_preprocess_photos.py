@@ -1,0 +1,143 @@
+"""Photos of paper under uneven lighting: the shaded paper is paper, not ink.
+
+A phone photo's paper is lighter on one side than the other; read against one
+background colour, the shaded part became ink, the crop spanned the whole image and
+the digit was lost. decode_image fits the lighting on the border instead, but only
+when the border says it is uneven, so evenly lit images and canvases are unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from api_helpers import SEVEN, ZERO, data_url, encode
+from digitnet import preprocess
+from digitnet.preprocess import decode_image, normalize_digit
+from PIL import Image, ImageDraw, ImageFilter
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
+
+SIDE = 560
+BLUE_INK = (40, 45, 95)
+PENCIL = (110, 110, 110)  # on paper 215 to 95 grey: the darkest paper is darker than it
+# A "4" whose stroke runs off the left edge (ink touching the border).
+FOUR_OFF_THE_EDGE = [[(0.55, 0.1), (-0.05, 0.6), (0.8, 0.6)], [(0.6, 0.3), (0.6, 0.95)]]
+
+
+def strokes_mask(strokes: list, *, side: int = SIDE, width: float = 0.07) -> Image.Image:
+    """The strokes' coverage (255 = ink), drawn in unit coordinates."""
+    mask = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(mask)
+    for stroke in strokes:
+        draw.line([(x * side, y * side) for x, y in stroke], fill=255,
+                  width=round(width * side), joint="curve")
+    return mask
+
+
+def photo(strokes: list, *, grad: float, ink: tuple = BLUE_INK, noise: float = 5.0,
+          specks: int = 0, fmt: str = "JPEG") -> bytes:
+    """Ink on paper 215 grey lit from the top left: `grad` levels darker at the far
+    corner, camera noise, a little blur; dust specks (`specks`) on the left edge."""
+    rng = np.random.default_rng(int(grad) * 7 + specks)
+    cover = np.asarray(strokes_mask(strokes), np.float32) / 255
+    y, x = np.mgrid[0:SIDE, 0:SIDE] / SIDE
+    paper = 215 - grad * (0.7 * x + 0.3 * y) + rng.normal(0, noise, cover.shape)
+    for row in rng.integers(20, SIDE - 20, specks):
+        cover[row : row + 3, 0:3] = 1
+    rgb = np.stack([paper * (1 - cover) + level * cover for level in ink], -1)
+    image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    return encode(image.filter(ImageFilter.GaussianBlur(1.2)), fmt, **(
+        {"quality": 80} if fmt == "JPEG" else {}))
+
+
+def away_from(strokes: list, margin: int = 15) -> np.ndarray:
+    """Where the paper is: farther than `margin` pixels from any stroke."""
+    grown = strokes_mask(strokes).filter(ImageFilter.MaxFilter(2 * margin + 1))
+    return np.asarray(grown) == 0
+
+
+def constant_paper_ink(data: bytes) -> np.ndarray:
+    """The ink as read against one paper colour (the border's median), in NumPy: what
+    decode_image gives for an evenly lit opaque image of at most 1024 pixels a side."""
+    with Image.open(io.BytesIO(data)) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(np.int16)
+    ring = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    paper = np.round(np.median(ring, axis=0)).astype(np.int16)
+    return np.abs(pixels - paper).max(axis=-1).astype(np.float32) * np.float32(1 / 255)
+
+
+@pytest.mark.parametrize("grad", [80, 120])
+@pytest.mark.parametrize("ink", [BLUE_INK, PENCIL], ids=["blue", "pencil"])
+def test_shaded_paper_is_not_ink(grad: float, ink: tuple) -> None:
+    ink_map = decode_image(photo(ZERO, grad=grad, ink=ink))
+    paper = ink_map[away_from(ZERO)].max()
+    assert paper < 0.1
+    assert np.median(ink_map[~away_from(ZERO, margin=0)]) > 2 * paper  # the strokes are ink
+
+
+@pytest.mark.parametrize(("strokes", "digit"), [(ZERO, 0), (SEVEN, 7), (FOUR_OFF_THE_EDGE, 4)],
+                         ids=["0", "7", "4 off the edge"])
+@pytest.mark.parametrize("grad", [80, 120])
+@pytest.mark.parametrize("ink", [BLUE_INK, PENCIL], ids=["blue", "pencil"])
+def test_a_shaded_photo_is_read_right_through_the_api(client, strokes: list, digit: int,
+                                                       grad: float, ink: tuple) -> None:
+    data = photo(strokes, grad=grad, ink=ink)
+    r = client.post("/predict", json={"image": data_url(data, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == digit, r.json()["probabilities"]
+
+
+def test_ink_touching_the_edge_stays_ink_and_the_paper_paper() -> None:
+    ink_map = decode_image(photo(FOUR_OFF_THE_EDGE, grad=120))
+    assert ink_map[away_from(FOUR_OFF_THE_EDGE)].max() < 0.1
+    on_edge = np.asarray(strokes_mask(FOUR_OFF_THE_EDGE))[:, 0] == 255
+    assert on_edge.any()
+    assert np.median(ink_map[on_edge, 0]) > 0.4
+
+
+def test_dust_specks_on_the_edge_do_not_bend_the_paper() -> None:
+    ink_map = decode_image(photo(ZERO, grad=120, specks=6))
+    paper = away_from(ZERO)
+    paper[:, :10] = False  # the specks themselves are dark, as they should be
+    assert ink_map[paper].max() < 0.1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        photo(ZERO, grad=0, fmt="PNG"),
+        photo(ZERO, grad=0),
+        photo(FOUR_OFF_THE_EDGE, grad=0),
+        photo(ZERO, grad=0, specks=6),
+        photo(ZERO, grad=12),  # a trend fitted, under SHADING_LEVELS
+        encode(Image.merge("RGB", [strokes_mask(SEVEN).point(lambda v: 255 - v)] * 3)),
+    ],
+    ids=["noisy PNG", "noisy JPEG", "ink on the edge", "specks on the edge", "slight trend",
+         "white PNG"],
+)
+def test_evenly_lit_images_read_against_one_paper_colour_bit_for_bit(data: bytes) -> None:
+    assert np.array_equal(decode_image(data), constant_paper_ink(data))
+
+
+def test_the_lighting_is_not_fitted_for_a_canvas_or_white_paper(monkeypatch) -> None:
+    """A transparent canvas (its alpha is the ink) and an exactly even border cost no fit."""
+    def no_fit(*args: object) -> None:
+        raise AssertionError("the lighting was fitted")
+
+    monkeypatch.setattr(preprocess, "_robust_surface", no_fit)
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    canvas.putalpha(strokes_mask(SEVEN, side=280))
+    alpha = np.asarray(canvas.getchannel("A"), np.float32) * np.float32(1 / 255)
+    assert np.array_equal(decode_image(encode(canvas)), alpha)
+    white = Image.new("RGB", (280, 280), "white")
+    ImageDraw.Draw(white).line([(140, 40), (140, 240)], fill="black", width=20)
+    assert normalize_digit(decode_image(encode(white))).max() == pytest.approx(1.0)
+
+
+def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
+    rgb = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG")))
+    rgba = rgb.convert("RGBA")
+    np.testing.assert_array_equal(decode_image(encode(rgba)), decode_image(encode(rgb)))
+    assert decode_image(encode(rgba))[away_from(ZERO)].max() < 0.1
