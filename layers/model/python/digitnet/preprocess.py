@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image, ImageChops, ImageOps
 
-PREPROCESS_VERSION = "mnist-com-1"
+PREPROCESS_VERSION = "mnist-com-2"
 
 SIZE = 28
 BOX = 20
