@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +278,17 @@ def test_an_out_that_cannot_be_written_fails_first_in_one_line(
             "broken-link": "broken symbolic link", "unwritable": "Permission denied"}[case] in err
 
 
+@pytest.fixture
+def ctrl_c_as_typed() -> Iterator[None]:
+    """SIGINT raising KeyboardInterrupt here and in children, even when the tests run as a
+    background job: a shell starts those with SIGINT ignored, children inherit that, and a
+    run then trained to its end and exited 0."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("ctrl_c_as_typed")
 def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
         first_run: Path, data_dir: Path, tmp_path: Path) -> None:
     """A real SIGINT to `python -m training` after its second epoch: exit 130, one line, no
@@ -284,25 +296,23 @@ def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
     out = shutil.copytree(first_run, tmp_path / "model")
     before = _files(out)
     cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir), "--tiny",
-           "--arch", "cnn", "--epochs", "1000", "--out", str(out), "--overwrite"]
+           "--arch", "cnn", "--epochs", "50", "--out", str(out), "--overwrite"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         for line in proc.stdout:  # type: ignore[union-attr]
-            if line.startswith("epoch  2/1000"):
+            if line.startswith("epoch  2/50"):
                 proc.send_signal(signal.SIGINT)
                 break
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 130
-    said = re.fullmatch(rf"interrupted at epoch (\d+) of 1000; {re.escape(str(out))} "
-                        r"unchanged\n", err)
+    # Sent once epoch 2 is reported: epoch 3 at the earliest, later if the parent was slow.
+    said = re.fullmatch(rf"interrupted at epoch (\d+) of 50; {re.escape(str(out))} unchanged\n",
+                        err)
     assert said, err
-    # Sent once epoch 2 is reported, so epoch 3 at the earliest; later when this process was
-    # slow to read (a loaded machine). 1000 epochs: the run cannot end before the signal (50
-    # once did, under load, and exited 0).
-    assert int(said[1]) >= 3
+    assert int(said[1]) in (3, 4)
     assert _files(out) == before
 
 
@@ -320,6 +330,7 @@ def test_ctrl_c_before_the_model_is_written_leaves_no_folder(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.usefixtures("ctrl_c_as_typed")
 def test_ctrl_c_while_the_files_move_waits_for_the_manifest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The moves are not one atomic step: a Ctrl-C between two would leave new weights
