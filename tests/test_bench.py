@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from digitnet.preprocess import PREPROCESS_VERSION
 
 from tools import bench, package_size
 from tools.bench_report import Row, render_table
@@ -194,7 +195,8 @@ def test_a_tiny_seed_model_is_replaced_for_a_full_bench(
     import training.cli
 
     (tmp_path / "seed").mkdir()
-    (tmp_path / "seed" / "manifest.json").write_text(json.dumps({"training": {"tiny": True}}))
+    (tmp_path / "seed" / "manifest.json").write_text(json.dumps(
+        {"training": {"tiny": True}, "preprocess_version": PREPROCESS_VERSION}))
     calls: list[list[str]] = []
     monkeypatch.setattr(training.cli, "main", lambda argv: calls.append(argv) or status)
     bench.ensure_seed_model(_settings(tmp_path, quick=True))
@@ -206,3 +208,21 @@ def test_a_tiny_seed_model_is_replaced_for_a_full_bench(
         bench.ensure_seed_model(_settings(tmp_path, quick=False))
     assert "--overwrite" in calls[0]
     assert "--tiny" not in calls[0]
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_a_seed_model_for_another_preprocessing_is_retrained(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: bool) -> None:
+    """After a preprocessing change, the baseline left in build/ is one load_model refuses:
+    the bench trains a new one rather than failing three sections."""
+    import training.cli
+
+    (tmp_path / "seed").mkdir()
+    (tmp_path / "seed" / "manifest.json").write_text(json.dumps(
+        {"training": {"tiny": quick}, "preprocess_version": "an-older-one"}))
+    calls: list[list[str]] = []
+    monkeypatch.setattr(training.cli, "main", lambda argv: calls.append(argv) or 0)
+    bench.ensure_seed_model(_settings(tmp_path, quick=quick))
+    assert len(calls) == 1
+    assert "--overwrite" in calls[0]
+    assert ("--tiny" in calls[0]) == quick

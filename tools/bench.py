@@ -80,17 +80,21 @@ def _network(model_dir: Path) -> Network:
 
 
 def ensure_seed_model(s: Settings) -> None:
-    """Train the seed baseline with the committed recipe if it isn't there (tiny when quick)."""
+    """Train the seed baseline with the committed recipe if it isn't there (tiny when quick),
+    or was trained for another preprocessing (load_model would refuse it)."""
     from digitnet.modelfile import MANIFEST_FILE, read_manifest
+    from digitnet.preprocess import PREPROCESS_VERSION
 
     from training.cli import main as train_main
 
     if (s.seed_model / MANIFEST_FILE).is_file():
-        tiny = read_manifest(s.seed_model).get("training", {}).get("tiny", False)
-        if s.quick or not tiny:
+        manifest = read_manifest(s.seed_model)
+        tiny = manifest.get("training", {}).get("tiny", False)
+        current = manifest.get("preprocess_version") == PREPROCESS_VERSION
+        if current and (s.quick or not tiny):
             return
     argv = ["train", "--data-dir", str(s.data_dir), "--arch", "seed", "--out", str(s.seed_model),
-            "--overwrite"]  # a tiny model left by a quick run is replaced by a full one
+            "--overwrite"]  # a tiny or stale model is replaced
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the table
         status = train_main(argv + (["--tiny"] if s.quick else []))
     if status != 0:
