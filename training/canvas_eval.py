@@ -7,7 +7,9 @@ By default the drawings are of MNIST *test* digits (the set whose figures the
 README and the model card report). To compare recipes without choosing on the
 test set, `--digits val` draws the validation digits of a training run instead
 (`--val-seed` and `--val-size` as that run's `--seed` and `--val-size`): digits
-the run never trained on, and that no test figure depends on.
+the run never trained on, and that no test figure depends on. `--mishaps N` adds N
+digits spoilt in each way of training/mishaps.py (a pen tap beside a small digit, dust
+specks, an unevenly lit photo), counted apart from the set's own groups.
 
 Every digit of the set (training/canvas_set.py) goes through
 `decode_image` + `normalize_digit`, exactly as the API does, and the model
@@ -34,6 +36,7 @@ from PIL import Image
 
 from .canvas_set import CanvasDigit, build_canvas_set
 from .idx import load_split
+from .mishaps import KINDS, build_mishap_set
 from .split import DEFAULT_SEED, DEFAULT_VAL, validation_indices
 
 Preprocess = Callable[[bytes], np.ndarray]
@@ -69,8 +72,11 @@ def predict(network: Network, inputs: np.ndarray, refused: np.ndarray) -> np.nda
 
 
 def _groups(sample: CanvasDigit) -> list[str]:
-    """overall, the source (mnist, font), the look, and the MNIST stroke class."""
+    """overall, the source (mnist, font), the look, and the MNIST stroke class; a mishap
+    counts only among the mishaps, by its kind."""
     stroke, look = sample.style.split("/")
+    if sample.source == "mishap":
+        return ["mishaps", f"mishap:{stroke}"]
     names = ["overall", sample.source, f"look:{look}"]
     return [*names, f"mnist:{stroke}"] if sample.source == "mnist" else names
 
@@ -84,7 +90,8 @@ def accuracy_by_group(samples: list[CanvasDigit], predicted: np.ndarray) -> dict
 
 
 GROUP_ORDER = ("overall", "mnist", "mnist:thin", "mnist:medium", "mnist:thick", "font",
-               "look:paper", "look:transparent", "look:dark")
+               "look:paper", "look:transparent", "look:dark",
+               "mishaps", *(f"mishap:{kind}" for kind in KINDS))
 
 
 def group_sizes(samples: list[CanvasDigit]) -> dict[str, int]:
@@ -153,6 +160,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="with --digits val: its --val-size (default: %(default)s)")
     parser.add_argument("--mnist-count", type=int, default=2000)
     parser.add_argument("--font-variants", type=int, default=4)
+    parser.add_argument("--mishaps", type=int, default=0, metavar="N",
+                        help="also N digits spoilt in each way of training/mishaps.py (a pen "
+                             "tap, dust specks, an unevenly lit photo), reported apart")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--save-pngs", type=Path, help="write every canvas PNG here (to look)")
     return parser.parse_args(argv)
@@ -175,8 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     samples = build_canvas_set(images, labels, seed=args.seed, mnist_count=args.mnist_count,
                                font_variants=args.font_variants, origins=origins)
-    print(f"canvas set: {len(samples)} digits (seed {args.seed}, {digits}) built in "
-          f"{time.perf_counter() - start:.1f} s")
+    mishaps = build_mishap_set(images, labels, seed=args.seed, count=args.mishaps,
+                               origins=origins) if args.mishaps else []
+    print(f"canvas set: {len(samples)} digits" + (f" and {len(mishaps)} mishaps" if mishaps
+                                                  else "")
+          + f" (seed {args.seed}, {digits}) built in {time.perf_counter() - start:.1f} s")
+    samples += mishaps
     if args.save_pngs:
         args.save_pngs.mkdir(parents=True, exist_ok=True)
         for i, s in enumerate(samples):
@@ -194,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(decode_image + normalize_digit), 784-pixel list {timing['pixels']:.3f} ms "
           "(pixels_to_ink + normalize_digit)")
     if args.json:
-        figures = {"seed": args.seed, "digits": digits, "count": len(samples), "accuracy": columns,
-                   "preprocess_ms_median": timing}
+        figures = {"seed": args.seed, "digits": digits, "count": len(samples) - len(mishaps),
+                   "mishaps": len(mishaps), "accuracy": columns, "preprocess_ms_median": timing}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 

@@ -101,9 +101,20 @@ def _mnist_sample(
     image: np.ndarray, label: int, origin: str, rng: np.random.Generator
 ) -> CanvasDigit:
     """Trace the digit's skeleton with a round pen at a random size, width and place."""
+    coverage, stroke, _pen = stroke_coverage(image, rng)
+    look = _pick_look(rng)
+    png = encode_look(coverage, look, rng)
+    return CanvasDigit(png, label, "mnist", f"{stroke}/{look}", origin)
+
+
+def stroke_coverage(image: np.ndarray, rng: np.random.Generator, *,
+                    heights: tuple[float, float] = (60, 250)) -> tuple[np.ndarray, str, float]:
+    """A 28x28 digit redrawn on the canvas: its skeleton traced with a round pen, `heights`
+    px tall (the 20 px MNIST box becomes this), at a random pen width and place. The ink's
+    coverage (CANVAS x CANVAS in [0, 1]), the stroke class and the pen's width in px."""
     skeleton = skeletonize(_upsampled_mask(image))  # on a 4x grid: 112x112
     points = np.argwhere(skeleton).astype(np.float64) + 0.5
-    height = rng.uniform(60, 250)  # the 20 px MNIST box becomes this many canvas px
+    height = rng.uniform(*heights)
     ratio = float(np.exp(rng.uniform(np.log(0.035), np.log(0.2))))  # pen width / height
     pen = max(2.0, ratio * height)
     scale = height / 20 / 4  # canvas px per 4x-grid px
@@ -113,11 +124,8 @@ def _mnist_sample(
         scale, pen, extent = scale * shrink, pen * shrink, extent * shrink
     low = rng.uniform(2, CANVAS - 2 - extent)  # (y, x) of the drawing's top-left corner
     canvas_points = (points - points.min(axis=0)) * scale + low + pen / 2
-    coverage = _trace(skeleton, canvas_points, pen)
     stroke = "thin" if ratio < 0.06 else "thick" if ratio > 0.12 else "medium"
-    look = _pick_look(rng)
-    png = _encode(coverage, look, rng)
-    return CanvasDigit(png, label, "mnist", f"{stroke}/{look}", origin)
+    return _trace(skeleton, canvas_points, pen), stroke, pen
 
 
 def _upsampled_mask(image: np.ndarray) -> np.ndarray:
@@ -193,7 +201,7 @@ def _font_sample(path: Path, digit: int, rng: np.random.Generator) -> CanvasDigi
     top = int(rng.integers(2, CANVAS - 2 - glyph.height + 1))
     canvas.paste(glyph, (left, top))
     coverage = np.asarray(canvas, dtype=np.float32) / 255
-    png = _encode(coverage, look, rng)
+    png = encode_look(coverage, look, rng)
     return CanvasDigit(png, digit, "font", f"{path.name}/{look}", str(path))
 
 
@@ -219,7 +227,7 @@ def _pick_look(rng: np.random.Generator) -> str:
     return LOOKS[int(rng.choice(len(LOOKS), p=LOOK_WEIGHTS))]
 
 
-def _encode(coverage: np.ndarray, look: str, rng: np.random.Generator) -> bytes:
+def encode_look(coverage: np.ndarray, look: str, rng: np.random.Generator) -> bytes:
     """Compose ink coverage into the look's colours and encode it as PNG."""
     alpha = coverage[..., None]
     if look == "transparent":  # canvas.toDataURL() on a cleared canvas: colour + coverage alpha
