@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from api_helpers import encode, raw_png
 from digitnet.preprocess import (
+    BBOX_REL,
     MAX_EDGE,
     MAX_JPEG_SCANS,
     PREPROCESS_VERSION,
@@ -17,6 +18,7 @@ from digitnet.preprocess import (
     ImageTooLargeError,
     InputError,
     NoDigitError,
+    _digit_and_marks,
     _ink_patches,
     decode_image,
     image_pixels,
@@ -24,7 +26,7 @@ from digitnet.preprocess import (
     normalize_digit,
     pixels_to_ink,
 )
-from PIL import ExifTags, Image, ImageDraw
+from PIL import ExifTags, Image, ImageDraw, ImageFilter
 
 # A "2"-like path in unit coordinates: a hook, a diagonal and a base.
 PATH = [(0.1, 0.25), (0.3, 0.05), (0.7, 0.05), (0.85, 0.3), (0.1, 0.95), (0.9, 0.95)]
@@ -479,25 +481,76 @@ def test_dust_specks_around_a_small_digit_are_dropped() -> None:
     np.testing.assert_array_equal(digit(dusty), digit(small_digit_canvas()))
 
 
-def test_a_detached_stroke_with_real_weight_is_part_of_the_digit() -> None:
-    """A 5's top bar drawn apart from its body (a blank band between): kept, it is the 5."""
+def five(bar_width: int) -> tuple[Image.Image, Image.Image]:
+    """A 5's body, and the 5 with its top bar drawn apart (a blank band between): the
+    bar, 70 px long, holds 11% of the body's ink at width 4, 32% at 12."""
     body = Image.new("L", (280, 280), 255)
     ImageDraw.Draw(body).line([(90, 110), (85, 150), (150, 150), (160, 200), (90, 215)],
                               fill=0, width=12, joint="curve")
-    five = body.copy()
-    ImageDraw.Draw(five).line([(100, 80), (170, 80)], fill=0, width=12)
-    assert not np.array_equal(digit(five), digit(body))  # dropped, the body alone is left
+    whole = body.copy()
+    ImageDraw.Draw(whole).line([(100, 80), (170, 80)], fill=0, width=bar_width)
+    return body, whole
 
 
-def test_many_separate_marks_are_one_patch_not_a_search() -> None:
-    """Texture (a dotted field) is split no further than MAX_PATCHES: the XY cut's work
-    stays bounded, and the marks, none a speck beside the others, all stay in the box."""
-    strong = np.zeros((400, 400), bool)
-    strong[::4, ::4] = True
-    assert _ink_patches(strong) == [(0, 397, 0, 397)]
+@pytest.mark.parametrize("bar_width", [12, 4])
+def test_a_detached_stroke_with_real_weight_is_part_of_the_digit(bar_width: int) -> None:
+    """A 5's top bar drawn apart from its body: kept down to about a tenth of the body's
+    ink (SPECK_REL is 8%), so the 5 is read whole."""
+    body, whole = five(bar_width)
+    ink = decode_image(encode(whole))
+    strong = ink >= BBOX_REL * ink.max()
+    assert _digit_and_marks(strong, ink)[1] == []
+    assert not np.array_equal(digit(whole), digit(body))
+
+
+def test_a_mark_of_a_twentieth_of_the_digit_is_left_out() -> None:
+    """Under SPECK_REL: a bar 20 px long and 2 px thick, a few percent of the ink."""
+    body, _ = five(12)
+    marked = body.copy()
+    ImageDraw.Draw(marked).line([(100, 80), (120, 80)], fill=0, width=2)
+    np.testing.assert_array_equal(digit(marked), digit(body))
+
+
+def test_a_mark_between_pieces_of_the_digit_goes_with_its_faint_rim() -> None:
+    """A blurred dot between a 5's bar and its body, so inside the digit's box: all of it
+    is zeroed, the anti-aliased rim too (only its clear core once was)."""
+    _, whole = five(12)
+    dotted = whole.copy()
+    dot = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(dot).ellipse((121, 91, 129, 99), fill=255)
+    dot = dot.filter(ImageFilter.GaussianBlur(1.5))
+    dotted.paste(0, mask=dot)
+    ink = decode_image(encode(dotted))
+    box, marks = _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)
+    assert len(marks) == 1
+    assert box[0] < marks[0][0]  # the mark is inside the digit's box
+    assert marks[0][1] < box[1]
+    assert box[2] < marks[0][2]
+    assert marks[0][3] < box[3]
+    np.testing.assert_array_equal(digit(dotted), digit(whole))
+
+
+def test_many_separate_marks_are_split_no_further_than_max_patches() -> None:
+    """Texture (a dotted field): the cut stops splitting past MAX_PATCHES, so its work stays
+    bounded, and keeps what it found: the regions left are whole patches."""
+    strong = np.zeros((1200, 1200), bool)
+    strong[::4, ::4] = True  # 300 rows of dots: too many bands
+    patches = _ink_patches(strong)
+    assert len(patches) == 300
+    assert all(box[1] - box[0] == 1 and (box[2], box[3]) == (0, 1197) for box in patches)
     few = np.zeros((40, 40), bool)
     few[2:5, 2:5] = few[30:38, 5:9] = few[10:20, 25:39] = True
     assert sorted(_ink_patches(few)) == [(2, 5, 2, 5), (10, 20, 25, 39), (30, 38, 5, 9)]
+
+
+def test_a_small_digit_in_a_dusty_scan_is_read_past_max_patches() -> None:
+    """More specks than MAX_PATCHES: those in rows of their own are still left out (they
+    once all came back into the crop, and a 2 read right at 1.00 became a 1)."""
+    dusty = small_digit_canvas()
+    draw = ImageDraw.Draw(dusty)
+    for row in range(4, 140, 2):  # 68 bands of dust above the digit
+        draw.point((20 + (row * 37) % 240, row), fill=0)
+    np.testing.assert_array_equal(digit(dusty), digit(small_digit_canvas()))
 
 
 def test_mnist_digits_cropped_to_their_ink_are_read(mnist_dir: Path) -> None:
