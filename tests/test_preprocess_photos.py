@@ -141,3 +141,61 @@ def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
     rgba = rgb.convert("RGBA")
     np.testing.assert_array_equal(decode_image(encode(rgba)), decode_image(encode(rgb)))
     assert decode_image(encode(rgba))[away_from(ZERO)].max() < 0.1
+
+
+def without_fit(monkeypatch: pytest.MonkeyPatch, data: bytes) -> np.ndarray:
+    """decode_image with the lighting never fitted: the one-colour path."""
+    with monkeypatch.context() as patch:
+        patch.setattr(preprocess, "_shading", lambda *args: None)
+        return decode_image(data)
+
+
+def test_a_vignette_is_paper_too() -> None:
+    """Bright in the middle, darker by 90 levels in the corners (a phone's lens): no plane
+    fits that; the surface's squared terms do."""
+    cover = np.asarray(strokes_mask(ZERO), np.float32) / 255
+    y, x = (np.mgrid[0:SIDE, 0:SIDE] + 0.5) / SIDE - 0.5
+    paper = 215 - 180 * (x * x + y * y)
+    rgb = np.stack([paper * (1 - cover) + level * cover for level in BLUE_INK], -1)
+    data = encode(Image.fromarray(np.round(rgb).astype(np.uint8)))
+    assert decode_image(data)[away_from(ZERO)].max() < 0.1
+
+
+def test_paper_of_two_tones_is_not_lighting() -> None:
+    """A long strip, its left third 105 levels darker (a table beside the paper): the fit
+    gives those ring pixels no weight, so the paper stays the border's median, bit for bit.
+    (A grey only 45-55 levels darker is taken for lighting: see the README.)"""
+    image = Image.new("RGB", (900, 300), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([(0, 0), (299, 299)], fill=(150, 150, 150))
+    draw.line([(600, 60), (600, 240)], fill="black", width=20)
+    data = encode(image)
+    assert np.array_equal(decode_image(data), constant_paper_ink(data))
+
+
+def test_a_see_through_hole_leaves_the_photo_to_its_alpha(monkeypatch) -> None:
+    """An opaque border lit unevenly, but see-through pixels inside: read as before, by the
+    alpha and one paper colour; without the hole, the lighting is fitted."""
+    rgba = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG"))).convert("RGBA")
+    opaque = encode(rgba)
+    alpha = np.full((SIDE, SIDE), 255, np.uint8)
+    alpha[250:310, 250:310] = 0
+    rgba.putalpha(Image.fromarray(alpha))
+    holed = encode(rgba)
+    assert np.array_equal(decode_image(holed), without_fit(monkeypatch, holed))
+    assert not np.array_equal(decode_image(opaque), without_fit(monkeypatch, opaque))
+
+
+def test_a_canvas_with_strokes_off_its_edge_is_read_by_its_alpha(monkeypatch) -> None:
+    """Coloured ink on a transparent canvas, running off the edge: the ring's colours vary,
+    but see-through paper means the alpha is the ink, with no fit."""
+    def no_fit(*args: object) -> None:
+        raise AssertionError("the lighting was fitted")
+
+    monkeypatch.setattr(preprocess, "_robust_surface", no_fit)
+    canvas = Image.new("RGBA", (SIDE, SIDE), (0, 0, 0, 0))
+    canvas.paste(Image.new("RGBA", (SIDE, SIDE), (*BLUE_INK, 255)),
+                 mask=strokes_mask(FOUR_OFF_THE_EDGE))
+    alpha = np.asarray(canvas.getchannel("A"), np.float32) * np.float32(1 / 255)
+    assert alpha[:, 0].max() == 1.0  # ink on the ring
+    assert np.array_equal(decode_image(encode(canvas)), alpha)
