@@ -199,3 +199,46 @@ def test_a_canvas_with_strokes_off_its_edge_is_read_by_its_alpha(monkeypatch) ->
     alpha = np.asarray(canvas.getchannel("A"), np.float32) * np.float32(1 / 255)
     assert alpha[:, 0].max() == 1.0  # ink on the ring
     assert np.array_equal(decode_image(encode(canvas)), alpha)
+
+
+def notebook(strokes: list, *, squared: bool) -> tuple[bytes, bytes]:
+    """Blue pen on a notebook page (ruled every 40 px, squared too), and on plain paper."""
+    cover = np.asarray(strokes_mask(strokes), np.float32)[..., None] / 255
+    pages = []
+    for lines in (True, False):
+        paper = np.full((SIDE, SIDE, 3), 250.0)
+        if lines:
+            paper[20::40] = paper[21::40] = (160, 190, 225)
+            if squared:
+                paper[:, 20::40] = paper[:, 21::40] = (160, 190, 225)
+        rgb = paper * (1 - cover) + np.array(BLUE_INK, np.float32) * cover
+        pages.append(encode(Image.fromarray(np.round(rgb).astype(np.uint8))))
+    return pages[0], pages[1]
+
+
+@pytest.mark.parametrize("squared", [False, True], ids=["ruled", "squared"])
+def test_a_notebook_page_s_printed_lines_are_not_ink(squared: bool) -> None:
+    """Full-width thin lines are taken out, and a stroke crossing one stays whole: the page
+    reads as the same digit on plain paper (ruled: 82.5% of 40 drawings read right before,
+    squared 45%)."""
+    lined, plain = notebook(SEVEN, squared=squared)
+    ink, clean = decode_image(lined), decode_image(plain)
+    assert ink[away_from(SEVEN)].max() < 0.1
+    strokes = clean > 0.5  # a slanted stroke loses the line's 2 px where it crosses one
+    assert np.mean(ink[strokes] > 0.5) > 0.97
+    same = np.corrcoef(normalize_digit(ink).ravel(), normalize_digit(clean).ravel())[0, 1]
+    assert same > 0.98
+
+
+def test_a_notebook_photo_is_read_right_through_the_api(client) -> None:
+    lined, _ = notebook(SEVEN, squared=True)
+    r = client.post("/predict", json={"image": data_url(lined, "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 7, r.json()["probabilities"]
+
+
+def test_a_broad_band_of_ink_is_no_printed_line() -> None:
+    """A black bar 30 px thick across the page is ink (the digit's, or no digit)."""
+    image = Image.new("RGB", (SIDE, SIDE), "white")
+    ImageDraw.Draw(image).rectangle([(0, 200), (SIDE - 1, 229)], fill="black")
+    assert decode_image(encode(image))[200:230].min() == pytest.approx(1.0)

@@ -75,6 +75,14 @@ SHADING_FIT_SAMPLES = 1024  # ring pixels the fit reads at most (a smooth trend 
 # on a 1024x1024 photo, 1.3 ms in all; Pillow's bilinear enlarging from 33 points took
 # 4.9 ms alone.
 SHADING_GRID = 256
+# Ruled or squared paper (a photo of a notebook page): a printed line is a band of rows
+# (or columns) at most RULE_WIDTH of the image thick (RULE_ROWS at least), inked at RULE_INK
+# or more across RULE_SPAN of the image; no pen stroke of a digit spans it so. On a notebook
+# page 40 canvas drawings were read right 82.5% of the time, on squared paper 45%.
+RULE_SPAN = 0.9
+RULE_INK = 0.1
+RULE_WIDTH = 0.02
+RULE_ROWS = 3
 # No drawing is longer than this on a side; a 1 x 16,777,216 PNG, within any pixel
 # limit, took 12x as long to decode as a 4096x4096 one: rows cost more than pixels.
 MAX_EDGE = 16384
@@ -428,7 +436,36 @@ def _ink_from_image(image: Image.Image, background: np.ndarray,
     ink = np.asarray(distance, dtype=np.float32) * np.float32(1 / 255)
     if alpha is not None:
         ink *= alpha
+    return _without_rules(ink)
+
+
+def _without_rules(ink: np.ndarray) -> np.ndarray:
+    """Ruled or squared paper's printed lines taken out of an opaque image's ink: thin bands
+    of rows (columns) inked across RULE_SPAN of the width (height) or more. Each band
+    becomes the lesser ink of the rows just above and below it (columns either side), so a
+    pen stroke crossing the line stays whole."""
+    inked = ink >= RULE_INK
+    height, width = ink.shape
+    rows = np.flatnonzero(np.count_nonzero(inked, axis=1) >= RULE_SPAN * width)
+    cols = np.flatnonzero(np.count_nonzero(inked, axis=0) >= RULE_SPAN * height)
+    if len(rows) == 0 and len(cols) == 0:
+        return ink
+    ink = ink.copy()
+    _fill_lines(ink, rows)
+    _fill_lines(ink.T, cols)  # a view: columns filled in place
     return ink
+
+
+def _fill_lines(ink: np.ndarray, ruled: np.ndarray) -> None:
+    """Each thin band of `ruled` rows, in place, as the lesser of the rows either side."""
+    height = ink.shape[0]
+    for top, bottom in _runs(ruled) if len(ruled) else ():
+        if bottom - top > max(RULE_ROWS, RULE_WIDTH * height):
+            continue  # a broad band of ink, not a printed line
+        above = ink[top - 1] if top > 0 else None
+        below = ink[bottom] if bottom < height else None
+        edge = above if below is None else below if above is None else np.minimum(above, below)
+        ink[top:bottom] = 0 if edge is None else edge
 
 
 def pixels_to_ink(pixels: object) -> np.ndarray:
