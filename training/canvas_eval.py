@@ -9,7 +9,7 @@ test set, `--digits val` draws the validation digits of a training run instead
 (`--val-seed` and `--val-size` as that run's `--seed` and `--val-size`): digits
 the run never trained on, and that no test figure depends on. `--mishaps N` adds N
 digits spoilt in each way of training/mishaps.py (a pen tap beside a small digit, dust
-specks, an unevenly lit photo), counted apart from the set's own groups.
+specks, an unevenly lit photo, a notebook page), counted apart from the set's own groups.
 
 Every digit of the set (training/canvas_set.py) goes through
 `decode_image` + `normalize_digit`, exactly as the API does, and the model
@@ -162,7 +162,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--font-variants", type=int, default=4)
     parser.add_argument("--mishaps", type=int, default=0, metavar="N",
                         help="also N digits spoilt in each way of training/mishaps.py (a pen "
-                             "tap, dust specks, an unevenly lit photo), reported apart")
+                             "tap, dust specks, an unevenly lit photo, a notebook page), "
+                             "reported apart")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--save-pngs", type=Path, help="write every canvas PNG here (to look)")
     return parser.parse_args(argv)

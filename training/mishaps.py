@@ -1,12 +1,14 @@
 """Drawings spoilt the way real inputs are: the accidents preprocessing must see past.
 
-Each is an MNIST digit redrawn as `canvas_set` draws it, then spoilt in one of three ways:
+Each is an MNIST digit redrawn as `canvas_set` draws it, then spoilt in one of four ways:
 
 - `tap`: a small digit (40-90 px) on a transparent canvas, with one dot of the same pen
   away from it (a tap on the pad);
 - `specks`: dark ink on white paper with one to three dust specks, 2-3 px, apart from it;
 - `photo`: a JPEG photo of paper lit unevenly: 40 to 120 grey levels darker on one side,
-  camera noise and blur, blue, black or pencil ink.
+  camera noise and blur, blue, black or pencil ink;
+- `notebook`: a page of a notebook, ruled every 24-40 px in light blue (squared half the
+  time), blue or black pen.
 
 `python -m training.canvas_eval --mishaps N` draws N digits of each kind and reports each
 kind apart from the canvas-style set (whose figures stay comparable across versions).
@@ -21,10 +23,11 @@ from PIL import Image, ImageFilter
 
 from .canvas_set import CANVAS, CanvasDigit, encode_look, stroke_coverage
 
-KINDS = ("tap", "specks", "photo")
+KINDS = ("tap", "specks", "photo", "notebook")  # new kinds go last: the others keep their bytes
 CLEARANCE = 25  # px between a tap or speck and the digit's ink
 PHOTO_INKS = ((40, 45, 95), (30, 30, 30), (110, 110, 110))  # blue, black, pencil
 PAPER = 215.0  # a photo's paper at its brightest
+RULE_COLOUR = (160, 190, 225)
 
 
 def build_mishap_set(images: np.ndarray, labels: np.ndarray, *, seed: int = 0,
@@ -70,7 +73,24 @@ def _photo(image: np.ndarray, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-SPOILERS = {"tap": _tap, "specks": _specks, "photo": _photo}
+def _notebook(image: np.ndarray, rng: np.random.Generator) -> bytes:
+    coverage, _, _ = stroke_coverage(image, rng)
+    spacing = int(rng.integers(24, 41))
+    first = int(rng.integers(3, spacing))  # a line on the very edge: see the README
+    paper = np.full((CANVAS, CANVAS, 3), 250.0)
+    for start in range(first, CANVAS, spacing):
+        paper[start : start + 2] = RULE_COLOUR
+    if rng.random() < 0.5:
+        for start in range(first, CANVAS, spacing):
+            paper[:, start : start + 2] = RULE_COLOUR
+    ink = np.array(PHOTO_INKS[int(rng.integers(2))], np.float32)
+    rgb = paper * (1 - coverage[..., None]) + ink * coverage[..., None]
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(rgb).astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+SPOILERS = {"tap": _tap, "specks": _specks, "photo": _photo, "notebook": _notebook}
 
 
 def _mark(coverage: np.ndarray, radius: float, rng: np.random.Generator, *,
