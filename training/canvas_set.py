@@ -227,20 +227,24 @@ def _pick_look(rng: np.random.Generator) -> str:
     return LOOKS[int(rng.choice(len(LOOKS), p=LOOK_WEIGHTS))]
 
 
+def on_paper(paper: np.ndarray, ink: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """Ink laid over paper (a colour, or an (H, W, 3) page) by its coverage: uint8 RGB."""
+    alpha = coverage[..., None]
+    return np.clip(np.round(paper * (1 - alpha) + ink * alpha), 0, 255).astype(np.uint8)
+
+
 def encode_look(coverage: np.ndarray, look: str, rng: np.random.Generator) -> bytes:
     """Compose ink coverage into the look's colours and encode it as PNG."""
-    alpha = coverage[..., None]
     if look == "transparent":  # canvas.toDataURL() on a cleared canvas: colour + coverage alpha
         ink = np.array((DARK_INKS + LIGHT_INKS)[int(rng.integers(len(DARK_INKS + LIGHT_INKS)))])
         rgb = np.broadcast_to(ink, (CANVAS, CANVAS, 3))
-        rgba = np.concatenate([rgb, np.round(alpha * 255)], axis=2).astype(np.uint8)
+        rgba = np.concatenate([rgb, np.round(coverage[..., None] * 255)], axis=2).astype(np.uint8)
         image = Image.fromarray(rgba)
     else:
         paper = (255, 255, 255) if look == "paper" else (17, 24, 39)
         inks = DARK_INKS if look == "paper" else LIGHT_INKS
         ink = np.array(inks[int(rng.integers(len(inks)))], dtype=np.float32)
-        rgb = np.asarray(paper, dtype=np.float32) * (1 - alpha) + ink * alpha
-        image = Image.fromarray(np.round(rgb).astype(np.uint8))
+        image = Image.fromarray(on_paper(np.asarray(paper, dtype=np.float32), ink, coverage))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()

@@ -21,7 +21,7 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .canvas_set import CANVAS, CanvasDigit, encode_look, stroke_coverage
+from .canvas_set import CANVAS, CanvasDigit, encode_look, on_paper, stroke_coverage
 
 KINDS = ("tap", "specks", "photo", "notebook")  # new kinds go last: the others keep their bytes
 CLEARANCE = 25  # px between a tap or speck and the digit's ink
@@ -66,8 +66,7 @@ def _photo(image: np.ndarray, rng: np.random.Generator) -> bytes:
     paper = PAPER - rng.uniform(40, 120) * along / along.max()
     paper += rng.normal(0, 4, paper.shape)
     ink = np.array(PHOTO_INKS[int(rng.integers(len(PHOTO_INKS)))], np.float32)
-    rgb = paper[..., None] * (1 - coverage[..., None]) + ink * coverage[..., None]
-    photo = Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8))
+    photo = Image.fromarray(on_paper(paper[..., None], ink, coverage))
     buffer = io.BytesIO()
     photo.filter(ImageFilter.GaussianBlur(1.0)).save(buffer, "JPEG", quality=80)
     return buffer.getvalue()
@@ -84,9 +83,8 @@ def _notebook(image: np.ndarray, rng: np.random.Generator) -> bytes:
         for start in range(first, CANVAS, spacing):
             paper[:, start : start + 2] = RULE_COLOUR
     ink = np.array(PHOTO_INKS[int(rng.integers(2))], np.float32)
-    rgb = paper * (1 - coverage[..., None]) + ink * coverage[..., None]
     buffer = io.BytesIO()
-    Image.fromarray(np.round(rgb).astype(np.uint8)).save(buffer, "PNG")
+    Image.fromarray(on_paper(paper, ink, coverage)).save(buffer, "PNG")
     return buffer.getvalue()
 
 

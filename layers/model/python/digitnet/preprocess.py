@@ -459,7 +459,7 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
 def _fill_lines(ink: np.ndarray, ruled: np.ndarray) -> None:
     """Each thin band of `ruled` rows, in place, as the lesser of the rows either side."""
     height = ink.shape[0]
-    for top, bottom in _runs(ruled) if len(ruled) else ():
+    for top, bottom in _runs(ruled):
         if bottom - top > max(RULE_ROWS, RULE_WIDTH * height):
             continue  # a broad band of ink, not a printed line
         above = ink[top - 1] if top > 0 else None
@@ -575,14 +575,14 @@ def _ink_patches(strong: np.ndarray) -> list[Box]:
     todo = [(0, strong.shape[0], 0, strong.shape[1])]
     while todo:
         box, rows, cols = _tight(strong, todo.pop())
-        if rows[-1] - rows[0] == len(rows) - 1 and cols[-1] - cols[0] == len(cols) - 1:
-            patches.append(box)  # no blank row or column inside: one patch (most digits)
-            continue
         top, bottom, left, right = box
-        if rows[-1] - rows[0] != len(rows) - 1:
+        if rows[-1] - rows[0] != len(rows) - 1:  # a blank row inside
             todo += [(top + a, top + b, left, right) for a, b in _runs(rows - rows[0])]
-        else:
+        elif cols[-1] - cols[0] != len(cols) - 1:  # a blank column inside
             todo += [(top, bottom, left + a, left + b) for a, b in _runs(cols - cols[0])]
+        else:
+            patches.append(box)  # one patch (most digits: the first region is the last)
+            continue
         if len(patches) + len(todo) > MAX_PATCHES:
             return patches + [_tight(strong, region)[0] for region in todo]
     return patches
