@@ -1034,6 +1034,23 @@ def test_the_drawing_areas_edge_has_3_to_1_contrast(browser, api_url, scheme):
     assert contrast_ratio(border, paper) >= 3, (border, paper)
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_buttons_edges_have_3_to_1_contrast(browser, api_url, scheme):
+    """WCAG 1.4.11: a button on its card is told by its border (the primary one by its
+    fill); enabled ones only, as the rule exempts disabled controls."""
+    context = browser.new_context(viewport=DESKTOP, color_scheme=scheme)
+    page = context.new_page()
+    _open(page, api_url)
+    page.click("#sample")  # enables Undo and Clear
+    edges = page.eval_on_selector_all("button:not(:disabled)", """buttons => buttons.map(b => [
+        b.id, getComputedStyle(b).borderTopColor,
+        getComputedStyle(b.closest('.card') || document.body).backgroundColor])""")
+    context.close()
+    assert {name for name, _, _ in edges} >= {"predict", "undo", "clear", "sample"}
+    for name, border, card in edges:
+        assert contrast_ratio(css_rgb(border), css_rgb(card)) >= 3, (name, border, card)
+
+
 @pytest.fixture(scope="module")
 def axe_js() -> Path:
     """axe-core as the axe-playwright-python package ships it (requirements-dev.txt)."""

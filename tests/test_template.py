@@ -89,13 +89,34 @@ def test_function_runtime_layer_and_environment(resources):
     assert deps["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
 
 
-@pytest.mark.parametrize(("mode", "disabled"), [("PassThrough", "true"), ("Active", "false")])
+@pytest.mark.parametrize(("mode", "disabled"), [("Disabled", "true"), ("Active", "false")])
 def test_powertools_tracer_follows_the_tracing_mode(source, mode, disabled):
     """With tracing off, the X-Ray SDK must not load at cold start."""
     env = source["Resources"]["PredictFunction"]["Properties"]["Environment"]["Variables"]
     _, mapping, key = env["POWERTOOLS_TRACE_DISABLED"]["Fn::FindInMap"]
     assert mapping["Ref"] == "TracingMode"
     assert source["Mappings"]["Tracing"][mode][key] == disabled
+
+
+def xray_policies(role: dict[str, Any]) -> list[Any]:
+    arns = role["Properties"].get("ManagedPolicyArns", [])
+    return [arn for arn in arns if "xray" in json.dumps(arn).lower()]
+
+
+@pytest.mark.parametrize("parameters", [None, {"TracingMode": "Disabled"}], ids=["default", "set"])
+def test_tracing_off_grants_no_xray_access(source, parameters):
+    """Least privilege: no trace is written, so the role may not write any."""
+    resources = translate(source, parameters)["Resources"]
+    function = resources["PredictFunction"]["Properties"]
+    assert "TracingConfig" not in function
+    assert xray_policies(resources[function["Role"]["Fn::GetAtt"][0]]) == []
+
+
+def test_active_tracing_traces_and_may_write_traces(source):
+    resources = translate(source, {"TracingMode": "Active"})["Resources"]
+    function = resources["PredictFunction"]["Properties"]
+    assert function["TracingConfig"] == {"Mode": {"Ref": "TracingMode"}}
+    assert len(xray_policies(resources[function["Role"]["Fn::GetAtt"][0]])) == 1
 
 
 def test_dependencies_layer_is_built_for_the_functions_runtime_and_cpu(source):
