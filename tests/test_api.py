@@ -166,7 +166,7 @@ def test_a_batch_too_big_is_refused_before_any_image_is_decoded(client, monkeypa
     import inputs
 
     decoded = []
-    monkeypatch.setattr(inputs.preprocess, "decode_image",
+    monkeypatch.setattr(inputs.imagefile, "decode_image",
                         lambda *args, **kwargs: decoded.append(1))
     monkeypatch.setattr(inputs, "MAX_BATCH_PIXELS", 2 * 280 * 280)
     seven = {"image": data_url(drawn_digit(SEVEN, side=280))}

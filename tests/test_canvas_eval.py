@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from conftest import skip_or_fail
-from digitnet.preprocess import InputError, normalize_digit
+from digitnet.errors import InputError
+from digitnet.preprocess import normalize_digit
 from PIL import Image
 
 from tools.paths import SHIPPED_MODEL
@@ -171,7 +172,8 @@ def test_each_mishap_is_what_its_kind_says() -> None:
     """A tap or a speck is ink apart from the digit (a second patch once the drawing is ink);
     a photo is a JPEG whose paper is 40 or more levels darker on one side; a notebook page
     has printed lines."""
-    from digitnet.preprocess import BBOX_REL, _ink_patches, decode_image
+    from digitnet.imagefile import decode_image
+    from digitnet.preprocess import BBOX_REL, _ink_patches
 
     images, labels = synthetic_digits()
     for sample in build_mishap_set(images, labels, seed=0, count=8):

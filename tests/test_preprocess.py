@@ -1,4 +1,5 @@
-"""digitnet.preprocess: drawings of any kind become MNIST-like 28x28 digits."""
+"""digitnet.imagefile and digitnet.preprocess: drawings of any kind become MNIST-like 28x28
+digits."""
 
 import io
 import tracemalloc
@@ -8,20 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_helpers import encode, raw_png
-from digitnet.preprocess import (
-    BBOX_REL,
-    MAX_EDGE,
-    MAX_JPEG_SCANS,
-    PREPROCESS_VERSION,
+from digitnet.errors import (
     EmptyDrawingError,
     ImageDecodeError,
     ImageTooLargeError,
     InputError,
     NoDigitError,
+)
+from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS, decode_image, image_pixels
+from digitnet.preprocess import (
+    BBOX_REL,
+    PREPROCESS_VERSION,
     _digit_and_marks,
     _ink_patches,
-    decode_image,
-    image_pixels,
     normalize_batch,
     normalize_digit,
     pixels_to_ink,

@@ -29,9 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from digitnet.errors import InputError
+from digitnet.imagefile import decode_image
 from digitnet.modelfile import load_model
 from digitnet.network import Network
-from digitnet.preprocess import SIZE, InputError, decode_image, normalize_digit, pixels_to_ink
+from digitnet.preprocess import SIZE, normalize_digit, pixels_to_ink
 from PIL import Image
 
 from .canvas_set import CanvasDigit, build_canvas_set

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import observability as obs
 from api_docs import ERRORS, docs_page, openapi_with_models, operation
-from digitnet.preprocess import MAX_EDGE, PREPROCESS_VERSION
+from digitnet.imagefile import MAX_EDGE
+from digitnet.preprocess import PREPROCESS_VERSION
 from errors import ApiError, UnexpectedErrorMiddleware
 from fastapi import FastAPI, Request
 from inference import ModelState

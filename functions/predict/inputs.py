@@ -1,7 +1,7 @@
 """From a validated request item to the (28, 28) float32 image the network reads.
 
-All image and pixel maths is digitnet.preprocess's; this module maps its
-exceptions (and base64/data-URL problems) to API errors naming the field.
+All image and pixel maths is digitnet's (imagefile, preprocess); this module maps
+their exceptions (and base64/data-URL problems) to API errors naming the field.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from digitnet import preprocess
+from digitnet import imagefile, preprocess
+from digitnet.errors import EmptyDrawingError, ImageTooLargeError, InputError, NoDigitError
 from errors import ApiError, Loc
 from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
 
@@ -32,12 +33,12 @@ def model_input(item: PredictRequest, loc: Loc = ("body",),
         if data is None:
             data = image_bytes(item.image or "", field)
         with _image_errors(field):
-            ink = preprocess.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
+            ink = imagefile.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
     try:
         return preprocess.normalize_digit(ink) if item.normalize else _as_is(ink, field)
-    except preprocess.EmptyDrawingError as exc:
+    except EmptyDrawingError as exc:
         raise ApiError(422, field, str(exc), "empty_drawing") from exc
-    except preprocess.NoDigitError as exc:
+    except NoDigitError as exc:
         raise ApiError(422, field, str(exc), "no_digit") from exc
 
 
@@ -63,7 +64,7 @@ def batch_images(items: list[PredictRequest]) -> dict[int, bytes]:
         try:
             images[i] = image_bytes(item.image, field)
             with _image_errors(field):
-                left -= preprocess.image_pixels(images[i])
+                left -= imagefile.image_pixels(images[i])
         except ApiError:
             continue
         if left < 0:
@@ -103,9 +104,9 @@ def _image_errors(loc: Loc) -> Iterator[None]:
     """preprocess's image errors as API errors naming the field: 413 for size, else 422."""
     try:
         yield
-    except preprocess.ImageTooLargeError as exc:
+    except ImageTooLargeError as exc:
         raise ApiError(413, loc, str(exc), "image_too_large") from exc
-    except preprocess.InputError as exc:
+    except InputError as exc:
         raise ApiError(422, loc, str(exc) or "cannot decode the image", "image_decode") from exc
 
 

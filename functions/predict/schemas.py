@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Self
 
-from digitnet.preprocess import MAX_PIXELS, SIZE
+from digitnet.imagefile import MAX_PIXELS
+from digitnet.preprocess import SIZE
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 N_PIXELS = SIZE * SIZE  # 784: a 28x28 field
