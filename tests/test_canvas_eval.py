@@ -171,7 +171,8 @@ def test_mishaps_follow_the_seed_and_keep_their_labels() -> None:
 def test_each_mishap_is_what_its_kind_says() -> None:
     """A tap or a speck is ink apart from the digit (a second patch once the drawing is ink);
     a photo is a JPEG whose paper is 40 or more levels darker on one side; a notebook page
-    has printed lines."""
+    has printed lines; a page on a table is a JPEG whose border is the table, darker than
+    the page in the middle."""
     from digitnet.imagefile import decode_image
     from digitnet.preprocess import BBOX_REL, _ink_patches
 
@@ -183,6 +184,13 @@ def test_each_mishap_is_what_its_kind_says() -> None:
             page = np.asarray(image.convert("RGB"))
             rules = (page == RULE_COLOUR).all(axis=-1).mean(axis=1)
             assert rules.max() > 0.9  # a printed line across the page
+        elif kind == "table":
+            assert image.format == "JPEG"
+            grey = np.asarray(image.convert("L"), np.float32)
+            ring = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+            height, width = grey.shape
+            middle = grey[height // 2 - 10 : height // 2 + 10, width // 2 - 10 : width // 2 + 10]
+            assert np.percentile(middle, 75) - np.median(ring) >= 64
         elif kind == "photo":
             assert image.format == "JPEG"
             grey = np.asarray(image.convert("L"), np.float32)

@@ -9,7 +9,8 @@ test set, `--digits val` draws the validation digits of a training run instead
 (`--val-seed` and `--val-size` as that run's `--seed` and `--val-size`): digits
 the run never trained on, and that no test figure depends on. `--mishaps N` adds N
 digits spoilt in each way of training/mishaps.py (a pen tap beside a small digit, dust
-specks, an unevenly lit photo, a notebook page), counted apart from the set's own groups.
+specks, an unevenly lit photo, a notebook page, a page on a table), counted apart from the
+set's own groups.
 
 Every digit of the set (training/canvas_set.py) goes through
 `decode_image` + `normalize_digit`, exactly as the API does, and the model

@@ -1,6 +1,6 @@
 """Drawings spoilt the way real inputs are: the accidents preprocessing must see past.
 
-Each is an MNIST digit redrawn as `canvas_set` draws it, then spoilt in one of four ways:
+Each is an MNIST digit redrawn as `canvas_set` draws it, then spoilt in one of five ways:
 
 - `tap`: a small digit (40-90 px) on a transparent canvas, with one dot of the same pen
   away from it (a tap on the pad);
@@ -8,7 +8,10 @@ Each is an MNIST digit redrawn as `canvas_set` draws it, then spoilt in one of f
 - `photo`: a JPEG photo of paper lit unevenly: 40 to 120 grey levels darker on one side,
   camera noise and blur, blue, black or pencil ink;
 - `notebook`: a page of a notebook, ruled every 24-40 px in light blue (squared half the
-  time), blue or black pen.
+  time), blue or black pen;
+- `table`: a JPEG photo of the page (8-40 px of paper around the drawing) lying on a table
+  (wood, a dark desk, grey, a green cutting mat, with grain), turned up to 12 degrees,
+  45-80% of the photo's side, over the photo's middle.
 
 `python -m training.canvas_eval --mishaps N` draws N digits of each kind and reports each
 kind apart from the canvas-style set (whose figures stay comparable across versions).
@@ -23,11 +26,13 @@ from PIL import Image, ImageFilter
 
 from .canvas_set import CANVAS, CanvasDigit, encode_look, on_paper, stroke_coverage
 
-KINDS = ("tap", "specks", "photo", "notebook")  # new kinds go last: the others keep their bytes
+# New kinds go last: the others keep their bytes.
+KINDS = ("tap", "specks", "photo", "notebook", "table")
 CLEARANCE = 25  # px between a tap or speck and the digit's ink
 PHOTO_INKS = ((40, 45, 95), (30, 30, 30), (110, 110, 110))  # blue, black, pencil
 PAPER = 215.0  # a photo's paper at its brightest
 RULE_COLOUR = (160, 190, 225)
+TABLES = ((150, 105, 65), (85, 60, 40), (45, 45, 50), (150, 150, 155), (40, 95, 70))
 
 
 def build_mishap_set(images: np.ndarray, labels: np.ndarray, *, seed: int = 0,
@@ -88,7 +93,28 @@ def _notebook(image: np.ndarray, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-SPOILERS = {"tap": _tap, "specks": _specks, "photo": _photo, "notebook": _notebook}
+def _table(image: np.ndarray, rng: np.random.Generator) -> bytes:
+    coverage, _, _ = stroke_coverage(image, rng)
+    margin = int(rng.integers(8, 40))  # paper around the drawing: nobody writes on the edge
+    coverage = np.pad(coverage, margin)
+    paper = rng.uniform(225, 245) + rng.normal(0, 3, (*coverage.shape, 1))
+    ink = np.array(PHOTO_INKS[int(rng.integers(2))], np.float32)
+    page = Image.fromarray(on_paper(paper, ink, coverage)).convert("RGBA")
+    page = page.rotate(rng.uniform(-12, 12), Image.Resampling.BICUBIC, expand=True)
+    side = max(page.width + 8, round(page.width / rng.uniform(0.45, 0.8)))
+    grain = rng.normal(0, 8, (side, 1, 1)) + rng.normal(0, 4, (side, side, 1))
+    table = np.clip(np.array(TABLES[int(rng.integers(len(TABLES)))]) + grain, 0, 255)
+    photo = Image.fromarray(table.astype(np.uint8))
+    # Anywhere the page still covers the photo's middle, as one aims a camera at a digit.
+    low, high = max(0, side // 2 - page.width + 40), min(side - page.width, side // 2 - 40)
+    photo.paste(page, tuple(int(v) for v in rng.integers(low, high + 1, 2)), page)
+    buffer = io.BytesIO()
+    photo.filter(ImageFilter.GaussianBlur(0.8)).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+SPOILERS = {"tap": _tap, "specks": _specks, "photo": _photo, "notebook": _notebook,
+            "table": _table}
 
 
 def _mark(coverage: np.ndarray, radius: float, rng: np.random.Generator, *,

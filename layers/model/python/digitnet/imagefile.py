@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import ImageDecodeError, ImageTooLargeError, InputError
+from .page import without_table
 from .paper import find_paper, ink_on_paper
 
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
@@ -50,7 +51,7 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ImageDecodeError("expected non-empty image bytes")
     with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):
-        image = _load_upright(_open_checked(bytes(data), max_pixels))
+        image = without_table(_load_upright(_open_checked(bytes(data), max_pixels)))
         paper = find_paper(image)  # before reducing, which blurs the border
         image = _reduced(image)
     return ink_on_paper(image, paper)

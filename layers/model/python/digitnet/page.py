@@ -1,0 +1,204 @@
+"""A photo of a page lying on a table: the table painted over in the page's colour.
+
+The paper is read on the image's border (digitnet.paper); when the page does not fill
+the photo, the border is the table, and the whole page became "ink": of 200 digits on
+pages on tables (training/mishaps.py) 6.5% were read right, most refused as no digit.
+The page is found on a thumbnail: the colour at the image's centre, and around it a
+region of that colour that fills its rows and columns (a scanline hull, so a tilted page
+is found too), lighter than the rest, which must be one colour (a table, not lighting),
+and holding ink unlike the table (not a light stroke on a dark background).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from PIL import Image
+
+THUMB_SIDE = 64  # the page is found on a thumbnail at most this many pixels a side
+# Levels (largest channel difference) from the centre's colour that are still the page:
+# lighting across a page stays within it; a table this much darker or more is told apart.
+PAGE_LEVELS = 40.0
+BORDER_PAGE = 0.9  # the page's colour on this share of the border: it fills the photo
+ROW_PAGE = 0.2  # a row (column) with less of the page's colour than this is off the page
+PAGE_AREA = (0.1, 0.95)  # the page's share of the photo, least and most
+PAGE_FILL = 0.5  # the page's colour on this share of the page at least (ink: the rest)
+# The table: at most this share of it in the page's colour, and this share of it within
+# TABLE_LEVELS of its own median colour (a smooth lighting trend or vignette is not one
+# colour; a textured desk, averaged on the thumbnail, is).
+TABLE_PAGE = 0.1
+TABLE_UNIFORM = 0.8
+TABLE_LEVELS = 24.0
+# The page is lighter than the table by this many levels (mean of bands) or more: a trend
+# of lighting (40-120 levels across a photo) left a darker part whose median was 45-55
+# levels darker than the middle, and one colour on a thumbnail as well.
+PAGE_LIGHTER = 64.0
+PAGE_EDGE = 2  # thumbnail pixels of the page's edge painted with the table
+# A page holds ink unlike the table: INK_PIXELS at least, INK_DARKER levels darker than the
+# table along the line from the table's colour to the page's, or INK_COLOUR levels off that
+# line, on a thumbnail of INK_SIDE a side. A bold light "0" on a dark canvas is a region of
+# one colour with a hole of the other, and was painted over: its pixels are all on that
+# line, between its ends. Black ink on a black desk was 26 to 33 levels darker than it;
+# a JPEG's ringing beside a sharp edge, up to 45 levels darker than either side, so each
+# pixel is read as its 3x3 mean (ringing left: 9 levels; a pen 1-2 px wide is lost too).
+INK_DARKER = 16.0
+INK_COLOUR = 32.0
+INK_PIXELS = 8
+INK_SIDE = 1024
+
+
+def without_table(image: Image.Image) -> Image.Image:
+    """The image with the table around its page painted in the page's colour; any image
+    that is not a page on a table (most: a canvas, a scan, a page filling the photo) as it
+    is, at the cost of a thumbnail (0.3 ms on an opaque 280x280 PNG; see-through ones none)."""
+    if image.mode not in ("L", "RGB"):  # see-through canvases: their alpha is the ink
+        return image
+    colours = _thumbnail(image)
+    page_colour = _lighter_half(_centre(colours).reshape(len(colours), -1))
+    page = _distance(colours, page_colour) <= PAGE_LEVELS
+    if _border(page).mean() >= BORDER_PAGE:
+        return image
+    table_colour = _table_colour(colours, page, _hull(page), page_colour)
+    if table_colour is None:
+        return image
+    # Found, the page is all that is not the table: ink on its edge is kept with it.
+    inside = _shrunk(_hull(_distance(colours, table_colour) > TABLE_LEVELS))
+    if not _holds_ink(image, inside, page_colour, table_colour):
+        return image
+    table = Image.fromarray(~inside).resize(image.size, Image.Resampling.NEAREST)
+    painted = image.copy()
+    painted.paste(tuple(int(v) for v in np.round(page_colour)), mask=table)
+    return painted
+
+
+def _thumbnail(image: Image.Image) -> np.ndarray:
+    """(bands, h, w) float32, at most THUMB_SIDE pixels a side. Bands first: NumPy's
+    reductions over a last axis of 3 are slow (a max over it took 0.37 ms on 93x93)."""
+    values = np.asarray(_reduced_to(image, THUMB_SIDE))
+    return (values[None] if values.ndim == 2 else values.transpose(2, 0, 1)).astype(np.float32)
+
+
+def _reduced_to(image: Image.Image, side: int) -> Image.Image:
+    """At most `side` pixels a side, by box averaging (which evens out a desk's grain and
+    the camera's noise)."""
+    factor = -(-max(image.size) // side)
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _centre(values: np.ndarray) -> np.ndarray:
+    """The middle half of the image each way, where one aims the camera: the drawing's page."""
+    height, width = values.shape[-2:]
+    return values[:, height // 4 : height - height // 4, width // 4 : width - width // 4]
+
+
+def _lighter_half(values: np.ndarray) -> np.ndarray:
+    """The median colour of the lighter half of (bands, n) pixels: the page's, where the
+    middle of the photo is mostly page (ink is the darker part) or partly table."""
+    light = values.mean(axis=0)
+    return np.median(values[:, light >= np.median(light)], axis=1)
+
+
+def _distance(values: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Each pixel's largest difference from `colour` over the bands (values' first axis)."""
+    offsets = np.abs(values - np.expand_dims(colour, tuple(range(1, values.ndim))))
+    return functools.reduce(np.maximum, offsets)
+
+
+def _border(mask: np.ndarray) -> np.ndarray:
+    return np.concatenate((mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]))
+
+
+def _hull(page: np.ndarray) -> np.ndarray:
+    """Each pixel between its row's first and last page pixel and its column's likewise.
+    Rows (columns) with under ROW_PAGE of page pixels are off the page above or below it,
+    and say nothing between: a stroke or printed line across the page stays inside."""
+    return _spans(page) & _spans(page.T).T
+
+
+def _spans(page: np.ndarray) -> np.ndarray:
+    """Per row, its columns from the first page pixel to the last; all of them for a row
+    with too few to tell between the page's first and last rows, none beyond those."""
+    height, width = page.shape
+    enough = page.sum(axis=1) >= ROW_PAGE * width
+    first, last = np.full(height, width), np.full(height, -1)  # off the page
+    rows = np.flatnonzero(enough)
+    if len(rows):
+        first[rows[0] : rows[-1] + 1], last[rows[0] : rows[-1] + 1] = 0, width - 1
+        first[enough] = page[enough].argmax(axis=1)
+        last[enough] = width - 1 - page[enough, ::-1].argmax(axis=1)
+    columns = np.arange(width)
+    return (columns >= first[:, None]) & (columns <= last[:, None])
+
+
+def _table_colour(colours: np.ndarray, page: np.ndarray, inside: np.ndarray,
+                  page_colour: np.ndarray) -> np.ndarray | None:
+    """The table's colour when `inside` is a page on one: a large region mostly of the
+    page's colour, lighter than the rest, which is one other colour (not a drawing: a bold
+    digit is darker than its paper; nor lighting, which is no one colour). Else None."""
+    area = inside.mean()
+    if not PAGE_AREA[0] <= area <= PAGE_AREA[1] or page[inside].mean() < PAGE_FILL:
+        return None
+    outside = ~inside
+    if page[outside].mean() > TABLE_PAGE:
+        return None
+    table = colours[:, outside]
+    table_colour = np.median(table, axis=1)
+    if page_colour.mean() < table_colour.mean() + PAGE_LIGHTER:
+        return None
+    near = _distance(table, table_colour) <= TABLE_LEVELS
+    return table_colour if near.mean() >= TABLE_UNIFORM else None
+
+
+def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
+               table_colour: np.ndarray) -> bool:
+    """Whether the page (a thumbnail mask) has ink of its own, read at INK_SIDE pixels a
+    side (where a pen's stroke keeps its colour) in the pixels darker than halfway from the
+    page to the table, each as the mean of its 3x3 neighbourhood (JPEG ringing evened
+    out). A light stroke on a dark background has none: its pixels and its holes' are the
+    two colours or blends of them."""
+    small = _reduced_to(image, INK_SIDE)
+    inside = Image.fromarray(page).resize(small.size, Image.Resampling.NEAREST)
+    box = inside.getbbox()  # the page's box: only it is read
+    if box is None:
+        return False
+    small, inside = small.crop(box), np.asarray(inside.crop(box))
+    halfway = _grey((page_colour + table_colour) / 2)
+    rows, columns = np.nonzero(inside & (np.asarray(small.convert("L")) < halfway))
+    values = np.asarray(small).reshape(small.height, small.width, -1)
+    offsets = _mean_around(values, rows, columns) - table_colour
+    axis = (page_colour - table_colour) / np.linalg.norm(page_colour - table_colour)
+    along = offsets @ axis
+    across = np.sqrt(np.square(offsets - along[:, None] * axis).sum(axis=1))
+    return np.count_nonzero((along < -INK_DARKER) | (across > INK_COLOUR)) >= INK_PIXELS
+
+
+def _mean_around(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """(n, bands): the mean of each given pixel's 3x3 neighbourhood (edges repeated)."""
+    height, width = values.shape[:2]
+    total = np.zeros((len(rows), values.shape[2]), np.float32)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            total += values[np.clip(rows + dy, 0, height - 1), np.clip(columns + dx, 0, width - 1)]
+    return total / 9
+
+
+def _grey(colour: np.ndarray) -> float:
+    """A colour's grey level as Pillow's convert("L") computes it (ITU-R 601-2 luma)."""
+    return float(colour[0]) if len(colour) == 1 else float(colour @ (0.299, 0.587, 0.114))
+
+
+def _shrunk(inside: np.ndarray, by: int = PAGE_EDGE) -> np.ndarray:
+    """The page less `by` thumbnail pixels all round: the page's edge, blurred on the
+    thumbnail (a pixel of it is neither table nor page) and blocky once enlarged, is
+    painted with the table."""
+    shrunk = inside.copy()
+    for _ in range(by):
+        inside = shrunk.copy()
+        shrunk[1:] &= inside[:-1]
+        shrunk[:-1] &= inside[1:]
+        shrunk[:, 1:] &= inside[:, :-1]
+        shrunk[:, :-1] &= inside[:, 1:]
+    shrunk[[0, -1]] = False
+    shrunk[:, [0, -1]] = False
+    return shrunk

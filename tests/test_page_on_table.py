@@ -1,0 +1,148 @@
+"""A photo of a page lying on a table: the table is not ink (digitnet.page).
+
+Read against the border's colour, the table's, the whole page was ink: a digit on a page
+on a dark desk was refused as "no digit" or read as a blob. The table is painted in the
+page's colour first; images that are not a page on a table are left as they are.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from api_helpers import SEVEN, ZERO, data_url, encode
+from digitnet.imagefile import decode_image
+from digitnet.page import without_table
+from PIL import Image, ImageDraw, ImageFilter
+from test_preprocess_photos import BLUE_INK, SIDE, strokes_mask
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
+
+PAGE = (236, 234, 228)
+TABLES = {"wood": (150, 105, 65), "dark desk": (45, 45, 50), "green mat": (40, 95, 70),
+          "grey": (150, 150, 155)}
+
+
+def page_on_table(strokes: list, table: tuple, *, angle: float = 0.0, page: float = 0.6,
+                  at: tuple[float, float] = (0.5, 0.5)) -> tuple[bytes, np.ndarray]:
+    """A JPEG photo of `strokes` on a page `page` of the photo's side, turned by `angle`
+    degrees, centred `at`, on a table with grain; and where the strokes are in the photo."""
+    rng = np.random.default_rng(len(strokes) + int(angle) + sum(table))
+    inner = round(SIDE * page)
+    cover = strokes_mask(strokes, side=inner, width=0.05).rotate(angle, expand=True)
+    sheet = Image.new("L", (inner, inner), 255).rotate(angle, expand=True)
+    grain = rng.normal(0, 8, (SIDE, 1, 1)) + rng.normal(0, 4, (SIDE, SIDE, 1))
+    photo = Image.fromarray(np.clip(np.array(table) + grain, 0, 255).astype(np.uint8))
+    corner = tuple(round(c * SIDE - s / 2) for c, s in zip(at, sheet.size, strict=True))
+    photo.paste(PAGE, corner, sheet)
+    photo.paste(BLUE_INK, corner, cover)
+    where = Image.new("L", (SIDE, SIDE), 0)
+    where.paste(cover, corner, cover)
+    data = encode(photo.filter(ImageFilter.GaussianBlur(0.8)), "JPEG", quality=85)
+    return data, np.asarray(where)
+
+
+def far_from_ink(where: np.ndarray, margin: int = 12) -> np.ndarray:
+    grown = Image.fromarray(where).filter(ImageFilter.MaxFilter(2 * margin + 1))
+    return np.asarray(grown) == 0
+
+
+@pytest.mark.parametrize("table", TABLES.values(), ids=TABLES.keys())
+@pytest.mark.parametrize(("angle", "at"), [(0, (0.5, 0.5)), (9, (0.45, 0.55)),
+                                           (-12, (0.62, 0.4))], ids=["square", "turned", "aside"])
+def test_the_table_around_a_page_is_not_ink(table, angle, at) -> None:
+    data, where = page_on_table(ZERO, table, angle=angle, at=at)
+    ink = decode_image(data)
+    assert ink[far_from_ink(where)].max() < 0.1  # neither the page nor the table is ink
+    assert np.mean(ink[where > 128] > 0.5) > 0.9  # the strokes are
+
+
+def test_a_grey_photo_of_a_page_on_a_table_too() -> None:
+    data, where = page_on_table(ZERO, TABLES["wood"], angle=5)
+    grey = encode(Image.open(io.BytesIO(data)).convert("L"), "JPEG", quality=85)
+    ink = decode_image(grey)
+    assert ink[far_from_ink(where)].max() < 0.1
+    assert np.mean(ink[where > 128] > 0.5) > 0.9
+
+
+def test_a_page_cut_off_by_the_photo_s_edge_is_found_too() -> None:
+    """Only part of the table shows: on the left and the top."""
+    data, where = page_on_table(SEVEN, TABLES["wood"], page=0.9, at=(0.6, 0.58))
+    ink = decode_image(data)
+    assert ink[far_from_ink(where)].max() < 0.1
+
+
+@pytest.mark.parametrize("table", ["wood", "dark desk"])
+def test_a_page_on_a_table_is_read_right_through_the_api(client, table) -> None:
+    data, _ = page_on_table(SEVEN, TABLES[table], angle=7, page=0.5)
+    r = client.post("/predict", json={"image": data_url(data, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 7, r.json()["probabilities"]
+
+
+def drawing(background: str, ink: str, width: int) -> Image.Image:
+    image = Image.new("RGB", (280, 280), background)
+    ImageDraw.Draw(image).line([(140, 30), (140, 250)], fill=ink, width=width)
+    return image
+
+
+def lit_unevenly(grad: float) -> Image.Image:
+    y, x = np.mgrid[0:SIDE, 0:SIDE] / SIDE
+    paper = 215 - grad * (0.7 * x + 0.3 * y)
+    image = Image.fromarray(np.repeat(paper[..., None], 3, -1).astype(np.uint8))
+    image.paste(BLUE_INK, (0, 0), strokes_mask(ZERO))
+    return image
+
+
+@pytest.mark.parametrize("image", [
+    drawing("white", "black", 16),  # the page fills the photo
+    drawing("white", "black", 120),  # a bold stroke, a large dark region: darker, not page
+    drawing("black", "white", 16),  # chalk on a board
+    drawing("black", "white", 120),  # a bold light stroke on dark: one colour around it?
+    lit_unevenly(60), lit_unevenly(120),  # lighting trends are no table
+    Image.new("RGB", (280, 280), "white"),
+], ids=["paper", "bold-stroke", "chalk", "bold-chalk", "lit-60", "lit-120", "blank"])
+def test_what_is_no_page_on_a_table_is_left_as_it_is(image: Image.Image) -> None:
+    assert without_table(image) is image
+
+
+def test_a_see_through_canvas_is_left_to_its_alpha() -> None:
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    canvas.paste((20, 20, 20, 255), (100, 100, 180, 200))
+    assert without_table(canvas) is canvas
+
+
+def test_ink_away_from_the_page_s_middle_is_kept() -> None:
+    """The page is all that is not the table: a stroke running to the page's edge keeps
+    its end (wood: the blue ink is far from the table's colour)."""
+    stroke = [[(0.5, 0.2), (0.5, 0.97)]]
+    data, where = page_on_table(stroke, TABLES["wood"], page=0.6)
+    ink = decode_image(data)
+    rows = np.flatnonzero((ink > 0.5).any(axis=1))
+    drawn = np.flatnonzero((where > 128).any(axis=1))
+    assert rows[-1] >= drawn[-1] - 0.03 * SIDE  # at most the painted edge is lost
+    assert ink[far_from_ink(where)].max() < 0.1
+
+
+def bold_light_zero(fmt: str) -> bytes:
+    """A thick light "0" on a dark canvas: a region of one colour around a hole of the
+    other, on a background of one colour, as a page on a table is."""
+    image = Image.new("RGB", (280, 280), (17, 24, 39))
+    ImageDraw.Draw(image).ellipse((60, 30, 220, 250), outline=(250, 250, 245), width=50)
+    return encode(image, fmt, **({"quality": 80} if fmt == "JPEG" else {}))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_bold_light_digit_on_dark_is_no_page(monkeypatch, fmt) -> None:
+    """It has no ink of its own (every pixel is one of its two colours or a blend): left as
+    it is. Without that check its background was painted light and the hole read as ink."""
+    from digitnet import imagefile, page
+
+    data = bold_light_zero(fmt)
+    with monkeypatch.context() as patch:
+        patch.setattr(imagefile, "without_table", lambda image: image)
+        as_drawn = decode_image(data)
+    assert np.array_equal(decode_image(data), as_drawn)
+    monkeypatch.setattr(page, "_holds_ink", lambda *args: True)
+    assert not np.array_equal(decode_image(data), as_drawn)
