@@ -146,3 +146,48 @@ def test_a_bold_light_digit_on_dark_is_no_page(monkeypatch, fmt) -> None:
     assert np.array_equal(decode_image(data), as_drawn)
     monkeypatch.setattr(page, "_holds_ink", lambda *args: True)
     assert not np.array_equal(decode_image(data), as_drawn)
+
+
+EIGHT = [[(0.5 + 0.17 * np.cos(t), 0.3 + 0.17 * np.sin(t)) for t in np.linspace(0, 6.3, 40)],
+         [(0.5 + 0.21 * np.cos(t), 0.68 + 0.2 * np.sin(t)) for t in np.linspace(0, 6.3, 40)]]
+
+
+def on_colour(strokes: list, background: tuple, ink: tuple, width: int) -> Image.Image:
+    image = Image.new("RGB", (280, 280), background)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line([(x * 280, y * 280) for x, y in stroke], fill=ink, width=width, joint="curve")
+    return image
+
+
+def tight_crop(strokes: list, ink: tuple, texture: float) -> Image.Image:
+    """A photo of a digit cropped to its ink, so that a stroke (a 7's bar) is the border."""
+    rng = np.random.default_rng(3)
+    cover = np.asarray(strokes_mask(strokes, side=560, width=0.08), np.float32)[..., None] / 255
+    pen = np.array(ink) + rng.normal(0, texture, (560, 560, 1))
+    rgb = np.array(PAGE) * (1 - cover) + pen * cover + rng.normal(0, 3, (560, 560, 3))
+    image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    rows, columns = np.nonzero(cover[..., 0] > 0.5)
+    return image.crop((columns.min(), rows.min(), columns.max() + 1, rows.max() + 1))
+
+
+@pytest.mark.parametrize("image", [
+    tight_crop(SEVEN, BLUE_INK, 12),  # the bar was painted out: read as a 1
+    tight_crop(SEVEN, (110, 110, 110), 25),  # pencil
+    on_colour(EIGHT, (0, 0, 0), (255, 220, 0), 30),  # JPEG colour bleed: read as a 2
+    on_colour(EIGHT, (20, 20, 30), (255, 255, 255), 30),
+], ids=["tight-ballpoint-7", "tight-pencil-7", "yellow-8", "white-8"])
+def test_a_stroke_or_a_hole_of_the_table_s_colour_is_no_table(image: Image.Image) -> None:
+    """Taken for a page on a table at first: a photo cropped to the digit (its bar on the
+    border, the "table"), a light 8 on dark (its loops' holes). The page's dark pixels are
+    the table's own colour, not ink of the page's: left as they are (JPEG as sent)."""
+    data = encode(image, "JPEG", quality=85)
+    assert without_table(Image.open(io.BytesIO(data)).convert("RGB")).tobytes() == \
+        Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+
+
+def test_an_opaque_rgba_photo_of_a_page_on_a_table_is_found() -> None:
+    data, where = page_on_table(ZERO, TABLES["wood"], angle=5)
+    rgba = encode(Image.open(io.BytesIO(data)).convert("RGBA"))
+    ink = decode_image(rgba)
+    assert ink[far_from_ink(where)].max() < 0.1

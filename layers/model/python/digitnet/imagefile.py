@@ -51,9 +51,12 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ImageDecodeError("expected non-empty image bytes")
     with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):
-        image = without_table(_load_upright(_open_checked(bytes(data), max_pixels)))
+        image = _load_upright(_open_checked(bytes(data), max_pixels))
         paper = find_paper(image)  # before reducing, which blurs the border
         image = _reduced(image)
+    painted = without_table(image)  # a page on a table: its paper is then all the border
+    if painted is not image:
+        image, paper = painted, find_paper(painted)
     return ink_on_paper(image, paper)
 
 

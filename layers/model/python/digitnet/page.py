@@ -2,11 +2,12 @@
 
 The paper is read on the image's border (digitnet.paper); when the page does not fill
 the photo, the border is the table, and the whole page became "ink": of 200 digits on
-pages on tables (training/mishaps.py) 6.5% were read right, most refused as no digit.
-The page is found on a thumbnail: the colour at the image's centre, and around it a
-region of that colour that fills its rows and columns (a scanline hull, so a tilted page
-is found too), lighter than the rest, which must be one colour (a table, not lighting),
-and holding ink unlike the table (not a light stroke on a dark background).
+pages on tables (training/mishaps.py) 4.5% were read right, most refused as no digit.
+The page is found on a thumbnail: the colour of the light part of the image's middle, and
+around it a region of that colour that fills its rows and columns (a scanline hull, so a
+tilted page is found too), lighter than the rest, which must be one colour (a table, not
+lighting), and holding ink unlike the table (not a light stroke on a dark background,
+nor a photo cropped so tight that a stroke runs along its edge).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ TABLE_LEVELS = 24.0
 # of lighting (40-120 levels across a photo) left a darker part whose median was 45-55
 # levels darker than the middle, and one colour on a thumbnail as well.
 PAGE_LIGHTER = 64.0
-PAGE_EDGE = 2  # thumbnail pixels of the page's edge painted with the table
+PAGE_EDGE = 2  # thumbnail pixels of the page's edge painted over too (blurred, blocky)
 # A page holds ink unlike the table: INK_PIXELS at least, INK_DARKER levels darker than the
 # table along the line from the table's colour to the page's, or INK_COLOUR levels off that
 # line, on a thumbnail of INK_SIDE a side. A bold light "0" on a dark canvas is a region of
@@ -42,34 +43,55 @@ PAGE_EDGE = 2  # thumbnail pixels of the page's edge painted with the table
 # line, between its ends. Black ink on a black desk was 26 to 33 levels darker than it;
 # a JPEG's ringing beside a sharp edge, up to 45 levels darker than either side, so each
 # pixel is read as its 3x3 mean (ringing left: 9 levels; a pen 1-2 px wide is lost too).
+# And the page's dark pixels (darker than halfway to the table) are mostly ink, their median
+# colour over INK_UNLIKE levels from the table's: where the "page" was a light stroke's
+# region or a photo cropped to a digit (its bar on the border taken for the table), they
+# were the table's own colour (1.3 levels off at most; on pages on tables 4.9 at least).
 INK_DARKER = 16.0
 INK_COLOUR = 32.0
 INK_PIXELS = 8
-INK_SIDE = 1024
+INK_UNLIKE = 8.0
+INK_SIDE = 1024  # as digitnet.imagefile.MAX_SIDE: decode_image hands over images this size
 
 
 def without_table(image: Image.Image) -> Image.Image:
     """The image with the table around its page painted in the page's colour; any image
     that is not a page on a table (most: a canvas, a scan, a page filling the photo) as it
-    is, at the cost of a thumbnail (0.3 ms on an opaque 280x280 PNG; see-through ones none)."""
-    if image.mode not in ("L", "RGB"):  # see-through canvases: their alpha is the ink
+    is, at the cost of a thumbnail (0.2-0.3 ms on an opaque 280x280 PNG, none on a
+    see-through one). decode_image hands over images of at most 1024 px a side."""
+    bands = _opaque_bands(image)
+    if bands is None:
         return image
-    colours = _thumbnail(image)
+    colours = _thumbnail(bands)
     page_colour = _lighter_half(_centre(colours).reshape(len(colours), -1))
-    page = _distance(colours, page_colour) <= PAGE_LEVELS
-    if _border(page).mean() >= BORDER_PAGE:
+    page_coloured = _distance(colours, page_colour) <= PAGE_LEVELS
+    if _border(page_coloured).mean() >= BORDER_PAGE:
         return image
-    table_colour = _table_colour(colours, page, _hull(page), page_colour)
+    table_colour = _table_colour(colours, page_coloured, _hull(page_coloured), page_colour)
     if table_colour is None:
         return image
-    # Found, the page is all that is not the table: ink on its edge is kept with it.
-    inside = _shrunk(_hull(_distance(colours, table_colour) > TABLE_LEVELS))
-    if not _holds_ink(image, inside, page_colour, table_colour):
+    # The page is then all that is not the table, which keeps ink near its edge with it.
+    page = _shrunk(_hull(_distance(colours, table_colour) > TABLE_LEVELS))
+    if not _holds_ink(bands, page, page_colour, table_colour):
         return image
-    table = Image.fromarray(~inside).resize(image.size, Image.Resampling.NEAREST)
+    paint = Image.fromarray(~page).resize(image.size, Image.Resampling.NEAREST)
     painted = image.copy()
-    painted.paste(tuple(int(v) for v in np.round(page_colour)), mask=table)
+    fill = tuple(int(v) for v in np.round(page_colour)) + (255,) * ("A" in image.mode)
+    painted.paste(fill, mask=paint)
     return painted
+
+
+def _opaque_bands(image: Image.Image) -> Image.Image | None:
+    """The image's colour bands (L or RGB) when it is opaque; None for one that has
+    see-through pixels (a canvas: its alpha is the ink), judged by its corners first."""
+    if image.mode in ("L", "RGB"):
+        return image
+    alpha = image.getchannel("A")
+    corners = [(0, 0), (image.width - 1, 0), (0, image.height - 1),
+               (image.width - 1, image.height - 1)]
+    if min(alpha.getpixel(xy) for xy in corners) < 255 or alpha.getextrema()[0] < 255:
+        return None
+    return image.convert(image.mode[:-1])
 
 
 def _thumbnail(image: Image.Image) -> np.ndarray:
@@ -93,8 +115,10 @@ def _centre(values: np.ndarray) -> np.ndarray:
 
 
 def _lighter_half(values: np.ndarray) -> np.ndarray:
-    """The median colour of the lighter half of (bands, n) pixels: the page's, where the
-    middle of the photo is mostly page (ink is the darker part) or partly table."""
+    """The median colour of the lighter half of (bands, n) pixels (for grey, the 75th
+    percentile): the page's, where the middle of the photo is mostly page (ink is the
+    darker part) or partly table. A light stroke over a quarter of the middle is taken for
+    the page too: _holds_ink tells it apart."""
     light = values.mean(axis=0)
     return np.median(values[:, light >= np.median(light)], axis=1)
 
@@ -117,30 +141,33 @@ def _hull(page: np.ndarray) -> np.ndarray:
 
 
 def _spans(page: np.ndarray) -> np.ndarray:
-    """Per row, its columns from the first page pixel to the last; all of them for a row
-    with too few to tell between the page's first and last rows, none beyond those."""
+    """Per row, the columns it has on the page. Three kinds of row: one with ROW_PAGE of
+    page pixels spans from its first to its last; one with fewer, between such rows, spans
+    the whole width (a stroke across the page: the columns decide); one above or below all
+    such rows spans nothing (a band of table)."""
     height, width = page.shape
     enough = page.sum(axis=1) >= ROW_PAGE * width
-    first, last = np.full(height, width), np.full(height, -1)  # off the page
+    first, last = np.full(height, width), np.full(height, -1)  # spanning nothing
     rows = np.flatnonzero(enough)
     if len(rows):
-        first[rows[0] : rows[-1] + 1], last[rows[0] : rows[-1] + 1] = 0, width - 1
+        between = slice(rows[0], rows[-1] + 1)
+        first[between], last[between] = 0, width - 1
         first[enough] = page[enough].argmax(axis=1)
         last[enough] = width - 1 - page[enough, ::-1].argmax(axis=1)
     columns = np.arange(width)
     return (columns >= first[:, None]) & (columns <= last[:, None])
 
 
-def _table_colour(colours: np.ndarray, page: np.ndarray, inside: np.ndarray,
+def _table_colour(colours: np.ndarray, page_coloured: np.ndarray, region: np.ndarray,
                   page_colour: np.ndarray) -> np.ndarray | None:
-    """The table's colour when `inside` is a page on one: a large region mostly of the
-    page's colour, lighter than the rest, which is one other colour (not a drawing: a bold
-    digit is darker than its paper; nor lighting, which is no one colour). Else None."""
-    area = inside.mean()
-    if not PAGE_AREA[0] <= area <= PAGE_AREA[1] or page[inside].mean() < PAGE_FILL:
+    """The table's colour when `region` is a page on one: large, mostly of the page's
+    colour, lighter than the rest, which is one other colour (not a drawing: a bold digit
+    is darker than its paper; nor lighting, which is no one colour). Else None."""
+    area = region.mean()
+    if not PAGE_AREA[0] <= area <= PAGE_AREA[1] or page_coloured[region].mean() < PAGE_FILL:
         return None
-    outside = ~inside
-    if page[outside].mean() > TABLE_PAGE:
+    outside = ~region
+    if page_coloured[outside].mean() > TABLE_PAGE:
         return None
     table = colours[:, outside]
     table_colour = np.median(table, axis=1)
@@ -153,20 +180,23 @@ def _table_colour(colours: np.ndarray, page: np.ndarray, inside: np.ndarray,
 def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
                table_colour: np.ndarray) -> bool:
     """Whether the page (a thumbnail mask) has ink of its own, read at INK_SIDE pixels a
-    side (where a pen's stroke keeps its colour) in the pixels darker than halfway from the
-    page to the table, each as the mean of its 3x3 neighbourhood (JPEG ringing evened
-    out). A light stroke on a dark background has none: its pixels and its holes' are the
-    two colours or blends of them."""
+    side (where a pen's stroke keeps its colour) in its pixels darker than halfway to the
+    table, each as the mean of its 3x3 neighbourhood (JPEG ringing evened out): mostly
+    unlike the table (INK_UNLIKE), and INK_PIXELS of them darker than it or of a colour."""
     small = _reduced_to(image, INK_SIDE)
-    inside = Image.fromarray(page).resize(small.size, Image.Resampling.NEAREST)
-    box = inside.getbbox()  # the page's box: only it is read
+    mask = Image.fromarray(page).resize(small.size, Image.Resampling.NEAREST)
+    box = mask.getbbox()  # the page's box: only it is read
     if box is None:
         return False
-    small, inside = small.crop(box), np.asarray(inside.crop(box))
+    small, inside = small.crop(box), np.asarray(mask.crop(box))
     halfway = _grey((page_colour + table_colour) / 2)
     rows, columns = np.nonzero(inside & (np.asarray(small.convert("L")) < halfway))
+    if len(rows) < INK_PIXELS:
+        return False
     values = np.asarray(small).reshape(small.height, small.width, -1)
     offsets = _mean_around(values, rows, columns) - table_colour
+    if np.abs(np.median(offsets, axis=0)).max() <= INK_UNLIKE:
+        return False  # the table's colour: holes in a light stroke, a stroke on the border
     axis = (page_colour - table_colour) / np.linalg.norm(page_colour - table_colour)
     along = offsets @ axis
     across = np.sqrt(np.square(offsets - along[:, None] * axis).sum(axis=1))
@@ -191,7 +221,7 @@ def _grey(colour: np.ndarray) -> float:
 def _shrunk(inside: np.ndarray, by: int = PAGE_EDGE) -> np.ndarray:
     """The page less `by` thumbnail pixels all round: the page's edge, blurred on the
     thumbnail (a pixel of it is neither table nor page) and blocky once enlarged, is
-    painted with the table."""
+    painted over as well, and ink there with it (2 thumbnail pixels: 32 px of 1024)."""
     shrunk = inside.copy()
     for _ in range(by):
         inside = shrunk.copy()
