@@ -86,10 +86,9 @@ def _opaque_bands(image: Image.Image) -> Image.Image | None:
     see-through pixels (a canvas: its alpha is the ink), judged by its corners first."""
     if image.mode in ("L", "RGB"):
         return image
-    alpha = image.getchannel("A")
-    corners = [(0, 0), (image.width - 1, 0), (0, image.height - 1),
-               (image.width - 1, image.height - 1)]
-    if min(alpha.getpixel(xy) for xy in corners) < 255 or alpha.getextrema()[0] < 255:
+    right, bottom = image.width - 1, image.height - 1
+    corners = [image.getpixel(xy)[-1] for xy in ((0, 0), (right, 0), (0, bottom), (right, bottom))]
+    if min(corners) < 255 or image.getchannel("A").getextrema()[0] < 255:
         return None
     return image.convert(image.mode[:-1])
 
