@@ -160,11 +160,13 @@ def on_colour(strokes: list, background: tuple, ink: tuple, width: int) -> Image
     return image
 
 
-def tight_crop(strokes: list, ink: tuple, texture: float) -> Image.Image:
-    """A photo of a digit cropped to its ink, so that a stroke (a 7's bar) is the border."""
+def tight_crop(strokes: list, ink: tuple, texture: float, bar: float = 0) -> Image.Image:
+    """A photo of a digit cropped to its ink, so that a stroke (a 7's bar) is the border;
+    `bar`: the first stroke's first segment (a 7's bar) that many levels lighter."""
     rng = np.random.default_rng(3)
     cover = np.asarray(strokes_mask(strokes, side=560, width=0.08), np.float32)[..., None] / 255
-    pen = np.array(ink) + rng.normal(0, texture, (560, 560, 1))
+    lighter = np.asarray(strokes_mask([strokes[0][:2]], side=560, width=0.08))[..., None] > 0
+    pen = np.array(ink) + rng.normal(0, texture, (560, 560, 1)) + bar * lighter
     rgb = np.array(PAGE) * (1 - cover) + pen * cover + rng.normal(0, 3, (560, 560, 3))
     image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
     rows, columns = np.nonzero(cover[..., 0] > 0.5)
@@ -174,13 +176,15 @@ def tight_crop(strokes: list, ink: tuple, texture: float) -> Image.Image:
 @pytest.mark.parametrize("image", [
     tight_crop(SEVEN, BLUE_INK, 12),  # the bar was painted out: read as a 1
     tight_crop(SEVEN, (110, 110, 110), 25),  # pencil
+    tight_crop(SEVEN, BLUE_INK, 12, bar=20),  # the bar lighter (less pressure): its own colour
     on_colour(EIGHT, (0, 0, 0), (255, 220, 0), 30),  # JPEG colour bleed: read as a 2
     on_colour(EIGHT, (20, 20, 30), (255, 255, 255), 30),
-], ids=["tight-ballpoint-7", "tight-pencil-7", "yellow-8", "white-8"])
+], ids=["tight-ballpoint-7", "tight-pencil-7", "tight-7-light-bar", "yellow-8", "white-8"])
 def test_a_stroke_or_a_hole_of_the_table_s_colour_is_no_table(image: Image.Image) -> None:
     """Taken for a page on a table at first: a photo cropped to the digit (its bar on the
-    border, the "table"), a light 8 on dark (its loops' holes). The page's dark pixels are
-    the table's own colour, not ink of the page's: left as they are (JPEG as sent)."""
+    border, the "table"), a light 8 on dark (its loops' holes). The digit's strokes run
+    into the "table", or the page's dark pixels are the table's own colour: left as they
+    are (JPEG as sent)."""
     data = encode(image, "JPEG", quality=85)
     assert without_table(Image.open(io.BytesIO(data)).convert("RGB")).tobytes() == \
         Image.open(io.BytesIO(data)).convert("RGB").tobytes()
@@ -191,3 +195,15 @@ def test_an_opaque_rgba_photo_of_a_page_on_a_table_is_found() -> None:
     rgba = encode(Image.open(io.BytesIO(data)).convert("RGBA"))
     ink = decode_image(rgba)
     assert ink[far_from_ink(where)].max() < 0.1
+
+
+def test_a_stroke_running_to_the_page_s_edge_leaves_the_photo_as_it_is(monkeypatch) -> None:
+    """A page on a table whose digit's stroke runs to the page's edge: painting the table
+    and the page's edge would cut it, so nothing is painted (without that check, it was)."""
+    from digitnet import page
+
+    data, _ = page_on_table([[(0.5, 0.3), (0.5, 1.4)]], TABLES["wood"], page=0.6)
+    photo = Image.open(io.BytesIO(data)).convert("RGB")
+    assert without_table(photo) is photo
+    monkeypatch.setattr(page, "_ink_runs_off", lambda *args: False)
+    assert without_table(photo) is not photo
