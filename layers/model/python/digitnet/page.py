@@ -37,23 +37,21 @@ TABLE_LEVELS = 24.0
 # levels darker than the middle, and one colour on a thumbnail as well.
 PAGE_LIGHTER = 64.0
 PAGE_EDGE = 2  # thumbnail pixels of the page's edge painted over too (blurred, blocky)
-# A page holds ink unlike the table: INK_PIXELS at least, INK_DARKER levels darker than the
-# table along the line from the table's colour to the page's, or INK_COLOUR levels off that
-# line, on a thumbnail of INK_SIDE a side. A bold light "0" on a dark canvas is a region of
-# one colour with a hole of the other, and was painted over: its pixels are all on that
-# line, between its ends. Black ink on a black desk was 26 to 33 levels darker than it;
-# a JPEG's ringing beside a sharp edge, up to 45 levels darker than either side, so each
-# pixel is read as its 3x3 mean (ringing left: 9 levels; a pen 1-2 px wide is lost too).
-# And the page's dark pixels (darker than halfway to the table) are mostly ink, their median
-# colour over INK_UNLIKE levels from the table's: where the "page" was a light stroke's
-# region or a photo cropped to a digit (its bar on the border taken for the table), they
-# were the table's own colour (1.3 levels off at most; on pages on tables 4.9 at least).
+# The page's own ink, read at the image's resolution in its pixels darker than halfway from
+# the page's colour to the table's, each as its 3x3 mean (a JPEG's ringing beside a sharp
+# edge is up to 45 levels darker than either side, 9 once averaged; a pen 1-2 px wide is
+# lost with it):
+# - their median colour is over INK_UNLIKE levels from the table's: a light stroke's holes,
+#   or a stroke on a tight crop's border taken for the table, were 1.3 levels off at most;
+#   pages on tables 4.9 or more (black ink on a black desk can be less: not found);
+# - and INK_PIXELS of them are INK_DARKER levels darker than the table along the line from
+#   its colour to the page's, or INK_COLOUR levels off that line (a light "0" on a dark
+#   canvas has every pixel on that line, between its ends).
+INK_UNLIKE = 8.0
+INK_PIXELS = 8
 INK_DARKER = 16.0
 INK_COLOUR = 32.0
-INK_PIXELS = 8
-INK_UNLIKE = 8.0
 INK_SAMPLES = 4096  # dark pixels read at most (a bold digit on a 1024 px page has 50,000+)
-INK_SIDE = 1024  # as digitnet.imagefile.MAX_SIDE: decode_image hands over images this size
 
 
 def without_table(image: Image.Image) -> Image.Image:
@@ -210,23 +208,20 @@ def _grown(mask: np.ndarray) -> np.ndarray:
 
 def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
                table_colour: np.ndarray) -> bool:
-    """Whether the page (a thumbnail mask) has ink of its own, read at INK_SIDE pixels a
-    side (where a pen's stroke keeps its colour) in its pixels darker than halfway to the
-    table, each as the mean of its 3x3 neighbourhood (JPEG ringing evened out): mostly
-    unlike the table (INK_UNLIKE), and INK_PIXELS of them darker than it or of a colour."""
-    small = _reduced_to(image, INK_SIDE)
-    mask = Image.fromarray(page).resize(small.size, Image.Resampling.NEAREST)
+    """Whether the page (a thumbnail mask) has ink of its own (see INK_UNLIKE and after),
+    read on the image itself, where a pen's stroke keeps its colour."""
+    mask = Image.fromarray(page).resize(image.size, Image.Resampling.NEAREST)
     box = mask.getbbox()  # the page's box: only it is read
     if box is None:
         return False
-    small, inside = small.crop(box), np.asarray(mask.crop(box))
+    crop, inside = image.crop(box), np.asarray(mask.crop(box))
     halfway = _grey((page_colour + table_colour) / 2)
-    rows, columns = np.nonzero(inside & (np.asarray(small.convert("L")) < halfway))
+    rows, columns = np.nonzero(inside & (np.asarray(crop.convert("L")) < halfway))
     if len(rows) < INK_PIXELS:
         return False
     step = -(-len(rows) // INK_SAMPLES)  # evenly spread: a median and a count need no more
     rows, columns = rows[::step], columns[::step]
-    values = np.asarray(small).reshape(small.height, small.width, -1)
+    values = np.asarray(crop).reshape(crop.height, crop.width, -1)
     offsets = _mean_around(values, rows, columns) - table_colour
     if np.abs(np.median(offsets, axis=0)).max() <= INK_UNLIKE:
         return False  # the table's colour: holes in a light stroke, a stroke on the border
