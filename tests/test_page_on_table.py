@@ -25,9 +25,11 @@ TABLES = {"wood": (150, 105, 65), "dark desk": (45, 45, 50), "green mat": (40, 9
 
 
 def page_on_table(strokes: list, table: tuple, *, angle: float = 0.0, page: float = 0.6,
-                  at: tuple[float, float] = (0.5, 0.5)) -> tuple[bytes, np.ndarray]:
-    """A JPEG photo of `strokes` on a page `page` of the photo's side, turned by `angle`
-    degrees, centred `at`, on a table with grain; and where the strokes are in the photo."""
+                  at: tuple[float, float] = (0.5, 0.5),
+                  ruled: bool = False) -> tuple[bytes, np.ndarray]:
+    """A JPEG photo of `strokes` on a page `page` of the photo's side (`ruled`: a notebook's,
+    every 24 px), turned by `angle` degrees, centred `at`, on a table with grain; and where
+    the strokes are in the photo."""
     rng = np.random.default_rng(len(strokes) + int(angle) + sum(table))
     inner = round(SIDE * page)
     cover = strokes_mask(strokes, side=inner, width=0.05).rotate(angle, expand=True)
@@ -36,6 +38,11 @@ def page_on_table(strokes: list, table: tuple, *, angle: float = 0.0, page: floa
     photo = Image.fromarray(np.clip(np.array(table) + grain, 0, 255).astype(np.uint8))
     corner = tuple(round(c * SIDE - s / 2) for c, s in zip(at, sheet.size, strict=True))
     photo.paste(PAGE, corner, sheet)
+    if ruled:
+        lines = Image.new("L", (inner, inner), 0)
+        for y in range(12, inner, 24):
+            ImageDraw.Draw(lines).line([(0, y), (inner, y)], fill=255, width=2)
+        photo.paste((160, 190, 225), corner, lines.rotate(angle, expand=True))
     photo.paste(BLUE_INK, corner, cover)
     where = Image.new("L", (SIDE, SIDE), 0)
     where.paste(cover, corner, cover)
@@ -43,9 +50,16 @@ def page_on_table(strokes: list, table: tuple, *, angle: float = 0.0, page: floa
     return data, np.asarray(where)
 
 
-def far_from_ink(where: np.ndarray, margin: int = 12) -> np.ndarray:
-    grown = Image.fromarray(where).filter(ImageFilter.MaxFilter(2 * margin + 1))
-    return np.asarray(grown) == 0
+def box_size(mask: np.ndarray) -> tuple[int, int]:
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(columns[-1] - columns[0] + 1)
+
+
+def strokes_alone(ink: np.ndarray, where: np.ndarray, slack: float = 6) -> bool:
+    """Whether the ink (10% and over) is the strokes' and nothing else's, none lost: its box
+    is the strokes' box, within `slack` px (the photo may come back cropped to its page)."""
+    drawn, got = box_size(where >= 26), box_size(ink >= 0.1)
+    return all(abs(a - b) <= slack for a, b in zip(drawn, got, strict=True))
 
 
 @pytest.mark.parametrize("table", TABLES.values(), ids=TABLES.keys())
@@ -53,24 +67,27 @@ def far_from_ink(where: np.ndarray, margin: int = 12) -> np.ndarray:
                                            (-12, (0.62, 0.4))], ids=["square", "turned", "aside"])
 def test_the_table_around_a_page_is_not_ink(table, angle, at) -> None:
     data, where = page_on_table(ZERO, table, angle=angle, at=at)
-    ink = decode_image(data)
-    assert ink[far_from_ink(where)].max() < 0.1  # neither the page nor the table is ink
-    assert np.mean(ink[where > 128] > 0.5) > 0.9  # the strokes are
+    assert strokes_alone(decode_image(data), where)  # neither the page nor the table is ink
 
 
 def test_a_grey_photo_of_a_page_on_a_table_too() -> None:
     data, where = page_on_table(ZERO, TABLES["wood"], angle=5)
     grey = encode(Image.open(io.BytesIO(data)).convert("L"), "JPEG", quality=85)
-    ink = decode_image(grey)
-    assert ink[far_from_ink(where)].max() < 0.1
-    assert np.mean(ink[where > 128] > 0.5) > 0.9
+    assert strokes_alone(decode_image(grey), where)
 
 
 def test_a_page_cut_off_by_the_photo_s_edge_is_found_too() -> None:
     """Only part of the table shows: on the left and the top."""
     data, where = page_on_table(SEVEN, TABLES["wood"], page=0.9, at=(0.6, 0.58))
-    ink = decode_image(data)
-    assert ink[far_from_ink(where)].max() < 0.1
+    assert strokes_alone(decode_image(data), where)
+
+
+def test_a_notebook_page_on_a_table_loses_its_lines_too() -> None:
+    """The photo comes back cropped to its page, across which the printed lines run (on the
+    whole photo they spanned too little of it to be told from strokes). A crop whose edge
+    falls on a line still misleads the paper's colour, as any such image does (README)."""
+    data, where = page_on_table(SEVEN, TABLES["dark desk"], page=0.9, ruled=True)
+    assert strokes_alone(decode_image(data), where)
 
 
 @pytest.mark.parametrize("table", ["wood", "dark desk"])
@@ -118,11 +135,7 @@ def test_ink_away_from_the_page_s_middle_is_kept() -> None:
     its end (wood: the blue ink is far from the table's colour)."""
     stroke = [[(0.5, 0.2), (0.5, 0.97)]]
     data, where = page_on_table(stroke, TABLES["wood"], page=0.6)
-    ink = decode_image(data)
-    rows = np.flatnonzero((ink > 0.5).any(axis=1))
-    drawn = np.flatnonzero((where > 128).any(axis=1))
-    assert rows[-1] >= drawn[-1] - 0.03 * SIDE  # at most the painted edge is lost
-    assert ink[far_from_ink(where)].max() < 0.1
+    assert strokes_alone(decode_image(data), where, slack=0.03 * SIDE)  # at most its edge lost
 
 
 def bold_light_zero(fmt: str) -> bytes:
@@ -193,8 +206,7 @@ def test_a_stroke_or_a_hole_of_the_table_s_colour_is_no_table(image: Image.Image
 def test_an_opaque_rgba_photo_of_a_page_on_a_table_is_found() -> None:
     data, where = page_on_table(ZERO, TABLES["wood"], angle=5)
     rgba = encode(Image.open(io.BytesIO(data)).convert("RGBA"))
-    ink = decode_image(rgba)
-    assert ink[far_from_ink(where)].max() < 0.1
+    assert strokes_alone(decode_image(rgba), where)
 
 
 def test_a_stroke_running_to_the_page_s_edge_leaves_the_photo_as_it_is(monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""A photo of a page lying on a table: the table painted over in the page's colour.
+"""A photo of a page lying on a table: cropped to the page, the table painted over.
 
 The paper is read on the image's border (digitnet.paper); when the page does not fill
 the photo, the border is the table, and the whole page became "ink": of 200 digits on
@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 THUMB_SIDE = 64  # the page is found on a thumbnail at most this many pixels a side
 # Levels (largest channel difference) from the centre's colour that are still the page:
@@ -55,10 +55,12 @@ INK_SAMPLES = 4096  # dark pixels read at most (a bold digit on a 1024 px page h
 
 
 def without_table(image: Image.Image) -> Image.Image:
-    """The image with the table around its page painted in the page's colour; any image
-    that is not a page on a table (most: a canvas, a scan, a page filling the photo) as it
-    is, at the cost of a thumbnail (0.2-0.3 ms on an opaque 280x280 PNG, none on a
-    see-through one). decode_image hands over images of at most 1024 px a side."""
+    """The image cropped to its page, what is left of the table painted in the page's
+    colour; any image that is not a page on a table (most: a canvas, a scan, a page filling
+    the photo) as it is, at the cost of a thumbnail: 0.2-0.3 ms on an opaque 280x280 RGB
+    PNG, about 0.5 ms on an RGBA one or with a bold dark digit, up to 2 ms with a bold
+    light digit on dark (6 ms at 1024 px), none on a see-through canvas. decode_image
+    hands over images of at most 1024 px a side."""
     bands = _opaque_bands(image)
     if bands is None:
         return image
@@ -77,10 +79,10 @@ def without_table(image: Image.Image) -> Image.Image:
         return image
     if not _holds_ink(bands, page, page_colour, table_colour):
         return image
-    paint = Image.fromarray(~page).resize(image.size, Image.Resampling.NEAREST)
-    painted = image.copy()
+    on_page = Image.fromarray(page).resize(image.size, Image.Resampling.NEAREST)
+    painted = image.crop(on_page.getbbox())  # a notebook's lines then span the image
     fill = tuple(int(v) for v in np.round(page_colour)) + (255,) * ("A" in image.mode)
-    painted.paste(fill, mask=paint)
+    painted.paste(fill, mask=ImageChops.invert(on_page.crop(on_page.getbbox()).convert("L")))
     return painted
 
 
