@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import ImageDecodeError, ImageTooLargeError, InputError
+from .frame import without_frame
 from .page import without_table
 from .paper import find_paper, ink_on_paper
 
@@ -46,12 +47,13 @@ _JPEG_SOS, _JPEG_SOI, _JPEG_EOI = 0xDA, 0xD8, 0xD9
 def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode image bytes into a 2-D float32 ink map in [0, 1] (ink = 1): the distance from
     the paper (digitnet.paper), so dark-on-light, light-on-dark, coloured strokes, photos
-    lit unevenly and canvases with a see-through background all work. Images whose longer
-    side exceeds MAX_SIDE are reduced first."""
+    lit unevenly and canvases with a see-through background all work. A frame round the
+    image (digitnet.frame) is cut off first; images whose longer side exceeds MAX_SIDE are
+    reduced; a page lying on a table is cropped to (digitnet.page)."""
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ImageDecodeError("expected non-empty image bytes")
     with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):
-        image = _load_upright(_open_checked(bytes(data), max_pixels))
+        image = without_frame(_load_upright(_open_checked(bytes(data), max_pixels)))
         paper = find_paper(image)  # before reducing, which blurs the border
         image = _reduced(image)
     painted = without_table(image)  # a page on a table: its paper is then all the border

@@ -1,0 +1,76 @@
+"""A frame around a drawing: thin lines of one colour all round the image, not paper.
+
+A screenshot of a canvas keeps its border. Read as the paper's colour (digitnet.paper
+reads the border), such a frame made the paper itself ink: a canvas with a 2 px light
+grey or black border was read wrong. The outer rows (columns) are a frame when they are
+one colour and the rows inside them another, itself one colour (paper) for PAPER_ROWS,
+on all four sides: a photo cropped tight to a 7 has its bar, one colour over paper, on
+one side only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+FRAME_SHARE = 0.05  # a frame is at most this share of the image's side, on each side
+LINE_LEVELS = 10  # a line is one colour: all but LINE_OUTLIERS of it within these levels
+LINE_OUTLIERS = 0.02  # of its median (JPEG noise, a corner)
+FRAME_LEVELS = 24  # the frame line and the paper inside it differ by this much or more
+# The paper inside goes on, one colour, this many rows: a notebook's printed line a few
+# rows in from the edge is not paper (the rows outside it were taken for a frame).
+PAPER_ROWS = 4
+
+
+def without_frame(image: Image.Image) -> Image.Image:
+    """The image with its frame lines cut off each side; any other image as it is."""
+    width, height = image.size
+    most_down, most_across = int(FRAME_SHARE * height), int(FRAME_SHARE * width)
+    if not _edge_differs(image, (width // 2, 0), (width // 2, min(most_down + 1, height - 1))):
+        return image  # the common case, in two pixels: the top edge is what lies inside it
+    down, across = most_down + PAPER_ROWS + 1, most_across + PAPER_ROWS + 1
+    # Each side's strip leaves out the corners, where the other sides' frames are.
+    wide, tall = (most_across, width - most_across), (most_down, height - most_down)
+    top = _frame(_strip(image, (wide[0], 0, wide[1], down)), most_down)
+    bottom = _frame(_strip(image, (wide[0], height - down, wide[1], height))[::-1], most_down)
+    left = _frame(_strip(image, (0, tall[0], across, tall[1])).transpose(1, 0, 2), most_across)
+    right = _strip(image, (width - across, tall[0], width, tall[1])).transpose(1, 0, 2)
+    right = _frame(right[::-1], most_across)
+    if 0 in (top, bottom, left, right):  # a frame goes all round: one line may be a stroke
+        return image
+    return image.crop((left, top, width - right, height - bottom))
+
+
+def _edge_differs(image: Image.Image, edge: tuple[int, int], inside: tuple[int, int]) -> bool:
+    """Whether the pixel on the edge and the one past where a frame could end differ."""
+    at_edge, past = (np.atleast_1d(image.getpixel(xy)).astype(int) for xy in (edge, inside))
+    return bool(np.abs(at_edge - past).max() >= FRAME_LEVELS)
+
+
+def _strip(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
+    values = np.asarray(image.crop(box))
+    return values if values.ndim == 3 else values[..., None]
+
+
+def _frame(values: np.ndarray, most: int) -> int:
+    """How many rows at the top (at most `most`) are frame lines: rows of the first row's
+    colour, followed by PAPER_ROWS of another, all of them each one colour. Row means
+    screen the common case, a paper edge, in one pass."""
+    rows = values.mean(axis=1)
+    differs = np.flatnonzero(np.abs(rows - rows[0]).max(axis=1)[: most + 1] >= FRAME_LEVELS / 2)
+    if len(differs) == 0 or differs[0] == 0:
+        return 0
+    depth = int(differs[0])
+    if depth + PAPER_ROWS >= len(values):
+        return 0
+    lines = [values[k] for k in range(depth + PAPER_ROWS + 1)]
+    if not all(_one_colour(line) for line in lines):
+        return 0
+    frame, paper, deeper = (np.median(lines[k], axis=0) for k in (0, depth, -1))
+    gap = np.abs(paper - frame).max()
+    return depth if gap >= FRAME_LEVELS and np.abs(deeper - paper).max() < FRAME_LEVELS else 0
+
+
+def _one_colour(line: np.ndarray) -> bool:
+    off = np.abs(line.astype(np.int16) - np.median(line, axis=0).astype(np.int16)).max(axis=1)
+    return bool(np.count_nonzero(off > LINE_LEVELS) <= LINE_OUTLIERS * len(line))
