@@ -187,8 +187,7 @@ def _ink_runs_off(colours: np.ndarray, region: np.ndarray, page: np.ndarray,
     the page past its painted edge: a stroke running off the page, or a "table" that is
     the digit's own stroke (a photo cropped to the digit: a 7's bar on the border, lighter
     than its downstroke). A page on a table has paper between its ink and the table."""
-    weights = np.array((0.299, 0.587, 0.114) if len(colours) == 3 else (1.0,), np.float32)
-    dark = np.tensordot(weights, colours, axes=1) < _grey((page_colour + table_colour) / 2)
+    dark = _grey(colours) < _grey((page_colour + table_colour) / 2)
     reached = ~region  # the table, then what dark pixels join to it
     for _ in range(dark.size):
         grown = reached | (dark & _grown(reached))
@@ -217,7 +216,7 @@ def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
     if box is None:
         return False
     crop, inside = image.crop(box), np.asarray(mask.crop(box))
-    halfway = _grey((page_colour + table_colour) / 2)
+    halfway = float(_grey((page_colour + table_colour) / 2))
     rows, columns = np.nonzero(inside & (np.asarray(crop.convert("L")) < halfway))
     if len(rows) < INK_PIXELS:
         return False
@@ -243,9 +242,12 @@ def _mean_around(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> n
     return total / 9
 
 
-def _grey(colour: np.ndarray) -> float:
-    """A colour's grey level as Pillow's convert("L") computes it (ITU-R 601-2 luma)."""
-    return float(colour[0]) if len(colour) == 1 else float(colour @ (0.299, 0.587, 0.114))
+def _grey(colours: np.ndarray) -> np.ndarray:
+    """Grey levels as Pillow's convert("L") computes them (ITU-R 601-2 luma), of colours
+    with their bands on the first axis: one colour, or a thumbnail's (bands, h, w)."""
+    if len(colours) == 1:
+        return colours[0]
+    return np.tensordot(np.array((0.299, 0.587, 0.114), np.float32), colours, axes=1)
 
 
 def _shrunk(inside: np.ndarray, by: int = PAGE_EDGE) -> np.ndarray:
