@@ -8,7 +8,8 @@ Each is an MNIST digit redrawn as `canvas_set` draws it, then spoilt in one of f
 - `photo`: a JPEG photo of paper lit unevenly: 40 to 120 grey levels darker on one side,
   camera noise and blur, blue, black or pencil ink;
 - `notebook`: a page of a notebook, ruled every 24-40 px in light blue (squared half the
-  time), blue or black pen;
+  time; a line may lie along the image's edge, as when a photo is cropped on one), blue or
+  black pen;
 - `table`: a JPEG photo of the page (8-40 px of paper around the drawing) lying on a table
   (wood, a dark desk, grey, a green cutting mat, with grain), turned up to 12 degrees,
   45-80% of the photo's side, over the photo's middle.
@@ -80,7 +81,9 @@ def _photo(image: np.ndarray, rng: np.random.Generator) -> bytes:
 def _notebook(image: np.ndarray, rng: np.random.Generator) -> bytes:
     coverage, _, _ = stroke_coverage(image, rng)
     spacing = int(rng.integers(24, 41))
-    first = int(rng.integers(3, spacing))  # a line on the very edge: see the README
+    # Drawn from 3 up, as when lines were kept off the edge, so the other kinds' drawings
+    # stay byte for byte as they were; shifted so a line may lie along the top or left edge.
+    first = int(rng.integers(3, spacing)) - 3
     paper = np.full((CANVAS, CANVAS, 3), 250.0)
     for start in range(first, CANVAS, spacing):
         paper[start : start + 2] = RULE_COLOUR
