@@ -133,7 +133,7 @@ def _require_model(state: ModelState) -> None:
 async def _read_body(request: Request) -> bytes:
     """The body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _body_too_large()
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -154,8 +154,10 @@ def _kind(item: PredictRequest) -> str:
 
 
 def _parse[T](adapter: TypeAdapter[T], body: bytes) -> T:
+    """JSON text, a UTF-8 byte order mark before it ignored (RFC 8259 allows it; Windows
+    PowerShell 5.1 writes one)."""
     try:
-        return adapter.validate_json(body)
+        return adapter.validate_json(body.removeprefix(b"\xef\xbb\xbf"))
     except ValidationError as exc:
         raise ApiError.invalid(exc) from exc
 

@@ -81,6 +81,9 @@ def image_bytes(text: str, loc: Loc) -> bytes:
         if not comma or not media.startswith("image/") or not media.endswith(";base64"):
             raise ApiError(422, loc, "a data URL must look like data:image/png;base64,<data>",
                            "invalid_data_url")
+    if text[:8].lower().startswith(("http://", "https://")):
+        raise ApiError(422, loc, "image must hold the picture itself (base64 or a data: URL); "
+                       "URLs are not fetched", "invalid_base64")
     if len(text) > MAX_BASE64_CHARS:  # refused before decoding anything
         raise _image_too_large(loc)
     try:
