@@ -59,6 +59,7 @@ build: venv  ## sam build, then trim and precompile the function and its layers 
 STANDIN_IMAGE ?= digits-lambda:python3.12-standin
 start-api: venv  ## the function in Docker behind `sam local start-api` on :3000 (STANDIN=1: offline image)
 	$(BIN)/sam build --config-env local
+	$(PY) -m tools.post_build .aws-sam/build-local
 ifdef STANDIN
 	$(PY) -m tools.standin_image --tag $(STANDIN_IMAGE) --scan .aws-sam/build-local
 	$(BIN)/sam local start-api --config-env local --invoke-image $(STANDIN_IMAGE) --skip-pull-image

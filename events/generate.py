@@ -1,6 +1,6 @@
 """Rebuild the API Gateway sample events: `sam local generate-event`, adapted to this API.
 
-    PATH=.venv/bin:$PATH .venv/bin/python events/generate.py
+    .venv/bin/python events/generate.py
 
 The HTTP API (v2) and REST (v1) proxy events come from SAM's generator; this
 script points them at our routes and puts in bodies: a "7" drawn as 28x28
@@ -10,6 +10,7 @@ background (what the site's `toDataURL()` sends; also written as seven.png).
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
@@ -19,14 +20,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tools.sam_build import BIN, sam_env
+
 HERE = Path(__file__).resolve().parent
 # The "7", as fractions of the side; the tests draw theirs from this too (tests/api_helpers.py).
 SEVEN = [(0.22, 0.22), (0.78, 0.22), (0.42, 0.82)]
 
 
 def sam_event(kind: str) -> dict:
-    out = subprocess.run(["sam", "local", "generate-event", "apigateway", kind],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([str(BIN / "sam"), "local", "generate-event", "apigateway", kind],
+                         check=True, capture_output=True, text=True, env=sam_env()).stdout
     return json.loads(out)
 
 
@@ -84,6 +87,8 @@ def v1(template: dict, method: str, path: str, body: object | None = None) -> di
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog="Writes events/*.json and events/seven.png.").parse_args()
     http, rest = sam_event("http-api-proxy"), sam_event("aws-proxy")
     pixels = {"pixels": seven_pixels()}
     image = {"image": seven_data_url()}
