@@ -289,7 +289,8 @@ def run(s: Settings, only: list[str] | None = None) -> dict[str, object]:
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="MNIST IDX directory")
     parser.add_argument("--quick", action="store_true", help="tiny workloads (smoke test)")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")

@@ -309,7 +309,8 @@ def rows(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_api",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=SHIPPED_MODEL)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -67,7 +67,7 @@ def train_throughput(arch: str, options: dict[str, int | float], batch: int | No
 def main(argv: list[str] | None = None) -> None:
     from training.recipes import RECIPES, OptionError, parse_options  # the trainer's own
 
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_model", description=__doc__)
     parser.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=128)

@@ -241,7 +241,8 @@ SERVE_COMMAND = (sys.executable, "-m", "tools.serve", "--port", "{port}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.loadtest",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, help="an already running server (default: start one)")
     parser.add_argument("--path", default="/predict")
     parser.add_argument("--body", help="JSON body (default: events/v2-predict-pixels.json's)")

@@ -96,7 +96,8 @@ def bench_build() -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.package_size",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", type=Path, help="an existing sam build (default: build now)")
     args = parser.parse_args(argv)
     if args.build_dir is None:

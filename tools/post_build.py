@@ -334,7 +334,8 @@ def pin_architecture(build_dir: Path) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.post_build",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("build_dir", type=Path, nargs="?", default=SAM_BUILD_DIR)
     args = parser.parse_args(argv)
     if not (args.build_dir / "PredictFunction" / "app.py").is_file():

@@ -179,7 +179,8 @@ def build_image(tag: str, scan: Iterable[Path] = (), docker: str = "docker",
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.standin_image",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--tag", default="digits-lambda:python3.12-standin")
     parser.add_argument("--scan", type=Path, action="append", default=[],
                         help="folder of built code whose .so files need system libraries")
