@@ -148,10 +148,9 @@ def _past_edge_lines(image: Image.Image, ring: np.ndarray,
     if any(lines):
         paper = np.median(_border_ring(image, _depths(lines)), axis=0)
         pixels = _overview(image)
-        covers = np.count_nonzero(_worst_channel(pixels - paper) <= EDGE_LINE_LEVELS)
-        lines = [line if line and _unlike(line[1], paper) and covers > np.count_nonzero(
-                     _worst_channel(pixels - line[1]) <= EDGE_LINE_LEVELS) else None
-                 for line in lines]
+        covered = _covers(pixels, paper)
+        lines = [line if line and _unlike(line[1], paper) and _covers(pixels, line[1]) < covered
+                 else None for line in lines]
     if not any(lines):
         return ring, colour
     ring = _border_ring(image, _depths(lines))
@@ -166,6 +165,11 @@ def _overview(image: Image.Image, side: int = 32) -> np.ndarray:
     """A side x side grid of the image's pixels, as (n, bands): what covers most of it."""
     grid = np.asarray(image.resize((side, side), Image.Resampling.NEAREST), np.float64)
     return grid.reshape(side * side, -1)
+
+
+def _covers(pixels: np.ndarray, colour: np.ndarray) -> int:
+    """How many of the (n, bands) pixels are within EDGE_LINE_LEVELS of `colour`."""
+    return int(np.count_nonzero(_worst_channel(pixels - colour) <= EDGE_LINE_LEVELS))
 
 
 def _depths(lines: list[EdgeLine | None]) -> tuple[int, ...]:
