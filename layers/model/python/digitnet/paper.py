@@ -196,7 +196,8 @@ def _edge_bands(image: Image.Image) -> Iterator[tuple[np.ndarray, int]]:
 
 def _edge_line(band: np.ndarray, most: int) -> EdgeLine | None:
     """A printed line along the edge of a _edge_bands band: its first row one colour, which
-    gives way within `most` rows to another, that holds steady `most` rows; None if not."""
+    gives way within `most` rows to another, that (past the rows a blurred edge blends)
+    holds steady for a few rows; None if not."""
     edge = band[0].astype(np.int16)
     line = np.median(edge, axis=0)
     off = _worst_channel(edge - line) > EDGE_LINE_LEVELS
@@ -204,12 +205,13 @@ def _edge_line(band: np.ndarray, most: int) -> EdgeLine | None:
         return None
     profile = np.median(band, axis=1)  # ink or crossing lines in under half a row: unmoved
     changed = np.flatnonzero(np.abs(profile[: most + 1] - line).max(axis=1) > EDGE_LINE_LEVELS)
-    if len(changed) == 0 or changed[0] + most >= len(profile):
+    if len(changed) == 0:
         return None
-    past = profile[changed[0] + 1 : changed[0] + most + 1]  # after a blended row
-    if np.abs(past - past[-1]).max() > EDGE_LINE_LEVELS / 2:
-        return None  # no sharp line (a printed one ends in a row): lighting, a stroke
-    return int(changed[0] + most), line
+    start = int(changed[0]) + max(2, most // 4)  # JPEG ringing, a photo's blur
+    past = profile[start : start + max(RULE_ROWS, most // 2)]
+    if len(past) < RULE_ROWS or np.abs(past - past[-1]).max() > EDGE_LINE_LEVELS:
+        return None  # not steady: lighting, a stroke, another line close by
+    return start + len(past) - 1, line
 
 
 def _sampled(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
