@@ -13,6 +13,7 @@ import io
 import numpy as np
 import pytest
 from api_helpers import SEVEN, ZERO, data_url, encode
+from digitnet import border, lighting
 from digitnet import paper as paper_module
 from digitnet.imagefile import decode_image
 from digitnet.preprocess import normalize_digit
@@ -127,7 +128,7 @@ def test_the_lighting_is_not_fitted_for_a_canvas_or_white_paper(monkeypatch) -> 
     def no_fit(*args: object) -> None:
         raise AssertionError("the lighting was fitted")
 
-    monkeypatch.setattr(paper_module, "_robust_surface", no_fit)
+    monkeypatch.setattr(lighting, "_robust_surface", no_fit)
     canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
     canvas.putalpha(strokes_mask(SEVEN, side=280))
     alpha = np.asarray(canvas.getchannel("A"), np.float32) * np.float32(1 / 255)
@@ -147,7 +148,7 @@ def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
 def without_fit(monkeypatch: pytest.MonkeyPatch, data: bytes) -> np.ndarray:
     """decode_image with the lighting never fitted: the one-colour path."""
     with monkeypatch.context() as patch:
-        patch.setattr(paper_module, "_shading", lambda *args: None)
+        patch.setattr(paper_module, "shading", lambda *args: None)
         return decode_image(data)
 
 
@@ -198,7 +199,7 @@ def test_a_canvas_with_strokes_off_its_edge_is_read_by_its_alpha(monkeypatch) ->
     def no_fit(*args: object) -> None:
         raise AssertionError("the lighting was fitted")
 
-    monkeypatch.setattr(paper_module, "_robust_surface", no_fit)
+    monkeypatch.setattr(lighting, "_robust_surface", no_fit)
     canvas = Image.new("RGBA", (SIDE, SIDE), (0, 0, 0, 0))
     canvas.paste(Image.new("RGBA", (SIDE, SIDE), (*BLUE_INK, 255)),
                  mask=strokes_mask(FOUR_OFF_THE_EDGE))
@@ -296,7 +297,7 @@ def test_an_evenly_lit_border_is_not_searched_for_lines(monkeypatch) -> None:
     def no_search(*args: object) -> None:
         raise AssertionError("the edges were searched for printed lines")
 
-    monkeypatch.setattr(paper_module, "_past_edge_lines", no_search)
+    monkeypatch.setattr(border, "_past_edge_lines", no_search)
     for data in (photo(FOUR_OFF_THE_EDGE, grad=0), photo(ZERO, grad=0, specks=6),
                  notebook(SEVEN, squared=True)[0]):
         assert decode_image(data).max() > 0.5

@@ -1,0 +1,176 @@
+"""The image's border, where a drawing leaves the paper bare: the ring the paper is read on.
+
+Its outermost ring of pixels, sampled; a printed line lying along the image's edge (a
+notebook photo cropped on a line) is read past, so its colour is not taken for the paper's.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import numpy as np
+from PIL import Image
+
+from .rules import RULE_ROWS, RULE_SPAN, widest_rule
+
+RING_SAMPLES = 4096  # border pixels a side read to find the background colour
+# A printed line can lie along the image's very edge (a notebook photo cropped on a line).
+# On two sides (squared paper) it is half the ring, and its colour was taken for the
+# paper's: the page became ink, 1 of 100 squared pages read right. So when the pixels just
+# past the widest printed line are unlike the paper read, each side that is one colour
+# (RULE_SPAN of it within EDGE_LINE_LEVELS of its median) and gives way to another colour
+# within the widest line's rows, which then holds as many rows more, is read past it.
+EDGE_LINE_LEVELS = 16
+INSIDE_POINTS = (0.17, 0.38, 0.61, 0.84)  # where along each side the pixels past it are read
+EDGE_BAND_SAMPLES = 256  # pixels along a side read for its rows' colours (a median each)
+
+
+EdgeLine = tuple[int, np.ndarray]  # how deep the paper past it is read; the line's colour
+
+
+def read_ring(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The ring as (n, bands) and its colour (the median, per band); read past printed
+    lines along the edge where there are some."""
+    ring = _border_ring(image)
+    colour = np.median(ring, axis=0)
+    if not see_through(ring, image.mode) and _edge_unlike(image, ring, colour):
+        ring, colour = _past_edge_lines(image, ring, colour)
+    return ring, colour
+
+
+def _border_ring(image: Image.Image, depths: tuple[int, ...] = (0, 0, 0, 0)) -> np.ndarray:
+    """The outermost ring of pixels as (n, bands): top, bottom, left and right sides, each
+    `depths` rows (columns) in from its edge (past a printed line along it).
+
+    Each side is sampled at most RING_SAMPLES times, evenly (a nearest-pixel resize of the
+    strip, no copy of it): on a 1 x 16,777,216 image the ring is the whole image.
+    """
+    width, height = image.size
+    top, bottom, left, right = depths
+    strips = [(0, top, width, top + 1), (0, height - 1 - bottom, width, height - bottom),
+              (left, 0, left + 1, height), (width - 1 - right, 0, width - right, height)]
+    return np.concatenate([_sampled(image, box) for box in strips])
+
+
+def ring_where(width: int, height: int) -> np.ndarray:
+    """Where _border_ring's pixels sit, (n, 2): x and y as fractions of the width and
+    height, at pixel centres."""
+    across, down = min(width, RING_SAMPLES), min(height, RING_SAMPLES)
+    x = (np.arange(across) + 0.5) / across
+    y = (np.arange(down) + 0.5) / down
+    sides = [(x, np.full(across, 0.5 / height)), (x, np.full(across, 1 - 0.5 / height)),
+             (np.full(down, 0.5 / width), y), (np.full(down, 1 - 0.5 / width), y)]
+    return np.concatenate([np.column_stack(side) for side in sides])
+
+
+def _sampled(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Up to RING_SAMPLES evenly spaced pixels of a one-pixel strip, as (n, bands)."""
+    left, top, right, bottom = box
+    size = (min(right - left, RING_SAMPLES), min(bottom - top, RING_SAMPLES))
+    strip = image.resize(size, Image.Resampling.NEAREST, box=box)
+    return np.asarray(strip).reshape(-1, len(image.getbands()))
+
+
+def see_through(ring: np.ndarray, mode: str) -> bool:
+    """Whether the paper on the ring is see-through somewhere (a canvas `toDataURL()`)."""
+    return mode in ("LA", "RGBA") and ring[:, -1].min() < 255
+
+
+def worst_channel(residuals: np.ndarray) -> np.ndarray:
+    """Largest |residual| of each (n, bands) row, pairwise: max(axis=1) over 3 columns
+    took 41 us a call on 1024 rows, this 2.5."""
+    return functools.reduce(np.maximum, np.abs(residuals).T)
+
+
+def _edge_unlike(image: Image.Image, ring: np.ndarray, colour: np.ndarray) -> bool:
+    """Whether most of a side of _border_ring's ring, or of 16 pixels just past where a
+    printed line along the edge would end, is over EDGE_LINE_LEVELS from `colour`, the
+    ring's: a line along 1-3 sides, or all four. On most images neither is (ink, a speck),
+    and the ring stands as read. The 16 are spaced unevenly: evenly, a grid hits them all."""
+    width, height = image.size
+    down, across = (min(widest_rule(side) + 1, side - 1) for side in (height, width))
+    points = [(int(width * f), y) for f in INSIDE_POINTS for y in (down, height - 1 - down)]
+    points += [(x, int(height * f)) for f in INSIDE_POINTS for x in (across, width - 1 - across)]
+    inside = np.array([image.getpixel(xy) for xy in points]).reshape(len(points), -1)
+    unlike = worst_channel(np.concatenate((ring, inside)) - colour) > EDGE_LINE_LEVELS
+    along = min(width, RING_SAMPLES), min(height, RING_SAMPLES)
+    sizes = np.array([along[0], along[0], along[1], along[1], len(points)])
+    return bool((np.add.reduceat(unlike, np.cumsum(sizes) - sizes) * 2 > sizes).any())
+
+
+def _past_edge_lines(image: Image.Image, ring: np.ndarray,
+                     colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ring and its colour, each side that is a printed line read past it: one colour
+    giving way, within the widest line, to another that holds (_edge_line), unlike the
+    paper so read, and covering less of the image than that paper does (else the line is
+    the paper, with a printed line or a thick stroke, a box-like 0, just inside)."""
+    lines = [_edge_line(band, most) for band, most in _edge_bands(image)]
+    if any(lines):
+        paper = np.median(_border_ring(image, _depths(lines)), axis=0)
+        pixels = _overview(image)
+        covered = _covers(pixels, paper)
+        lines = [line if line and _unlike(line[1], paper) and _covers(pixels, line[1]) < covered
+                 else None for line in lines]
+    if not any(lines):
+        return ring, colour
+    ring = _border_ring(image, _depths(lines))
+    return ring, np.median(ring, axis=0)
+
+
+def _unlike(colour: np.ndarray, other: np.ndarray) -> bool:
+    return bool(np.abs(colour - other).max() > EDGE_LINE_LEVELS)
+
+
+def _overview(image: Image.Image, side: int = 32) -> np.ndarray:
+    """A side x side grid of the image's pixels, as (n, bands): what covers most of it."""
+    grid = np.asarray(image.resize((side, side), Image.Resampling.NEAREST), np.float64)
+    return grid.reshape(side * side, -1)
+
+
+def _covers(pixels: np.ndarray, colour: np.ndarray) -> int:
+    """How many of the (n, bands) pixels are within EDGE_LINE_LEVELS of `colour`."""
+    return int(np.count_nonzero(worst_channel(pixels - colour) <= EDGE_LINE_LEVELS))
+
+
+def _depths(lines: list[EdgeLine | None]) -> tuple[int, ...]:
+    return tuple(line[0] if line else 0 for line in lines)
+
+
+def _edge_bands(image: Image.Image) -> Iterator[tuple[np.ndarray, int]]:
+    """Each side's band (top, bottom, left, right) as (rows from the edge inward, along,
+    bands), twice the widest printed line deep and one more row; and that widest line."""
+    width, height = image.size
+    for side, (along, deep) in enumerate(((width, height), (width, height),
+                                          (height, width), (height, width))):
+        most = widest_rule(deep)
+        rows = min(2 * most + 1, deep)
+        box = ((0, 0, width, rows), (0, height - rows, width, height),
+               (0, 0, rows, height), (width - rows, 0, width, height))[side]
+        samples = min(along, EDGE_BAND_SAMPLES)
+        size = (samples, rows) if side < 2 else (rows, samples)
+        band = np.asarray(image.resize(size, Image.Resampling.NEAREST, box=box))
+        band = band if band.ndim == 3 else band[..., None]
+        band = band.transpose(1, 0, 2) if side >= 2 else band
+        yield (band[::-1] if side % 2 else band), most
+
+
+def _edge_line(band: np.ndarray, most: int) -> EdgeLine | None:
+    """A printed line along the edge of a _edge_bands band: its first row one colour, which
+    gives way within `most` rows to another, that (past the rows a blurred edge blends)
+    holds steady for a few rows; None if not."""
+    edge = band[0].astype(np.int16)
+    line = np.median(edge, axis=0)
+    off = worst_channel(edge - line) > EDGE_LINE_LEVELS
+    if np.count_nonzero(off) > (1 - RULE_SPAN) * len(edge):
+        return None
+    profile = np.median(band, axis=1)  # ink or crossing lines in under half a row: unmoved
+    changed = np.flatnonzero(np.abs(profile[: most + 1] - line).max(axis=1) > EDGE_LINE_LEVELS)
+    if len(changed) == 0:
+        return None
+    start = int(changed[0]) + max(2, most // 4)  # JPEG ringing, a photo's blur
+    past = profile[start : start + max(RULE_ROWS, most // 2)]
+    if len(past) < RULE_ROWS or np.abs(past - past[-1]).max() > EDGE_LINE_LEVELS:
+        return None  # not steady: lighting, a stroke, another line close by
+    return start + len(past) - 1, line
+
