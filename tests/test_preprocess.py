@@ -239,13 +239,15 @@ def test_see_through_pixels_on_opaque_paper_are_no_ink() -> None:
 
 
 def test_the_background_is_read_on_all_four_sides() -> None:
-    """A dark band on top (a scanner's edge) is outvoted by the paper of the other sides."""
+    """A dark band on top (a scanner's edge) is outvoted by the paper of the other sides,
+    and then, apart from the drawing, taken out of the ink (digitnet.bands)."""
     image = Image.new("L", (600, 280), 255)
     ImageDraw.Draw(image).rectangle([(0, 0), (599, 20)], fill=0)
     ImageDraw.Draw(image).line([(250, 80), (350, 80), (280, 260)], fill=0, width=20)
     ink = decode_image(encode(image))
     assert ink[100:, :100].max() == 0.0  # the paper is paper
-    assert ink[:20].min() == pytest.approx(1.0)  # and the band is ink
+    assert ink[:21].max() == 0.0  # the band is not the digit's ink
+    assert ink[75:85, 260:340].min() == pytest.approx(1.0)  # the 7's bar is
 
 
 def test_white_ink_on_transparent_background(reference: np.ndarray) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops
 
+from .bands import without_edge_bands
 from .border import read_ring
 from .lighting import paper_image, shading
 from .preprocess import EMPTY_PEAK
@@ -72,5 +73,5 @@ def _ink_from_image(image: Image.Image, background: np.ndarray,
     ink = np.asarray(distance, dtype=np.float32) * np.float32(1 / 255)
     if alpha is not None:
         ink *= alpha
-    return without_rules(ink)
+    return without_edge_bands(without_rules(ink))
 

@@ -1,0 +1,88 @@
+"""Bands of ink along a whole side, apart from the drawing (a scanner's shadow, a
+screenshot's toolbar), are not the digit's ink (digitnet.bands)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from api_helpers import SEVEN, data_url, encode
+from digitnet import paper
+from digitnet.imagefile import decode_image
+from PIL import Image, ImageDraw
+
+INK = (17, 24, 39)
+
+
+def drawn(size: tuple[int, int], strokes: list, *, paper_colour: tuple = (255, 255, 255),
+          width: int = 16) -> Image.Image:
+    image = Image.new("RGB", size, paper_colour)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line([(x * size[0], y * size[1]) for x, y in stroke], fill=INK, width=width,
+                  joint="curve")
+    return image
+
+
+def screenshot(bars: str) -> Image.Image:
+    """A 7 on an app's white canvas, with dark bars 40 px deep along `bars` (t, b: a phone's
+    status and navigation bars), a light icon in each."""
+    image = drawn((300, 400), [[(0.3, 0.3), (0.7, 0.3), (0.43, 0.75)]])
+    draw = ImageDraw.Draw(image)
+    for bar, box in {"t": (0, 0, 299, 39), "b": (0, 360, 299, 399)}.items():
+        if bar in bars:
+            draw.rectangle(box, fill=(32, 33, 36))
+            icon = (box[0] + 12, box[1] + 12, box[0] + 28, box[1] + 28)
+            draw.rectangle(icon, fill=(200, 200, 200))
+    return image
+
+
+def shadowed(side: str, strokes: list = SEVEN) -> Image.Image:
+    """A scan: a 7 on grey-white paper, a scanner's shadow 36 px wide along one side,
+    darkest at the edge."""
+    image = drawn((280, 280), strokes, paper_colour=(236, 236, 232))
+    pixels = np.asarray(image).astype(np.float32)
+    shade = np.linspace(150, 0, 36)[None, :, None]  # levels darker, edge -> inward
+    view = {"l": pixels, "r": pixels[:, ::-1], "t": pixels.transpose(1, 0, 2),
+            "b": pixels.transpose(1, 0, 2)[:, ::-1]}[side]
+    view[:, :36] -= shade
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("image", [screenshot("t"), screenshot("b"), shadowed("l"),
+                                   shadowed("r"), shadowed("t")],
+                         ids=["status bar", "navigation bar", "shadow left", "shadow right",
+                              "shadow top"])
+def test_a_band_along_a_side_is_not_the_digit(client, image: Image.Image) -> None:
+    """Left in, the band stretched the crop to the image's side: the 7 was read as a 1 or
+    another digit, at 0.6 or less."""
+    ink = decode_image(encode(image))
+    rows, columns = np.nonzero(ink >= 0.25)
+    height, width = ink.shape  # the band is gone, whichever side it was on
+    assert min(rows) > 20
+    assert min(columns) > 20
+    assert height - max(rows) > 20
+    assert width - max(columns) > 20
+    r = client.post("/predict", json={"image": data_url(encode(image), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 7
+
+
+def test_a_stroke_along_the_edge_of_a_tight_crop_stays(monkeypatch) -> None:
+    """A 7 cropped tight: its bar runs along the top edge, but no blank row parts it from the
+    rest of the digit, so it is no band."""
+    image = drawn((200, 260), [[(0.0, 0.02), (1.0, 0.02), (0.3, 1.0)]], width=14)
+    with_bands = decode_image(encode(image))
+    assert with_bands[0, 20:180].min() > 0.5  # the bar is on the edge
+    monkeypatch.setattr(paper, "without_edge_bands", lambda ink: ink)
+    assert np.array_equal(with_bands, decode_image(encode(image)))
+
+
+def test_a_digit_against_a_shadow_keeps_its_ink(client) -> None:
+    """Only the rows inked across half the side go: a 1 touching the shadow's fading edge,
+    no blank column between them, is not cut with it (it was, in a review: refused)."""
+    image = shadowed("r", [[(0.865, 0.2), (0.865, 0.8)]])
+    ink = decode_image(encode(image))
+    assert ink[80:200, 236:246].max(axis=1).min() > 0.5  # the 1, whole
+    r = client.post("/predict", json={"image": data_url(encode(image), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 1
