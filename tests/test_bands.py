@@ -77,6 +77,33 @@ def test_a_stroke_along_the_edge_of_a_tight_crop_stays(monkeypatch) -> None:
     assert np.array_equal(with_bands, decode_image(encode(image)))
 
 
+def two_stroke_seven(*, stem_top: int, stem_to_edge: bool) -> Image.Image:
+    """A 7 drawn in two strokes, a gap between bar and stem, cropped to its ink (with a
+    margin below, unless `stem_to_edge`)."""
+    image = Image.new("RGB", (300, 300), "white")
+    draw = ImageDraw.Draw(image)
+    draw.line([(60, 60), (240, 60)], fill=INK, width=16)
+    draw.line([(stem_top, 84), (120, 250)], fill=INK, width=16)
+    ink = np.asarray(image.convert("L")) < 128
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    bottom_edge = rows[-1] + 1 if stem_to_edge else rows[-1] + 20
+    return image.crop((columns[0], rows[0], columns[-1] + 1, bottom_edge))
+
+
+@pytest.mark.parametrize(("stem_top", "stem_to_edge"), [(248, False), (232, True)],
+                         ids=["the bar short of a corner", "the stem to the far edge"])
+def test_a_tight_crop_of_a_seven_drawn_in_two_strokes_keeps_its_bar(
+        client, stem_top: int, stem_to_edge: bool) -> None:
+    """Its bar runs along the top edge with a blank row below, as a status bar does: a
+    review's 500 such crops read right 490 times, 395 when the bar was taken for a band. A
+    band is inked to the corners, and a drawing reaching the far edge is cropped to its ink."""
+    image = two_stroke_seven(stem_top=stem_top, stem_to_edge=stem_to_edge)
+    assert decode_image(encode(image))[2:10].max(axis=1).min() > 0.5  # the bar is there
+    r = client.post("/predict", json={"image": data_url(encode(image), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 7
+
+
 def test_a_digit_against_a_shadow_keeps_its_ink(client) -> None:
     """Only the rows inked across half the side go: a 1 touching the shadow's fading edge,
     no blank column between them, is not cut with it (it was, in a review: refused)."""
