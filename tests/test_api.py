@@ -52,6 +52,22 @@ def test_health_names_the_shipped_model(client):
     assert r.json()["model"] == {"name": MANIFEST["name"], "version": MANIFEST["version"]}
 
 
+def test_head_health_answers_like_get_without_a_body(client):
+    """Uptime checkers ask with HEAD (UptimeRobot by default): a 405 reads as "down"."""
+    get, head = client.get("/health"), client.head("/health")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert head.headers["content-type"] == "application/json"
+
+
+def test_head_health_is_503_without_a_model():
+    from inference import ModelState
+
+    with TestClient(app_module().create_app(ModelState(None, "OSError: gone"))) as c:
+        r = c.head("/health")
+    assert (r.status_code, r.content) == (503, b"")
+
+
 @pytest.mark.parametrize(("strokes", "digit"), [(ONE, 1), (SEVEN, 7), (ZERO, 0)])
 def test_pixels_are_recognised(client, strokes, digit):
     r = client.post("/predict", json={"pixels": pixels_of(strokes)})

@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 from conftest import skip_or_fail
@@ -89,7 +89,7 @@ def site_port() -> int:
 def api_url(site_port: int) -> Iterator[str]:
     origin = f"http://127.0.0.1:{site_port}"
     with local_server(env={"CORS_ALLOW_ORIGINS": origin}) as url:
-        health = httpx.get(url + "/health", timeout=5)
+        health = httpx2.get(url + "/health", timeout=5)
         assert health.status_code == 200, f"model not loaded: {health.text}"
         yield url
 
@@ -139,7 +139,7 @@ def one_of_each(api_url, mnist_dir: Path) -> list[tuple[np.ndarray, int]]:
         if int(label) in {lab for _, lab in chosen}:
             continue
         pixels = np.rint(image * 255).astype(int).ravel().tolist()
-        answer = httpx.post(api_url + "/predict", json={"pixels": pixels}, timeout=5).json()
+        answer = httpx2.post(api_url + "/predict", json={"pixels": pixels}, timeout=5).json()
         if answer["digit"] == label and answer["confidence"] >= 0.99:
             chosen.append((image, int(label)))
         if len(chosen) == 10:

@@ -75,6 +75,16 @@ def test_get_events(name, expect):
     assert expect in body
 
 
+def test_head_health_event():
+    """HTTP API passes HEAD to the function as it is: the answer must have no body."""
+    event = load_event("v2-health")
+    event["requestContext"]["http"]["method"] = "HEAD"
+    event["routeKey"] = "HEAD /health"
+    status, headers, body = invoke(event)
+    assert (status, body) == (200, "")
+    assert int(headers["content-length"]) > 0  # GET's length, as RFC 9110 allows
+
+
 def test_stage_prefix_via_api_root_path():
     """A named stage (/prod): routes, and the docs page's link to its schema, keep working."""
     from mangum import Mangum

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-import httpx
+import httpx2
 import pytest
 from api_helpers import ONE, SEVEN, data_url, drawn_digit, pixels_of
 from server_helpers import local_server
@@ -21,66 +21,68 @@ def server_url():
 
 
 def test_site_served_at_root(server_url):
-    r = httpx.get(server_url + "/")
+    r = httpx2.get(server_url + "/")
     assert r.status_code == 200
     assert "Digit recognizer" in r.text
 
 
 def test_site_config_points_at_this_origin(server_url):
     """The deploy writes config.json; locally the server answers it (no 404 on each load)."""
-    r = httpx.get(f"{server_url}/config.json")
+    r = httpx2.get(f"{server_url}/config.json")
     assert r.status_code == 200
     assert r.json() == {"apiUrl": ""}
 
 
 def test_api_on_same_port(server_url):
-    r = httpx.get(server_url + "/health")
+    r = httpx2.get(server_url + "/health")
     assert r.status_code == 200
     assert r.json()["ok"] is True  # tools/serve.py points MODEL_DIR at the shipped model
+    head = httpx2.head(server_url + "/health")
+    assert (head.status_code, head.content) == (200, b"")
 
 
 def test_predict_over_http(server_url):
-    r = httpx.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)})
+    r = httpx2.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)})
     assert r.status_code == 200, r.text
     assert r.json()["digit"] == 7
-    r = httpx.post(server_url + "/predict", json={"image": data_url(drawn_digit(ONE))})
+    r = httpx2.post(server_url + "/predict", json={"image": data_url(drawn_digit(ONE))})
     assert r.json()["digit"] == 1
-    r = httpx.post(server_url + "/predict/batch",
+    r = httpx2.post(server_url + "/predict/batch",
                    json={"items": [{"pixels": pixels_of(SEVEN)}, {"image": data_url(
                        drawn_digit(ONE))}]})
     assert [p["digit"] for p in r.json()["predictions"]] == [7, 1]
 
 
 def test_errors_over_http(server_url):
-    r = httpx.post(server_url + "/predict", json={"pixels": [1, 2, 3]})
+    r = httpx2.post(server_url + "/predict", json={"pixels": [1, 2, 3]})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "pixels"]
-    r = httpx.post(server_url + "/predict", content=b"x" * (7 * 1024 * 1024))
+    r = httpx2.post(server_url + "/predict", content=b"x" * (7 * 1024 * 1024))
     assert r.status_code == 413
 
 
 def test_docs_over_http(server_url):
-    assert httpx.get(server_url + "/docs").status_code == 200
-    assert "/predict/batch" in httpx.get(server_url + "/openapi.json").json()["paths"]
+    assert httpx2.get(server_url + "/docs").status_code == 200
+    assert "/predict/batch" in httpx2.get(server_url + "/openapi.json").json()["paths"]
 
 
 @pytest.mark.parametrize("origin", ["http://localhost:5173", "http://127.0.0.1:8000"])
 def test_local_cors_allows_localhost(server_url, origin):
-    r = httpx.options(server_url + "/predict", headers={
+    r = httpx2.options(server_url + "/predict", headers={
         "Origin": origin, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type"})
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == origin
-    r = httpx.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)},
+    r = httpx2.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)},
                    headers={"Origin": origin})
     assert r.headers["access-control-allow-origin"] == origin
 
 
 def test_local_cors_refuses_other_origins(server_url):
-    r = httpx.options(server_url + "/predict", headers={
+    r = httpx2.options(server_url + "/predict", headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in r.headers
-    r = httpx.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)},
+    r = httpx2.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)},
                    headers={"Origin": "http://localhost.evil.example"})
     assert "access-control-allow-origin" not in r.headers
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from conftest import skip_or_fail
 from infra_helpers import BIN, built_app, sam_env
@@ -98,9 +98,9 @@ def wait_until_serving(url: str, proc: subprocess.Popen, log, timeout_s: float =
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            httpx.options(url + "/health", timeout=2)
+            httpx2.options(url + "/health", timeout=2)
             return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
                 pytest.fail(f"sam local start-api did not come up:\n{log.read()[-3000:]}")
@@ -108,14 +108,16 @@ def wait_until_serving(url: str, proc: subprocess.Popen, log, timeout_s: float =
 
 
 def test_health(api_url):
-    r = httpx.get(api_url + "/health", timeout=60)
+    r = httpx2.get(api_url + "/health", timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["ok"] is True
+    head = httpx2.head(api_url + "/health", timeout=60)
+    assert (head.status_code, head.content) == (200, b"")
 
 
 @pytest.mark.parametrize("event", ["v2-predict-pixels", "v2-predict-image"])
 def test_predict_returns_the_digit(api_url, event):
-    r = httpx.post(api_url + "/predict", json=event_body(event), timeout=60)
+    r = httpx2.post(api_url + "/predict", json=event_body(event), timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["digit"] == 7  # events/ draw a "7"
 
@@ -123,16 +125,16 @@ def test_predict_returns_the_digit(api_url, event):
 def test_preflight_is_answered_for_an_allowed_origin_only(api_url):
     asked = {"Access-Control-Request-Method": "POST",
              "Access-Control-Request-Headers": "content-type"}
-    ok = httpx.options(api_url + "/predict", headers={"Origin": DEV_ORIGIN, **asked}, timeout=30)
+    ok = httpx2.options(api_url + "/predict", headers={"Origin": DEV_ORIGIN, **asked}, timeout=30)
     assert ok.status_code in (200, 204)
     assert ok.headers.get("access-control-allow-origin") == DEV_ORIGIN
     assert "POST" in ok.headers.get("access-control-allow-methods", "")
-    other = httpx.options(api_url + "/predict",
+    other = httpx2.options(api_url + "/predict",
                           headers={"Origin": "https://evil.example", **asked}, timeout=30)
     # Absent, not just another value: "*" would let any page read the answers.
     assert "access-control-allow-origin" not in other.headers, dict(other.headers)
 
 
 def test_unrouted_path_is_refused(api_url):
-    r = httpx.get(api_url + "/not-a-route", timeout=30)
+    r = httpx2.get(api_url + "/not-a-route", timeout=30)
     assert r.status_code in (403, 404)

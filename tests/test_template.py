@@ -130,7 +130,7 @@ def test_api_routes_every_endpoint_on_the_default_stage(resources):
     body = only(resources, "AWS::ApiGatewayV2::Api")["Body"]
     routes = {(method.upper(), path) for path, ops in body["paths"].items() for method in ops}
     assert routes == {
-        ("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/health"),
+        ("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/health"), ("HEAD", "/health"),
         ("GET", "/model"), ("GET", "/docs"), ("GET", "/openapi.json"),
     }
     stage = only(resources, "AWS::ApiGatewayV2::Stage")

@@ -116,6 +116,13 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         return JSONResponse({"ok": True, "model": state.ref(),
                               "preprocess_version": PREPROCESS_VERSION})
 
+    @app.head("/health", include_in_schema=False)
+    async def health_head() -> Response:
+        """Uptime checkers ask with HEAD (UptimeRobot by default): GET's status and
+        headers, no body (neither Starlette's Response nor Mangum drops it)."""
+        answer = await health()
+        return Response(status_code=answer.status_code, headers=dict(answer.headers))
+
     @app.get("/model", openapi_extra=operation(ModelCard, {"503": ERRORS["503"]}))
     async def model_card() -> Response:
         _require_model(state)
