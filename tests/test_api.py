@@ -253,6 +253,43 @@ def test_client_mistakes_are_422_naming_field_and_rule(client, case):
     assert all(d["msg"] for d in r.json()["detail"])
 
 
+SEVEN_LEVELS = np.array(pixels_of(SEVEN), dtype=float)
+
+
+@pytest.mark.parametrize(("pixels", "normalize", "kind", "hint"), [
+    ((SEVEN_LEVELS / 255).tolist(), True, "empty_drawing", "multiply 0..1 values by 255"),
+    ((SEVEN_LEVELS / 255).tolist(), False, "empty_drawing", "multiply 0..1 values by 255"),
+    ((255 - SEVEN_LEVELS).tolist(), True, "no_digit", "send 255 - level"),
+], ids=["levels scaled to 0..1", "levels scaled to 0..1, as they are", "dark ink on white"])
+def test_pixels_refused_say_the_likely_mistake(client, pixels, normalize, kind, hint):
+    """The two commonest ways to get MNIST pixels wrong are named, not just "empty"."""
+    r = client.post("/predict", json={"pixels": pixels, "normalize": normalize})
+    assert r.status_code == 422, r.text
+    (detail,) = r.json()["detail"]
+    assert (detail["loc"], detail["type"]) == (["body", "pixels"], kind)
+    assert hint in detail["msg"]
+
+
+def test_blank_pixels_get_no_hint(client):
+    r = client.post("/predict", json={"pixels": [0] * 784})
+    assert r.json()["detail"][0]["msg"] == "the drawing is empty: no ink found"
+
+
+def test_rows_of_pixels_are_one_problem_saying_flatten(client):
+    """numpy's .tolist() of a 28x28 image: one clear item, not 28 "not a number"."""
+    rows = SEVEN_LEVELS.reshape(28, 28).tolist()
+    r = client.post("/predict", json={"pixels": rows})
+    assert r.status_code == 422
+    (detail,) = r.json()["detail"]
+    assert (detail["loc"], detail["type"]) == (["body", "pixels"], "pixels_not_flat")
+    assert "ravel()" in detail["msg"]
+    assert "[0.0" not in r.text  # inputs never echoed
+    items = [{"pixels": SEVEN_LEVELS.tolist()}, {"pixels": rows}, {"pixels": rows}]
+    batch = client.post("/predict/batch", json={"items": items}).json()["detail"]
+    assert [(d["loc"], d["type"]) for d in batch] == [
+        (["body", "items", i, "pixels"], "pixels_not_flat") for i in (1, 2)]
+
+
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers_are_422(client, token):
     body = '{"pixels": [' + token + ",0" * 783 + "]}"

@@ -8,6 +8,7 @@ stack trace.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
@@ -17,6 +18,8 @@ Loc = Sequence[str | int]
 # A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
 # past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
 MAX_LISTED_ERRORS = 20
+NOT_FLAT_MESSAGE = ("pixels must be one flat list of 784 numbers (the 28 rows one after "
+                    "another), not a list of rows: flatten it, e.g. numpy's a.ravel().tolist()")
 
 
 class ApiError(Exception):
@@ -42,7 +45,7 @@ class ApiError(Exception):
 def validation_items(exc: ValidationError) -> list[dict[str, object]]:
     """pydantic's errors without echoing the input back (a 784-number list per error), the
     first MAX_LISTED_ERRORS of them, then one item saying how many more there are."""
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    errors = _rows_as_one(exc.errors(include_url=False, include_context=False))
     items: list[dict[str, object]] = [
         {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
         for err in errors[:MAX_LISTED_ERRORS]
@@ -52,6 +55,23 @@ def validation_items(exc: ValidationError) -> list[dict[str, object]]:
                       "msg": f"and {len(errors) - MAX_LISTED_ERRORS:,} more problems: "
                              f"only the first {MAX_LISTED_ERRORS} are listed"})
     return items
+
+
+def _rows_as_one(errors: list[Any]) -> list[Any]:
+    """A 28x28 list of rows (numpy's .tolist() of an image) as pixels: one problem that
+    says to flatten it, not 28 "Input should be a valid number". The inputs, looked at
+    here, are never echoed back."""
+    out, flagged = [], set()
+    for err in errors:
+        loc = tuple(err["loc"])
+        is_row = (err["type"] == "float_type" and len(loc) >= 2 and loc[-2] == "pixels"
+                  and isinstance(err.get("input"), list))
+        if not is_row:
+            out.append(err)
+        elif loc[:-1] not in flagged:
+            flagged.add(loc[:-1])
+            out.append({"loc": loc[:-1], "type": "pixels_not_flat", "msg": NOT_FLAT_MESSAGE})
+    return out
 
 
 def internal_error_response(request_id: str | None) -> Response:

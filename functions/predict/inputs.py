@@ -37,9 +37,25 @@ def model_input(item: PredictRequest, loc: Loc = ("body",),
     try:
         return preprocess.normalize_digit(ink) if item.normalize else _as_is(ink, field)
     except EmptyDrawingError as exc:
-        raise ApiError(422, field, str(exc), "empty_drawing") from exc
+        raise ApiError(422, field, str(exc) + _pixels_hint(item), "empty_drawing") from exc
     except NoDigitError as exc:
-        raise ApiError(422, field, str(exc), "no_digit") from exc
+        raise ApiError(422, field, str(exc) + _pixels_hint(item), "no_digit") from exc
+
+
+def _pixels_hint(item: PredictRequest) -> str:
+    """The likely mistake behind pixels refused as blank or as all ink: levels scaled to
+    0..1 (as many ML pipelines keep MNIST), or dark ink on white (MNIST's is light on dark)."""
+    if item.pixels is None:
+        return ""
+    levels = np.asarray(item.pixels, dtype=np.float32).reshape(preprocess.SIZE, -1)
+    if 0 < levels.max() <= 1:
+        return ("; pixels are grey levels 0..255 and these are all 1 or less: "
+                "multiply 0..1 values by 255")
+    edge = np.concatenate([levels[0], levels[-1], levels[:, 0], levels[:, -1]])
+    if np.median(edge) >= 128:
+        return ("; pixels are light ink on a dark background, as in MNIST: for dark ink "
+                "on white send 255 - level (an image may be either)")
+    return ""
 
 
 def batch_inputs(items: list[PredictRequest]) -> np.ndarray:
