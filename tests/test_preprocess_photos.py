@@ -291,6 +291,18 @@ def test_a_box_like_zero_by_the_edges_is_no_printed_line(client) -> None:
     assert r.json()["digit"] == 0
 
 
+def test_the_paper_between_the_edge_and_a_stroke_along_it_is_no_bar() -> None:
+    """A 1 drawn along the edge of a page lit from the other side: the strip of paper
+    between, darker than the paper read, then a steady colour, looks like a screenshot's
+    bar (read past up to 12 % of the side). Past a bar lies the paper, past this the
+    stroke: the border stands as read, no side of it read inside the ink."""
+    levels = np.tile(np.linspace(200, 140, 280), (280, 1))  # lit from the left
+    image = Image.fromarray(np.repeat(levels[..., None], 3, axis=2).astype(np.uint8))
+    ImageDraw.Draw(image).line([(261, 34), (261, 246)], fill=(70, 70, 70), width=14)
+    ring, _ = border.read_ring(image)
+    assert np.array_equal(ring, border._border_ring(image))
+
+
 def test_an_evenly_lit_border_is_not_searched_for_lines(monkeypatch) -> None:
     """Ink touching the edge and specks leave most of each side, and of the pixels just
     inside, like the paper: the border stands as read, at the cost of 16 pixel reads."""

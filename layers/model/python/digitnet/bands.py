@@ -27,13 +27,19 @@ MIN_SIDE = 64
 
 SIDES = (lambda a: a, lambda a: a[::-1], lambda a: a.T, lambda a: a.T[::-1])  # t, b, l, r
 OPPOSITE = (1, 0, 3, 2)
+ACROSS = ((2, 3), (2, 3), (0, 1), (0, 1))  # the sides at either end of each side's rows
 
 
 def without_edge_bands(ink: np.ndarray) -> np.ndarray:
     """The ink with each side's band (if any) taken out; the same array when none is. A
     band whose drawing reaches the opposite edge is kept: an image cropped to its ink, a 7
     whose bar was drawn apart from its stem (a review: 78 of 200 such crops read wrong)."""
-    depths = [_band_depth(side(ink)) for side in SIDES]
+    inked = ink >= RULE_INK
+    bars = [_bar_rows(side(inked)) for side in SIDES]
+    if not any(bars):
+        return ink
+    depths = [_band_depth(side(inked), bars[a], bars[b]) if bar else 0
+              for side, bar, (a, b) in zip(SIDES, bars, ACROSS, strict=True)]
     if not any(depths):
         return ink
     top, bottom, left, right = depths
@@ -55,15 +61,26 @@ def _reached(ink: np.ndarray) -> bool:
     return 0 < inked < RULE_SPAN * ink.shape[1]
 
 
-def _band_depth(ink: np.ndarray) -> int:
-    """Rows from the top that are a band, 0 if none: from row 0 to the last row inked across
-    RULE_SPAN of the width before a row with no ink at all, within MAX_BAND of the height.
-    Rows between (a toolbar's icons) go with it; those after it (a shadow's fading edge, a
-    digit touching it) stay."""
-    if ink.shape[1] < MIN_SIDE or np.count_nonzero(ink[0] >= RULE_INK) < EDGE_SPAN * ink.shape[1]:
+def _bar_rows(inked: np.ndarray) -> int:
+    """How many rows from the top are inked across RULE_SPAN of the width, the first across
+    EDGE_SPAN (a bar's extent, icons and all), within MAX_BAND of the height; 0 if none."""
+    if inked.shape[1] < MIN_SIDE or np.count_nonzero(inked[0]) < EDGE_SPAN * inked.shape[1]:
         return 0
-    rows = ink[: int(MAX_BAND * ink.shape[0]) + 1] >= RULE_INK
-    blank = np.flatnonzero(~rows.any(axis=1))
+    rows = inked[: int(MAX_BAND * inked.shape[0]) + 1]
+    short = np.flatnonzero(np.count_nonzero(rows, axis=1) < RULE_SPAN * inked.shape[1])
+    return int(short[0]) if len(short) else len(rows)
+
+
+def _band_depth(inked: np.ndarray, start_bar: int, end_bar: int) -> int:
+    """Rows from the top that are a band (whose first rows are a bar, _bar_rows), 0 if none:
+    to the last row inked across RULE_SPAN of the width before a row with no ink at all,
+    within MAX_BAND of the height.
+    Rows between (a toolbar's icons) go with it; those after it (a shadow's fading edge, a
+    digit touching it) stay. A bar along a side at either end of the rows (`start_bar`,
+    `end_bar` columns deep: a screenshot's bars on two sides or three) crosses every row,
+    and does not count as ink there."""
+    rows = inked[: int(MAX_BAND * inked.shape[0]) + 1]
+    blank = np.flatnonzero(~rows[:, start_bar : rows.shape[1] - end_bar].any(axis=1))
     if len(blank) == 0:
         return 0  # no blank row: a stroke along the edge (a 7's bar cropped tight)
     full = np.count_nonzero(rows[: blank[0]], axis=1) >= RULE_SPAN * rows.shape[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -24,9 +25,16 @@ RING_SAMPLES = 4096  # border pixels a side read to find the background colour
 EDGE_LINE_LEVELS = 16
 INSIDE_POINTS = (0.17, 0.38, 0.61, 0.84)  # where along each side the pixels past it are read
 EDGE_BAND_SAMPLES = 256  # pixels along a side read for its rows' colours (a median each)
+# A screenshot's bar (status, tool or navigation) is read past like a printed line, however
+# deep, up to this share of the side: on two sides or three, the bars were most of the ring
+# and their colour was taken for the paper's.
+MAX_BAR = 0.12
 
 
-EdgeLine = tuple[int, np.ndarray]  # how deep the paper past it is read; the line's colour
+class EdgeLine(NamedTuple):
+    depth: int  # how deep the paper past it is read
+    colour: np.ndarray  # the line's
+    past: np.ndarray | None = None  # a bar's (deeper than a printed line): the colour past it
 
 
 def read_ring(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -105,17 +113,24 @@ def _past_edge_lines(image: Image.Image, ring: np.ndarray,
     giving way, within the widest line, to another that holds (_edge_line), unlike the
     paper so read, and covering less of the image than that paper does (else the line is
     the paper, with a printed line or a thick stroke, a box-like 0, just inside)."""
-    lines = [_edge_line(band, most) for band, most in _edge_bands(image)]
+    lines = [_edge_line(band, most, reach) for band, most, reach in _edge_bands(image)]
     if any(lines):
         paper = np.median(_border_ring(image, _depths(lines)), axis=0)
         pixels = _overview(image)
         covered = _covers(pixels, paper)
-        lines = [line if line and _unlike(line[1], paper) and _covers(pixels, line[1]) < covered
+        lines = [line if line and _unlike(line.colour, paper)
+                 and _covers(pixels, line.colour) < covered and _paper_past(line, paper)
                  else None for line in lines]
     if not any(lines):
         return ring, colour
     ring = _border_ring(image, _depths(lines))
     return ring, np.median(ring, axis=0)
+
+
+def _paper_past(line: EdgeLine, paper: np.ndarray) -> bool:
+    """Past a bar lies the paper (a stroke running along the edge, the paper between them
+    taken for a bar, has ink past it)."""
+    return line.past is None or not _unlike(line.past, paper)
 
 
 def _unlike(colour: np.ndarray, other: np.ndarray) -> bool:
@@ -134,17 +149,19 @@ def _covers(pixels: np.ndarray, colour: np.ndarray) -> int:
 
 
 def _depths(lines: list[EdgeLine | None]) -> tuple[int, ...]:
-    return tuple(line[0] if line else 0 for line in lines)
+    return tuple(line.depth if line else 0 for line in lines)
 
 
-def _edge_bands(image: Image.Image) -> Iterator[tuple[np.ndarray, int]]:
+def _edge_bands(image: Image.Image) -> Iterator[tuple[np.ndarray, int, int]]:
     """Each side's band (top, bottom, left, right) as (rows from the edge inward, along,
-    bands), twice the widest printed line deep and one more row; and that widest line."""
+    bands), deep enough to hold a bar and the rows past it; the widest printed line; and
+    the rows within which a line or a bar must end."""
     width, height = image.size
     for side, (along, deep) in enumerate(((width, height), (width, height),
                                           (height, width), (height, width))):
         most = widest_rule(deep)
-        rows = min(2 * most + 1, deep)
+        reach = max(most, int(MAX_BAR * deep))
+        rows = min(reach + most + 1, deep)
         box = ((0, 0, width, rows), (0, height - rows, width, height),
                (0, 0, rows, height), (width - rows, 0, width, height))[side]
         samples = min(along, EDGE_BAND_SAMPLES)
@@ -152,25 +169,26 @@ def _edge_bands(image: Image.Image) -> Iterator[tuple[np.ndarray, int]]:
         band = np.asarray(image.resize(size, Image.Resampling.NEAREST, box=box))
         band = band if band.ndim == 3 else band[..., None]
         band = band.transpose(1, 0, 2) if side >= 2 else band
-        yield (band[::-1] if side % 2 else band), most
+        yield (band[::-1] if side % 2 else band), most, reach
 
 
-def _edge_line(band: np.ndarray, most: int) -> EdgeLine | None:
-    """A printed line along the edge of a _edge_bands band: its first row one colour, which
-    gives way within `most` rows to another, that (past the rows a blurred edge blends)
-    holds steady for a few rows; None if not."""
+def _edge_line(band: np.ndarray, most: int, reach: int) -> EdgeLine | None:
+    """A printed line or a bar along the edge of a _edge_bands band: its first row one
+    colour, which gives way within `reach` rows to another, that (past the rows a blurred
+    edge blends, as for a line `most` rows wide) holds steady for a few rows; None if not."""
     edge = band[0].astype(np.int16)
     line = np.median(edge, axis=0)
     off = worst_channel(edge - line) > EDGE_LINE_LEVELS
     if np.count_nonzero(off) > (1 - RULE_SPAN) * len(edge):
         return None
     profile = np.median(band, axis=1)  # ink or crossing lines in under half a row: unmoved
-    changed = np.flatnonzero(np.abs(profile[: most + 1] - line).max(axis=1) > EDGE_LINE_LEVELS)
+    changed = np.flatnonzero(np.abs(profile[: reach + 1] - line).max(axis=1) > EDGE_LINE_LEVELS)
     if len(changed) == 0:
         return None
-    start = int(changed[0]) + max(2, most // 4)  # JPEG ringing, a photo's blur
+    first = int(changed[0])
+    start = first + max(2, most // 4)  # JPEG ringing, a photo's blur
     past = profile[start : start + max(RULE_ROWS, most // 2)]
     if len(past) < RULE_ROWS or np.abs(past - past[-1]).max() > EDGE_LINE_LEVELS:
         return None  # not steady: lighting, a stroke, another line close by
-    return start + len(past) - 1, line
+    return EdgeLine(start + len(past) - 1, line, past[-1] if first > most else None)
 
