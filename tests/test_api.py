@@ -307,6 +307,36 @@ def test_malformed_bodies_are_422(client, body):
     assert r.json()["detail"][0]["loc"] == ["body"]
 
 
+SEVEN_PNG = drawn_digit(SEVEN)
+
+
+@pytest.mark.parametrize(("request_args", "hint"), [
+    ({"content": SEVEN_PNG, "headers": {"content-type": "image/png"}},
+     'the body is a PNG file, not JSON: send {"image": "<the file in base64>"}'),
+    ({"content": SEVEN_PNG, "headers": {"content-type": "application/octet-stream"}},
+     "the body is a PNG file"),
+    ({"content": b"\0\1", "headers": {"content-type": "image/heic"}},
+     "the body is an image file"),
+    ({"files": {"file": ("seven.png", SEVEN_PNG, "image/png")}},
+     "the body is a file upload (requests' files=), not JSON"),
+    ({"data": {"image": "abc"}}, "the body is form fields (requests' data=), not JSON"),
+], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data="])
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
+def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hint):
+    """An image file posted as it is, or a form, is the usual first try: the 422 says so."""
+    r = client.post(route, **request_args)
+    assert r.status_code == 422
+    (detail,) = r.json()["detail"]
+    assert detail["type"] == "json_invalid"
+    assert detail["msg"].startswith("Invalid JSON: ")
+    assert hint in detail["msg"]
+
+
+def test_plain_bad_json_gets_no_guess(client):
+    r = client.post("/predict", content=b"{bad", headers={"content-type": "application/json"})
+    assert r.json()["detail"][0]["msg"] == "Invalid JSON: key must be a string at line 1 column 2"
+
+
 def test_size_limits_are_413(client):
     from schemas import MAX_BODY_BYTES, MAX_IMAGE_BYTES
 

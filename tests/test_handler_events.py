@@ -75,6 +75,17 @@ def test_get_events(name, expect):
     assert expect in body
 
 
+def test_an_image_posted_as_it_is_is_a_422_saying_so():
+    """curl --data-binary @seven.png: API Gateway passes the file base64-encoded."""
+    event = load_event("v2-predict-pixels")
+    event["body"] = base64.b64encode((EVENTS_DIR / "seven.png").read_bytes()).decode()
+    event["isBase64Encoded"] = True
+    event["headers"]["content-type"] = "image/png"
+    status, _, body = invoke(event)
+    assert status == 422
+    assert "the body is a PNG file, not JSON" in json.loads(body)["detail"][0]["msg"]
+
+
 def test_head_health_event():
     """HTTP API passes HEAD to the function as it is: the answer must have no body."""
     event = load_event("v2-health")

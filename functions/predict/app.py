@@ -26,7 +26,7 @@ import observability as obs
 from api_docs import ERRORS, docs_page, openapi_with_models, operation
 from digitnet.imagefile import MAX_EDGE
 from digitnet.preprocess import PREPROCESS_VERSION
-from errors import ApiError, UnexpectedErrorMiddleware
+from errors import ApiError, UnexpectedErrorMiddleware, not_json
 from fastapi import FastAPI, Request
 from inference import ModelState
 from inputs import batch_inputs, model_input
@@ -85,7 +85,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
     async def predict(request: Request) -> Response:
         started = perf_counter()
         _require_model(state)
-        item = _parse(PREDICT_ADAPTER, await _read_body(request))
+        item = _parse(PREDICT_ADAPTER, await _read_body(request), request)
         image = model_input(item)[None]
         probabilities = state.predict(image)
         body = state.encoder.encode(probabilities, image)[0]
@@ -97,7 +97,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
     async def predict_batch(request: Request) -> Response:
         started = perf_counter()
         _require_model(state)
-        batch = _parse(BATCH_ADAPTER, await _read_body(request))
+        batch = _parse(BATCH_ADAPTER, await _read_body(request), request)
         images = batch_inputs(batch.items)
         probabilities = state.predict(images)
         body = b",".join(state.encoder.encode(probabilities, images))
@@ -160,13 +160,14 @@ def _kind(item: PredictRequest) -> str:
     return "image" if item.pixels is None else "pixels"
 
 
-def _parse[T](adapter: TypeAdapter[T], body: bytes) -> T:
+def _parse[T](adapter: TypeAdapter[T], body: bytes, request: Request) -> T:
     """JSON text, a UTF-8 byte order mark before it ignored (RFC 8259 allows it; Windows
-    PowerShell 5.1 writes one)."""
+    PowerShell 5.1 writes one); an image file or a form instead is named in the 422."""
     try:
         return adapter.validate_json(body.removeprefix(b"\xef\xbb\xbf"))
     except ValidationError as exc:
-        raise ApiError.invalid(exc) from exc
+        content_type = request.headers.get("content-type", "")
+        raise ApiError.invalid(exc, not_json(content_type, body)) from exc
 
 
 def _record(kinds: list[str], probabilities: np.ndarray, started: float) -> None:

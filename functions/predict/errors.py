@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from digitnet.imagefile import signature_format
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Loc = Sequence[str | int]
+FORMS = {"multipart/form-data": "a file upload (requests' files=)",
+         "application/x-www-form-urlencoded": "form fields (requests' data=)"}
+FORMS_INSTEAD = {"multipart/form-data": '{"image": "<the file in base64>"}',
+                 "application/x-www-form-urlencoded": "the fields as JSON (requests' json=)"}
 # A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
 # past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
 MAX_LISTED_ERRORS = 20
@@ -32,9 +37,14 @@ class ApiError(Exception):
         self.items = items or [{"loc": list(loc), "msg": msg, "type": kind}]
 
     @classmethod
-    def invalid(cls, exc: ValidationError) -> ApiError:
-        """A 422 listing the problems pydantic found (the first MAX_LISTED_ERRORS)."""
-        return cls(422, ["body"], "invalid request", "validation", validation_items(exc))
+    def invalid(cls, exc: ValidationError, not_json: str = "") -> ApiError:
+        """A 422 listing the problems pydantic found (the first MAX_LISTED_ERRORS);
+        `not_json`, what the body is instead of JSON, said after a json_invalid."""
+        items = validation_items(exc)
+        for item in items:
+            if item["type"] == "json_invalid" and not_json:
+                item["msg"] = f"{item['msg']}: {not_json}"
+        return cls(422, ["body"], "invalid request", "validation", items)
 
     def response(self) -> Response:
         if self.status >= 500:  # not the client's doing: a plain message, no field
@@ -72,6 +82,19 @@ def _rows_as_one(errors: list[Any]) -> list[Any]:
             flagged.add(loc[:-1])
             out.append({"loc": loc[:-1], "type": "pixels_not_flat", "msg": NOT_FLAT_MESSAGE})
     return out
+
+
+def not_json(content_type: str, body: bytes) -> str:
+    """What a body that is no JSON most likely is, and what to send instead ('' if unsure):
+    an image file posted as it is, or a form (Python requests' files= or data=)."""
+    kind = content_type.partition(";")[0].strip().lower()
+    found = signature_format(body)
+    if found or kind.startswith("image/"):
+        what = f"a {found}" if found else "an image"
+        return f'the body is {what} file, not JSON: send {{"image": "<the file in base64>"}}'
+    if kind in FORMS:
+        return f"the body is {FORMS[kind]}, not JSON: send {FORMS_INSTEAD[kind]}"
+    return ""
 
 
 def internal_error_response(request_id: str | None) -> Response:

@@ -138,15 +138,19 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _unreadable(data: bytes) -> str:
-    """Say 'damaged PNG' rather than 'not an image' when the signature is right."""
+def signature_format(data: bytes) -> str | None:
+    """The format a file's first bytes name (PNG, JPEG, GIF or WebP), whatever follows."""
     signatures = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF"}
     for signature, name in signatures.items():
         if data.startswith(signature):
-            return f"damaged {name} image"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "damaged WebP image"
-    return "not a PNG, JPEG, WebP or GIF image"
+            return name
+    return "WebP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
+
+
+def _unreadable(data: bytes) -> str:
+    """Say 'damaged PNG' rather than 'not an image' when the signature is right."""
+    name = signature_format(data)
+    return f"damaged {name} image" if name else "not a PNG, JPEG, WebP or GIF image"
 
 
 def _load_upright(image: Image.Image) -> Image.Image:
