@@ -23,6 +23,8 @@ const DOT = problem("That's a dot or a dash:", "draw a whole digit, from 0 to 9.
   "Not a digit", "warn");
 const COVERED = problem("That covers most of the canvas:", "clear it and draw one digit.",
   "Not a digit", "warn");
+const NOT_A_PICTURE = problem("That file is no picture this browser can open:",
+  "try a PNG, JPEG or WebP photo of one digit.", "Not a picture", "warn");
 
 const state = {
   config: null, // from config.json: read only after `configReady`
@@ -89,9 +91,12 @@ function setBusy(on) {
   $("predict").setAttribute("aria-busy", String(on));
 }
 
-/** What is wrong with the drawing before any request, or null; an empty canvas goes to the API. */
+/**
+ * What is wrong with the drawing before any request, or null; an empty canvas, and a
+ * photo (its paper is ink to these checks), go to the API.
+ */
 function drawingProblem() {
-  if (pad.isEmpty) return null;
+  if (pad.isEmpty || pad.hasPhoto) return null;
   const { side, share } = pad.inkExtent();
   if (share > MAX_INK_SHARE) return COVERED;
   if (side < MIN_SIDE_IN_BRUSHES * pad.widestStroke) return DOT;
@@ -173,6 +178,48 @@ async function checkApi() {
   }
 }
 
+/** A photo of a digit on paper, from the file picker, a drop or a paste: read at once. */
+async function openPhoto(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  } catch {
+    cancelPending();
+    showProblem(NOT_A_PICTURE);
+    return;
+  }
+  pad.addPhoto(bitmap);
+  recognise();
+}
+
+/** The first picture among dropped or pasted files, if any. */
+function pictureIn(files) {
+  return [...(files ?? [])].find((file) => file.type.startsWith("image/"));
+}
+
+function wirePhotos() {
+  const input = $("photo-file");
+  $("photo").addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    const [file] = input.files;
+    input.value = ""; // the same file chosen again is a change too
+    if (file) openPhoto(file);
+  });
+  const frame = $("pad").parentElement;
+  frame.addEventListener("dragover", (e) => e.preventDefault()); // else the browser opens it
+  frame.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files?.[0];
+    if (file) openPhoto(file);
+  });
+  document.addEventListener("paste", (e) => {
+    const file = pictureIn(e.clipboardData?.files);
+    if (!file) return;
+    e.preventDefault();
+    openPhoto(file);
+  });
+}
+
 function wireControls() {
   $("predict").addEventListener("click", () => recognise());
   $("undo").addEventListener("click", () => pad.undo());
@@ -191,6 +238,7 @@ function wireControls() {
     if (e.target.checked && !pad.isEmpty && isStale()) recognise();
   });
   document.addEventListener("keydown", onKey);
+  wirePhotos();
 }
 
 /** Enter recognises, Ctrl/Cmd+Z undoes, Escape clears; buttons keep their own keys. */

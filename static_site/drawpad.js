@@ -25,7 +25,7 @@ export class DrawPad {
     this.listen();
   }
 
-  /** What is on the canvas: the items since the last clear, or from the last sample glyph on. */
+  /** What is on the canvas: the items since the last clear, or from the last glyph or photo on. */
   get visible() {
     // A plain loop: findLastIndex is missing from iOS Safari before 15.4.
     let last = this.items.length - 1;
@@ -36,6 +36,11 @@ export class DrawPad {
 
   get isEmpty() {
     return this.visible.length === 0;
+  }
+
+  /** Whether the canvas shows a photo (strokes may be on it): its paper is no drawing's. */
+  get hasPhoto() {
+    return this.visible[0]?.kind === "photo";
   }
 
   get canUndo() {
@@ -161,6 +166,16 @@ export class DrawPad {
     this.onchange("glyph");
   }
 
+  /**
+   * A photo in place of the drawing (a digit written on paper), as one undoable item:
+   * the square at its middle, as a phone's camera frames what it is pointed at.
+   */
+  addPhoto(bitmap) {
+    this.items.push({ kind: "photo", bitmap });
+    this.redraw();
+    this.onchange("photo");
+  }
+
   redraw() {
     const { ctx } = this;
     ctx.setTransform(this.scale, 0, 0, this.scale, 0, 0);
@@ -168,8 +183,16 @@ export class DrawPad {
     ctx.fillRect(0, 0, SIZE, SIZE);
     for (const item of this.visible) {
       if (item.kind === "glyph") this.paintGlyph(item);
+      else if (item.kind === "photo") this.paintPhoto(item);
       else this.paintStroke(item);
     }
+  }
+
+  paintPhoto({ bitmap }) {
+    const side = Math.min(bitmap.width, bitmap.height);
+    const [x, y] = [(bitmap.width - side) / 2, (bitmap.height - side) / 2];
+    this.ctx.imageSmoothingQuality = "high";
+    this.ctx.drawImage(bitmap, x, y, side, side, 0, 0, SIZE, SIZE);
   }
 
   /**

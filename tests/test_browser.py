@@ -578,6 +578,62 @@ def test_every_sample_glyph_is_sent(blank_page, api_url):
         assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
 
 
+def phone_photo(path: Path) -> Path:
+    """A phone's photo of a 3 in blue ink on paper in dim, uneven light (darker than the
+    page's ink level, 136): 1600x1200, blurred, JPEG."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    x, y = np.linspace(0, 1, 1600)[None, :], np.linspace(0, 1, 1200)[:, None]
+    paper = 160 - 45 * x - 25 * y
+    image = Image.fromarray(np.dstack([paper, paper, paper * 0.97]).astype(np.uint8))
+    loop = [(700 + 250 * math.cos(t), 420 + 150 * math.sin(t)) for t in np.linspace(-2.6, 1.4, 20)]
+    loop += [(700 + 280 * math.cos(t), 770 + 190 * math.sin(t)) for t in np.linspace(-1.4, 2.6, 20)]
+    ImageDraw.Draw(image).line(loop, fill=(20, 30, 90), width=38, joint="curve")
+    image.filter(ImageFilter.GaussianBlur(1.5)).save(path, quality=90)
+    return path
+
+
+def test_a_photo_of_a_digit_on_paper_is_read_and_is_one_undo_step(page, tmp_path):
+    """Photo... opens a picture (a phone's camera on a phone): sent at once, though its
+    paper covers the canvas (the page's own ink checks are for drawings)."""
+    with page.expect_request("**/predict"):
+        page.set_input_files("#photo-file", phone_photo(tmp_path / "three.jpg"))
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.text_content("#digit") == "3"
+    assert dark_pixels(page) > 0
+    page.click("#undo")
+    assert page.is_disabled("#undo")
+    assert page.get_attribute("#result", "data-phase") == "empty"
+
+
+@pytest.mark.parametrize("how", ["drop", "paste"])
+def test_a_photo_dropped_on_the_canvas_or_pasted_is_read(page, tmp_path, how):
+    data = list(phone_photo(tmp_path / "three.jpg").read_bytes())
+    with page.expect_request("**/predict"):
+        page.evaluate("""([how, data]) => {
+            const files = new DataTransfer();
+            files.items.add(new File([new Uint8Array(data)], "three.jpg", {type: "image/jpeg"}));
+            if (how === "drop") {
+                document.querySelector("#pad").dispatchEvent(
+                    new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true}));
+            } else {
+                document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: files}));
+            }
+        }""", [how, data])
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.text_content("#digit") == "3"
+
+
+def test_a_file_that_is_no_picture_is_explained_not_sent(page, tmp_path):
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/predict") else None)
+    (tmp_path / "notes.png").write_bytes(b"not a picture at all")
+    page.set_input_files("#photo-file", tmp_path / "notes.png")
+    assert _wait_phase(page, "error") == "error"
+    assert page.inner_text("#message").startswith("That file is no picture this browser can open")
+    assert sent == []
+
+
 def test_an_empty_canvas_is_sent_and_explained(page):
     with page.expect_response("**/predict") as answer:
         page.click("#predict")
