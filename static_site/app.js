@@ -4,7 +4,7 @@
 
 import { ApiError, explain, health, loadConfig, predict, problem } from "./api.js";
 import { $ } from "./dom.js";
-import { DrawPad } from "./drawpad.js";
+import { DrawPad, squarePhoto } from "./drawpad.js";
 import {
   announcePrediction, buildBars, hideMessage, hideProblem, isStale, resetPrediction, setStale,
   showBadge, showMessage, showPrediction,
@@ -182,7 +182,7 @@ async function checkApi() {
 async function openPhoto(file) {
   let bitmap;
   try {
-    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    bitmap = await squarePhoto(file);
   } catch {
     cancelPending();
     showProblem(NOT_A_PICTURE);

@@ -9,6 +9,23 @@ const PAPER = "#ffffff";
 const INK_LEVEL = 136; // a red channel under this (halfway from paper to ink) counts as ink
 const MAX_BACKING = SIZE * 4; // a zoomed-in desktop would ask for many megapixels
 
+/**
+ * A picture file (upright, as its EXIF says) as the square at its middle, as a phone's
+ * camera frames what it is pointed at, at most the backing store's size: a 12 MP photo
+ * kept whole in the undo history would hold 48 MB. Rejects what the browser cannot decode.
+ */
+export async function squarePhoto(file) {
+  const whole = await createImageBitmap(file, { imageOrientation: "from-image" });
+  const side = Math.min(whole.width, whole.height);
+  const out = Math.min(side, MAX_BACKING);
+  try {
+    return await createImageBitmap(whole, (whole.width - side) / 2, (whole.height - side) / 2,
+      side, side, { resizeWidth: out, resizeHeight: out, resizeQuality: "high" });
+  } finally {
+    whole.close();
+  }
+}
+
 /** A canvas you can draw on; `onchange` fires when the drawing changes. */
 export class DrawPad {
   constructor(canvas, { brushSize = 20, onchange = () => {}, onstrokestart = () => {} } = {}) {
@@ -166,10 +183,7 @@ export class DrawPad {
     this.onchange("glyph");
   }
 
-  /**
-   * A photo in place of the drawing (a digit written on paper), as one undoable item:
-   * the square at its middle, as a phone's camera frames what it is pointed at.
-   */
+  /** A photo (squarePhoto's) in place of the drawing, as one undoable item. */
   addPhoto(bitmap) {
     this.items.push({ kind: "photo", bitmap });
     this.redraw();
@@ -189,10 +203,8 @@ export class DrawPad {
   }
 
   paintPhoto({ bitmap }) {
-    const side = Math.min(bitmap.width, bitmap.height);
-    const [x, y] = [(bitmap.width - side) / 2, (bitmap.height - side) / 2];
     this.ctx.imageSmoothingQuality = "high";
-    this.ctx.drawImage(bitmap, x, y, side, side, 0, 0, SIZE, SIZE);
+    this.ctx.drawImage(bitmap, 0, 0, SIZE, SIZE);
   }
 
   /**

@@ -578,9 +578,10 @@ def test_every_sample_glyph_is_sent(blank_page, api_url):
         assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
 
 
-def phone_photo(path: Path) -> Path:
+def phone_photo(path: Path, *, sideways: bool = False) -> Path:
     """A phone's photo of a 3 in blue ink on paper in dim, uneven light (darker than the
-    page's ink level, 136): 1600x1200, blurred, JPEG."""
+    page's ink level, 136): 1600x1200, blurred, JPEG. `sideways`: stored turned a quarter
+    left, with the EXIF Orientation (6) that turns it upright, as phone cameras write."""
     from PIL import Image, ImageDraw, ImageFilter
 
     x, y = np.linspace(0, 1, 1600)[None, :], np.linspace(0, 1, 1200)[:, None]
@@ -589,15 +590,22 @@ def phone_photo(path: Path) -> Path:
     loop = [(700 + 250 * math.cos(t), 420 + 150 * math.sin(t)) for t in np.linspace(-2.6, 1.4, 20)]
     loop += [(700 + 280 * math.cos(t), 770 + 190 * math.sin(t)) for t in np.linspace(-1.4, 2.6, 20)]
     ImageDraw.Draw(image).line(loop, fill=(20, 30, 90), width=38, joint="curve")
-    image.filter(ImageFilter.GaussianBlur(1.5)).save(path, quality=90)
+    image = image.filter(ImageFilter.GaussianBlur(1.5))
+    if sideways:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+        image.transpose(Image.Transpose.ROTATE_90).save(path, quality=90, exif=exif)
+    else:
+        image.save(path, quality=90)
     return path
 
 
-def test_a_photo_of_a_digit_on_paper_is_read_and_is_one_undo_step(page, tmp_path):
-    """Photo... opens a picture (a phone's camera on a phone): sent at once, though its
-    paper covers the canvas (the page's own ink checks are for drawings)."""
+@pytest.mark.parametrize("sideways", [False, True], ids=["upright", "EXIF-rotated"])
+def test_a_photo_of_a_digit_on_paper_is_read_and_is_one_undo_step(page, tmp_path, sideways):
+    """Photo... opens a picture (a phone's camera on a phone): upright as its EXIF says, and
+    sent at once, though its paper covers the canvas (the page's ink checks are for drawings)."""
     with page.expect_request("**/predict"):
-        page.set_input_files("#photo-file", phone_photo(tmp_path / "three.jpg"))
+        page.set_input_files("#photo-file", phone_photo(tmp_path / "three.jpg", sideways=sideways))
     assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
     assert page.text_content("#digit") == "3"
     assert dark_pixels(page) > 0
