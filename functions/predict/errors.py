@@ -16,10 +16,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Loc = Sequence[str | int]
-FORMS = {"multipart/form-data": "a file upload (requests' files=)",
-         "application/x-www-form-urlencoded": "form fields (requests' data=)"}
-FORMS_INSTEAD = {"multipart/form-data": '{"image": "<the file in base64>"}',
-                 "application/x-www-form-urlencoded": "the fields as JSON (requests' json=)"}
+# A form's content type: what the body is, and what to send instead.
+FORMS = {"multipart/form-data": ("a file upload (requests' files=)",
+                                 '{"image": "<the file in base64>"}'),
+         "application/x-www-form-urlencoded": ("form fields (requests' data=)",
+                                               "the fields as JSON (requests' json=)")}
 # A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
 # past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
 MAX_LISTED_ERRORS = 20
@@ -93,7 +94,8 @@ def not_json(content_type: str, body: bytes) -> str:
         what = f"a {found}" if found else "an image"
         return f'the body is {what} file, not JSON: send {{"image": "<the file in base64>"}}'
     if kind in FORMS:
-        return f"the body is {FORMS[kind]}, not JSON: send {FORMS_INSTEAD[kind]}"
+        what, instead = FORMS[kind]
+        return f"the body is {what}, not JSON: send {instead}"
     return ""
 
 

@@ -36,8 +36,6 @@ def without_edge_bands(ink: np.ndarray) -> np.ndarray:
     whose bar was drawn apart from its stem (a review: 78 of 200 such crops read wrong)."""
     inked = ink >= RULE_INK
     bars = [_bar_rows(side(inked)) for side in SIDES]
-    if not any(bars):
-        return ink
     depths = [_band_depth(side(inked), bars[a], bars[b]) if bar else 0
               for side, bar, (a, b) in zip(SIDES, bars, ACROSS, strict=True)]
     if not any(depths):
@@ -66,7 +64,7 @@ def _bar_rows(inked: np.ndarray) -> int:
     EDGE_SPAN (a bar's extent, icons and all), within MAX_BAND of the height; 0 if none."""
     if inked.shape[1] < MIN_SIDE or np.count_nonzero(inked[0]) < EDGE_SPAN * inked.shape[1]:
         return 0
-    rows = inked[: int(MAX_BAND * inked.shape[0]) + 1]
+    rows = _near_edge(inked)
     short = np.flatnonzero(np.count_nonzero(rows, axis=1) < RULE_SPAN * inked.shape[1])
     return int(short[0]) if len(short) else len(rows)
 
@@ -79,9 +77,14 @@ def _band_depth(inked: np.ndarray, start_bar: int, end_bar: int) -> int:
     digit touching it) stay. A bar along a side at either end of the rows (`start_bar`,
     `end_bar` columns deep: a screenshot's bars on two sides or three) crosses every row,
     and does not count as ink there."""
-    rows = inked[: int(MAX_BAND * inked.shape[0]) + 1]
+    rows = _near_edge(inked)
     blank = np.flatnonzero(~rows[:, start_bar : rows.shape[1] - end_bar].any(axis=1))
     if len(blank) == 0:
         return 0  # no blank row: a stroke along the edge (a 7's bar cropped tight)
     full = np.count_nonzero(rows[: blank[0]], axis=1) >= RULE_SPAN * rows.shape[1]
     return int(np.flatnonzero(full)[-1]) + 1
+
+
+def _near_edge(inked: np.ndarray) -> np.ndarray:
+    """The rows a band may take: MAX_BAND of the height from the top, and one more."""
+    return inked[: int(MAX_BAND * inked.shape[0]) + 1]
