@@ -177,8 +177,16 @@ def _table_colour(colours: np.ndarray, page_coloured: np.ndarray, region: np.nda
     table_colour = np.median(table, axis=1)
     if page_colour.mean() < table_colour.mean() + PAGE_LIGHTER:
         return None
-    near = _distance(table, table_colour) <= TABLE_LEVELS
-    return table_colour if near.mean() >= TABLE_UNIFORM else None
+    near = _distance(colours, table_colour) <= TABLE_LEVELS
+    return table_colour if near[_off_edge(outside)].mean() >= TABLE_UNIFORM else None
+
+
+def _off_edge(outside: np.ndarray) -> np.ndarray:
+    """The table less its thumbnail pixels beside the page, which blend the two (a table
+    showing 2-4 pixels past a page's edge was a third such blends), unless that leaves
+    none."""
+    beyond = outside & ~_grown(~outside)
+    return beyond if beyond.any() else outside
 
 
 def _ink_runs_off(colours: np.ndarray, region: np.ndarray, page: np.ndarray,
