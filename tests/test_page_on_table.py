@@ -25,11 +25,11 @@ TABLES = {"wood": (150, 105, 65), "dark desk": (45, 45, 50), "green mat": (40, 9
 
 
 def page_on_table(strokes: list, table: tuple, *, angle: float = 0.0, page: float = 0.6,
-                  at: tuple[float, float] = (0.5, 0.5),
-                  ruled: bool = False) -> tuple[bytes, np.ndarray]:
+                  at: tuple[float, float] = (0.5, 0.5), ruled: bool = False,
+                  paper: tuple = PAGE) -> tuple[bytes, np.ndarray]:
     """A JPEG photo of `strokes` on a page `page` of the photo's side (`ruled`: a notebook's,
-    every 24 px), turned by `angle` degrees, centred `at`, on a table with grain; and where
-    the strokes are in the photo."""
+    every 24 px) of colour `paper`, turned by `angle` degrees, centred `at`, on a table with
+    grain; and where the strokes are in the photo."""
     rng = np.random.default_rng(len(strokes) + int(angle) + sum(table))
     inner = round(SIDE * page)
     cover = strokes_mask(strokes, side=inner, width=0.05).rotate(angle, expand=True)
@@ -37,7 +37,7 @@ def page_on_table(strokes: list, table: tuple, *, angle: float = 0.0, page: floa
     grain = rng.normal(0, 8, (SIDE, 1, 1)) + rng.normal(0, 4, (SIDE, SIDE, 1))
     photo = Image.fromarray(np.clip(np.array(table) + grain, 0, 255).astype(np.uint8))
     corner = tuple(round(c * SIDE - s / 2) for c, s in zip(at, sheet.size, strict=True))
-    photo.paste(PAGE, corner, sheet)
+    photo.paste(paper, corner, sheet)
     if ruled:
         lines = Image.new("L", (inner, inner), 0)
         for y in range(12, inner, 24):
@@ -77,6 +77,22 @@ def test_a_table_showing_only_past_the_page_s_edges_too(table, page, angle) -> N
     blends into the page, which is no reason to take it for lighting."""
     data, where = page_on_table(ZERO, table, page=page, angle=angle)
     assert strokes_alone(decode_image(data), where)
+
+
+DIM_PAGE = (165, 165, 160)  # a white page in dim light
+
+
+@pytest.mark.parametrize("table", [(125, 104, 84), (85, 122, 122)], ids=["wood", "teal"])
+def test_a_dim_page_on_a_table_of_another_hue_is_found(table) -> None:
+    """55-60 levels darker: lighting can leave that much, but it keeps the page's hue."""
+    data, where = page_on_table(ZERO, table, paper=DIM_PAGE)
+    assert strokes_alone(decode_image(data), where)
+
+
+def test_a_table_as_dark_but_of_the_page_s_hue_may_be_lighting() -> None:
+    data, _ = page_on_table(ZERO, (112, 112, 108), paper=DIM_PAGE)
+    photo = Image.open(io.BytesIO(data)).convert("RGB")
+    assert without_table(photo) is photo
 
 
 def test_a_grey_photo_of_a_page_on_a_table_too() -> None:

@@ -36,6 +36,11 @@ TABLE_LEVELS = 24.0
 # of lighting (40-120 levels across a photo) left a darker part whose median was 45-55
 # levels darker than the middle, and one colour on a thumbnail as well.
 PAGE_LIGHTER = 64.0
+# Lighting dims a colour but keeps its hue: a table of another hue than the page (brown
+# wood under a grey page in dim light) need only be this many levels darker, when the two
+# colours' shares of red, green and blue differ by HUE_SHARE or more.
+HUED_PAGE_LIGHTER = 32.0
+HUE_SHARE = 0.04
 PAGE_EDGE = 2  # thumbnail pixels of the page's edge painted over too (blurred, blocky)
 # The page's own ink, read at the image's resolution in its pixels darker than halfway from
 # the page's colour to the table's, each as its 3x3 mean (a JPEG's ringing beside a sharp
@@ -175,10 +180,17 @@ def _table_colour(colours: np.ndarray, page_coloured: np.ndarray, region: np.nda
         return None
     table = colours[:, outside]
     table_colour = np.median(table, axis=1)
-    if page_colour.mean() < table_colour.mean() + PAGE_LIGHTER:
+    if page_colour.mean() < table_colour.mean() + _darker_by(page_colour, table_colour):
         return None
     near = _distance(colours, table_colour) <= TABLE_LEVELS
     return table_colour if near[_off_edge(outside)].mean() >= TABLE_UNIFORM else None
+
+
+def _darker_by(page_colour: np.ndarray, table_colour: np.ndarray) -> float:
+    """How much darker than the page a table must be: less when its hue is another."""
+    shares = [colour / max(float(colour.sum()), 1.0) for colour in (page_colour, table_colour)]
+    hued = np.abs(shares[0] - shares[1]).max() >= HUE_SHARE
+    return HUED_PAGE_LIGHTER if hued else PAGE_LIGHTER
 
 
 def _off_edge(outside: np.ndarray) -> np.ndarray:
