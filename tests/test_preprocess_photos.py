@@ -39,13 +39,17 @@ def strokes_mask(strokes: list, *, side: int = SIDE, width: float = 0.07) -> Ima
 
 
 def photo(strokes: list, *, grad: float, ink: tuple = BLUE_INK, noise: float = 5.0,
-          specks: int = 0, fmt: str = "JPEG") -> bytes:
+          specks: int = 0, fmt: str = "JPEG", shadow: tuple[float, int] = (0, 0)) -> bytes:
     """Ink on paper 215 grey lit from the top left: `grad` levels darker at the far
-    corner, camera noise, a little blur; dust specks (`specks`) on the left edge."""
+    corner, camera noise, a little blur; dust specks (`specks`) on the left edge; a shadow
+    along the top edge, (levels darker at the edge, pixels it fades over)."""
     rng = np.random.default_rng(int(grad) * 7 + specks)
     cover = np.asarray(strokes_mask(strokes), np.float32) / 255
     y, x = np.mgrid[0:SIDE, 0:SIDE] / SIDE
     paper = 215 - grad * (0.7 * x + 0.3 * y) + rng.normal(0, noise, cover.shape)
+    if shadow[0]:
+        depth, width = shadow
+        paper -= depth * np.clip(1 - y * SIDE / width, 0, 1)
     for row in rng.integers(20, SIDE - 20, specks):
         cover[row : row + 3, 0:3] = 1
     rgb = np.stack([paper * (1 - cover) + level * cover for level in ink], -1)
@@ -104,6 +108,27 @@ def test_dust_specks_on_the_edge_do_not_bend_the_paper() -> None:
     paper = away_from(ZERO)
     paper[:, :10] = False  # the specks themselves are dark, as they should be
     assert ink_map[paper].max() < 0.1
+
+
+SHADOWS = {"60 on 60": (60, 60), "100 on 100": (100, 100)}  # levels of shadow on a trend's
+
+
+@pytest.mark.parametrize(("depth", "grad"), SHADOWS.values(), ids=SHADOWS.keys())
+@pytest.mark.parametrize("width", [20, 50])
+def test_a_shadow_along_one_edge_leaves_the_paper_past_it_paper(depth, grad, width) -> None:
+    """The ring's top side is in the shadow: the surface fitted to the ring alone bent to
+    follow it, and the paper below the shadow read as ink up to 0.39."""
+    ink_map = decode_image(photo(ZERO, grad=grad, shadow=(depth, width)))
+    paper = away_from(ZERO)
+    paper[: width + 10] = False  # the shadow itself may stay faint ink
+    assert ink_map[paper].max() < 0.1
+
+
+def test_a_photo_with_a_shadow_is_read_right_through_the_api(client) -> None:
+    data = photo(ZERO, grad=100, shadow=(100, 50))
+    r = client.post("/predict", json={"image": data_url(data, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 0, r.json()["probabilities"]
 
 
 @pytest.mark.parametrize(

@@ -61,15 +61,27 @@ def _border_ring(image: Image.Image, depths: tuple[int, ...] = (0, 0, 0, 0)) -> 
     return np.concatenate([_sampled(image, box) for box in strips])
 
 
-def ring_where(width: int, height: int) -> np.ndarray:
+def ring_where(width: int, height: int, depths: tuple[int, ...] = (0, 0, 0, 0)) -> np.ndarray:
     """Where _border_ring's pixels sit, (n, 2): x and y as fractions of the width and
-    height, at pixel centres."""
+    height, at pixel centres (`depths` in from the edges, as there)."""
     across, down = min(width, RING_SAMPLES), min(height, RING_SAMPLES)
     x = (np.arange(across) + 0.5) / across
     y = (np.arange(down) + 0.5) / down
-    sides = [(x, np.full(across, 0.5 / height)), (x, np.full(across, 1 - 0.5 / height)),
-             (np.full(down, 0.5 / width), y), (np.full(down, 1 - 0.5 / width), y)]
+    top, bottom, left, right = depths
+    sides = [(x, np.full(across, (top + 0.5) / height)),
+             (x, np.full(across, 1 - (bottom + 0.5) / height)),
+             (np.full(down, (left + 0.5) / width), y),
+             (np.full(down, 1 - (right + 0.5) / width), y)]
     return np.concatenate([np.column_stack(side) for side in sides])
+
+
+def inset_ring(image: Image.Image, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """A ring `share` of the height (width) in from the top and bottom (left and right)
+    edges, as (n, bands), and where its pixels sit (as ring_where)."""
+    width, height = image.size
+    down, across = int(share * height), int(share * width)
+    depths = (down, down, across, across)
+    return _border_ring(image, depths), ring_where(width, height, depths)
 
 
 def _sampled(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
