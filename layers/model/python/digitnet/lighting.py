@@ -66,14 +66,14 @@ def shading(image: Image.Image, ring: np.ndarray, background: np.ndarray) -> np.
     inner_samples, inner_where = inset_ring(image, INNER_RING)
     inner = _Ring(inner_samples[::step, :colours].astype(np.float64),
                   _design(inner_where[::step]))
-    coef = _robust_surface(outer, paper)
+    outer_fit = _robust_surface(outer, paper)
     both = _Ring(np.concatenate((outer.samples, inner.samples)),
                  np.concatenate((outer.design, inner.design)))
-    coef_both = _robust_surface(both, paper, start=_robust_surface(inner, paper))
-    if (inner.misfit(coef_both) < inner.misfit(coef) and _uneven(coef_both, paper)
-            and inner.smooth(coef_both, np.median(inner.samples, axis=0))):
-        return coef_both
-    return coef if _uneven(coef, paper) and outer.smooth(coef, paper) else None
+    both_fit = _robust_surface(both, paper, start=_robust_surface(inner, paper))
+    if (inner.misfit(both_fit) < inner.misfit(outer_fit) and _uneven(both_fit, paper)
+            and inner.smooth(both_fit, np.median(inner.samples, axis=0))):
+        return both_fit
+    return outer_fit if _uneven(outer_fit, paper) and outer.smooth(outer_fit, paper) else None
 
 
 class _Ring(NamedTuple):
