@@ -48,8 +48,8 @@ def test_predict_over_http(server_url):
     r = httpx2.post(server_url + "/predict", json={"image": data_url(drawn_digit(ONE))})
     assert r.json()["digit"] == 1
     r = httpx2.post(server_url + "/predict/batch",
-                   json={"items": [{"pixels": pixels_of(SEVEN)}, {"image": data_url(
-                       drawn_digit(ONE))}]})
+                    json={"items": [{"pixels": pixels_of(SEVEN)}, {"image": data_url(
+                        drawn_digit(ONE))}]})
     assert [p["digit"] for p in r.json()["predictions"]] == [7, 1]
 
 
@@ -74,7 +74,7 @@ def test_local_cors_allows_localhost(server_url, origin):
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == origin
     r = httpx2.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)},
-                   headers={"Origin": origin})
+                    headers={"Origin": origin})
     assert r.headers["access-control-allow-origin"] == origin
 
 
@@ -83,7 +83,7 @@ def test_local_cors_refuses_other_origins(server_url):
         "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in r.headers
     r = httpx2.post(server_url + "/predict", json={"pixels": pixels_of(SEVEN)},
-                   headers={"Origin": "http://localhost.evil.example"})
+                    headers={"Origin": "http://localhost.evil.example"})
     assert "access-control-allow-origin" not in r.headers
 
 

@@ -130,7 +130,7 @@ def test_preflight_is_answered_for_an_allowed_origin_only(api_url):
     assert ok.headers.get("access-control-allow-origin") == DEV_ORIGIN
     assert "POST" in ok.headers.get("access-control-allow-methods", "")
     other = httpx2.options(api_url + "/predict",
-                          headers={"Origin": "https://evil.example", **asked}, timeout=30)
+                           headers={"Origin": "https://evil.example", **asked}, timeout=30)
     # Absent, not just another value: "*" would let any page read the answers.
     assert "access-control-allow-origin" not in other.headers, dict(other.headers)
 
