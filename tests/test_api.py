@@ -82,6 +82,17 @@ def test_canvas_data_url_is_recognised(client, strokes, digit):
     assert_prediction(r.json(), digit)
 
 
+@pytest.mark.parametrize(("strokes", "digit"), [(SEVEN, 7), (ZERO, 0)])
+@pytest.mark.parametrize("width", [10, 22])
+def test_a_digit_over_a_line_is_read_without_it(client, strokes, digit, width):
+    """A rule across the page under the digit (it read as a 2 or a 1, at up to 0.996)."""
+    rule = [(0.02, 0.95), (0.98, 0.95)]
+    r = client.post("/predict", json={"image": data_url(drawn_digit([*strokes, rule],
+                                                                    width=width))})
+    assert r.status_code == 200, r.text
+    assert_prediction(r.json(), digit)
+
+
 def test_data_url_scheme_and_media_type_in_any_case(client):
     url = data_url(drawn_digit(SEVEN))
     r = client.post("/predict", json={"image": "DATA:IMAGE/PNG;BASE64," + url.partition(",")[2]})

@@ -513,6 +513,45 @@ def test_a_mark_of_a_twentieth_of_the_digit_is_left_out() -> None:
     np.testing.assert_array_equal(digit(marked), digit(body))
 
 
+@pytest.mark.parametrize("ends", [(20, 260), (60, 190), (85, 225)], ids=["rule", "under", "offset"])
+def test_a_line_under_the_digit_is_left_out(ends: tuple[int, int]) -> None:
+    """A line apart from the digit below it, 1.5 times as wide (the 5's body is 87 px
+    wide) or more: a rule of the page, or a digit underlined, as a 6 or a 9 is."""
+    body, _ = five(12)
+    underlined = body.copy()
+    ImageDraw.Draw(underlined).line([(ends[0], 245), (ends[1], 248)], fill=0, width=8)
+    np.testing.assert_array_equal(digit(underlined), digit(body))
+
+
+def two_with_its_base_apart(base_right: int) -> Image.Image:
+    """A 2 whose curve is 100 px wide and whose base is drawn apart from it, below."""
+    image = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(image)
+    draw.line([(90, 90), (115, 60), (165, 60), (190, 90), (170, 130), (90, 190)], fill=0,
+              width=12, joint="curve")
+    draw.line([(95, 215), (base_right, 215)], fill=0, width=12)
+    return image
+
+
+@pytest.mark.parametrize("base_right", [190, 220])
+def test_a_base_under_a_digit_about_its_width_is_part_of_it(base_right: int) -> None:
+    """A 2's base drawn apart, as wide as its curve or a little wider (under RULE_WIDER
+    times): without it the 2 is a 7."""
+    ink = decode_image(encode(two_with_its_base_apart(base_right)))
+    assert _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1] == []
+
+
+def test_a_line_over_the_digit_is_part_of_it() -> None:
+    """Only a line below is left out: a 7's bar drawn apart from its stem, however much
+    wider than the stem, is the 7's."""
+    image = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(image)
+    draw.line([(60, 60), (220, 60)], fill=0, width=12)
+    draw.line([(200, 85), (170, 230)], fill=0, width=12)
+    ink = decode_image(encode(image))
+    assert _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1] == []
+
+
 def test_a_mark_between_pieces_of_the_digit_goes_with_its_faint_rim() -> None:
     """A blurred dot between a 5's bar and its body, so inside the digit's box: all of it
     is zeroed, the anti-aliased rim too (only its clear core once was)."""
