@@ -45,8 +45,8 @@ SPECK_REL = 0.08
 # part of it either: left in, a 0 over a rule was a 2 at 0.996. A patch is one when it lies
 # below all the others, is RULE_ASPECT times as wide as high or more, and RULE_WIDER times as
 # wide as the rest: a 2's base drawn apart is about as wide as its curve (without it the 2 is
-# a 7). In MNIST's 70,000 digits two such lines, under a 9 and a 5. Not above: a 7's bar
-# drawn apart from its stem is many times as wide as the stem.
+# a 7). No MNIST digit has one (two are underlined, a 9 and a 5, by lines no wider than
+# them). Not above: a 7's bar drawn apart from its stem is many times as wide as the stem.
 RULE_ASPECT = 4
 RULE_WIDER = 1.5
 MARK_RIM = 2  # pixels around a stray mark's clear ink whose faint ink (its rim) goes with it
