@@ -93,6 +93,20 @@ def test_a_digit_over_a_line_is_read_without_it(client, strokes, digit, width):
     assert_prediction(r.json(), digit)
 
 
+BOX = [(0.05, 0.05), (0.95, 0.05), (0.95, 0.95), (0.05, 0.95), (0.05, 0.05)]
+RING = [(0.5 + 0.46 * np.cos(t), 0.5 + 0.46 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 60)]
+
+
+@pytest.mark.parametrize(("strokes", "digit"), [(ONE, 1), (SEVEN, 7), (ZERO, 0)])
+@pytest.mark.parametrize("around", [BOX, RING], ids=["box", "ring"])
+def test_a_digit_in_a_box_or_a_ring_is_read(client, strokes, digit, around):
+    """Drawn round the digit on the canvas: read as a 0 or an 8, or refused as blank."""
+    r = client.post("/predict", json={"image": data_url(drawn_digit([*strokes, around],
+                                                                    width=12))})
+    assert r.status_code == 200, r.text
+    assert_prediction(r.json(), digit)
+
+
 def test_data_url_scheme_and_media_type_in_any_case(client):
     url = data_url(drawn_digit(SEVEN))
     r = client.post("/predict", json={"image": "DATA:IMAGE/PNG;BASE64," + url.partition(",")[2]})

@@ -67,6 +67,17 @@ def test_a_stroke_along_the_edge_is_no_frame() -> None:
     assert without_frame(canvas) is canvas
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_box_drawn_round_a_digit_is_no_frame(mode) -> None:
+    """A box 14 px in from the canvas's edge, 8 px wide: the margin outside it was taken for
+    a frame and the box's line for the paper (a transparent canvas then came out blank)."""
+    image = Image.new(mode, (280, 280), (0, 0, 0, 0) if mode == "RGBA" else "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((14, 14, 265, 265), outline="black", width=8)
+    draw.line([(140, 60), (140, 220)], fill="black", width=16)
+    assert without_frame(image) is image
+
+
 def test_a_frame_is_cut_off_before_the_paper_is_read(monkeypatch) -> None:
     data = encode(framed(ZERO, (200, 200, 200), 2))
     assert Image.open(io.BytesIO(data)).size == (284, 284)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_helpers import encode, raw_png
+from api_helpers import ONE, SEVEN, ZERO, encode, raw_png
 from digitnet.errors import (
     EmptyDrawingError,
     ImageDecodeError,
@@ -21,6 +21,7 @@ from digitnet.preprocess import (
     BBOX_REL,
     PREPROCESS_VERSION,
     _digit_and_marks,
+    _enclosed,
     _ink_patches,
     normalize_batch,
     normalize_digit,
@@ -550,6 +551,45 @@ def test_a_line_over_the_digit_is_part_of_it() -> None:
     draw.line([(200, 85), (170, 230)], fill=0, width=12)
     ink = decode_image(encode(image))
     assert _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1] == []
+
+
+def enclosed(strokes: list, around: str, *, mode: str = "RGB") -> Image.Image:
+    """Strokes (fractions of 280 px) with a box, a ring or a 0 drawn round them, or nothing."""
+    image = Image.new(mode, (280, 280), (0, 0, 0, 0) if mode == "RGBA" else "white")
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line([(x * 280, y * 280) for x, y in stroke], fill="black", width=12,
+                  joint="curve")
+    if around == "box":
+        draw.rectangle((14, 14, 265, 265), outline="black", width=8)
+    elif around == "ring":
+        draw.ellipse((10, 10, 270, 270), outline="black", width=8)
+    elif around == "0":  # a 0: taller than wide
+        draw.ellipse((80, 40, 200, 240), outline="black", width=12)
+    return image
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("around", ["box", "ring"])
+@pytest.mark.parametrize("strokes", [ONE, SEVEN, ZERO], ids=["1", "7", "0"])
+def test_a_box_or_a_ring_round_the_digit_is_left_out(strokes, around, mode) -> None:
+    """A form's box, a digit circled: only the ink inside, clear of it, is the digit (a 1
+    is a few of the columns)."""
+    np.testing.assert_array_equal(digit(enclosed(strokes, around, mode=mode)),
+                                  digit(enclosed(strokes, "none", mode=mode)))
+
+
+@pytest.mark.parametrize(("strokes", "around"), [
+    ([[(0.5, 0.3), (0.5, 0.7)]], "0"),  # a 0 with a stroke inside: taller than wide
+    ([[(0.15, 0.85), (0.85, 0.15)]], "ring"),  # a stroke across a ring touches it
+    ([[(0.5, 0.38), (0.5, 0.62)]], "ring"),  # a mark in a ring, under ENCLOSED_SHARE across
+    ([[(0.49, y), (0.51, y)] for y in (0.3, 0.4, 0.5, 0.6, 0.7)], "ring"),  # dots: too little ink
+], ids=["slashed-0", "struck-through-ring", "marked-ring", "dotted-ring"])
+def test_what_is_inside_a_loop_of_a_digit_stays_with_it(strokes, around) -> None:
+    ink = decode_image(encode(enclosed(strokes, around)))
+    strong = ink >= BBOX_REL * ink.max()
+    (top, bottom, left, right), _ = _digit_and_marks(strong, ink)
+    assert _enclosed(strong[top:bottom, left:right]) is None
 
 
 def test_a_mark_between_pieces_of_the_digit_goes_with_its_faint_rim() -> None:

@@ -38,7 +38,19 @@ def without_frame(image: Image.Image) -> Image.Image:
     right = _frame(right[::-1], most_across)
     if 0 in (top, bottom, left, right):  # a frame goes all round: one line may be a stroke
         return image
-    return image.crop((left, top, width - right, height - bottom))
+    inside = image.crop((left, top, width - right, height - bottom))
+    return inside if _paper_in_the_middle(inside) else image
+
+
+def _paper_in_the_middle(inside: Image.Image) -> bool:
+    """Whether what lies inside the frame (its edge, the paper) is also most of the image's
+    middle: a box drawn round a digit near the edge of a canvas has the margin outside it
+    for its frame, and its own line for paper."""
+    edge = np.median(_strip(inside, (0, 0, inside.width, 1))[0], axis=0)
+    width, height = inside.size
+    middle = _strip(inside, (width // 4, height // 4, width - width // 4, height - height // 4))
+    return bool(np.abs(np.median(middle.reshape(-1, middle.shape[-1]), axis=0) - edge).max()
+                < FRAME_LEVELS)
 
 
 def _edge_differs(image: Image.Image, edge: tuple[int, int], inside: tuple[int, int]) -> bool:
