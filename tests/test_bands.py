@@ -23,13 +23,13 @@ def drawn(size: tuple[int, int], strokes: list, *, paper_colour: tuple = (255, 2
     return image
 
 
-def screenshot(bars: str) -> Image.Image:
-    """A 7 on an app's white canvas, with dark bars 40 px deep along `bars` (t, b: a phone's
-    status and navigation bars; l, r: a tool bar), a light icon in each."""
+def screenshot(bars: str, deep: int = 40) -> Image.Image:
+    """A 7 on an app's white canvas, with dark bars `deep` px deep along `bars` (t, b: a
+    phone's status and navigation bars; l, r: a tool bar), a light icon in each."""
     image = drawn((300, 400), [[(0.3, 0.3), (0.7, 0.3), (0.43, 0.75)]])
     draw = ImageDraw.Draw(image)
-    boxes = {"t": (0, 0, 299, 39), "b": (0, 360, 299, 399), "l": (0, 0, 39, 399),
-             "r": (260, 0, 299, 399)}
+    boxes = {"t": (0, 0, 299, deep - 1), "b": (0, 400 - deep, 299, 399),
+             "l": (0, 0, deep - 1, 399), "r": (300 - deep, 0, 299, 399)}
     for bar, box in boxes.items():
         if bar in bars:
             draw.rectangle(box, fill=(32, 33, 36))
@@ -70,6 +70,15 @@ def test_a_band_along_a_side_is_not_the_digit(client, image: Image.Image) -> Non
     assert height - max(rows) > 20
     assert width - max(columns) > 20
     r = client.post("/predict", json={"image": data_url(encode(image), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["digit"] == 7
+
+
+@pytest.mark.parametrize("bars", ["tb", "tl", "tbr"])
+def test_bars_up_to_a_fifth_of_the_side_are_read_past(client, bars: str) -> None:
+    """Bars 56 px deep (14 % of the height, 19 % of the width): deeper than the 12 % once
+    read past, their colour was the paper's, and the 7 was refused or misread."""
+    r = client.post("/predict", json={"image": data_url(encode(screenshot(bars, 56)))})
     assert r.status_code == 200, r.text
     assert r.json()["digit"] == 7
 
