@@ -8,7 +8,8 @@ around it a region of that colour that fills its rows and columns (a scanline hu
 tilted page is found too), lighter than the rest, which must be one colour (a table, not
 lighting), holding ink unlike the table (not a light stroke on a dark background), and
 with paper between its ink and the table (not a photo cropped so tight that a stroke is
-its edge).
+its edge). Or darker than the rest by as much (a sticky note or a grey card on white paper),
+and then its ink is what is darker than it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ PAGE_FILL = 0.5  # the page's colour on this share of the page at least (ink: th
 TABLE_PAGE = 0.1
 TABLE_UNIFORM = 0.8
 TABLE_LEVELS = 24.0
-# The page is lighter than the table by this many levels (mean of bands) or more: a trend
+# The page is lighter than the table by this many levels (mean of bands) or more (or darker:
+# a sheet on lighter paper, whose edges and one colour no lighting has): a trend
 # of lighting (40-120 levels across a photo) left a darker part whose median was 45-55
 # levels darker than the middle, and one colour on a thumbnail as well.
 PAGE_LIGHTER = 64.0
@@ -170,8 +172,9 @@ def _spans(page: np.ndarray) -> np.ndarray:
 def _table_colour(colours: np.ndarray, page_coloured: np.ndarray, region: np.ndarray,
                   page_colour: np.ndarray) -> np.ndarray | None:
     """The table's colour when `region` is a page on one: large, mostly of the page's
-    colour, lighter than the rest, which is one other colour (not a drawing: a bold digit
-    is darker than its paper; nor lighting, which is no one colour). Else None."""
+    colour, lighter or darker than the rest, which is one other colour (not lighting, which
+    is no one colour; a bold digit, darker than its paper, holds no ink: _holds_ink). Else
+    None."""
     area = region.mean()
     if not PAGE_AREA[0] <= area <= PAGE_AREA[1] or page_coloured[region].mean() < PAGE_FILL:
         return None
@@ -180,14 +183,14 @@ def _table_colour(colours: np.ndarray, page_coloured: np.ndarray, region: np.nda
         return None
     table = colours[:, outside]
     table_colour = np.median(table, axis=1)
-    if page_colour.mean() < table_colour.mean() + _darker_by(page_colour, table_colour):
+    if abs(page_colour.mean() - table_colour.mean()) < _darker_by(page_colour, table_colour):
         return None
     near = _distance(colours, table_colour) <= TABLE_LEVELS
     return table_colour if near[_off_edge(outside)].mean() >= TABLE_UNIFORM else None
 
 
 def _darker_by(page_colour: np.ndarray, table_colour: np.ndarray) -> float:
-    """How much darker than the page a table must be: less when its hue is another."""
+    """How much the page and the table must differ (mean of bands): less when their hues do."""
     shares = [colour / max(float(colour.sum()), 1.0) for colour in (page_colour, table_colour)]
     hued = np.abs(shares[0] - shares[1]).max() >= HUE_SHARE
     return HUED_PAGE_LIGHTER if hued else PAGE_LIGHTER
@@ -203,11 +206,11 @@ def _off_edge(outside: np.ndarray) -> np.ndarray:
 
 def _ink_runs_off(colours: np.ndarray, region: np.ndarray, page: np.ndarray,
                   page_colour: np.ndarray, table_colour: np.ndarray) -> bool:
-    """Whether pixels nearer the table's colour than the page's lead from the table into
-    the page past its painted edge: a stroke running off the page, or a "table" that is
-    the digit's own stroke (a photo cropped to the digit: a 7's bar on the border, lighter
-    than its downstroke). A page on a table has paper between its ink and the table."""
-    dark = _grey(colours) < _grey((page_colour + table_colour) / 2)
+    """Whether ink (_ink_below) leads from the table into the page past its painted edge: a
+    stroke running off the page, or a "table" that is the digit's own stroke (a photo
+    cropped to the digit: a 7's bar on the border, lighter than its downstroke). A page on a
+    table has paper between its ink and the table."""
+    dark = _grey(colours) < _ink_below(page_colour, table_colour)
     reached = ~region  # the table, then what dark pixels join to it
     for _ in range(dark.size):
         grown = reached | (dark & _grown(reached))
@@ -236,8 +239,8 @@ def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
     if box is None:
         return False
     crop, inside = image.crop(box), np.asarray(mask.crop(box))
-    halfway = float(_grey((page_colour + table_colour) / 2))
-    rows, columns = np.nonzero(inside & (np.asarray(crop.convert("L")) < halfway))
+    below = _ink_below(page_colour, table_colour)
+    rows, columns = np.nonzero(inside & (np.asarray(crop.convert("L")) < below))
     if len(rows) < INK_PIXELS:
         return False
     step = -(-len(rows) // INK_SAMPLES)  # evenly spread: a median and a count need no more
@@ -246,10 +249,21 @@ def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
     offsets = _mean_around(values, rows, columns) - table_colour
     if np.abs(np.median(offsets, axis=0)).max() <= INK_UNLIKE:
         return False  # the table's colour: holes in a light stroke, a stroke on the border
-    axis = (page_colour - table_colour) / np.linalg.norm(page_colour - table_colour)
+    darker, lighter = sorted((page_colour, table_colour), key=lambda colour: colour.mean())
+    axis = (darker - lighter) / np.linalg.norm(darker - lighter)
+    offsets += table_colour - darker  # from the darker of the two
     along = offsets @ axis
     across = np.sqrt(np.square(offsets - along[:, None] * axis).sum(axis=1))
-    return np.count_nonzero((along < -INK_DARKER) | (across > INK_COLOUR)) >= INK_PIXELS
+    return np.count_nonzero((along > INK_DARKER) | (across > INK_COLOUR)) >= INK_PIXELS
+
+
+def _ink_below(page_colour: np.ndarray, table_colour: np.ndarray) -> float:
+    """The grey level ink is darker than: halfway from the page's colour to a darker
+    table's; on a lighter table (a sticky note on white paper), INK_DARKER below the page."""
+    page_grey, table_grey = float(_grey(page_colour)), float(_grey(table_colour))
+    if page_grey > table_grey:
+        return (page_grey + table_grey) / 2
+    return page_grey - INK_DARKER
 
 
 def _mean_around(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
