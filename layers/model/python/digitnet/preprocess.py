@@ -10,7 +10,7 @@ mass sits at the centre of the 28x28 field, as the MNIST digits were made.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from .errors import EmptyDrawingError, InputError, NoDigitError
 
@@ -120,10 +120,12 @@ def _checked_ink(ink: np.ndarray) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
-def _crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool) -> np.ndarray:
+def _crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool,
+                 unbox: bool = True) -> np.ndarray:
     """Crop to the bounding box of clear ink; faint noise and stray marks are dropped, not
     boxed. `strict`: NoDigitError when that ink covers too much (no background) or too
-    little."""
+    little. `unbox`: what encloses the digit is left out (once: boxes nested a few pixels
+    apart would be unboxed one by one, 6 s on a 1024 px image)."""
     strong = ink >= BBOX_REL * peak
     if strict:
         share = np.count_nonzero(strong) / max(ink.shape) ** 2
@@ -139,9 +141,10 @@ def _crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool) -> np.ndarray:
     for mark in marks:  # only those between pieces of the digit are inside its box
         _erase(crop, clear, (mark[0] - top, mark[1] - top, mark[2] - left, mark[3] - left))
     crop[crop < NOISE_REL * peak] = 0
-    inside = _enclosed(clear)
+    inside = _enclosed(clear) if unbox else None
     if inside is not None:  # the digit, and its faint rim, without what encloses it
-        return _crop_to_ink(np.where(_grown(inside, MARK_RIM), crop, 0), peak, strict=strict)
+        return _crop_to_ink(np.where(_grown(inside, MARK_RIM), crop, 0), peak, strict=strict,
+                            unbox=False)
     return crop
 
 
@@ -179,18 +182,31 @@ def _crossings(lines: np.ndarray) -> np.ndarray:
 
 
 def _outer_runs(strong: np.ndarray) -> np.ndarray:
-    """Each row's first and last run of ink: its pixels with no gap between them and the
-    row's first (last) ink pixel, found by counting the blank pixels before each."""
-    first = np.cumsum(~strong, axis=1) == strong.argmax(axis=1)[:, None]
-    flipped = strong[:, ::-1]
-    last = (np.cumsum(~flipped, axis=1) == flipped.argmax(axis=1)[:, None])[:, ::-1]
-    return strong & (first | last)
+    """Each row's first and last run of ink: from its first ink pixel to the blank after
+    it, and the same from the other end."""
+    return strong & (_first_runs(strong) | _first_runs(strong[:, ::-1])[:, ::-1])
+
+
+def _first_runs(strong: np.ndarray) -> np.ndarray:
+    columns = np.arange(strong.shape[1])
+    start = strong.argmax(axis=1)[:, None]  # 0 in a blank row, whose run is then empty
+    blank_after = ~strong & (columns > start)
+    end = np.where(blank_after.any(axis=1), blank_after.argmax(axis=1), strong.shape[1])
+    return (columns >= start) & (columns < end[:, None])
 
 
 def _grown(mask: np.ndarray, by: int) -> np.ndarray:
-    """The mask and every pixel within `by` pixels of it (a square around each)."""
-    image = Image.fromarray(mask.astype(np.uint8) * 255)
-    return np.asarray(image.filter(ImageFilter.MaxFilter(2 * by + 1))) > 0
+    """The mask and every pixel within `by` pixels of it (a square around each), a row
+    shift at a time then a column shift (Pillow's MaxFilter took 41 ms on 1024x1024)."""
+    down = mask.copy()
+    for shift in range(1, by + 1):
+        down[shift:] |= mask[:-shift]
+        down[:-shift] |= mask[shift:]
+    grown = down.copy()
+    for shift in range(1, by + 1):
+        grown[:, shift:] |= down[:, :-shift]
+        grown[:, :-shift] |= down[:, shift:]
+    return grown
 
 
 def _erase(crop: np.ndarray, clear: np.ndarray, box: Box) -> None:
