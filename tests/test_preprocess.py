@@ -593,6 +593,16 @@ def test_only_the_outermost_box_is_left_out(monkeypatch) -> None:
     assert len(calls) == 1
 
 
+def test_noise_is_not_searched_for_a_box(monkeypatch) -> None:
+    """Its rows cross too many runs of ink (BOXED_CROSSINGS): 30-40 ms more on 1024 px."""
+    ink = (np.random.default_rng(0).random((1024, 1024)) < 0.05).astype(np.float32)
+    calls = []
+    monkeypatch.setattr(preprocess, "_outer_runs", lambda strong: calls.append(1))
+    with pytest.raises(NoDigitError):
+        normalize_digit(ink)
+    assert calls == []
+
+
 @pytest.mark.parametrize(("strokes", "around"), [
     ([[(0.5, 0.3), (0.5, 0.7)]], "0"),  # a 0 with a stroke inside: taller than wide
     ([[(0.15, 0.85), (0.85, 0.15)]], "ring"),  # a stroke across a ring touches it

@@ -59,6 +59,7 @@ ENCLOSED_SHARE = 0.4
 ENCLOSED_INK = 0.1
 ENCLOSURE_WIDTH = 0.85
 SAMPLED_CROSSINGS = 3
+BOXED_CROSSINGS = 6  # runs a row through a box crosses at most: 2 of the box, 4 of a digit
 MARK_RIM = 2  # pixels around a stray mark's clear ink whose faint ink (its rim) goes with it
 # Patches the cut finds at most: past that (texture, a dusty scan) the regions left are
 # split no further; it bounds the cut's work (a 1024x1024 staircase of 62 patches: 18 ms).
@@ -167,13 +168,15 @@ def _enclosed(strong: np.ndarray) -> np.ndarray | None:
 
 
 def _boxed_maybe(strong: np.ndarray) -> bool:
-    """Whether SAMPLED_CROSSINGS of the rows read (a twentieth of the way apart) cross three
-    runs of ink or more, as rows through a box and the digit in it do, and a column does
-    too; a digit's own rows cross two at most, but for a few (3 % of the canvas set's
-    drawings pass). Its columns are all read: a 1 in a box is a few of them."""
+    """Whether SAMPLED_CROSSINGS of the rows read (a twentieth of the way apart) cross from
+    three to BOXED_CROSSINGS runs of ink, as rows through a box and the digit in it do, and
+    a column does too; a digit's own rows cross two at most, but for a few (3 % of the
+    canvas set's drawings pass), noise and texture many more. Its columns are all read: a 1
+    in a box is a few of them."""
     rows = _crossings(strong[:: max(1, len(strong) // 20)])
-    return (np.count_nonzero(rows >= 3) >= SAMPLED_CROSSINGS
-            and bool((_crossings(strong.T) >= 3).any()))
+    columns = _crossings(strong.T)
+    return (np.count_nonzero((rows >= 3) & (rows <= BOXED_CROSSINGS)) >= SAMPLED_CROSSINGS
+            and bool(((columns >= 3) & (columns <= BOXED_CROSSINGS)).any()))
 
 
 def _crossings(lines: np.ndarray) -> np.ndarray:
