@@ -144,7 +144,7 @@ def _crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool,
     crop[crop < NOISE_REL * peak] = 0
     inside = _enclosed(clear) if unbox else None
     if inside is not None:  # the digit, and its faint rim, without what encloses it
-        return _crop_to_ink(np.where(_grown(inside, MARK_RIM), crop, 0), peak, strict=strict,
+        return _crop_to_ink(np.where(_within(inside, MARK_RIM), crop, 0), peak, strict=strict,
                             unbox=False)
     return crop
 
@@ -158,7 +158,7 @@ def _enclosed(strong: np.ndarray) -> np.ndarray | None:
         return None  # most drawings, for a few dozen microseconds
     shell = _outer_runs(strong) | _outer_runs(strong.T).T
     inside = strong & ~shell
-    if not inside.any() or (_grown(inside, 1) & shell).any():
+    if not inside.any() or (_within(inside, 1) & shell).any():
         return None
     rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
     across = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
@@ -198,7 +198,7 @@ def _first_runs(strong: np.ndarray) -> np.ndarray:
     return (columns >= start) & (columns < end[:, None])
 
 
-def _grown(mask: np.ndarray, by: int) -> np.ndarray:
+def _within(mask: np.ndarray, by: int) -> np.ndarray:
     """The mask and every pixel within `by` pixels of it (a square around each), a row
     shift at a time then a column shift (Pillow's MaxFilter took 41 ms on 1024x1024)."""
     down = mask.copy()
