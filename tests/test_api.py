@@ -84,9 +84,12 @@ def test_canvas_data_url_is_recognised(client, strokes, digit):
 
 @pytest.mark.parametrize(("strokes", "digit"), [(SEVEN, 7), (ZERO, 0)])
 @pytest.mark.parametrize("width", [10, 22])
-def test_a_digit_over_a_line_is_read_without_it(client, strokes, digit, width):
-    """A rule across the page under the digit (it read as a 2 or a 1, at up to 0.996)."""
-    rule = [(0.02, 0.95), (0.98, 0.95)]
+@pytest.mark.parametrize("at", [0.95, 0.05], ids=["under", "over"])
+def test_a_digit_by_a_rule_across_the_page_is_read_without_it(client, strokes, digit, width,
+                                                               at):
+    """A rule across the page under or over the digit (it was read as another digit, at up
+    to 0.996)."""
+    rule = [(0.02, at), (0.98, at)]
     r = client.post("/predict", json={"image": data_url(drawn_digit([*strokes, rule],
                                                                     width=width))})
     assert r.status_code == 200, r.text

@@ -544,12 +544,23 @@ def test_a_base_under_a_digit_about_its_width_is_part_of_it(base_right: int) -> 
 
 
 def test_a_line_over_the_digit_is_part_of_it() -> None:
-    """Only a line below is left out: a 7's bar drawn apart from its stem, however much
-    wider than the stem, is the 7's."""
+    """A 7's bar drawn apart from its stem, however much wider than the stem, is the 7's
+    when it does not span the image (OVERLINE_SPAN)."""
     image = Image.new("L", (280, 280), 255)
     draw = ImageDraw.Draw(image)
     draw.line([(60, 60), (220, 60)], fill=0, width=12)
     draw.line([(200, 85), (170, 230)], fill=0, width=12)
+    ink = decode_image(encode(image))
+    assert _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1] == []
+
+
+def test_a_bar_across_a_photo_cropped_to_a_seven_is_part_of_it() -> None:
+    """Cropped to a 7 whose bar is drawn apart: the bar spans the image, but the stem runs to
+    its bottom edge: no page with a rule over a digit."""
+    image = Image.new("L", (200, 260), 255)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 199, 11), fill=0)
+    draw.line([(185, 40), (150, 259)], fill=0, width=12)
     ink = decode_image(encode(image))
     assert _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1] == []
 

@@ -46,9 +46,12 @@ SPECK_REL = 0.08
 # below all the others, is RULE_ASPECT times as wide as high or more, and RULE_WIDER times as
 # wide as the rest: a 2's base drawn apart is about as wide as its curve (without it the 2 is
 # a 7). No MNIST digit has one (two are underlined, a 9 and a 5, by lines no wider than
-# them). Not above: a 7's bar drawn apart from its stem is many times as wide as the stem.
+# them). Above the digit, a line is one only when it also spans OVERLINE_SPAN of the image
+# and the rest stops short of its bottom edge: a 7's bar drawn apart from its stem is many
+# times as wide as the stem, but within the drawing, or it is a photo cropped to the 7.
 RULE_ASPECT = 4
 RULE_WIDER = 1.5
+OVERLINE_SPAN = 0.9
 # A box or a ring drawn round the digit (a form's box, a digit circled) is no part of it: the
 # ink inside it and clear of it is the digit, when it spans ENCLOSED_SHARE of the box's
 # longer side or more (a dot in a ring stays: a 0), holds ENCLOSED_INK of the ink or more,
@@ -232,25 +235,37 @@ def _digit_and_marks(strong: np.ndarray, ink: np.ndarray) -> tuple[Box, list[Box
     least = SPECK_REL * max(mass)
     digit = [box for box, m in zip(patches, mass, strict=True) if m >= least]
     marks = [box for box, m in zip(patches, mass, strict=True) if m < least]
-    underline = _underline(digit)
-    if underline is not None:
-        digit.remove(underline)
-        marks.append(underline)
+    for line in _lines_apart(digit, strong.shape):
+        digit.remove(line)
+        marks.append(line)
     tops, bottoms, lefts, rights = zip(*digit, strict=True)
     return (min(tops), max(bottoms), min(lefts), max(rights)), marks
 
 
-def _underline(patches: list[Box]) -> Box | None:
-    """The patch that is a line under the rest (see RULE_ASPECT), if one is."""
+def _lines_apart(patches: list[Box], shape: tuple[int, int]) -> list[Box]:
+    """The patches that are lines apart from the rest (see RULE_ASPECT): below it, or above
+    it and across the image while the rest stops short of its bottom edge."""
     if len(patches) < 2:
-        return None
+        return []
+    lines = []
     lowest = max(patches, key=lambda box: box[0])
     rest = [box for box in patches if box is not lowest]
-    top, bottom, left, right = lowest
+    if lowest[0] >= max(box[1] for box in rest) and _line_like(lowest, rest):
+        lines.append(lowest)
+    highest = min(patches, key=lambda box: box[1])
+    rest = [box for box in patches if box is not highest]
+    if (highest[1] <= min(box[0] for box in rest) and _line_like(highest, rest)
+            and highest[3] - highest[2] >= OVERLINE_SPAN * shape[1]
+            and max(box[1] for box in rest) < shape[0] - 1 and highest not in lines):
+        lines.append(highest)
+    return lines
+
+
+def _line_like(line: Box, rest: list[Box]) -> bool:
+    """RULE_ASPECT times as wide as high or more, and RULE_WIDER times as wide as the rest."""
+    top, bottom, left, right = line
     rest_width = max(box[3] for box in rest) - min(box[2] for box in rest)
-    below = top >= max(box[1] for box in rest)
-    flat = right - left >= RULE_ASPECT * (bottom - top)
-    return lowest if below and flat and right - left >= RULE_WIDER * rest_width else None
+    return right - left >= max(RULE_ASPECT * (bottom - top), RULE_WIDER * rest_width)
 
 
 def _ink_patches(strong: np.ndarray) -> list[Box]:
