@@ -48,6 +48,18 @@ def test_a_frame_round_a_canvas_is_neither_paper_nor_ink(frame, width, fmt) -> N
     assert abs(np.subtract(ink_box(decode_image(data)), ink_box(decode_image(unframed)))).max() <= 2
 
 
+@pytest.mark.parametrize("width", [20, 36])
+@pytest.mark.parametrize("strokes", [SEVEN, [[(0.5, 0.005), (0.5, 0.995)]]],
+                         ids=["7", "1-to-the-frame"])
+def test_a_thick_frame_round_a_canvas_is_cut_off(strokes, width) -> None:
+    """Up to 16 % of the side (was 5 %), and the paper inside may be crossed by the digit
+    drawn up to 2 px from the frame: a review's thick-framed drawings 92 -> 108 of 134."""
+    data = encode(framed(strokes, (107, 114, 128), width))
+    unframed = encode(framed(strokes, (107, 114, 128), 0))
+    assert decode_image(data).shape == (280, 280)
+    assert abs(np.subtract(ink_box(decode_image(data)), ink_box(decode_image(unframed)))).max() <= 2
+
+
 @pytest.mark.parametrize("image", [
     framed(ZERO, (0, 0, 0), 2, sides="tbl"),  # three sides: a frame goes all round
     framed(ZERO, (0, 0, 0), 0),

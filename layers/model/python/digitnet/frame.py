@@ -4,8 +4,9 @@ A screenshot of a canvas keeps its border. Read as the paper's colour (digitnet.
 reads the border), such a frame made the paper itself ink: a canvas with a 2 px light
 grey or black border was read wrong. The outer rows (columns) are a frame when they are
 one colour and the rows inside them another, itself one colour (paper) for PAPER_ROWS,
-on all four sides: a photo cropped tight to a 7 has its bar, one colour over paper, on
-one side only.
+but for the digit crossing them, on all four sides: a photo cropped tight to a 7 has its
+bar, one colour over paper, on one side only. And what lies inside is most of the
+image's middle: a box drawn round a digit near the canvas's edge is no frame.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-FRAME_SHARE = 0.05  # a frame is at most this share of the image's side, on each side
+FRAME_SHARE = 0.16  # a frame is at most this share of the image's side, on each side
 LINE_LEVELS = 10  # a line is one colour: all but LINE_OUTLIERS of it within these levels
 LINE_OUTLIERS = 0.02  # of its median (JPEG noise, a corner)
 FRAME_LEVELS = 24  # the frame line and the paper inside it differ by this much or more
 # The paper inside goes on, one colour, this many rows: a notebook's printed line a few
 # rows in from the edge is not paper (the rows outside it were taken for a frame).
 PAPER_ROWS = 4
+# The paper's rows may cross the digit, drawn up to the frame: this share of them may be ink.
+PAPER_OUTLIERS = 0.3
 
 
 def without_frame(image: Image.Image) -> Image.Image:
@@ -76,13 +79,14 @@ def _frame(values: np.ndarray, most: int) -> int:
     if depth + PAPER_ROWS >= len(values):
         return 0
     lines = [values[k] for k in range(depth + PAPER_ROWS + 1)]
-    if not all(_one_colour(line) for line in lines):
+    if not (all(_one_colour(line) for line in lines[:depth])
+            and all(_one_colour(line, PAPER_OUTLIERS) for line in lines[depth:])):
         return 0
     frame, paper, deeper = (np.median(lines[k], axis=0) for k in (0, depth, -1))
     gap = np.abs(paper - frame).max()
     return depth if gap >= FRAME_LEVELS and np.abs(deeper - paper).max() < FRAME_LEVELS else 0
 
 
-def _one_colour(line: np.ndarray) -> bool:
+def _one_colour(line: np.ndarray, outliers: float = LINE_OUTLIERS) -> bool:
     off = np.abs(line.astype(np.int16) - np.median(line, axis=0).astype(np.int16)).max(axis=1)
-    return bool(np.count_nonzero(off > LINE_LEVELS) <= LINE_OUTLIERS * len(line))
+    return bool(np.count_nonzero(off > LINE_LEVELS) <= outliers * len(line))
