@@ -195,7 +195,7 @@ def _outer_runs(strong: np.ndarray) -> np.ndarray:
 
 def _first_runs(strong: np.ndarray) -> np.ndarray:
     columns = np.arange(strong.shape[1])
-    start = strong.argmax(axis=1)[:, None]  # 0 in a blank row, whose run is then empty
+    start = strong.argmax(axis=1)[:, None]  # 0 in a blank row: its run, anded with no ink, none
     blank_after = ~strong & (columns > start)
     end = np.where(blank_after.any(axis=1), blank_after.argmax(axis=1), strong.shape[1])
     return (columns >= start) & (columns < end[:, None])
