@@ -22,7 +22,7 @@ from api_helpers import (
     pixels_of,
 )
 from fastapi.testclient import TestClient
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from tools.paths import ROOT
 
@@ -279,6 +279,17 @@ def test_client_mistakes_are_422_naming_field_and_rule(client, case):
         {"loc": d["loc"], "type": d["type"]} for d in r.json()["detail"]
     ], r.json()
     assert all(d["msg"] for d in r.json()["detail"])
+
+
+def test_an_image_refused_as_no_digit_says_what_helps(client):
+    """A photo of a black square on white (a blob, no pen strokes): crop to the digit."""
+    image = Image.new("RGB", (280, 280), "white")
+    ImageDraw.Draw(image).rectangle((60, 60, 220, 220), fill="black")
+    r = client.post("/predict", json={"image": data_url(encode(image))})
+    assert r.status_code == 422, r.text
+    (detail,) = r.json()["detail"]
+    assert (detail["loc"], detail["type"]) == (["body", "image"], "no_digit")
+    assert "crop a photo to the digit" in detail["msg"]
 
 
 SEVEN_LEVELS = np.array(pixels_of(SEVEN), dtype=float)

@@ -19,6 +19,9 @@ from errors import ApiError, Loc
 from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
 
 MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
+# What helps an image refused as no digit: the ink is read against the paper round it.
+IMAGE_HINT = ("; one digit reads best with plain paper round it: crop a photo to the digit "
+              "and some of its paper")
 
 
 def model_input(item: PredictRequest, loc: Loc = ("body",),
@@ -39,7 +42,8 @@ def model_input(item: PredictRequest, loc: Loc = ("body",),
     except EmptyDrawingError as exc:
         raise ApiError(422, field, str(exc) + _pixels_hint(item), "empty_drawing") from exc
     except NoDigitError as exc:
-        raise ApiError(422, field, str(exc) + _pixels_hint(item), "no_digit") from exc
+        hint = _pixels_hint(item) if item.pixels is not None else IMAGE_HINT
+        raise ApiError(422, field, str(exc) + hint, "no_digit") from exc
 
 
 def _pixels_hint(item: PredictRequest) -> str:
