@@ -198,7 +198,15 @@ function apiState(err) {
   return null;
 }
 
-/** A failed request as a `problem`, with `api`: [state, text] for the header, or null. */
-export function explain(err) {
-  return { ...plainWords(err), api: apiState(err) };
+// A photo refused as no digit: it is not to be redrawn, but taken again or cropped.
+const PHOTO_NO_DIGIT = problem("Not a digit:", "the model finds no digit in this photo. "
+  + "Try a photo of one digit on plain paper, cropped close to it.", "Not a digit", "warn");
+
+/**
+ * A failed request as a `problem`, with `api`: [state, text] for the header, or null.
+ * `photo`: what was sent holds a photo (Photo...), not only strokes.
+ */
+export function explain(err, { photo = false } = {}) {
+  const words = photo && err?.type === "no_digit" ? PHOTO_NO_DIGIT : plainWords(err);
+  return { ...words, api: apiState(err) };
 }

@@ -138,7 +138,7 @@ async function recognise({ live = false } = {}) {
     setApiStatus("ready", "API ready");
   } catch (err) {
     if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
-    const problem = explain(err);
+    const problem = explain(err, { photo: pad.hasPhoto });
     if (problem.api) setApiStatus(...problem.api);
     showProblem(problem);
   } finally {

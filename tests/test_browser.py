@@ -632,6 +632,16 @@ def test_a_photo_dropped_on_the_canvas_or_pasted_is_read(page, tmp_path, how):
     assert page.text_content("#digit") == "3"
 
 
+def test_a_photo_refused_as_no_digit_is_explained_as_a_photo(page, tmp_path):
+    """Not "clear it and draw one digit": take it again, or crop it."""
+    no_digit = _problem("ink in no digit's shape", "no_digit")
+    page.route("**/predict", lambda r: r.fulfill(status=422, json={"detail": [no_digit]}))
+    page.set_input_files("#photo-file", phone_photo(tmp_path / "three.jpg"))
+    assert _wait_phase(page, "error") == "error"
+    assert "no digit in this photo" in page.inner_text("#message")
+    assert page.text_content("#pad-badge") == "Not a digit"
+
+
 def test_a_file_that_is_no_picture_is_explained_not_sent(page, tmp_path):
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/predict") else None)
