@@ -177,9 +177,10 @@ def _boxed_maybe(strong: np.ndarray) -> bool:
     canvas set's drawings pass), noise and texture many more. Its columns are all read: a 1
     in a box is a few of them."""
     rows = _crossings(strong[:: max(1, len(strong) // 20)])
+    if np.count_nonzero((rows >= 3) & (rows <= BOXED_CROSSINGS)) < SAMPLED_CROSSINGS:
+        return False
     columns = _crossings(strong.T)
-    return (np.count_nonzero((rows >= 3) & (rows <= BOXED_CROSSINGS)) >= SAMPLED_CROSSINGS
-            and bool(((columns >= 3) & (columns <= BOXED_CROSSINGS)).any()))
+    return bool(((columns >= 3) & (columns <= BOXED_CROSSINGS)).any())
 
 
 def _crossings(lines: np.ndarray) -> np.ndarray:
