@@ -183,13 +183,13 @@ def _table_colour(colours: np.ndarray, page_coloured: np.ndarray, region: np.nda
         return None
     table = colours[:, outside]
     table_colour = np.median(table, axis=1)
-    if abs(page_colour.mean() - table_colour.mean()) < _darker_by(page_colour, table_colour):
+    if abs(page_colour.mean() - table_colour.mean()) < _levels_apart(page_colour, table_colour):
         return None
     near = _distance(colours, table_colour) <= TABLE_LEVELS
     return table_colour if near[_off_edge(outside)].mean() >= TABLE_UNIFORM else None
 
 
-def _darker_by(page_colour: np.ndarray, table_colour: np.ndarray) -> float:
+def _levels_apart(page_colour: np.ndarray, table_colour: np.ndarray) -> float:
     """How much the page and the table must differ (mean of bands): less when their hues do."""
     shares = [colour / max(float(colour.sum()), 1.0) for colour in (page_colour, table_colour)]
     hued = np.abs(shares[0] - shares[1]).max() >= HUE_SHARE
@@ -246,12 +246,12 @@ def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
     step = -(-len(rows) // INK_SAMPLES)  # evenly spread: a median and a count need no more
     rows, columns = rows[::step], columns[::step]
     values = np.asarray(crop).reshape(crop.height, crop.width, -1)
-    offsets = _mean_around(values, rows, columns) - table_colour
-    if np.abs(np.median(offsets, axis=0)).max() <= INK_UNLIKE:
+    around = _mean_around(values, rows, columns)
+    if np.abs(np.median(around - table_colour, axis=0)).max() <= INK_UNLIKE:
         return False  # the table's colour: holes in a light stroke, a stroke on the border
     darker, lighter = sorted((page_colour, table_colour), key=lambda colour: colour.mean())
     axis = (darker - lighter) / np.linalg.norm(darker - lighter)
-    offsets += table_colour - darker  # from the darker of the two
+    offsets = around - darker
     along = offsets @ axis
     across = np.sqrt(np.square(offsets - along[:, None] * axis).sum(axis=1))
     return np.count_nonzero((along > INK_DARKER) | (across > INK_COLOUR)) >= INK_PIXELS
