@@ -78,13 +78,15 @@ for name in sys.argv[1:]:
 """
 
 
-def run_fresh(model_dir: Path, *names: str) -> tuple[list[tuple[int, Any]], list[dict]]:
+def run_fresh(model_dir: Path, *names: str,
+              env: dict[str, str] | None = None) -> tuple[list[tuple[int, Any]], list[dict]]:
     """The events through a fresh interpreter's handler (the app loads its model at import,
     as on a cold start): (status, answer)s and the JSON records it wrote to stdout (its
-    CloudWatch log stream): Powertools logs and EMF."""
-    env = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
-           "PYTHONPATH": str(FUNCTION_DIR)}
-    env.pop("POWERTOOLS_METRICS_DISABLED", None)
+    CloudWatch log stream): Powertools logs and EMF, metrics on unless `env` says."""
+    base = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
+            "PYTHONPATH": str(FUNCTION_DIR)}
+    base.pop("POWERTOOLS_METRICS_DISABLED", None)
+    env = {**base, **(env or {})}
     events = [str(EVENTS_DIR / f"{n}.json") for n in names]
     done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, *events], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)

@@ -241,6 +241,14 @@ def test_fresh_start_logs_model_and_cold_start():
     assert cold[0]["function_name"] == LambdaContext.function_name
 
 
+def test_metrics_disabled_writes_no_emf_not_even_cold_start():
+    results, records = run_fresh(SHIPPED_MODEL, "v2-predict-pixels",
+                                 env={"POWERTOOLS_METRICS_DISABLED": "true"})
+    assert results[0][0] == 200
+    assert any(r.get("message") == "model loaded" for r in records)  # logs still written
+    assert not [r for r in records if "_aws" in r], records
+
+
 @pytest.mark.parametrize(("env", "expected"), [
     ({}, False),  # outside Lambda: no Tracer, no aws_xray_sdk import
     ({"AWS_LAMBDA_FUNCTION_NAME": "fn"}, True),

@@ -4,7 +4,7 @@
   JSON logs carrying the Lambda request id, the API Gateway request id as
   correlation_id, and cold_start.
 - POWERTOOLS_METRICS_NAMESPACE (default DigitRecognizer); POWERTOOLS_METRICS_DISABLED=true
-  records nothing (the local server and the tests).
+  records nothing, ColdStart included (the local server and the tests).
 - POWERTOOLS_TRACE_DISABLED=true (or 1, yes, on), running outside Lambda or under
   `sam local`: no Tracer at all.
   Creating one imports aws_xray_sdk and botocore, about 0.3 s of cold start.
@@ -52,7 +52,8 @@ def instrument(handler: LambdaHandler) -> LambdaHandler:
         from aws_lambda_powertools import Tracer
 
         wrapped = Tracer(service=SERVICE).capture_lambda_handler(wrapped, capture_response=False)
-    wrapped = metrics.log_metrics(wrapped, capture_cold_start_metric=True)
+    # Powertools writes ColdStart with a metric of its own, which ignores METRICS_DISABLED.
+    wrapped = metrics.log_metrics(wrapped, capture_cold_start_metric=METRICS_ENABLED)
     return logger.inject_lambda_context(
         wrapped, clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_HTTP,
     )
