@@ -36,6 +36,12 @@ SWAGGER_UI_DIGESTS = {
     "swagger-ui.css":
         "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I",
 }
+# The tab's icon inline, as the site's (static_site/index.html): FastAPI's default is fetched
+# from fastapi.tiangolo.com, unpinned, on every visit.
+FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E"
+           "%3Crect width='32' height='32' rx='7' fill='%231d4ed8'/%3E%3Ctext x='16' y='24' "
+           "font-size='22' font-family='sans-serif' font-weight='700' text-anchor='middle' "
+           "fill='white'%3E7%3C/text%3E%3C/svg%3E")
 
 ErrorDocs = dict[str, tuple[type[BaseModel], str]]
 ERRORS: ErrorDocs = {
@@ -86,6 +92,7 @@ def docs_page(openapi_url: str, title: str) -> HTMLResponse:
         openapi_url=openapi_url, title=title,
         swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
         swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        swagger_favicon_url=FAVICON,
     ).body.decode()
     for name, digest in SWAGGER_UI_DIGESTS.items():
         url = f'"{SWAGGER_UI}/{name}"'
