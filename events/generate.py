@@ -5,7 +5,8 @@
 The HTTP API (v2) and REST (v1) proxy events come from SAM's generator; this
 script points them at our routes and puts in bodies: a "7" drawn as 28x28
 pixels, and the same "7" as a 280x280 canvas PNG with a transparent
-background (what the site's `toDataURL()` sends; also written as seven.png).
+background (a bare canvas's `toDataURL()`: the site paints white paper under its
+strokes, so it sends an opaque one; also written as seven.png).
 """
 
 from __future__ import annotations

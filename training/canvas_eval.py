@@ -165,8 +165,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--font-variants", type=int, default=4)
     parser.add_argument("--mishaps", type=int, default=0, metavar="N",
                         help="also N digits spoilt in each way of training/mishaps.py (a pen "
-                             "tap, dust specks, an unevenly lit photo, a notebook page), "
-                             "reported apart")
+                             "tap, dust specks, an unevenly lit photo, a notebook page, a page "
+                             "on a table), reported apart")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--save-pngs", type=Path, help="write every canvas PNG here (to look)")
     return parser.parse_args(argv)
