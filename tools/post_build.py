@@ -2,8 +2,8 @@
 
 Run by `make build` after `sam build`; `sam deploy` then uploads the result (a
 plain `sam build && sam deploy` works too, with slower cold starts). The
-tests run the finished function on every sample event, in-process and under
-`sam local`.
+tests run the finished function in-process on every sample event (each route but
+HEAD /health), and under `sam local` on /health, GET and HEAD, and /predict.
 
 Precompiling: Lambda's /var/task is read-only, so without shipped bytecode
 every cold start compiles each imported module again. Bytecode is written for
@@ -16,13 +16,13 @@ Measured here (read-only copy, bare interpreter): the app's import at cold
 start takes 0.45-1.0 s precompiled against 1.4-2.3 s without.
 
 Trimming removes only what is provably unused (the tests run the trimmed build
-on every route, in-process and under `sam local`):
+as said above):
 
 - stale caches, type stubs and C headers (`__pycache__`, `*.pyi`, `numpy/_core/include`);
 - what the Lambda Python runtime already provides in /var/runtime: botocore,
   boto3, s3transfer, and python-dateutil, six and urllib3, which only botocore,
   X-Ray's urllib3 patch and the Powertools utilities dropped below import;
-  botocore came in through aws-xray-sdk for the Powertools Tracer (33 MB).
+  botocore came in through aws-xray-sdk for the Powertools Tracer (25 MB of the ~26).
   jmespath stays: the Powertools Logger imports it;
 - NumPy's test suites and test-only extension modules (`numpy/**/tests`,
   `_core/_simd`, `_core/_*_tests`), and `f2py`, `testing`, `typing`,
