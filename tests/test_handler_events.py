@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -23,7 +24,7 @@ from api_helpers import (
     run_fresh,
 )
 
-from tools.paths import EVENTS_DIR, FUNCTION_DIR
+from tools.paths import EVENTS_DIR, FUNCTION_DIR, ROOT
 
 
 @pytest.mark.parametrize(
@@ -278,6 +279,34 @@ def test_no_xray_sdk_when_tracing_is_off():
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=60, check=True)
     assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_tracing_on_sends_the_invocation_to_the_xray_daemon():
+    """TracingMode=Active: the handler runs under the Tracer, whose subsegment for the
+    invocation reaches the daemon (here a UDP socket of the test's) in Lambda's trace."""
+    import observability
+
+    trace = "1-5759e988-bd862e3fe1be46a994272793"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        daemon.settimeout(10)  # once the handler has returned, its segment was sent
+        script = ("import json, sys, app; from tools.lambda_fakes import LambdaContext; "
+                  "r = app.handler(json.load(open(sys.argv[1])), LambdaContext()); "
+                  "print(r['statusCode'])")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION_DIR), str(ROOT)]),
+               "MODEL_DIR": str(SHIPPED_MODEL), "AWS_LAMBDA_FUNCTION_NAME": "fn",
+               "POWERTOOLS_TRACE_DISABLED": "false", "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
+               "_X_AMZN_TRACE_ID": f"Root={trace};Parent=53995c3f42cd8ad8;Sampled=1",
+               "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}"}
+        done = subprocess.run([sys.executable, "-c", script,
+                               str(EVENTS_DIR / "v2-predict-pixels.json")],
+                              env=env, capture_output=True, text=True, timeout=60, check=True)
+        assert done.stdout.split()[-1] == "200"
+        header, _, document = daemon.recvfrom(65536)[0].decode().partition("\n")
+    assert json.loads(header) == {"format": "json", "version": 1}
+    segment = json.loads(document)
+    assert (segment["trace_id"], segment["type"]) == (trace, "subsegment")
+    assert segment["annotations"] == {"ColdStart": True, "Service": observability.SERVICE}
 
 
 def test_handler_survives_asyncio_run_elsewhere():

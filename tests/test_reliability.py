@@ -395,17 +395,28 @@ def test_large_but_legal_image_is_answered(client):
 
 
 def test_batch_with_one_bomb_is_refused_whole(client):
-    good = {"pixels": [0] * 783 + [255]}
+    good = {"pixels": pixels_of(SEVEN)}  # each read alone: a 7
     items = [good, {"image": b64(IMAGE_BOMBS["declared_30000x30000"])}, good]
-    assert_client_error(client.post("/predict/batch", json={"items": items}), 413, 422)
+    r = client.post("/predict/batch", json={"items": items})
+    assert_client_error(r, 413)
+    [problem] = r.json()["detail"]
+    assert (problem["loc"], problem["type"]) == (["body", "items", 1, "image"],
+                                                 "image_too_large")
 
 
-@pytest.mark.parametrize("body", [
-    {"items": []}, {"items": None}, {"items": {"pixels": []}}, {"items": [[]]}, {},
-    {"items": [{"pixels": [0] * 784}], "extra": 1},
-], ids=str)
-def test_malformed_batches_are_422(client, body):
-    assert_client_error(client.post("/predict/batch", json=body), 422)
+@pytest.mark.parametrize(("body", "loc", "kind"), [
+    ({"items": []}, ["body", "items"], "too_short"),
+    ({"items": None}, ["body", "items"], "list_type"),
+    ({"items": {"pixels": []}}, ["body", "items"], "list_type"),
+    ({"items": [[]]}, ["body", "items", 0], "model_type"),
+    ({}, ["body", "items"], "missing"),
+    # a good item: the extra field alone is wrong
+    ({"items": [{"pixels": pixels_of(SEVEN)}], "extra": 1}, ["body", "extra"], "extra_forbidden"),
+], ids=["empty", "null", "object", "list-item", "no-items", "extra-field"])
+def test_malformed_batches_are_422(client, body, loc, kind):
+    r = client.post("/predict/batch", json=body)
+    assert_client_error(r, 422)
+    assert [(p["loc"], p["type"]) for p in r.json()["detail"]] == [(loc, kind)]
 
 
 def test_method_and_path_abuse_is_4xx(client):
