@@ -557,11 +557,14 @@ def test_model_state_reasons(tmp_path):
     from inference import ModelState
 
     model = copy_model(tmp_path)
-    (model / "MODEL_CARD.md").unlink()
-    assert ModelState.load(model).ok
-    assert ModelState.load(model).card is None
-    (model / "MODEL_CARD.md").write_bytes(b"\xff\xfe not utf-8")
-    assert ModelState.load(model).ok
+    assert ModelState.load(model).card  # the shipped card, read
+    for card in (None, b"\xff\xfe not utf-8"):
+        if card is None:
+            (model / "MODEL_CARD.md").unlink()
+        else:
+            (model / "MODEL_CARD.md").write_bytes(card)
+        state = ModelState.load(model)
+        assert (state.ok, state.card, state.reason) == (True, None, None), card
     manifest = json.loads((model / "manifest.json").read_text())
     (model / "manifest.json").write_text(json.dumps({**manifest, "preprocess_version": "old"}))
     state = ModelState.load(model)

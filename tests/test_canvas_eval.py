@@ -177,7 +177,9 @@ def test_each_mishap_is_what_its_kind_says() -> None:
     from digitnet.preprocess import BBOX_REL, _ink_patches
 
     images, labels = synthetic_digits()
-    for sample in build_mishap_set(images, labels, seed=0, count=8):
+    samples = build_mishap_set(images, labels, seed=0, count=8)
+    assert {sample.style.split("/")[0] for sample in samples} == set(KINDS)
+    for sample in samples:
         kind = sample.style.split("/")[0]
         image = Image.open(io.BytesIO(sample.png))
         if kind == "notebook":

@@ -87,7 +87,58 @@ def test_conv(k: int, pad: int) -> None:
 def test_conv_without_input_grad_still_gives_weight_grads() -> None:
     conv = Conv2D(1, 2, 3, 1)
     conv.input_grad = False
-    check_layer(conv, _x(2, 5, 5, 1))
+    x = _x(2, 5, 5, 1)
+    check_layer(conv, x)
+    conv.forward(x, train=True)
+    assert conv.backward(_x(2, 5, 5, 2)) is None  # the first layer's dx is never made
+
+
+# The gradient checks prove each backward matches its forward; these check the forwards
+# themselves against the textbook definitions, written as plainly as possible.
+
+
+def _conv_by_loops(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int) -> np.ndarray:
+    """Cross-correlation, stride 1, zero padding: y[n,i,j,o] = sum x[n,i+u,j+v,c] w[u,v,c,o] + b."""
+    n, h, wd, _ = x.shape
+    k, c_out = w.shape[0], w.shape[3]
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    y = np.zeros((n, h + 2 * pad - k + 1, wd + 2 * pad - k + 1, c_out))
+    for i in range(y.shape[1]):
+        for j in range(y.shape[2]):
+            patch = xp[:, i:i + k, j:j + k, :]
+            y[:, i, j, :] = np.einsum("nuvc,uvco->no", patch, w) + b
+    return y
+
+
+@pytest.mark.parametrize(("c_in", "k", "pad", "train"), [
+    (1, 5, 2, False), (1, 5, 2, True),  # the first conv: patch-major at inference
+    (3, 3, 1, False), (3, 3, 1, True), (2, 3, 0, False),
+])
+def test_conv_forward_is_a_cross_correlation(c_in, k, pad, train) -> None:
+    conv = _to64(Conv2D(c_in, 4, k, pad, rng=np.random.default_rng(3)))
+    conv.params["b"] = _x(4, seed=4)
+    x = _x(2, 9, 8, c_in)
+    expected = _conv_by_loops(x, conv.params["W"], conv.params["b"], pad)
+    np.testing.assert_allclose(conv.forward(x, train=train), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_forward_is_an_affine_map() -> None:
+    dense = _to64(Dense(3, 2))
+    dense.params["W"] = np.array([[1.0, -1.0], [2.0, 0.5], [0.0, 3.0]])
+    dense.params["b"] = np.array([0.25, -2.0])
+    y = dense.forward(np.array([[1.0, 2.0, 3.0]]))
+    np.testing.assert_allclose(y, [[1 + 4 + 0 + 0.25, -1 + 1 + 9 - 2]])
+
+
+def test_maxpool_and_relu_forwards_by_hand() -> None:
+    x = np.array([[1, 5, -2, 0],
+                  [3, 2, -1, -3],
+                  [0, 0, 7, 8],
+                  [-4, 1, 9, 6]], dtype=float).reshape(1, 4, 4, 1)
+    pooled = MaxPool2().forward(x)
+    np.testing.assert_array_equal(pooled.reshape(2, 2), [[5, 0], [1, 9]])
+    np.testing.assert_array_equal(ReLU().forward(x).reshape(4, 4), np.maximum(x, 0).reshape(4, 4))
+    np.testing.assert_array_equal(ReLU().forward(np.array([-1.5, 0.0, 2.0])), [0, 0, 2])
 
 
 def test_maxpool() -> None:
@@ -227,13 +278,14 @@ def with_trained_like_batchnorm(net: Network, rng: np.random.Generator) -> Netwo
 def test_folded_batchnorm_computes_the_same_function() -> None:
     rng = np.random.default_rng(5)
     net = with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
+    net.temperature = 1.7  # not the default: folding must carry it over
     folded = net.for_inference()
     kinds = [layer.kind for layer in folded.layers]
     assert "batchnorm" not in kinds
     assert "dropout" not in kinds
     x = rng.random((5, 28, 28), dtype=np.float32)
     np.testing.assert_allclose(folded.forward(x), net.forward(x), rtol=1e-4, atol=1e-4)
-    assert folded.temperature == net.temperature
+    assert folded.temperature == 1.7
 
 
 def test_batchnorm_with_a_negative_scale_is_not_folded_across_a_pool() -> None:

@@ -50,12 +50,6 @@ def test_loaded_network_divides_logits_by_the_saved_temperature(
     np.testing.assert_allclose(network.predict_proba(images), expected, rtol=1e-5, atol=1e-7)
 
 
-def test_predict_proba_is_a_distribution(saved: tuple[Network, Path]) -> None:
-    p = load_model(saved[1]).network.predict_proba(_images(3))
-    assert p.shape == (3, 10)
-    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
-
-
 @pytest.mark.parametrize("arch", ["seed", "mlp"])
 def test_round_trip_other_architectures(tmp_path: Path, arch: str) -> None:
     net = Network.build(arch, seed=1)
@@ -66,6 +60,7 @@ def test_round_trip_other_architectures(tmp_path: Path, arch: str) -> None:
 
 def test_npz_holds_no_pickles(saved: tuple[Network, Path]) -> None:
     with np.load(saved[1] / "model.npz", allow_pickle=False) as npz:
+        assert npz.files
         assert all(npz[k].dtype == np.float32 for k in npz.files)
 
 

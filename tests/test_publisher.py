@@ -153,6 +153,9 @@ def cfn_event(request_type: str, sink: ResponseSink, bucket: str = BUCKET, **ext
 
 
 def run(event: dict, sink: ResponseSink, context: LambdaContext | None = None) -> dict:
+    """The one response CloudFormation gets to this event (the sink's earlier ones dropped)."""
+    sink.responses.clear()
+    sink.arrived.clear()
     publisher.handler(event, context or LambdaContext())
     assert sink.arrived.wait(10), "no response reached the ResponseURL"
     assert len(sink.responses) == 1, sink.responses
@@ -207,6 +210,7 @@ def test_update_republishes_and_removes_stale_files(s3, site, sink):
 
 
 def test_update_to_another_bucket_answers_a_new_id_so_the_old_one_is_emptied(s3, site, sink):
+    assert run(cfn_event("Create", sink), sink)["Status"] == "SUCCESS"  # the old bucket's
     s3.create_bucket(Bucket="new-site-bucket")
     update = cfn_event("Update", sink, OldResourceProperties={"Bucket": BUCKET})
     update["ResourceProperties"]["Bucket"] = "new-site-bucket"
@@ -217,6 +221,13 @@ def test_update_to_another_bucket_answers_a_new_id_so_the_old_one_is_emptied(s3,
     assert answer["PhysicalResourceId"] == "site-new-site-bucket"
     published = s3.list_objects_v2(Bucket="new-site-bucket")["Contents"]
     assert {"index.html", "config.json"} <= {o["Key"] for o in published}
+    # The old bucket stays published until CloudFormation, seeing the new id, deletes the
+    # old resource once the stack's update is done.
+    assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] > 0
+    cleanup = cfn_event("Delete", sink, RequestId="req-cleanup")
+    assert run(cleanup, sink)["Status"] == "SUCCESS"
+    assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+    assert s3.list_objects_v2(Bucket="new-site-bucket")["KeyCount"] == len(published)
 
 
 def test_failed_update_keeps_its_id(s3, site, sink):

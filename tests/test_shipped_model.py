@@ -20,26 +20,26 @@ def shipped() -> LoadedModel:
 
 
 @pytest.fixture(scope="module")
-def test_predictions(shipped: LoadedModel, mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def predictions(shipped: LoadedModel, mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     net = shipped.network
     test = load_split(mnist_dir, "t10k")
     probs = net.predict_proba(test.images)
     return probs, test.labels
 
 
-def test_shipped_model_accuracy(test_predictions) -> None:
-    probs, labels = test_predictions
+def test_shipped_model_accuracy(predictions) -> None:
+    probs, labels = predictions
     accuracy = float((probs.argmax(axis=1) == labels).mean())
     assert accuracy >= 0.994, f"MNIST test accuracy {accuracy:.4f} < 0.994"
 
 
-def test_shipped_model_is_calibrated(test_predictions) -> None:
-    probs, labels = test_predictions
+def test_shipped_model_is_calibrated(predictions) -> None:
+    probs, labels = predictions
     ece = expected_calibration_error(probs, labels)
     assert ece < 0.01, f"expected calibration error {ece:.4f} >= 1%"
 
 
-def test_manifest_metrics_match_a_fresh_evaluation(shipped, test_predictions) -> None:
-    probs, labels = test_predictions
+def test_manifest_metrics_match_a_fresh_evaluation(shipped, predictions) -> None:
+    probs, labels = predictions
     claimed = shipped.manifest["metrics"]["test_accuracy"]
     assert float((probs.argmax(axis=1) == labels).mean()) == pytest.approx(claimed, abs=1e-9)

@@ -93,8 +93,8 @@ def test_function_runtime_layer_and_environment(resources):
 def test_powertools_tracer_follows_the_tracing_mode(source, mode, disabled):
     """With tracing off, the X-Ray SDK must not load at cold start."""
     env = source["Resources"]["PredictFunction"]["Properties"]["Environment"]["Variables"]
-    _, mapping, key = env["POWERTOOLS_TRACE_DISABLED"]["Fn::FindInMap"]
-    assert mapping["Ref"] == "TracingMode"
+    table, mapping, key = env["POWERTOOLS_TRACE_DISABLED"]["Fn::FindInMap"]
+    assert (table, mapping["Ref"]) == ("Tracing", "TracingMode")
     assert source["Mappings"]["Tracing"][mode][key] == disabled
 
 
@@ -221,6 +221,8 @@ def _evaluate(value: Any, refs: dict[str, str]) -> Any:
             return args[1].split(args[0])
         if name == "Fn::Select":
             return args[1][int(args[0])]
+        if name.startswith("Fn::") or name == "Condition":
+            raise NotImplementedError(f"{name}: evaluate it here before testing with it")
     if isinstance(value, list):
         return [_evaluate(v, refs) for v in value]
     return value
