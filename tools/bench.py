@@ -3,7 +3,8 @@
 Prints one table (Markdown) and writes it as JSON (build/bench.json). Each section
 measures the shipped product and the seed-style baseline in the same run; a
 section that fails is reported in its rows and in the JSON, and the others still run.
-`--quick` shrinks every workload so the machinery can be smoke-tested in seconds.
+`--quick` shrinks every workload so the machinery can be smoke-tested in seconds (all
+but sizes, which still runs `sam build` unless --build-dir names a build).
 
 One BLAS thread, as the product runs (functions/predict/app.py sets it before
 NumPy loads): set here before NumPy loads, and inherited by the served apps.

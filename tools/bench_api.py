@@ -2,11 +2,11 @@
 
     .venv/bin/python -m tools.bench_api [--model-dir DIR] [--quick]
 
-Everything runs in this process with the API Gateway v2 events from `events/`
-(the body swapped where needed), through the exported, Powertools-wrapped
-`handler`; stdout (logs and EMF metrics) goes to /dev/null while timing. The
-naive seed-style app (FastAPI, a pydantic `list[float]` body, a sync endpoint,
-a 784-10-10 forward, FastAPI's JSON response) is measured in the same run.
+The warm figures are taken in one worker process (in-process calls, no HTTP) with the
+API Gateway v2 events from `events/` (the body swapped where needed), through the
+exported, Powertools-wrapped `handler`; stdout (logs and EMF metrics) goes to /dev/null
+while timing. The naive seed-style app (FastAPI, a pydantic `list[float]` body, a sync
+endpoint, a 784-10-10 forward, FastAPI's JSON response) is measured in the same run.
 Cold start is a fresh interpreter: import of the app and the first response.
 `seed_app` is also a uvicorn factory for `tools.bench`'s load test.
 """
@@ -180,8 +180,9 @@ class Results:
 def measure(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> Results:
     """Run the measurements in a fresh interpreter, configured as the Lambda runs.
 
-    The app sets OPENBLAS_NUM_THREADS=1 before numpy loads (see app.py); a caller
-    that has already imported numpy (tools.bench) could not, hence the subprocess.
+    The app is imported first, as Lambda imports it, into a process holding nothing else
+    (a caller such as tools.bench has MNIST and other models loaded), with one BLAS thread
+    unless OPENBLAS_NUM_THREADS says otherwise.
     """
     env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
     env.pop("POWERTOOLS_METRICS_DISABLED", None)  # measure with metrics on, as deployed

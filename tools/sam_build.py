@@ -47,8 +47,8 @@ def sam_env(**extra: str) -> dict[str, str]:
 
 def make_build(build_dir: Path, *, cache_dir: Path | None = None) -> int:
     """What `make build` does, into a fresh `build_dir`: `sam build` (cached, in `cache_dir`
-    or sam's default .aws-sam/cache), then `tools.post_build`. x86_64, this machine's CPU,
-    when the template lets us choose, so the compiled wheels load here.
+    or sam's default .aws-sam/cache), then `tools.post_build`. x86_64 (fixed, when the
+    template lets us choose: the tests load the compiled wheels on this x86_64 machine).
 
     Returns the bytes post_build trimmed.
     """

@@ -14,8 +14,8 @@ set's own groups.
 
 Every digit of the set (training/canvas_set.py) goes through
 `decode_image` + `normalize_digit`, exactly as the API does, and the model
-predicts. The baseline is measured the seed demo's way: the whole canvas
-resized to 28x28, no cropping, no centring.
+predicts. The baseline is measured the seed demo's way: the whole canvas (decode_image's
+ink) resized to 28x28, no cropping to the digit, no scaling or centring.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def product_input(png: bytes) -> np.ndarray:
 
 
 def demo_input(png: bytes) -> np.ndarray:
-    """The seed demo's way: the whole canvas shrunk to 28x28 (polarity fixed, nothing else)."""
+    """The seed demo's way: the whole canvas shrunk to 28x28 (decode_image's ink: polarity,
+    frames and ruled lines handled; no crop to the digit, no centring)."""
     ink = Image.fromarray(decode_image(png))
     return np.asarray(ink.resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.float32)
 

@@ -10,7 +10,7 @@ Each is an MNIST digit redrawn as `canvas_set` draws it, then spoilt in one of f
 - `notebook`: a page of a notebook, ruled every 24-40 px in light blue (squared half the
   time; a line may lie along the image's edge, as when a photo is cropped on one), blue or
   black pen;
-- `table`: a JPEG photo of the page (8-40 px of paper around the drawing) lying on a table
+- `table`: a JPEG photo of the page (8-39 px of paper around the drawing) lying on a table
   (wood, a dark desk, grey, a green cutting mat, with grain), turned up to 12 degrees,
   45-80% of the photo's side, over the photo's middle.
 

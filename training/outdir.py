@@ -21,7 +21,7 @@ class OutError(Exception):
 
 
 def describe_model(directory: Path) -> str:
-    """'digitnet-cnn cnn-e20-s1, weights sha256 79d2342fb5e1…', from its manifest."""
+    """'digitnet-cnn cnn-e20-s1, weights sha256 1290750b1ff3…', from its manifest."""
     if not (directory / MANIFEST_FILE).exists():
         return f"{WEIGHTS_FILE} without {MANIFEST_FILE}"
     try:

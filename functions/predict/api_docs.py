@@ -75,7 +75,8 @@ def _content(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def openapi_with_models(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """`app.openapi`, built on the first /openapi.json or /docs, not at cold start."""
+    """`app.openapi`, built on the first /openapi.json request (which the /docs page
+    makes), not at cold start."""
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)  # caches it in app.openapi_schema

@@ -12,7 +12,7 @@ import asyncio
 import gc
 import os
 
-# One image is ~1 MFLOP: waking a BLAS thread pool costs more than it saves, and on
+# One image is ~1.4 M multiply-adds: waking a BLAS thread pool costs more than it saves, and on
 # a busy or small (Lambda) CPU it costs milliseconds. Batches lose at most 2x.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

@@ -124,7 +124,8 @@ def _image_too_large(loc: Loc) -> ApiError:
 
 @contextmanager
 def _image_errors(loc: Loc) -> Iterator[None]:
-    """preprocess's image errors as API errors naming the field: 413 for size, else 422."""
+    """imagefile's image errors (digitnet.errors) as API errors naming the field: 413 for
+    size, else 422."""
     try:
         yield
     except ImageTooLargeError as exc:

@@ -18,10 +18,12 @@ from .rules import RULE_ROWS, RULE_SPAN, widest_rule
 RING_SAMPLES = 4096  # border pixels a side read to find the background colour
 # A printed line can lie along the image's very edge (a notebook photo cropped on a line).
 # On two sides (squared paper) it is half the ring, and its colour was taken for the
-# paper's: the page became ink, 1 of 100 squared pages read right. So when the pixels just
-# past the widest printed line are unlike the paper read, each side that is one colour
-# (RULE_SPAN of it within EDGE_LINE_LEVELS of its median) and gives way to another colour
-# within the widest line's rows, which then holds as many rows more, is read past it.
+# paper's: the page became ink, 1 of 100 squared pages read right. So when most of a side
+# of the ring, or of the 16 pixels just past the widest printed line, is unlike the paper
+# read, each side that is one colour (RULE_SPAN of it within EDGE_LINE_LEVELS of its
+# median) and gives way to another colour within the widest line's rows (MAX_BAR of the
+# side, for a bar), which then holds for max(RULE_ROWS, half the widest line) rows past the
+# blended ones, is read past it (_edge_line).
 EDGE_LINE_LEVELS = 16
 INSIDE_POINTS = (0.17, 0.38, 0.61, 0.84)  # where along each side the pixels past it are read
 EDGE_BAND_SAMPLES = 256  # pixels along a side read for its rows' colours (a median each)

@@ -3,8 +3,8 @@
 A screenshot of a canvas keeps its border. Read as the paper's colour (digitnet.paper
 reads the border), such a frame made the paper itself ink: a canvas with a 2 px light
 grey or black border was read wrong. The outer rows (columns) are a frame when they are
-one colour and the rows inside them another, itself one colour (paper) for PAPER_ROWS,
-but for the digit crossing them, on all four sides: a photo cropped tight to a 7 has its
+one colour and the rows inside them another, itself one colour (paper) for PAPER_ROWS + 1
+rows, but for the digit crossing them, on all four sides: a photo cropped tight to a 7 has its
 bar, one colour over paper, on one side only. And what lies inside is most of the
 image's middle: a box drawn round a digit near the canvas's edge is no frame.
 """
@@ -18,8 +18,8 @@ FRAME_SHARE = 0.16  # a frame is at most this share of the image's side, on each
 LINE_LEVELS = 10  # a line is one colour: all but LINE_OUTLIERS of it within these levels
 LINE_OUTLIERS = 0.02  # of its median (JPEG noise, a corner)
 FRAME_LEVELS = 24  # the frame line and the paper inside it differ by this much or more
-# The paper inside goes on, one colour, this many rows: a notebook's printed line a few
-# rows in from the edge is not paper (the rows outside it were taken for a frame).
+# The paper inside goes on, one colour, this many rows past its first: a notebook's printed
+# line a few rows in from the edge is not paper (the rows outside it were taken for a frame).
 PAPER_ROWS = 4
 # The paper's rows may cross the digit, drawn up to the frame: this share of them may be ink.
 PAPER_OUTLIERS = 0.3
@@ -72,8 +72,8 @@ def _strip(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def _frame(values: np.ndarray, most: int) -> int:
     """How many rows at the top (at most `most`) are frame lines: rows of the first row's
-    colour, followed by PAPER_ROWS of another, all of them each one colour. Row means
-    screen the common case, a paper edge, in one pass."""
+    colour, followed by PAPER_ROWS + 1 of another, all of them each one colour. The rows'
+    mean colours screen out the common case, a paper edge, in one pass."""
     rows = values.mean(axis=1)
     differs = np.flatnonzero(np.abs(rows - rows[0]).max(axis=1)[: most + 1] >= FRAME_LEVELS / 2)
     if len(differs) == 0 or differs[0] == 0:

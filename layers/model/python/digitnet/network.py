@@ -25,8 +25,9 @@ from .preprocess import SIZE
 IMAGE_SHAPE = (SIZE, SIZE)  # what preprocessing makes
 N_CLASSES = 10
 # Images per inference pass. The CNN's working arrays for a few dozen images stay in
-# the CPU caches: the shipped CNN takes 0.07 ms an image in passes of 16-128, 0.12 in
-# passes of 500, 0.15 in one pass of 5,000 (one BLAS thread). The logits are
+# the CPU caches: the shipped CNN takes 0.08 ms an image in passes of 16-32, 0.12 in
+# passes of 128, 0.18 in passes of 500 or one of 5,000 (one BLAS thread, on an AMD EPYC
+# here; 0.07 / 0.07 / 0.12 / 0.15 on the Xeon before). The logits are
 # bit-identical whatever the pass size (checked on the MNIST test set).
 INFERENCE_CHUNK = 32
 

@@ -31,7 +31,8 @@ class Paper:
 
 
 def find_paper(image: Image.Image) -> Paper:
-    """Read from the full-size image's border (reducing it first blurs the border)."""
+    """Read from the image's border before it is reduced (reducing blurs the border); a
+    page cropped off a table is read again, as cropped."""
     ring, colour = read_ring(image)
     return Paper(colour, shading(image, ring, colour))
 

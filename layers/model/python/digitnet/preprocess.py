@@ -4,7 +4,7 @@ One module used by the API, by training and by the tests, so the network sees
 drawings exactly as it saw its training data: ink bright on black, cropped to
 the ink's bounding box (stray marks apart from the digit left out), the longer
 side scaled to 20 px (aspect kept, anti-aliased), then shifted so the centre of
-mass sits at the centre of the 28x28 field, as the MNIST digits were made.
+mass sits on pixel (14, 14) of the 28x28 field (CENTRE), as the MNIST digits were made.
 """
 
 from __future__ import annotations
