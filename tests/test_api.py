@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -130,6 +131,18 @@ def test_raw_base64_in_every_format(client, fmt):
     assert_prediction(r.json(), 7)
 
 
+@pytest.mark.parametrize("encode_base64", [base64.encodebytes, base64.urlsafe_b64encode],
+                         ids=["wrapped in lines", "url-safe"])
+def test_base64_as_other_tools_write_it_is_read(client, encode_base64):
+    """GNU base64 and Python's encodebytes wrap lines; some write the URL-safe alphabet."""
+    image = drawn_digit(SEVEN, mode="RGB")
+    text = encode_base64(image).decode()
+    assert text != b64(image)  # what the strict decoder refuses
+    r = client.post("/predict", json={"image": text})
+    assert r.status_code == 200, r.text
+    assert r.json()["input"] == client.post("/predict", json={"image": b64(image)}).json()["input"]
+
+
 def test_input_is_what_the_model_saw(client):
     pixels = pixels_of(SEVEN)
     raw = client.post("/predict", json={"pixels": pixels, "normalize": False}).json()
@@ -254,7 +267,7 @@ CASES = {
     "ink everywhere": ({"pixels": [255] * 784}, ["body", "pixels"], "no_digit"),
     "a lone speck": ({"pixels": [0] * 400 + [200] + [0] * 383}, ["body", "pixels"], "no_digit"),
     "not base64": ({"image": "not base64!"}, ["body", "image"], "invalid_base64"),
-    "base64 with line breaks": ({"image": "iVBORw0K\nGgo="}, ["body", "image"], "invalid_base64"),
+    "base64 with a stray *": ({"image": "iVBORw0K\nGg*o"}, ["body", "image"], "invalid_base64"),
     "not an image": ({"image": b64(b"hello, world")}, ["body", "image"], "image_decode"),
     "unsupported format": ({"image": b64(_bmp := b"BM" + bytes(64))}, ["body", "image"],
                            "image_decode"),
@@ -357,9 +370,16 @@ SEVEN_PNG = drawn_digit(SEVEN)
     ({"content": b"\0\1", "headers": {"content-type": "image/heic"}},
      "the body is an image file"),
     ({"files": {"file": ("seven.png", SEVEN_PNG, "image/png")}},
-     "the body is a file upload (requests' files=), not JSON"),
-    ({"data": {"image": "abc"}}, "the body is form fields (requests' data=), not JSON"),
-], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data="])
+     "the body is a file upload (curl -F, requests' files=), not JSON"),
+    ({"data": {"image": "abc"}},
+     "the body is form fields (curl -d k=v, requests' data=), not JSON"),
+    ({"content": SEVEN_PNG.replace(b"\r", b"").replace(b"\n", b""),  # curl -d @a.png
+      "headers": {"content-type": "application/x-www-form-urlencoded"}},
+     'the body is a PNG file, not JSON'),
+    ({"content": b" ", "headers": {"content-type": "application/json"}},
+     'the body is empty: send {"pixels": [784 numbers]}'),
+], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data=",
+        "curl -d @a.png", "empty"])
 @pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
 def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hint):
     """An image file posted as it is, or a form, is the usual first try: the 422 says so."""
@@ -371,9 +391,30 @@ def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hin
     assert hint in detail["msg"]
 
 
-def test_plain_bad_json_gets_no_guess(client):
-    r = client.post("/predict", content=b"{bad", headers={"content-type": "application/json"})
+@pytest.mark.parametrize("content_type", ["application/json",
+                                          "application/x-www-form-urlencoded"])  # curl -d
+def test_plain_bad_json_gets_no_guess(client, content_type):
+    r = client.post("/predict", content=b"{bad", headers={"content-type": content_type})
     assert r.json()["detail"][0]["msg"] == "Invalid JSON: key must be a string at line 1 column 2"
+
+
+@pytest.mark.parametrize(("route", "body", "loc", "hint"), [
+    ("/predict", {"pixel": [0] * 784}, ["body", "pixel"], "did you mean 'pixels'?"),
+    ("/predict", {"items": [{"image": "abc"}]}, ["body", "items"],
+     "a batch's items go to POST /predict/batch"),
+    ("/predict/batch", {"image": "abc"}, ["body", "image"],
+     'one image goes to POST /predict; a batch is {"items": [...]}'),
+    ("/predict/batch", {"items": [{"Image": "abc"}]}, ["body", "items", 0, "Image"],
+     "did you mean 'image'?"),
+    ("/predict/batch", {"items": [{"items": []}]}, ["body", "items", 0, "items"], None),
+], ids=["typo", "batch-to-single", "single-to-batch", "typo-in-item", "no-guess"])
+def test_an_unknown_field_names_the_one_meant(client, route, body, loc, hint):
+    r = client.post(route, json=body)
+    assert r.status_code == 422
+    problem = next(p for p in r.json()["detail"] if p["loc"] == loc)
+    assert problem["type"] == "extra_forbidden"
+    expected = "Extra inputs are not permitted"
+    assert problem["msg"] == (f"{expected}: {hint}" if hint else expected)
 
 
 def test_size_limits_are_413(client):
@@ -382,6 +423,9 @@ def test_size_limits_are_413(client):
     for size in (MAX_IMAGE_BYTES + 1, MAX_IMAGE_BYTES + 3):  # +1: same base64 length as max
         r = client.post("/predict", json={"image": b64(bytes(size))})
         assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")
+        assert r.json()["detail"][0]["msg"] == (
+            "image is larger than 1,000,000 bytes (base64-decoded): send it smaller, e.g. 1024 "
+            "px on its longer side, or as a JPEG")
     r = client.post("/predict", json={"image": b64(bytes(MAX_IMAGE_BYTES))})
     assert r.json()["detail"][0]["type"] == "image_decode"  # at the limit: read, not refused
     # 5000x5000 pixels in a tiny file: refused from the header, before decoding.
@@ -390,6 +434,7 @@ def test_size_limits_are_413(client):
     assert "pixels" in r.json()["detail"][0]["msg"]
     r = client.post("/predict", content=b" " * (MAX_BODY_BYTES + 1))
     assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "body_too_large")
+    assert r.json()["detail"][0]["msg"] == "request body is larger than 6 MiB (6,291,456 bytes)"
     streamed = (b" " * 2**16 for _ in range(MAX_BODY_BYTES // 2**16 + 1))  # no Content-Length
     r = client.post("/predict", content=streamed)
     assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "body_too_large")

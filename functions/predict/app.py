@@ -152,8 +152,8 @@ async def _read_body(request: Request) -> bytes:
 
 
 def _body_too_large() -> ApiError:
-    return ApiError(413, ["body"], f"request body is larger than {MAX_BODY_BYTES} bytes",
-                    "body_too_large")
+    return ApiError(413, ["body"], f"request body is larger than {MAX_BODY_BYTES / 2**20:g} MiB "
+                    f"({MAX_BODY_BYTES:,} bytes)", "body_too_large")
 
 
 def _kind(item: PredictRequest) -> str:

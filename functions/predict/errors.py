@@ -7,6 +7,7 @@ stack trace.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,11 +17,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Loc = Sequence[str | int]
-# A form's content type: what the body is, and what to send instead.
-FORMS = {"multipart/form-data": ("a file upload (requests' files=)",
+# A form's content type: what the body is, and what to send instead. curl -d sends JSON as
+# a form's type too: a body that starts like JSON is read as JSON with a typo.
+FORMS = {"multipart/form-data": ("a file upload (curl -F, requests' files=)",
                                  '{"image": "<the file in base64>"}'),
-         "application/x-www-form-urlencoded": ("form fields (requests' data=)",
+         "application/x-www-form-urlencoded": ("form fields (curl -d k=v, requests' data=)",
                                                "the fields as JSON (requests' json=)")}
+EMPTY_BODY = ('the body is empty: send {"pixels": [784 numbers]} or {"image": "<a PNG or '
+              'JPEG in base64>"}')
+# An unknown field that belongs to the other route: the route to send it to.
+OTHER_ROUTE = {("items",): "a batch's items go to POST /predict/batch",
+               **{(name,): 'one image goes to POST /predict; a batch is {"items": [...]}'
+                  for name in ("pixels", "image", "normalize")}}
+FIELDS = ("pixels", "image", "normalize", "items")
 # A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
 # past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
 MAX_LISTED_ERRORS = 20
@@ -58,7 +67,7 @@ def validation_items(exc: ValidationError) -> list[dict[str, object]]:
     first MAX_LISTED_ERRORS of them, then one item saying how many more there are."""
     errors = _rows_as_one(exc.errors(include_url=False, include_context=False))
     items: list[dict[str, object]] = [
-        {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
+        {"loc": ["body", *err["loc"]], "msg": _with_hint(err), "type": err["type"]}
         for err in errors[:MAX_LISTED_ERRORS]
     ]
     if len(errors) > MAX_LISTED_ERRORS:
@@ -66,6 +75,19 @@ def validation_items(exc: ValidationError) -> list[dict[str, object]]:
                       "msg": f"and {len(errors) - MAX_LISTED_ERRORS:,} more problems: "
                              f"only the first {MAX_LISTED_ERRORS} are listed"})
     return items
+
+
+def _with_hint(err: Any) -> str:
+    """pydantic's message, and for an unknown field the one meant: a typo of a known name,
+    or a field of the other route (items sent to /predict, an image's to /predict/batch)."""
+    loc, msg = tuple(err["loc"]), err["msg"]
+    if err["type"] != "extra_forbidden" or not loc or not isinstance(loc[-1], str):
+        return msg
+    if loc in OTHER_ROUTE:
+        return f"{msg}: {OTHER_ROUTE[loc]}"
+    others = [name for name in FIELDS if name != loc[-1]]  # "items" inside an item: no typo
+    close = difflib.get_close_matches(loc[-1].lower(), others, n=1, cutoff=0.6)
+    return f"{msg}: did you mean '{close[0]}'?" if close else msg
 
 
 def _rows_as_one(errors: list[Any]) -> list[Any]:
@@ -86,13 +108,18 @@ def _rows_as_one(errors: list[Any]) -> list[Any]:
 
 
 def not_json(content_type: str, body: bytes) -> str:
-    """What a body that is no JSON most likely is, and what to send instead ('' if unsure):
-    an image file posted as it is, or a form (Python requests' files= or data=)."""
+    """What a body that is no JSON most likely is, and what to send instead ('' if unsure,
+    or when it starts like JSON: a typo): nothing, an image file posted as it is (curl -d
+    @a.png strips its line breaks, which a PNG's signature holds), or a form."""
     kind = content_type.partition(";")[0].strip().lower()
-    found = signature_format(body)
+    if not body.strip():
+        return EMPTY_BODY
+    found = signature_format(body) or ("PNG" if body.startswith(b"\x89PNG") else None)
     if found or kind.startswith("image/"):
         what = f"a {found}" if found else "an image"
         return f'the body is {what} file, not JSON: send {{"image": "<the file in base64>"}}'
+    if body.lstrip()[:1] in (b"{", b"["):
+        return ""
     if kind in FORMS:
         what, instead = FORMS[kind]
         return f"the body is {what}, not JSON: send {instead}"

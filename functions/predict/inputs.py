@@ -19,6 +19,7 @@ from errors import ApiError, Loc
 from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
 
 MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
+URL_SAFE = str.maketrans("-_", "+/")
 # What helps an image refused as no digit: the ink is read against the paper round it.
 IMAGE_HINT = ("; one digit reads best with plain paper round it: crop a photo to the digit "
               "and some of its paper")
@@ -104,13 +105,15 @@ def image_bytes(text: str, loc: Loc) -> bytes:
     if text[:8].lower().startswith(("http://", "https://")):
         raise ApiError(422, loc, "image must hold the picture itself (base64 or a data: URL); "
                        "URLs are not fetched", "invalid_base64")
-    if len(text) > MAX_BASE64_CHARS:  # refused before decoding anything
-        raise _image_too_large(loc)
+    if len(text) > MAX_BASE64_CHARS and _without_breaks(text) > MAX_BASE64_CHARS:
+        raise _image_too_large(loc)  # refused before decoding anything
     try:
         data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ApiError(422, loc, "image is not valid base64: standard alphabet (A-Z a-z 0-9 + /), "
-                       "padded with =, no line breaks", "invalid_base64") from exc
+    except (binascii.Error, ValueError):
+        data = _lenient_base64(text)
+        if data is None:
+            raise ApiError(422, loc, "image is not valid base64: A-Z a-z 0-9 + / (or - _), "
+                           "padded with =", "invalid_base64") from None
     if len(data) > MAX_IMAGE_BYTES:  # the text's length allows up to 2 bytes more
         raise _image_too_large(loc)
     if not data:
@@ -118,8 +121,24 @@ def image_bytes(text: str, loc: Loc) -> bytes:
     return data
 
 
+def _without_breaks(text: str) -> int:
+    """The text's length without its line breaks (base64 wrapped in lines)."""
+    return len(text) - text.count("\n") - text.count("\r")
+
+
+def _lenient_base64(text: str) -> bytes | None:
+    """Base64 as other tools write it, or None: wrapped in lines (GNU base64's default,
+    Python's encodebytes, MIME) or in the URL-safe alphabet (- and _ for + and /)."""
+    try:
+        return base64.b64decode("".join(text.split()).translate(URL_SAFE), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _image_too_large(loc: Loc) -> ApiError:
-    return ApiError(413, loc, f"image is larger than {MAX_IMAGE_BYTES} bytes", "image_too_large")
+    return ApiError(413, loc, f"image is larger than {MAX_IMAGE_BYTES:,} bytes (base64-decoded): "
+                    "send it smaller, e.g. 1024 px on its longer side, or as a JPEG",
+                    "image_too_large")
 
 
 @contextmanager

@@ -43,7 +43,8 @@ class PredictRequest(BaseModel):
     image: str | None = Field(
         None,
         description="A PNG, JPEG, WebP or GIF as raw base64 or a `data:image/...;base64,` URL "
-                    f"(at most {MAX_IMAGE_BYTES} bytes decoded, {MAX_IMAGE_PIXELS} pixels).",
+                    f"(at most {MAX_IMAGE_BYTES} bytes once base64-decoded, "
+                    f"{MAX_IMAGE_PIXELS} pixels).",
     )
     normalize: Annotated[bool, Field(strict=True)] = Field(
         True, description="Apply the MNIST-style crop, scale and centring (also to pixels).",
