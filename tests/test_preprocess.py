@@ -422,6 +422,27 @@ def test_a_solid_blob_is_no_digit(shape: str) -> None:
         digit(canvas)
 
 
+@pytest.mark.parametrize("box", [(0, 146, 279, 279),  # the lower half painted over: a 0
+                                 (40, 100, 240, 180),  # a bar: a 7 at 0.81
+                                 (30, 135, 250, 145)])  # a dash
+def test_a_solid_bar_wider_than_high_is_no_digit(box: tuple[int, int, int, int]) -> None:
+    canvas = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(canvas).rectangle(box, fill=0)
+    with pytest.raises(NoDigitError, match="solid bar"):
+        digit(canvas)
+
+
+def test_a_solid_bar_as_high_as_wide_or_hollow_is_left_to_the_model() -> None:
+    """Not a bar: a fat 1 (upright), a slanting stroke (not filling its box), a flat 0
+    (hollow)."""
+    for draw in (lambda d: d.rectangle((100, 60, 180, 220), fill=0),
+                 lambda d: d.line([(40, 120), (240, 160)], fill=0, width=25),
+                 lambda d: d.ellipse((30, 90, 250, 190), outline=0, width=20)):
+        canvas = Image.new("L", (280, 280), 255)
+        draw(ImageDraw.Draw(canvas))
+        assert digit(canvas).max() == pytest.approx(1.0)
+
+
 def test_marker_thick_strokes_are_not_a_blob() -> None:
     """A 1 as wide as 40% of its height, and a 0 whose hole is a third of its width."""
     canvas = Image.new("L", (280, 280), 255)
