@@ -171,7 +171,9 @@ def moves_between(a: tuple[float, float], b: tuple[float, float]) -> int:
 
 
 def draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
-    """Real pointer strokes (down, moves through every few pixels, up), whatever the CSS size."""
+    """Real pointer strokes (down, moves through every few pixels, up), whatever the CSS size,
+    on the canvas scrolled into view (as a hand draws on what it sees)."""
+    page.locator(selector).scroll_into_view_if_needed()
     box = page.locator(selector).bounding_box()
 
     def at(p: tuple[float, float]) -> tuple[float, float]:
@@ -188,7 +190,9 @@ def draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
 
 
 def touch_draw(page, strokes: list[Stroke], selector: str = "#pad") -> None:
-    """The same strokes as a finger: raw touch events through the DevTools protocol."""
+    """The same strokes as a finger: raw touch events through the DevTools protocol, on the
+    canvas scrolled into view (touches off the screen land nowhere)."""
+    page.locator(selector).scroll_into_view_if_needed()
     box = page.locator(selector).bounding_box()
     cdp = page.context.new_cdp_session(page)
 

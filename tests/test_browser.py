@@ -433,7 +433,7 @@ def test_the_pen_takes_the_focus_without_a_focus_ring_the_keyboard_gets_one(page
     draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
     assert page.evaluate("document.activeElement.id") == "pad"
     assert not page.evaluate("document.getElementById('pad').matches(':focus-visible')")
-    page.focus("#brush-size")
+    page.focus("#predict")  # the control after it
     page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.id") == "pad"
     assert page.evaluate("document.getElementById('pad').matches(':focus-visible')")
@@ -1056,6 +1056,24 @@ def test_phone_touch_drawing(browser, api_url, clear_digits):
     ARTIFACTS.mkdir(exist_ok=True)
     settle(page)
     page.screenshot(path=str(ARTIFACTS / "site-phone.png"), full_page=True)
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 700},  # a laptop's window
+                                      {"width": 320, "height": 640}],  # a small phone
+                         ids=["laptop", "320px"])
+def test_the_controls_fit_the_window(browser, api_url, viewport):
+    """On a laptop the canvas shrinks so that its buttons need no scrolling; on a phone as
+    narrow as 320 px nothing sticks out sideways (the brush slider once did, by 5 px)."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    _open(page, api_url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    if viewport["width"] > 820:  # side by side: the answer is in view too
+        for control in ("#predict", "#undo", "#clear", "#sample", "#photo"):
+            box = page.locator(control).bounding_box()
+            assert box["y"] + box["height"] <= viewport["height"], control
+        assert page.locator("#pad").bounding_box()["width"] >= 280
     context.close()
 
 
