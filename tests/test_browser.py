@@ -1077,6 +1077,19 @@ def test_the_controls_fit_the_window(browser, api_url, viewport):
     context.close()
 
 
+def test_the_docs_page_says_where_the_schema_is_when_swagger_ui_cannot_load(blank_page,
+                                                                          api_url):
+    """Offline, or with the CDN blocked, /docs was a blank page."""
+    page = blank_page
+    page.route("https://cdn.jsdelivr.net/**", lambda route: route.abort())
+    page.goto(api_url + "/docs")
+    message = page.locator("#swagger-ui p")
+    message.wait_for()
+    assert message.inner_text().startswith("Swagger UI (from cdn.jsdelivr.net) did not load.")
+    page.click("#swagger-ui a")
+    assert page.url == api_url + "/openapi.json"
+
+
 @pytest.fixture(scope="module")
 def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
     """The site on its own origin with the config.json the deploy would write."""

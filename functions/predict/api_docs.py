@@ -7,6 +7,7 @@ models that validate the requests, without building response validators.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -100,4 +101,21 @@ def docs_page(openapi_url: str, title: str) -> HTMLResponse:
         if html.count(url) != 1:  # FastAPI changed its page: say so rather than load unchecked
             raise RuntimeError(f"Swagger UI page without exactly one {url}")
         html = html.replace(url, f'{url} integrity="{digest}" crossorigin="anonymous"')
-    return HTMLResponse(html)
+    bundle_end = html.index("</script>", html.index("swagger-ui-bundle.js")) + len("</script>")
+    return HTMLResponse(html[:bundle_end] + _fallback(openapi_url) + html[bundle_end:])
+
+
+def _fallback(openapi_url: str) -> str:
+    """Offline, or with the CDN blocked, the page was blank: it says so, and where the schema
+    is (only when Swagger UI did not load)."""
+    url = json.dumps(openapi_url).replace("</", "<\\/")
+    return f"""
+    <script>
+    if (!window.SwaggerUIBundle) {{
+      const p = document.createElement("p"), a = document.createElement("a");
+      a.href = a.textContent = {url};
+      p.append("Swagger UI (from cdn.jsdelivr.net) did not load. The API's schema is at ", a);
+      p.style.cssText = "font: 16px/1.5 system-ui, sans-serif; margin: 2rem";
+      document.getElementById("swagger-ui").append(p);
+    }}
+    </script>"""
