@@ -15,6 +15,9 @@ export SAM_CLI_TELEMETRY := 0
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+	@echo "variables: PORT=$(PORT) HOST=$(HOST) (serve), MODEL_DIR=<a model directory> (serve \
+	another model, e.g. build/tiny-model), DATA_DIR=$(DATA_DIR) (train, bench, test), \
+	CONTAINER=1 (build in Docker), STANDIN=1 (start-api offline)"
 
 $(VENV)/.stamp: requirements-dev.txt layers/deps/requirements.txt tools/find-python.sh
 	@test -x $(PY) || "$$(tools/find-python.sh)" -m venv $(VENV)
@@ -58,6 +61,8 @@ build: venv  ## sam build, then trim and precompile the function and its layers 
 
 STANDIN_IMAGE ?= digits-lambda:python3.12-standin
 start-api: venv  ## the function in Docker behind `sam local start-api` on :3000 (STANDIN=1: offline image)
+	@docker info >/dev/null 2>&1 || { echo "make start-api: no Docker daemon answers (docker info): \
+	start one (sudo dockerd &) or point DOCKER_HOST at one" >&2; exit 1; }
 	$(BIN)/sam build --config-env local
 	$(PY) -m tools.post_build .aws-sam/build-local
 ifdef STANDIN

@@ -23,7 +23,7 @@ const DOT = problem("That's a dot or a dash:", "draw a whole digit, from 0 to 9.
   "Not a digit", "warn");
 const COVERED = problem("That covers most of the canvas:", "clear it and draw one digit.",
   "Not a digit", "warn");
-const NOT_A_PICTURE = problem("That file is no picture this browser can open:",
+const NOT_A_PICTURE = problem("This browser cannot open that file as a picture:",
   "try a PNG, JPEG or WebP photo of one digit.", "Not a picture", "warn");
 
 const state = {

@@ -648,7 +648,7 @@ def test_a_file_that_is_no_picture_is_explained_not_sent(page, tmp_path):
     (tmp_path / "notes.png").write_bytes(b"not a picture at all")
     page.set_input_files("#photo-file", tmp_path / "notes.png")
     assert _wait_phase(page, "error") == "error"
-    assert page.inner_text("#message").startswith("That file is no picture this browser can open")
+    assert page.inner_text("#message").startswith("This browser cannot open that file as a picture")
     assert sent == []
 
 
