@@ -91,16 +91,23 @@ def spans_a_digit(strokes: list[list[tuple[float, float]]]) -> bool:
     return max(max(xs) - min(xs), max(ys) - min(ys)) >= 0.3
 
 
+def no_dot_or_dash(strokes: list[list[tuple[float, float]]]) -> bool:
+    """Every stroke goes some way down (6 of 28 pixels): a dot is a speck, left out, and a
+    dash (ink filling a box 1.5 times as wide as high) is no digit."""
+    return all(max(y for _, y in s) - min(y for _, y in s) >= 0.2 for s in strokes)
+
+
 COORD = st.floats(0.1, 0.9)
 STROKES = st.lists(st.lists(st.tuples(COORD, COORD), min_size=2, max_size=6),
-                   min_size=1, max_size=3).filter(spans_a_digit)
+                   min_size=1, max_size=3).filter(spans_a_digit).filter(no_dot_or_dash)
 
 
 @given(strokes=STROKES)
 @FUZZ
 def test_drawn_strokes_are_answered_with_a_consistent_prediction(client, strokes):
     """Arbitrary pixels are mostly refused (no digit's shape): pen strokes reach the model.
-    (4,500 random examples of this strategy were all answered.)"""
+    (4,500 random examples of this strategy, dots and dashes not yet left out, were all
+    answered before dashes were refused.)"""
     r = client.post("/predict", json={"pixels": pixels_of(strokes)})
     assert r.status_code == 200, r.text
     answer = r.json()

@@ -35,11 +35,11 @@ MIN_EXTENT = 3
 # is a blob, not pen strokes (a black square on paper was an 8 at 0.81): the widest in
 # MNIST's 70,000 digits is 11, in the canvas-style set's thickest markers 8.
 MAX_SOLID = 14
-# Nor is ink that fills BAR_FILL of its box, the box BAR_ASPECT times as wide as high or
-# more: a dash, a line or a band painted across (the lower half of a canvas painted over was
-# a 0 at 0.82, a bar a 7 at 0.81). None of MNIST's 70,000 digits nor of the canvas set's
-# 4,460 drawings and mishaps is one; of a review's 5,600 photos and screenshots 28 are, 26
-# of them read wrong before (the 2 right by chance: their paper read as ink).
+# Nor is clear ink that fills BAR_FILL of its box as drawn, the box BAR_ASPECT times as
+# wide as high or more: a dash, a line or a band painted across (the lower half of a canvas
+# painted over was a 0 at 0.82, a bar a 7 at 0.81). None of MNIST's 70,000 digits nor of
+# the canvas set's 4,460 drawings and mishaps is one; of a review's 5,600 photos and
+# screenshots 24 are, 22 of them read wrong before (2 right by chance: paper read as ink).
 BAR_ASPECT = 1.5
 BAR_FILL = 0.85
 NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
@@ -111,7 +111,7 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     if strict and _solid_side_reaches(small, MAX_SOLID):
         raise NoDigitError(f"the ink is a solid blob ({MAX_SOLID} of {BOX} pixels across or "
                            "more), not pen strokes")
-    if strict and _solid_bar(small):
+    if strict and _solid_bar(crop >= BBOX_REL * peak):
         raise NoDigitError("the ink is a solid bar, wider than high (a dash, a line or a band "
                            "painted across), not a digit")
     return _place_by_centre_of_mass(small)
@@ -341,11 +341,11 @@ def _solid_side_reaches(small: np.ndarray, side: int) -> bool:
     return bool((sums == side * side).any())
 
 
-def _solid_bar(small: np.ndarray) -> bool:
-    """Whether the scaled ink fills BAR_FILL of a box BAR_ASPECT times as wide as high."""
-    height, width = small.shape
-    filled = np.count_nonzero(small >= BBOX_REL)
-    return width >= BAR_ASPECT * height and filled >= BAR_FILL * small.size
+def _solid_bar(clear: np.ndarray) -> bool:
+    """Whether the clear ink of the crop, as drawn (scaling up a small one blurs its holes
+    shut), fills BAR_FILL of it, BAR_ASPECT times as wide as high or more."""
+    height, width = clear.shape
+    return width >= BAR_ASPECT * height and np.count_nonzero(clear) >= BAR_FILL * clear.size
 
 
 def _scale_to_box(crop: np.ndarray) -> np.ndarray:
