@@ -93,6 +93,21 @@ def test_conv_without_input_grad_still_gives_weight_grads() -> None:
     assert conv.backward(_x(2, 5, 5, 2)) is None  # the first layer's dx is never made
 
 
+def test_the_first_conv_skips_its_input_gradient_only_with_nothing_trainable_upstream() -> None:
+    """A BatchNorm before it needs that gradient: without it, its own never came (KeyError
+    'gamma' at the first step)."""
+    rng = np.random.default_rng(0)
+    plain = Network([Conv2D(1, 2, 3, 1, rng=rng), Flatten(), Dense(28 * 28 * 2, 10, rng=rng)])
+    assert plain.layers[0].input_grad is False
+    normed = Network([BatchNorm(1), Conv2D(1, 2, 3, 1, rng=rng), Flatten(),
+                      Dense(28 * 28 * 2, 10, rng=rng)])
+    assert normed.layers[1].input_grad is True
+    normed.forward(_x(4, 28, 28).astype(np.float32), train=True)
+    normed.backward(_x(4, 10).astype(np.float32))
+    assert {id(g) for _, g in normed.parameters()}  # every layer's gradients, BatchNorm's too
+    assert normed.layers[0].grads["gamma"].shape == (1,)
+
+
 # The gradient checks prove each backward matches its forward; these check the forwards
 # themselves against the textbook definitions, written as plainly as possible.
 

@@ -35,7 +35,7 @@ from training.cli import (
 )
 from training.idx import Split
 from training.outdir import write_when_complete
-from training.split import TINY, split_data
+from training.split import TINY, SplitError, split_data
 from training.train import TrainConfig, lr_at, train
 
 
@@ -188,6 +188,36 @@ def test_values_that_cannot_train_are_usage_errors(tmp_path: Path, flags: list[s
     with pytest.raises(SystemExit):
         parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path), *flags])
     assert f"argument {flags[0]}: must be a positive number" in capsys.readouterr().err
+
+
+def test_a_negative_seed_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """It once failed in numpy, after the data was read."""
+    with pytest.raises(SystemExit):
+        parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path), "--seed", "-1"])
+    assert "argument --seed: must be a number 0 or over" in capsys.readouterr().err
+    assert parse_args(["train", "--data-dir", "d", "--out", "o", "--seed", "0"]).seed == 0
+
+
+def test_a_diverged_run_writes_no_model(data_dir: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture) -> None:
+    """--lr 1000 blew the loss up to 4.8e19, and the model was written all the same."""
+    out = tmp_path / "m"
+    assert main(["train", "--data-dir", str(data_dir), "--out", str(out), "--tiny",
+                 "--lr", "1000"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"^error: training diverged at epoch \d: the loss is \S+ .*try a lower "
+                     r"--lr \(now 1000\)$", err, re.MULTILINE), err
+    assert not out.exists()
+
+
+def test_a_validation_split_as_big_as_the_data_is_one_error_line(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """It was a SystemExit raised inside the library, without the CLI's "error:"."""
+    assert main(["train", "--data-dir", str(data_dir), "--out", str(tmp_path / "m"),
+                 "--val-size", "1600"]) == 1  # the synthetic set's 1,600 training images
+    assert capsys.readouterr().err == (
+        "error: --val-size 1600 leaves no training images (the training set has 1600)\n")
+    assert not (tmp_path / "m").exists()
 
 
 def test_missing_data_is_one_error_line_not_a_traceback(tmp_path: Path,
@@ -413,7 +443,7 @@ def test_training_and_validation_images_never_overlap(tiny: bool) -> None:
 
 def test_a_validation_split_that_takes_every_image_is_refused() -> None:
     full = Split(np.zeros((10, 28, 28), np.float32), np.zeros(10, np.uint8))
-    with pytest.raises(SystemExit, match="leaves no training images"):
+    with pytest.raises(SplitError, match="leaves no training images"):
         split_data(full, full, val_size=10, seed=0, tiny=False)
 
 

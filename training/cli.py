@@ -28,17 +28,19 @@ from .idx import IdxError, Split, download, load_split
 from .outdir import OutError, check_out, write_when_complete
 from .recipes import RECIPES, OptionError, describe_options, parse_options
 from .report import carried_notes, write_model_card
-from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, split_data
-from .train import EpochRecord, TrainConfig, history_dicts, train
+from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, SplitError, split_data
+from .train import DivergedError, EpochRecord, TrainConfig, history_dicts, train
 
 
-def positive[T: (int, float)](kind: type[T]) -> Callable[[str], T]:
-    """An argparse type: a finite number above 0 (a negative batch size or learning rate
-    once trained to a useless model without a word)."""
+def positive[T: (int, float)](kind: type[T], *, zero: bool = False) -> Callable[[str], T]:
+    """An argparse type: a finite number above 0, or 0 and above with `zero` (a negative
+    batch size or learning rate once trained to a useless model without a word; a negative
+    seed failed after the data was read)."""
     def parse(text: str) -> T:
         value = kind(text)
-        if not 0 < value < math.inf:
-            raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+        if not (value >= 0 if zero else value > 0) or not value < math.inf:
+            kind_of = "a number 0 or over" if zero else "a positive number"
+            raise argparse.ArgumentTypeError(f"must be {kind_of}, got {text}")
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
@@ -77,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t.add_argument("--epochs", type=positive(int), help="default: the recipe's")
     t.add_argument("--batch-size", type=positive(int), help="default: the recipe's")
     t.add_argument("--lr", type=positive(float), help="peak learning rate (default: the recipe's)")
-    t.add_argument("--seed", type=int, default=DEFAULT_SEED,
+    t.add_argument("--seed", type=positive(int, zero=True), default=DEFAULT_SEED,
                    help="seed of every random choice, the validation split included "
                         "(default: %(default)s)")
     t.add_argument("--val-size", type=positive(int),
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             run_train(args, progress)
-    except (IdxError, OutError) as exc:  # bad data or --out: the message is the whole story
+    except (IdxError, OutError, SplitError, DivergedError) as exc:  # the message says it all
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: where it stopped and what --out holds, no traceback

@@ -16,12 +16,16 @@ DEFAULT_SEED = 1
 DEFAULT_VAL = 5000
 
 
+class SplitError(ValueError):
+    """A split the training set cannot give."""
+
+
 def split_data(full: Split, test: Split, val_size: int, seed: int,
                tiny: bool) -> tuple[Split, Split, Split]:
     """A seeded validation split held out of the training set (with --tiny, the next
     TINY["train"] images of the same order train)."""
     if val_size >= len(full.labels):
-        raise SystemExit(f"--val-size {val_size} leaves no training images (the training set "
+        raise SplitError(f"--val-size {val_size} leaves no training images (the training set "
                          f"has {len(full.labels)})")
     order = _split_order(len(full.labels), seed)
     val_idx, train_idx = order[:val_size], order[val_size:]

@@ -15,6 +15,14 @@ from digitnet.optim import SGD, Adam
 from .augment import AugmentConfig, augment_batch
 from .idx import Split
 
+# A loss this high (guessing among 10 digits costs ln 10 = 2.3) or NaN: the weights blew up
+# (--lr 1000 reached 4.8e19, and the model was written all the same).
+DIVERGED_LOSS = 100.0
+
+
+class DivergedError(ArithmeticError):
+    """The loss blew up or became NaN: no model worth writing."""
+
 
 @dataclass
 class TrainConfig:
@@ -128,6 +136,9 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
         val_loss, val_acc = evaluate(net, val_split)
         seconds = time.perf_counter() - t0
         rec = EpochRecord(epoch, loss, acc, val_loss, val_acc, seconds, opt.lr)
+        if not (loss < DIVERGED_LOSS and val_loss < DIVERGED_LOSS):  # NaN included
+            raise DivergedError(f"training diverged at epoch {epoch}: the loss is {loss:.3g} "
+                                f"(validation {val_loss:.3g}); try a lower --lr (now {cfg.lr:g})")
         history.append(rec)
         if (val_acc, -val_loss) > best:
             best = (val_acc, -val_loss)

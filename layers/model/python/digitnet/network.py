@@ -121,9 +121,10 @@ class Network:
     def __init__(self, layers: list[Layer], temperature: float = 1.0) -> None:
         self.layers = layers
         self.temperature = float(temperature)
-        for layer in layers:  # nothing upstream of the first conv needs its input gradient
+        for layer in layers:  # a first conv with nothing trainable upstream: no input gradient
             if isinstance(layer, Conv2D):
                 layer.input_grad = False
+            if layer.params:
                 break
 
     @classmethod
