@@ -315,3 +315,19 @@ def test_cli_figures_are_exact_with_stub_networks(
     assert accuracy["right (product)"] == dict.fromkeys(groups, 1.0)
     assert accuracy["wrong (demo way)"] == dict.fromkeys(groups, 0.0)
     assert accuracy["wrong (product)"] == dict.fromkeys(groups, 0.0)
+
+
+def test_cli_refuses_a_missing_model_or_data_in_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong --model once failed, with a traceback, after the whole set was built."""
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the canvas set was built before the model was read")
+
+    monkeypatch.setattr("training.canvas_eval.build_canvas_set", never)
+    assert main(["--data-dir", str(tmp_path), "--model", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err == f"error: model directory not found: {tmp_path / 'none'}\n"
+    assert main(["--data-dir", str(tmp_path), "--model", str(SHIPPED_MODEL)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: t10k-images-idx3-ubyte(.gz) not found in {tmp_path}")
+    assert "Traceback" not in err

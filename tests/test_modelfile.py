@@ -175,6 +175,18 @@ def test_manifest_fields_the_checksum_cannot_vouch_for(saved: tuple[Network, Pat
         load_model(saved[1])
 
 
+@pytest.mark.parametrize(("config", "error"), [
+    ({"rng": "x"}, "AttributeError"),  # a constructor argument no config holds
+    ({"c_out": 10**12}, "MemoryError"),  # weights out of reach, allocated while building
+])
+def test_a_layer_config_no_layer_takes_is_a_model_file_error(saved: tuple[Network, Path],
+                                                              config: dict, error: str) -> None:
+    """The API answered 503 either way, but the CLIs (canvas_eval, bench) showed tracebacks."""
+    _edit_manifest(saved[1], lambda m: m["architecture"][0]["config"].update(config))
+    with pytest.raises(ModelFileError, match=f"manifest architecture is invalid: {error}"):
+        load_model(saved[1])
+
+
 def test_unknown_layer_type(saved: tuple[Network, Path]) -> None:
     _edit_manifest(saved[1], lambda m: m["architecture"][1].update(type="mystery"))
     with pytest.raises(ModelFileError, match="unknown layer type"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +66,8 @@ def train_throughput(arch: str, options: dict[str, int | float], batch: int | No
 
 
 def main(argv: list[str] | None = None) -> None:
+    from digitnet.modelfile import ModelFileError
+
     from training.recipes import RECIPES, OptionError, parse_options  # the trainer's own
 
     parser = argparse.ArgumentParser(prog="python -m tools.bench_model", description=__doc__)
@@ -86,7 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         network = {**recipe.arch_options, **options}
         print(f"training {args.train_arch} {network or ''}: {rate:.0f} images/s "
               f"(forward + backward + {recipe.optimizer} step, batch {recipe.batch_size})")
-    r = bench(args.model, args.runs, args.batch)
+    try:
+        r = bench(args.model, args.runs, args.batch)
+    except ModelFileError as exc:
+        sys.exit(f"error: {exc}")
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"model {args.model} (OPENBLAS_NUM_THREADS={threads}, {os.cpu_count()} CPUs)")
     print(f"  load + verify        {r['load_ms']:8.1f} ms")

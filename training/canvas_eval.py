@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 from digitnet.errors import InputError
 from digitnet.imagefile import decode_image
-from digitnet.modelfile import load_model
+from digitnet.modelfile import ModelFileError, load_model
 from digitnet.network import Network
 from digitnet.preprocess import SIZE, normalize_digit, pixels_to_ink
 from PIL import Image
 
 from .canvas_set import CanvasDigit, build_canvas_set
-from .idx import load_split
+from .idx import IdxError, load_split
 from .mishaps import KINDS, build_mishap_set
 from .split import DEFAULT_SEED, DEFAULT_VAL, validation_indices
 
@@ -186,6 +186,16 @@ def _digits(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return _run(args)
+    except (IdxError, ModelFileError) as exc:  # bad data or model: the message says it all
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    model = load_model(args.model)  # first: a wrong --model fails before the set is built
+    base = load_model(args.baseline) if args.baseline else None
     images, labels, origins, digits = _digits(args)
     start = time.perf_counter()
     samples = build_canvas_set(images, labels, seed=args.seed, mnist_count=args.mnist_count,
@@ -201,10 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         for i, s in enumerate(samples):
             name = f"{i:05d}-{s.label}-{s.source}-{s.style.replace('/', '-')}.png"
             (args.save_pngs / name).write_bytes(s.png)
-    model = load_model(args.model)
     columns = {f"{model.name} (product)": evaluate(samples, model.network)}
-    if args.baseline:
-        base = load_model(args.baseline)
+    if base is not None:
         columns[f"{base.name} (demo way)"] = evaluate(samples, base.network, demo_input)
         columns[f"{base.name} (product)"] = evaluate(samples, base.network)
     print(_table(columns, group_sizes(samples)))

@@ -90,7 +90,8 @@ def _find(data_dir: Path, stem: str) -> Path:
     for candidate in (data_dir / f"{stem}.gz", data_dir / stem):
         if candidate.is_file():
             return candidate
-    raise IdxError(f"{stem}(.gz) not found in {data_dir} (use --download to fetch MNIST)")
+    raise IdxError(f"{stem}(.gz) not found in {data_dir} (python -m training train "
+                   "--download fetches MNIST)")
 
 
 def load_split(data_dir: str | Path, split: str) -> Split:

@@ -178,8 +178,9 @@ def load_model(directory: str | Path) -> LoadedModel:
     _check_shapes(manifest, arrays)
     try:
         network = Network.from_spec(manifest["architecture"], float(manifest["temperature"]))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ModelFileError(f"manifest architecture is invalid: {exc}") from exc
+    except Exception as exc:  # a config no layer takes (an unknown key, a size out of reach)
+        raise ModelFileError(f"manifest architecture is invalid: "
+                             f"{type(exc).__name__}: {exc}") from exc
     built = {k: v.shape for k, v in network.arrays().items()}
     if built.keys() != arrays.keys():
         raise ModelFileError("layer configs do not fit their arrays: the layers hold "
