@@ -331,3 +331,32 @@ def test_cli_refuses_a_missing_model_or_data_in_one_line_before_any_work(
     err = capsys.readouterr().err
     assert err.startswith(f"error: t10k-images-idx3-ubyte(.gz) not found in {tmp_path}")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("flags", "seed", "size"), [([], 7, 30), (["--val-seed", "2"], 2, 30),
+                                                     (["--val-size", "40"], 7, 40)])
+def test_validation_digits_are_the_models_own_runs(
+    mnist_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    flags: list[str], seed: int, size: int,
+) -> None:
+    """--digits val drew seed 1's 5,000 whatever the model: 1,200 of them a --tiny run's
+    training digits. Now the manifest's seed and validation size, unless told."""
+    from training.split import validation_indices
+
+    manifest = {"training": {"seed": 7, "val_size": 30}}
+    drawn: list[list[str]] = []
+
+    def build(images, labels, *, origins, **_kwargs):
+        drawn.append(origins)
+        return []
+
+    monkeypatch.setattr("training.canvas_eval.load_model",
+                        lambda name: SimpleNamespace(name=name, network=None, manifest=manifest))
+    monkeypatch.setattr("training.canvas_eval.build_canvas_set", build)
+    monkeypatch.setattr("training.canvas_eval.evaluate", lambda *_args, **_kw: {})
+    monkeypatch.setattr("training.canvas_eval.preprocess_timing_ms",
+                        lambda _samples: {"png": 0.0, "pixels": 0.0})
+    assert main(["--data-dir", str(mnist_dir), "--model", "m", "--digits", "val", *flags]) == 0
+    assert f"validation digits of training seed {seed}, val size {size}" in capsys.readouterr().out
+    expected = np.sort(validation_indices(60_000, size, seed))
+    assert drawn == [[f"train[{i}]" for i in expected]]

@@ -16,7 +16,7 @@ dataclass default stays off so that other recipes keep their recorded results.
 Those were comparisons on the test set and on canvas drawings of test digits:
 having chosen on them, the shipped model's test figures are slightly optimistic
 (README, model card). A clean comparison uses the validation split and
-`python -m training.canvas_eval --digits val`.
+`python -m training.canvas_eval --model DIR --digits val`.
 """
 
 from __future__ import annotations

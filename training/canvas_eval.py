@@ -5,9 +5,9 @@
 
 By default the drawings are of MNIST *test* digits (the set whose figures the
 README and the model card report). To compare recipes without choosing on the
-test set, `--digits val` draws the validation digits of a training run instead
-(`--val-seed` and `--val-size` as that run's `--seed` and `--val-size`): digits
-the run never trained on, and that no test figure depends on. `--mishaps N` adds N
+test set, `--digits val` draws the validation digits of the model's training run
+instead (its manifest's seed and validation size, or `--val-seed` and `--val-size`):
+digits the run never trained on, and that no test figure depends on. `--mishaps N` adds N
 digits spoilt in each way of training/mishaps.py (a pen tap beside a small digit, dust
 specks, an unevenly lit photo, a notebook page, a page on a table), counted apart from the
 set's own groups.
@@ -28,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from digitnet.errors import InputError
@@ -158,10 +159,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--digits", choices=("test", "val"), default="test",
                         help="MNIST test digits (default; the reported set) or a training "
                              "run's validation digits, for choosing a recipe cleanly")
-    parser.add_argument("--val-seed", type=int, default=DEFAULT_SEED,
-                        help="with --digits val: the training run's --seed (default: %(default)s)")
-    parser.add_argument("--val-size", type=int, default=DEFAULT_VAL,
-                        help="with --digits val: its --val-size (default: %(default)s)")
+    parser.add_argument("--val-seed", type=int,
+                        help="with --digits val: the training run's --seed (default: the "
+                             f"model manifest's, else {DEFAULT_SEED})")
+    parser.add_argument("--val-size", type=int,
+                        help="with --digits val: its --val-size (default: the model "
+                             f"manifest's, else {DEFAULT_VAL})")
     parser.add_argument("--mnist-count", type=int, default=2000)
     parser.add_argument("--font-variants", type=int, default=4)
     parser.add_argument("--mishaps", type=int, default=0, metavar="N",
@@ -173,15 +176,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _digits(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
-    """The MNIST digits to draw: images, labels, their origins (None: t10k[i]) and a name."""
+def _digits(args: argparse.Namespace, manifest: dict[str, Any]
+            ) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
+    """The MNIST digits to draw: images, labels, their origins (None: t10k[i]) and a name.
+    A run's validation digits are those of the model's own run (its manifest's seed and
+    validation size) unless told: the defaults' would hold digits a --tiny run trained on."""
     if args.digits == "test":
         test = load_split(args.data_dir, "t10k")
         return test.images, test.labels, None, "MNIST test digits"
+    run = manifest.get("training", {})
+    seed = args.val_seed if args.val_seed is not None else run.get("seed", DEFAULT_SEED)
+    size = args.val_size if args.val_size is not None else run.get("val_size", DEFAULT_VAL)
     full = load_split(args.data_dir, "train")
-    index = np.sort(validation_indices(len(full.labels), args.val_size, args.val_seed))
+    index = np.sort(validation_indices(len(full.labels), size, seed))
     return (full.images[index], full.labels[index], [f"train[{i}]" for i in index],
-            f"validation digits of training seed {args.val_seed}, val size {args.val_size}")
+            f"validation digits of training seed {seed}, val size {size}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     model = load_model(args.model)  # first: a wrong --model fails before the set is built
     base = load_model(args.baseline) if args.baseline else None
-    images, labels, origins, digits = _digits(args)
+    images, labels, origins, digits = _digits(args, getattr(model, "manifest", {}))
     start = time.perf_counter()
     samples = build_canvas_set(images, labels, seed=args.seed, mnist_count=args.mnist_count,
                                font_variants=args.font_variants, origins=origins)

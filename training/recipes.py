@@ -105,6 +105,6 @@ def recipe_notes(config: dict[str, Any]) -> list[str]:
             "inference) was chosen by comparing MNIST *test*-set scores, and a canvas set built "
             "from test digits (`training/augment.py`); the test figures above are therefore "
             "slightly optimistic. A clean comparison uses the validation split and a canvas set "
-            "built from validation digits (`python -m training.canvas_eval --data-dir "
-            "../shared/datasets/mnist --digits val`).")
+            "built from the run's own validation digits (`python -m training.canvas_eval "
+            "--data-dir ../shared/datasets/mnist --model DIR --digits val`).")
     return notes
