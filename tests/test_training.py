@@ -35,6 +35,7 @@ from training.cli import (
 )
 from training.idx import Split
 from training.outdir import write_when_complete
+from training.recipes import arch_options
 from training.split import TINY, SplitError, split_data
 from training.train import TrainConfig, lr_at, train
 
@@ -78,7 +79,7 @@ def test_tiny_run_writes_a_loadable_model_and_card(first_run: Path) -> None:
     assert m["metrics"]["test_accuracy"] >= 0.9
     assert m["training"]["seed"] == 7
     assert "--tiny" in m["training"]["command"]
-    assert m["training"]["config"]["arch_options"] == RECIPES["cnn"].arch_options
+    assert m["training"]["config"]["arch_options"] == arch_options("cnn")  # every one
     assert m["training"]["config"]["renormalize"] is RECIPES["cnn"].renormalize
     assert len(m["training"]["history"]) == 2
     assert m["temperature"] == m["metrics"]["temperature"]  # the fitted T is the one saved
@@ -115,7 +116,7 @@ def test_options_override_the_recipe_and_reach_the_command(tmp_path: Path) -> No
                        "cnn", "--option", "c1=8", "--option", "hidden=32", "--no-renormalize",
                        "--val-size", "1000"])
     cfg = make_config(args)
-    assert cfg.arch_options == {**RECIPES["cnn"].arch_options, "c1": 8, "hidden": 32}
+    assert cfg.arch_options == {**arch_options("cnn"), "c1": 8, "hidden": 32}
     assert cfg.renormalize is False
     command = reproduce_command(args, cfg)
     assert "--option=c1=8" in command
@@ -160,7 +161,7 @@ def test_a_float_option_sets_the_dropout_rate(data_dir: Path, tmp_path: Path) ->
     args = parse_args(["train", "--data-dir", str(data_dir), "--out", str(tmp_path / "m"),
                        "--option", "dropout=0.25", "--option", "hidden=64"])
     cfg = make_config(args)
-    assert cfg.arch_options == {**RECIPES["cnn"].arch_options, "dropout": 0.25, "hidden": 64}
+    assert cfg.arch_options == {**arch_options("cnn"), "dropout": 0.25, "hidden": 64}
     assert make_config(parse_args(reproduce_command(args, cfg).split()[3:])) == cfg
     assert main(["train", "--data-dir", str(data_dir), "--out", str(tmp_path / "m"), "--tiny",
                  "--epochs", "1", "--option", "dropout=0.25"]) == 0

@@ -13,7 +13,7 @@ from digitnet.modelfile import load_model
 from tools.paths import SHIPPED_MODEL
 from training.cli import main
 from training.idx import load_split
-from training.recipes import RECIPES
+from training.recipes import RECIPES, arch_options
 from training.report import NOTES_END, _card, carried_notes, confusion_matrix, find_notes
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -43,6 +43,11 @@ def test_recipe_notes_follow_the_config_not_the_run() -> None:
     assert "test*-set" not in plain  # the statement would be false of this recipe
     wider = asdict(replace(RECIPES["cnn"], arch_options={"c1": 32, "c2": 64, "hidden": 128}))
     assert "lean CNN" not in " ".join(_recipe_section(wider))
+    # The same network, its options spelt out (as runs record them now) or one of them set
+    # to its default (--option dropout=0.4), is the lean CNN still.
+    for options in (arch_options("cnn"), {**RECIPES["cnn"].arch_options, "dropout": 0.4}):
+        same = asdict(replace(RECIPES["cnn"], arch_options=options))
+        assert "lean CNN" in " ".join(_recipe_section(same)), options
     assert _recipe_section(asdict(RECIPES["seed"])) == []
 
 

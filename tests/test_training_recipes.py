@@ -54,7 +54,7 @@ def test_the_canvas_set_can_be_drawn_from_validation_digits(data_dir: Path,
     save_model(Network.build("seed"), tmp_path / "m", name="m", version="v", metrics={})
     argv = ["--data-dir", str(data_dir), "--model", str(tmp_path / "m"), "--mnist-count", "40",
             "--font-variants", "0", "--digits", "val", "--val-seed", "3", "--val-size", "200"]
-    images, labels, origins, _ = canvas_eval._digits(canvas_eval.parse_args(argv))
+    images, labels, origins, _ = canvas_eval._digits(canvas_eval.parse_args(argv), {})
     full = load_split(data_dir, "train")
     _, val, _ = split_data(full, full, val_size=200, seed=3, tiny=False)
     assert len(origins) == len(labels) == len(val.labels) == 200  # type: ignore[arg-type]

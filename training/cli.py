@@ -26,7 +26,7 @@ from digitnet.network import Network
 from .calibrate import fit_and_apply
 from .idx import IdxError, Split, download, load_split
 from .outdir import OutError, check_out, write_when_complete
-from .recipes import RECIPES, OptionError, describe_options, parse_options
+from .recipes import RECIPES, OptionError, arch_options, describe_options, parse_options
 from .report import carried_notes, write_model_card
 from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, SplitError, split_data
 from .train import DivergedError, EpochRecord, TrainConfig, history_dicts, train
@@ -113,9 +113,9 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
         cfg = replace(cfg, augment=False)
     if args.no_renormalize:
         cfg = replace(cfg, renormalize=False)
-    if args.options:
-        cfg = replace(cfg, arch_options={**cfg.arch_options, **args.options})
-    return cfg
+    # Every option recorded, the builder's defaults too: a changed default cannot change
+    # what a recorded command trains, nor hide what this run's network was.
+    return replace(cfg, arch_options={**arch_options(args.arch), **args.options})
 
 
 @dataclass

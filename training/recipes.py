@@ -93,8 +93,8 @@ def recipe_notes(config: dict[str, Any]) -> list[str]:
     """Statements about how a recipe was chosen that hold for every run of it, for the
     model card: the card is regenerated on every run, so nothing run-specific goes here."""
     notes = []
-    cnn = RECIPES["cnn"]
-    if config.get("arch") == "cnn" and config.get("arch_options") == cnn.arch_options:
+    resolved = {**_builder_defaults("cnn"), **config.get("arch_options", {})}
+    if config.get("arch") == "cnn" and resolved == arch_options("cnn"):
         notes.append(
             "Why this network: the lean CNN (16/32 channels) was chosen over the wider "
             "32/64-channel one for the API's latency budget (a third of the work per image), "
