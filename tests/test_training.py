@@ -573,3 +573,24 @@ def test_ece_weights_each_bin_by_its_count() -> None:
     expected = 3 / 4 * abs(2 / 3 - 0.9) + 1 / 4 * abs(1 - 0.5)
     assert expected_calibration_error(probs, labels) == pytest.approx(expected)
     assert expected == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(("flags", "version"), [
+    ([], "cnn-e20-s1"), (["--option", "dropout=0.4"], "cnn-e20-s1"),  # the recipe's value
+    (["--epochs", "5", "--seed", "3"], "cnn-e5-s3"), (["--tiny"], "cnn-e2-s1-tiny"),
+])
+def test_a_run_of_the_recipe_is_named_by_arch_epochs_and_seed(flags: list[str],
+                                                               version: str) -> None:
+    args = parse_args(["train", "--data-dir", "d", "--out", "o", *flags])
+    assert cli._version(args, make_config(args)) == version
+
+
+def test_a_run_off_its_recipe_has_a_version_of_its_own() -> None:
+    """`--option c1=32` was named cnn-e20-s1, as the shipped model: /health could not tell."""
+    versions = set()
+    for flags in (["--option", "c1=32"], ["--option", "c1=32", "--option", "c2=64"],
+                  ["--lr", "0.001"], ["--no-augment"], ["--batch-size", "64"]):
+        args = parse_args(["train", "--data-dir", "d", "--out", "o", *flags])
+        versions.add(version := cli._version(args, make_config(args)))
+        assert re.fullmatch(r"cnn-e20-s1-[0-9a-f]{6}", version), (flags, version)
+    assert len(versions) == 5

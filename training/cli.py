@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
+import json
 import math
 import platform
 import shlex
@@ -165,7 +167,7 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     progress.stage = "calibrating and testing"
     cal, predictions = fit_and_apply(net, data.val, data.test)
     metrics = _metrics(data.test, predictions, history, cal, train_seconds)
-    about = {"name": f"digitnet-{cfg.arch}", "version": _version(cfg, args.tiny),
+    about = {"name": f"digitnet-{cfg.arch}", "version": _version(args, cfg),
              "metrics": metrics, "extra": {"training": _record(args, cfg, commit, data, history)}}
     progress.stage = "writing the model"
     write = functools.partial(_write_model, net=net, about=about, predictions=predictions,
@@ -229,8 +231,19 @@ def _record(args: argparse.Namespace, cfg: TrainConfig, commit: str | None, data
             "history": history_dicts(history)}
 
 
-def _version(cfg: TrainConfig, tiny: bool) -> str:
-    return f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if tiny else "")
+def _version(args: argparse.Namespace, cfg: TrainConfig) -> str:
+    """Architecture, epochs and seed (and -tiny); a run off its recipe in anything else (a
+    learning rate, an option) adds a hash of what differs: `--option c1=32` was the shipped
+    model's version, and /health could not tell them apart."""
+    version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
+    plain = argparse.Namespace(**{**vars(args), "batch_size": None, "lr": None,
+                                  "no_augment": False, "no_renormalize": False, "options": {}})
+    recipe = asdict(make_config(plain))
+    changed = {k: v for k, v in asdict(cfg).items() if v != recipe[k]}
+    if not changed:
+        return version
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()
+    return f"{version}-{digest[:6]}"
 
 
 def _write_model(directory: Path, *, net: Network, about: dict[str, Any],
