@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="architecture option over the recipe's, e.g. k2=5 or c2=96")
     args = parser.parse_args(argv)
+    if args.option and not args.train_arch:
+        parser.error("--option sets the network --train-arch trains; give --train-arch too")
     if args.train_arch:
         try:
             options = parse_options(args.train_arch, args.option)

@@ -149,6 +149,14 @@ def _table(columns: dict[str, dict[str, float]], counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number 0 or over (a negative count was a numpy traceback)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or over, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.canvas_eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,8 +173,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val-size", type=int,
                         help="with --digits val: its --val-size (default: the model "
                              f"manifest's, else {DEFAULT_VAL})")
-    parser.add_argument("--mnist-count", type=int, default=2000)
-    parser.add_argument("--font-variants", type=int, default=4)
+    parser.add_argument("--mnist-count", type=positive_count, default=2000,
+                        help="MNIST digits to redraw, at most as many as there are "
+                             "(default: %(default)s)")
+    parser.add_argument("--font-variants", type=positive_count, default=4,
+                        help="drawings of each font digit (default: %(default)s; 0: none)")
     parser.add_argument("--mishaps", type=int, default=0, metavar="N",
                         help="also N digits spoilt in each way of training/mishaps.py (a pen "
                              "tap, dust specks, an unevenly lit photo, a notebook page, a page "
@@ -206,6 +217,10 @@ def _run(args: argparse.Namespace) -> int:
     model = load_model(args.model)  # first: a wrong --model fails before the set is built
     base = load_model(args.baseline) if args.baseline else None
     images, labels, origins, digits = _digits(args, getattr(model, "manifest", {}))
+    if args.mnist_count > len(labels):
+        print(f"--mnist-count {args.mnist_count}: there are {len(labels)} of these digits; "
+              "all are drawn", file=sys.stderr)
+    print("building the canvas set...", file=sys.stderr, flush=True)  # ~20 s for the default
     start = time.perf_counter()
     samples = build_canvas_set(images, labels, seed=args.seed, mnist_count=args.mnist_count,
                                font_variants=args.font_variants, origins=origins)

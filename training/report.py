@@ -14,6 +14,7 @@ What a card says, and who writes it:
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,7 @@ def _results_section(m: dict[str, Any], cm: np.ndarray) -> str:
 {m['test_ece_after']:.4f} |
 | test NLL before / after temperature | {m['test_nll_before']:.4f} / {m['test_nll_after']:.4f} |
 | best validation accuracy | {m['val_accuracy']:.4f} |
-| training time (this machine, 2 cores) | {m['train_seconds']:.0f} s |
+| training time (this machine, {os.cpu_count()} cores) | {m['train_seconds']:.0f} s |
 
 Most frequent confusions (true->predicted): {confusions or 'none'}.
 
