@@ -38,6 +38,7 @@ from digitnet.network import Network
 from digitnet.preprocess import SIZE, normalize_digit, pixels_to_ink
 from PIL import Image
 
+from .argtypes import positive
 from .canvas_set import CanvasDigit, build_canvas_set
 from .idx import IdxError, load_split
 from .mishaps import KINDS, build_mishap_set
@@ -149,14 +150,6 @@ def _table(columns: dict[str, dict[str, float]], counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-def positive_count(text: str) -> int:
-    """An argparse type: a whole number 0 or over (a negative count was a numpy traceback)."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or over, got {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.canvas_eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,10 +166,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val-size", type=int,
                         help="with --digits val: its --val-size (default: the model "
                              f"manifest's, else {DEFAULT_VAL})")
-    parser.add_argument("--mnist-count", type=positive_count, default=2000,
+    parser.add_argument("--mnist-count", type=positive(int, zero=True), default=2000,
                         help="MNIST digits to redraw, at most as many as there are "
                              "(default: %(default)s)")
-    parser.add_argument("--font-variants", type=positive_count, default=4,
+    parser.add_argument("--font-variants", type=positive(int, zero=True), default=4,
                         help="drawings of each font digit (default: %(default)s; 0: none)")
     parser.add_argument("--mishaps", type=int, default=0, metavar="N",
                         help="also N digits spoilt in each way of training/mishaps.py (a pen "

@@ -9,13 +9,11 @@ import argparse
 import functools
 import hashlib
 import json
-import math
 import platform
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,6 +23,7 @@ import PIL
 from digitnet.modelfile import CARD_FILE, save_model
 from digitnet.network import Network
 
+from .argtypes import positive
 from .calibrate import fit_and_apply
 from .idx import IdxError, Split, download, load_split
 from .outdir import OutError, check_out, write_when_complete
@@ -32,20 +31,6 @@ from .recipes import RECIPES, OptionError, arch_options, describe_options, parse
 from .report import carried_notes, write_model_card
 from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, SplitError, split_data
 from .train import DivergedError, EpochRecord, TrainConfig, history_dicts, train
-
-
-def positive[T: (int, float)](kind: type[T], *, zero: bool = False) -> Callable[[str], T]:
-    """An argparse type: a finite number above 0, or 0 and above with `zero` (a negative
-    batch size or learning rate once trained to a useless model without a word; a negative
-    seed failed after the data was read)."""
-    def parse(text: str) -> T:
-        value = kind(text)
-        if not (value >= 0 if zero else value > 0) or not value < math.inf:
-            kind_of = "a number 0 or over" if zero else "a positive number"
-            raise argparse.ArgumentTypeError(f"must be {kind_of}, got {text}")
-        return value
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
 
 
 def recipes_help() -> str:
