@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from digitnet.preprocess import normalize_batch
 
 from tools.paths import ROOT
 from training import cli, outdir
+from training.augment import AugmentConfig
 from training.calibrate import expected_calibration_error, fit_temperature
 from training.cli import (
     RECIPES,
@@ -81,6 +83,8 @@ def test_tiny_run_writes_a_loadable_model_and_card(first_run: Path) -> None:
     assert "--tiny" in m["training"]["command"]
     assert m["training"]["config"]["arch_options"] == arch_options("cnn")  # every one
     assert m["training"]["config"]["renormalize"] is RECIPES["cnn"].renormalize
+    # The distortions it trained with, every setting (a changed default must show).
+    assert m["training"]["augmentation"] == asdict(AugmentConfig(renormalize=True))
     assert len(m["training"]["history"]) == 2
     assert m["temperature"] == m["metrics"]["temperature"]  # the fitted T is the one saved
     assert loaded.network.temperature == m["temperature"]

@@ -30,7 +30,14 @@ from .outdir import OutError, check_out, write_when_complete
 from .recipes import RECIPES, OptionError, arch_options, describe_options, parse_options
 from .report import carried_notes, write_model_card
 from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, SplitError, split_data
-from .train import DivergedError, EpochRecord, TrainConfig, history_dicts, train
+from .train import (
+    DivergedError,
+    EpochRecord,
+    TrainConfig,
+    augment_config,
+    history_dicts,
+    train,
+)
 
 
 def recipes_help() -> str:
@@ -210,10 +217,17 @@ def _record(args: argparse.Namespace, cfg: TrainConfig, commit: str | None, data
             history: list[EpochRecord]) -> dict[str, Any]:
     """The manifest's "training" entry: how to retrain this model, and what it was fed."""
     return {"command": reproduce_command(args, cfg), "seed": cfg.seed, "code_commit": commit,
-            "config": asdict(cfg), "val_size": len(data.val.labels),
+            "config": asdict(cfg), "augmentation": augmentation(cfg),
+            "val_size": len(data.val.labels),
             "train_size": len(data.train.labels), "tiny": args.tiny,
             "data_sha256": data.sha256, "versions": versions(),
             "history": history_dicts(history)}
+
+
+def augmentation(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The distortions a run trained with (training/augment.py's settings), recorded: a
+    changed default there trains differently under the same config and command."""
+    return asdict(augment_config(cfg)) if cfg.augment else None
 
 
 def _version(args: argparse.Namespace, cfg: TrainConfig) -> str:
