@@ -30,6 +30,7 @@ OTHER_ROUTE = {("items",): "a batch's items go to POST /predict/batch",
                **{(name,): 'one image goes to POST /predict; a batch is {"items": [...]}'
                   for name in ("pixels", "image", "normalize")}}
 FIELDS = ("pixels", "image", "normalize", "items")
+MAX_NAME = 64  # characters of an unknown field's name echoed back
 # A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
 # past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
 MAX_LISTED_ERRORS = 20
@@ -67,7 +68,8 @@ def validation_items(exc: ValidationError) -> list[dict[str, object]]:
     first MAX_LISTED_ERRORS of them, then one item saying how many more there are."""
     errors = _rows_as_one(exc.errors(include_url=False, include_context=False))
     items: list[dict[str, object]] = [
-        {"loc": ["body", *err["loc"]], "msg": _with_hint(err), "type": err["type"]}
+        {"loc": ["body", *map(_shortened, err["loc"])], "msg": _with_hint(err),
+         "type": err["type"]}
         for err in errors[:MAX_LISTED_ERRORS]
     ]
     if len(errors) > MAX_LISTED_ERRORS:
@@ -75,6 +77,14 @@ def validation_items(exc: ValidationError) -> list[dict[str, object]]:
                       "msg": f"and {len(errors) - MAX_LISTED_ERRORS:,} more problems: "
                              f"only the first {MAX_LISTED_ERRORS} are listed"})
     return items
+
+
+def _shortened(part: str | int) -> str | int:
+    """A field name as the client sent it, cut to MAX_NAME characters: a 4 MB name echoed
+    back (escaped twice as long) passed Lambda's 6 MB response limit, a 5xx."""
+    if isinstance(part, str) and len(part) > MAX_NAME:
+        return part[: MAX_NAME - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    return part
 
 
 def _with_hint(err: Any) -> str:
@@ -85,6 +95,8 @@ def _with_hint(err: Any) -> str:
         return msg
     if loc in OTHER_ROUTE:
         return f"{msg}: {OTHER_ROUTE[loc]}"
+    if len(loc[-1]) > MAX_NAME:  # no typo of a short name (difflib took 1 s on 6 MB)
+        return msg
     others = [name for name in FIELDS if name != loc[-1]]  # "items" inside an item: no typo
     close = difflib.get_close_matches(loc[-1].lower(), others, n=1, cutoff=0.6)
     return f"{msg}: did you mean '{close[0]}'?" if close else msg
