@@ -19,13 +19,14 @@ MAX_BATCH = 256
 MAX_IMAGE_BYTES = 1_000_000  # decoded image file size
 MAX_IMAGE_PIXELS = MAX_PIXELS  # preprocessing's limit, the API's too
 MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)  # "4096x4096" in the docs
-# All of a batch's images together (256 of 512x512, 64 of 1024x1024, 4 of 4096x4096):
-# reading them is the cost, inside the function's 10 s timeout. An image up to 1024 px is
-# read whole at its size (larger ones are reduced first): 256 framed 1024x1024 photos of a
-# page on a table took 5.9 s here, 7.4 s as RGBA, 217 as 16-bit interlaced PNGs 9.3 s, at
-# four times this budget. At this one the costliest found take 2.4-3.4 s (64 such 1024 px
-# PNGs, 256 at 512 px); 4 of the slowest 4096x4096 images to decode, 0.35 s each.
-MAX_BATCH_PIXELS = 4 * MAX_IMAGE_PIXELS
+# All of a batch's images together (128 of 512x512, 32 of 1024x1024, 2 of 4096x4096; 256
+# canvas drawings of 280x280 fit): reading them is the cost, inside the function's 10 s
+# timeout. An image up to 1024 px is read whole at its size (larger ones are reduced first).
+# At twice this budget a security review's 256 small PNGs of a ruled 512x512 page on a
+# table took 5.8-6.6 s of CPU here (64 of 1024 px, 5.8 s), too near the timeout on a slower
+# CPU; at this one the costliest found take 3.5 s (128 such 512 px pages; 32 of 1024 px
+# 2.7 s, 2 of 4096 px 1.7 s).
+MAX_BATCH_PIXELS = 2 * MAX_IMAGE_PIXELS
 MAX_BODY_BYTES = 6 * 1024 * 1024  # AWS Lambda's synchronous payload limit
 
 Pixel = Annotated[float, Field(ge=0, le=255, allow_inf_nan=False, strict=True)]
