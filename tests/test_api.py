@@ -536,7 +536,10 @@ def test_docs_load_one_pinned_swagger_ui_release_checked_by_the_browser(client):
 
     from api_docs import SWAGGER_UI_DIGESTS
 
-    page = client.get("/docs").text
+    docs = client.get("/docs")
+    assert docs.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert docs.headers["x-frame-options"] == "DENY"
+    page = docs.text
     sources = re.findall(r'(?:src|href)="(https?://[^"]+)"([^>]*)>', page)
     assert len(sources) == len(SWAGGER_UI_DIGESTS) == 2  # nothing else fetched (the icon)
     for url, attributes in sources:

@@ -43,6 +43,9 @@ FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox
            "%3Crect width='32' height='32' rx='7' fill='%231d4ed8'/%3E%3Ctext x='16' y='24' "
            "font-size='22' font-family='sans-serif' font-weight='700' text-anchor='middle' "
            "fill='white'%3E7%3C/text%3E%3C/svg%3E")
+# The page is the API's own HTML: no other site may frame it (clickjacking its Try it out).
+DOCS_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'",
+                "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
 
 ErrorDocs = dict[str, tuple[type[BaseModel], str]]
 ERRORS: ErrorDocs = {
@@ -102,7 +105,8 @@ def docs_page(openapi_url: str, title: str) -> HTMLResponse:
             raise RuntimeError(f"Swagger UI page without exactly one {url}")
         html = html.replace(url, f'{url} integrity="{digest}" crossorigin="anonymous"')
     bundle_end = html.index("</script>", html.index("swagger-ui-bundle.js")) + len("</script>")
-    return HTMLResponse(html[:bundle_end] + _fallback(openapi_url) + html[bundle_end:])
+    return HTMLResponse(html[:bundle_end] + _fallback(openapi_url) + html[bundle_end:],
+                        headers=DOCS_HEADERS)
 
 
 def _fallback(openapi_url: str) -> str:
