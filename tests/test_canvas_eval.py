@@ -306,7 +306,7 @@ def test_cli_figures_are_exact_with_stub_networks(
     truth = [s.label for s in samples]
     stubs = {"right": StubNetwork(truth), "wrong": StubNetwork([(y + 1) % 10 for y in truth])}
     monkeypatch.setattr("training.canvas_eval.load_model",
-                        lambda name: SimpleNamespace(name=name, network=stubs[name]))
+                        lambda name: SimpleNamespace(name=name, network=stubs[name], manifest={}))
     out = tmp_path / "canvas.json"
     assert main(["--data-dir", str(mnist_dir), "--model", "right", "--baseline", "wrong",
                  "--mnist-count", "12", "--font-variants", "0", "--json", str(out)]) == 0

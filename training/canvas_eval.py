@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     model = load_model(args.model)  # first: a wrong --model fails before the set is built
     base = load_model(args.baseline) if args.baseline else None
-    images, labels, origins, digits = _digits(args, getattr(model, "manifest", {}))
+    images, labels, origins, digits = _digits(args, model.manifest)
     if args.mnist_count > len(labels):
         print(f"--mnist-count {args.mnist_count}: there are {len(labels)} of these digits; "
               "all are drawn", file=sys.stderr)

@@ -97,19 +97,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def make_config(args: argparse.Namespace) -> TrainConfig:
-    cfg = replace(RECIPES[args.arch], seed=args.seed)
+def recipe_config(args: argparse.Namespace) -> TrainConfig:
+    """The recipe as this run names it (architecture, seed, epochs, --tiny), before the
+    flags that leave it. Every option recorded, the builder's defaults too: a changed
+    default cannot change what a recorded command trains, nor hide what the network was."""
+    cfg = replace(RECIPES[args.arch], seed=args.seed, arch_options=arch_options(args.arch))
     if args.tiny:
         cfg = replace(cfg, epochs=TINY["epochs"], warmup_epochs=0.5)
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    return cfg if args.epochs is None else replace(cfg, epochs=args.epochs)
+
+
+def make_config(args: argparse.Namespace) -> TrainConfig:
+    cfg = recipe_config(args)
+    overrides = {"batch_size": args.batch_size, "lr": args.lr}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_augment:
         cfg = replace(cfg, augment=False)
     if args.no_renormalize:
         cfg = replace(cfg, renormalize=False)
-    # Every option recorded, the builder's defaults too: a changed default cannot change
-    # what a recorded command trains, nor hide what this run's network was.
-    return replace(cfg, arch_options={**arch_options(args.arch), **args.options})
+    return replace(cfg, arch_options={**cfg.arch_options, **args.options})
 
 
 @dataclass
@@ -227,7 +233,8 @@ def _record(args: argparse.Namespace, cfg: TrainConfig, commit: str | None, data
 def augmentation(cfg: TrainConfig) -> dict[str, Any] | None:
     """The distortions a run trained with (training/augment.py's settings), recorded: a
     changed default there trains differently under the same config and command."""
-    return asdict(augment_config(cfg)) if cfg.augment else None
+    distortions = augment_config(cfg)
+    return None if distortions is None else asdict(distortions)
 
 
 def _version(args: argparse.Namespace, cfg: TrainConfig) -> str:
@@ -235,9 +242,7 @@ def _version(args: argparse.Namespace, cfg: TrainConfig) -> str:
     learning rate, an option) adds a hash of what differs: `--option c1=32` was the shipped
     model's version, and /health could not tell them apart."""
     version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
-    plain = argparse.Namespace(**{**vars(args), "batch_size": None, "lr": None,
-                                  "no_augment": False, "no_renormalize": False, "options": {}})
-    recipe = asdict(make_config(plain))
+    recipe = asdict(recipe_config(args))
     changed = {k: v for k, v in asdict(cfg).items() if v != recipe[k]}
     if not changed:
         return version

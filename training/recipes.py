@@ -47,7 +47,12 @@ def option_types(arch: str) -> dict[str, type]:
 
 def arch_options(arch: str) -> dict[str, Any]:
     """Every option of `arch` with the value its recipe trains with."""
-    return {**_builder_defaults(arch), **RECIPES[arch].arch_options}
+    return resolved(arch, RECIPES[arch].arch_options)
+
+
+def resolved(arch: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Every option of `arch`: these, else its builder's defaults."""
+    return {**_builder_defaults(arch), **options}
 
 
 def describe_options(arch: str) -> str:
@@ -93,8 +98,8 @@ def recipe_notes(config: dict[str, Any]) -> list[str]:
     """Statements about how a recipe was chosen that hold for every run of it, for the
     model card: the card is regenerated on every run, so nothing run-specific goes here."""
     notes = []
-    resolved = {**_builder_defaults("cnn"), **config.get("arch_options", {})}
-    if config.get("arch") == "cnn" and resolved == arch_options("cnn"):
+    if (config.get("arch") == "cnn"
+            and resolved("cnn", config.get("arch_options", {})) == arch_options("cnn")):
         notes.append(
             "Why this network: the lean CNN (16/32 channels) was chosen over the wider "
             "32/64-channel one for the API's latency budget (a third of the work per image), "

@@ -43,9 +43,10 @@ class TrainConfig:
     arch_options: dict[str, int | float] = field(default_factory=dict)
 
 
-def augment_config(cfg: TrainConfig) -> AugmentConfig:
-    """The distortions a config trains with: augment.py's, renormalised as the config says."""
-    return AugmentConfig(renormalize=cfg.renormalize)
+def augment_config(cfg: TrainConfig) -> AugmentConfig | None:
+    """The distortions a config trains with (augment.py's, renormalised as the config says),
+    or None without augmentation."""
+    return AugmentConfig(renormalize=cfg.renormalize) if cfg.augment else None
 
 
 @dataclass
@@ -126,7 +127,7 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
     rng = np.random.default_rng(cfg.seed)
     net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
     opt = make_optimizer(cfg)
-    augment = augment_config(cfg) if cfg.augment else None
+    augment = augment_config(cfg)
     steps_per_epoch = math.ceil(len(train_split.labels) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
