@@ -111,7 +111,7 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     if strict and _solid_side_reaches(small, MAX_SOLID):
         raise NoDigitError(f"the ink is a solid blob ({MAX_SOLID} of {BOX} pixels across or "
                            "more), not pen strokes")
-    if strict and _solid_bar(crop >= BBOX_REL * peak):
+    if strict and _solid_bar(crop, BBOX_REL * peak):
         raise NoDigitError("the ink is a solid bar, wider than high (a dash, a line or a band "
                            "painted across), not a digit")
     return _place_by_centre_of_mass(small)
@@ -341,11 +341,12 @@ def _solid_side_reaches(small: np.ndarray, side: int) -> bool:
     return bool((sums == side * side).any())
 
 
-def _solid_bar(clear: np.ndarray) -> bool:
-    """Whether the clear ink of the crop, as drawn (scaling up a small one blurs its holes
-    shut), fills BAR_FILL of it, BAR_ASPECT times as wide as high or more."""
-    height, width = clear.shape
-    return width >= BAR_ASPECT * height and np.count_nonzero(clear) >= BAR_FILL * clear.size
+def _solid_bar(crop: np.ndarray, clear: float) -> bool:
+    """Whether the crop is BAR_ASPECT times as wide as high or more and its ink of `clear`
+    or over, as drawn (scaling up a small one blurs its holes shut), fills BAR_FILL of it.
+    Most digits are taller than wide: their ink is not counted."""
+    height, width = crop.shape
+    return width >= BAR_ASPECT * height and np.count_nonzero(crop >= clear) >= BAR_FILL * crop.size
 
 
 def _scale_to_box(crop: np.ndarray) -> np.ndarray:
