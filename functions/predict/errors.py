@@ -13,6 +13,7 @@ from typing import Any
 
 from digitnet.imagefile import signature_format
 from pydantic import ValidationError
+from schemas import BatchRequest, PredictRequest
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,10 +27,11 @@ FORMS = {"multipart/form-data": ("a file upload (curl -F, requests' files=)",
 EMPTY_BODY = ('the body is empty: send {"pixels": [784 numbers]} or {"image": "<a PNG or '
               'JPEG in base64>"}')
 # An unknown field that belongs to the other route: the route to send it to.
-OTHER_ROUTE = {("items",): "a batch's items go to POST /predict/batch",
+OTHER_ROUTE = {**{(name,): "a batch's items go to POST /predict/batch"
+                  for name in BatchRequest.model_fields},
                **{(name,): 'one image goes to POST /predict; a batch is {"items": [...]}'
-                  for name in ("pixels", "image", "normalize")}}
-FIELDS = ("pixels", "image", "normalize", "items")
+                  for name in PredictRequest.model_fields}}
+FIELDS = (*PredictRequest.model_fields, *BatchRequest.model_fields)
 MAX_NAME = 64  # characters of an unknown field's name echoed back
 # A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
 # past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
