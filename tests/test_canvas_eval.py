@@ -14,7 +14,14 @@ from digitnet.preprocess import normalize_digit
 from PIL import Image
 
 from tools.paths import SHIPPED_MODEL
-from training.canvas_eval import demo_input, evaluate, group_sizes, main, product_input
+from training.canvas_eval import (
+    demo_input,
+    evaluate,
+    group_sizes,
+    main,
+    parse_args,
+    product_input,
+)
 from training.canvas_set import (
     CanvasDigit,
     _glyph_mask,
@@ -331,6 +338,16 @@ def test_cli_refuses_a_missing_model_or_data_in_one_line_before_any_work(
     err = capsys.readouterr().err
     assert err.startswith(f"error: t10k-images-idx3-ubyte(.gz) not found in {tmp_path}")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", ["--mishaps", "--mnist-count", "--font-variants"])
+def test_a_negative_count_is_a_usage_error(flag: str, capsys: pytest.CaptureFixture) -> None:
+    """--mishaps -1 was accepted, then failed in numpy with a traceback once the set was built."""
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--data-dir", "d", flag, "-1"])
+    assert exit_.value.code == 2
+    assert f"argument {flag}: must be a number 0 or over, got -1" in capsys.readouterr().err
+    assert getattr(parse_args(["--data-dir", "d", flag, "0"]), flag[2:].replace("-", "_")) == 0
 
 
 @pytest.mark.parametrize(("flags", "seed", "size"), [([], 7, 30), (["--val-seed", "2"], 2, 30),

@@ -9,12 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from digitnet.modelfile import load_model
+from PIL import Image, ImageDraw
 
 from tools.paths import SHIPPED_MODEL
 from training.cli import main
 from training.idx import load_split
 from training.recipes import RECIPES, arch_options
-from training.report import NOTES_END, _card, carried_notes, confusion_matrix, find_notes
+from training.report import (
+    NOTES_END,
+    _card,
+    carried_notes,
+    confusion_matrix,
+    draw_confusion,
+    draw_curves,
+    find_notes,
+)
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 
@@ -108,3 +117,61 @@ def test_the_shipped_card_is_the_generated_card_plus_notes_on_its_weights(
     predictions = loaded.network.predict_proba(test.images).argmax(axis=1)
     assert card == _card(manifest, confusion_matrix(predictions, test.labels), notes)
     assert "slightly optimistic" in card
+
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)  # the curves' train and val colours
+
+
+def _colours(image: Image.Image) -> set[tuple[int, int, int]]:
+    return {colour for _, colour in image.getcolors(1 << 16)}
+
+
+@pytest.mark.parametrize(("train", "val", "colours"), [
+    ((0.7, 0.8), (0.5, 0.9), {RED, BLUE}),
+    ((0.2, 1.0), (0.2, 1.0), {BLUE}),  # train = val: one dot over the other, on a flat scale
+])
+def test_a_one_epoch_run_shows_its_epoch_in_each_panel(
+        tmp_path: Path, train: tuple, val: tuple, colours: set) -> None:
+    """A line through one point draws nothing: a --epochs 1 card's curves were blank."""
+    row = {"epoch": 1, "loss": train[0], "acc": train[1], "val_loss": val[0], "val_acc": val[1],
+           "seconds": 1.0}
+    draw_curves([row], tmp_path / "curves.png")
+    image = Image.open(tmp_path / "curves.png").convert("RGB")
+    half = image.width // 2
+    for panel in (image.crop((0, 0, half, image.height)),
+                  image.crop((half, 0, image.width, image.height))):
+        assert _colours(panel) & {RED, BLUE} == colours
+
+
+def _find_text(image: Image.Image, text: str, angle: int = 0) -> tuple[int, int, int, int]:
+    """Where `text`, drawn black on white in ImageDraw's default font and turned by `angle`,
+    appears pixel for pixel in `image`: its box (left, top, right, bottom)."""
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, right, bottom = probe.textbbox((0, 0), text)
+    stamp = Image.new("L", (right, bottom), 255)
+    ImageDraw.Draw(stamp).text((0, 0), text, fill=0)
+    want = np.asarray(stamp.crop((left, top, right, bottom)).rotate(angle, expand=True))
+    have = np.asarray(image.convert("L"))
+    h, w = want.shape
+    found = np.ones((have.shape[0] - h + 1, have.shape[1] - w + 1), bool)
+    for y, x in np.ndindex(h, w):
+        found &= have[y:y + found.shape[0], x:x + found.shape[1]] == want[y, x]
+    hits = np.argwhere(found)
+    assert len(hits) == 1, f"{text!r} appears {len(hits)} times"
+    y, x = hits[0]
+    return int(x), int(y), int(x) + w, int(y) + h
+
+
+def test_the_confusion_matrix_names_its_axes(tmp_path: Path) -> None:
+    """Rows are the true digit (titled on the left, read upwards), columns the predicted one
+    (titled above); the figure had only the digits 0-9 along each side."""
+    draw_confusion(np.diag(np.arange(10, 20)), tmp_path / "cm.png")
+    image = Image.open(tmp_path / "cm.png").convert("RGB")
+    grid = np.argwhere((np.asarray(image) == (200, 230, 200)).all(axis=-1))  # the diagonal
+    (grid_top, grid_left), (grid_bottom, grid_right) = grid.min(axis=0), grid.max(axis=0)
+    left, _, right, bottom = _find_text(image, "predicted digit")
+    assert bottom < grid_top
+    assert grid_left < left < right < grid_right
+    left, top, right, bottom = _find_text(image, "true digit", angle=90)
+    assert right < grid_left
+    assert grid_top < top < bottom < grid_bottom

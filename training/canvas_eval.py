@@ -171,7 +171,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: %(default)s)")
     parser.add_argument("--font-variants", type=positive(int, zero=True), default=4,
                         help="drawings of each font digit (default: %(default)s; 0: none)")
-    parser.add_argument("--mishaps", type=int, default=0, metavar="N",
+    parser.add_argument("--mishaps", type=positive(int, zero=True), default=0, metavar="N",
                         help="also N digits spoilt in each way of training/mishaps.py (a pen "
                              "tap, dust specks, an unevenly lit photo, a notebook page, a page "
                              "on a table), reported apart")

@@ -36,15 +36,19 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, n: int = 10) -
 
 
 def draw_confusion(cm: np.ndarray, path: Path, cell: int = 44) -> None:
-    """Rows = true digit, columns = predicted; off-diagonal cells shaded by count."""
+    """Rows = true digit, columns = predicted, each titled (the digits alone leave the reader
+    to guess which is which); off-diagonal cells shaded by count."""
     n = len(cm)
-    margin = 30
+    margin = 46  # an axis title, then the digits
     img = Image.new("RGB", (margin + n * cell + 1, margin + n * cell + 1), "white")
     d = ImageDraw.Draw(img)
+    title = "predicted digit"
+    d.text((margin + (n * cell - d.textlength(title)) // 2, 4), title, fill="black")
+    _upward_text(img, (4, margin + n * cell // 2), "true digit")
     off_max = max(1, int((cm - np.diag(np.diag(cm))).max()))
     for i in range(n):
-        d.text((margin + i * cell + cell // 2 - 3, 8), str(i), fill="black")
-        d.text((10, margin + i * cell + cell // 2 - 5), str(i), fill="black")
+        d.text((margin + i * cell + cell // 2 - 3, margin - 22), str(i), fill="black")
+        d.text((margin - 20, margin + i * cell + cell // 2 - 5), str(i), fill="black")
         for j in range(n):
             v = int(cm[i, j])
             if i == j:
@@ -58,14 +62,30 @@ def draw_confusion(cm: np.ndarray, path: Path, cell: int = 44) -> None:
     img.save(path)
 
 
+def _upward_text(img: Image.Image, left_middle: tuple[int, int], text: str) -> None:
+    """`text` read bottom to top, its left edge and vertical middle at `left_middle` (a y-axis
+    title): ImageDraw writes only level text, so it is drawn level, turned and pasted."""
+    left, top, right, bottom = ImageDraw.Draw(img).textbbox((0, 0), text)
+    level = Image.new("RGB", (right - left, bottom - top), "white")
+    ImageDraw.Draw(level).text((-left, -top), text, fill="black")
+    turned = level.rotate(90, expand=True)
+    img.paste(turned, (left_middle[0], left_middle[1] - turned.height // 2))
+
+
 def _polyline(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int], ys: list[float],
               lo: float, hi: float, colour: str) -> None:
+    """The series as a line; one epoch as a dot (a line through one point draws nothing),
+    and a flat scale (hi == lo) at mid-height."""
     x0, y0, x1, y1 = box
-    if len(ys) < 2 or hi <= lo:
-        return
-    pts = [(x0 + (x1 - x0) * i / (len(ys) - 1), y1 - (y1 - y0) * (y - lo) / (hi - lo))
-           for i, y in enumerate(ys)]
-    d.line(pts, fill=colour, width=2)
+    n = len(ys)
+    xs = [x0 + (x1 - x0) * i / (n - 1) for i in range(n)] if n > 1 else [(x0 + x1) / 2] * n
+    pts = [(x, y1 - (y1 - y0) * (y - lo) / (hi - lo) if hi > lo else (y0 + y1) / 2)
+           for x, y in zip(xs, ys, strict=True)]
+    if n == 1:
+        x, y = pts[0]
+        d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+    elif n > 1:
+        d.line(pts, fill=colour, width=2)
 
 
 def draw_curves(history: list[dict[str, Any]], path: Path) -> None:
