@@ -34,6 +34,7 @@ const state = {
   liveTimer: 0,
   announceTimer: 0,
   sample: Math.floor(Math.random() * 10), // the last sample digit shown
+  answer: null, // the last answer shown, { drawing, result }: pad.drawing when it was asked
 };
 
 const pad = new DrawPad($("pad"), {
@@ -69,6 +70,10 @@ function drawingChanged(why) {
     return;
   }
   hideProblem();
+  if (pad.shows(state.answer?.drawing)) {
+    showAnswer(state.answer.result, $("live").checked); // nothing to ask: it has one
+    return;
+  }
   setStale(true);
   setPhase("pending");
   if ($("live").checked) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
@@ -127,14 +132,11 @@ async function recognise({ live = false } = {}) {
   setPhase("busy");
   await state.configReady;
   try {
+    const drawing = pad.drawing; // what is sent; a change before the answer moves seq on
     const result = await predict(state.config, pad.toDataURL(), ctrl.signal);
     if (seq !== state.seq) return;
-    hideMessage();
-    showPrediction(result);
-    if (live) state.announceTimer = setTimeout(() => announcePrediction(result), LIVE_ANNOUNCE_MS);
-    else announcePrediction(result);
-    setStale(false);
-    setPhase("shown");
+    state.answer = { drawing, result };
+    showAnswer(result, live);
     setApiStatus("ready", "API ready");
   } catch (err) {
     if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
@@ -147,6 +149,20 @@ async function recognise({ live = false } = {}) {
       setBusy(false);
     }
   }
+}
+
+/**
+ * The answer, as this drawing's: just in, or kept for a drawing back on the canvas (an Undo
+ * brings it back after a stroke, a clear or a problem), which is announced as one just in.
+ * `live`: announced once the drawing rests, not for each of a digit's first strokes.
+ */
+function showAnswer(result, live) {
+  hideMessage();
+  showPrediction(result);
+  if (live) state.announceTimer = setTimeout(() => announcePrediction(result), LIVE_ANNOUNCE_MS);
+  else announcePrediction(result);
+  setStale(false);
+  setPhase("shown");
 }
 
 /**

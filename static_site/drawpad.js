@@ -55,6 +55,21 @@ export class DrawPad {
     return this.visible.length === 0;
   }
 
+  /**
+   * What is on the canvas, for `shows` to compare later: its items, which never change once
+   * drawn, and which an Undo brings back as they were. Null while a stroke is being drawn:
+   * it is still changing.
+   */
+  get drawing() {
+    return this.current ? null : [...this.visible];
+  }
+
+  /** Whether the canvas shows that `drawing` (null: none) again, item for item. */
+  shows(drawing) {
+    const now = this.visible;
+    return drawing?.length === now.length && drawing.every((item, i) => item === now[i]);
+  }
+
   /** Whether the canvas shows a photo (strokes may be on it): its paper is no drawing's. */
   get hasPhoto() {
     return this.visible[0]?.kind === "photo";

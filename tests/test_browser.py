@@ -6,8 +6,9 @@ API's errors in plain words (the old answer cleared, the badge over the canvas
 saying why), dots, dashes and inked-over canvases refused before sending, an
 unreachable or slow API, a request cancelled by a newer stroke (also while its
 answer is half read), touch input on a 360 px phone, ink under the pointer, focus
-and undo, the backing store at the displayed size, the page on one origin calling
-the API on another (CORS, no preflight), what a screen reader hears (each thing once),
+and undo (the drawing answered brought back has its answer again, unasked), the backing
+store at the displayed size, the page on one origin calling the API on another (CORS, no
+preflight), what a screen reader hears (each thing once),
 the canvas edge's contrast, and axe-core's accessibility rules in both colour schemes.
 The page's timed behaviour (the live delay, the announcement's, the request timeout) is
 checked on Playwright's fake clock, stopped until a test moves it on: never a sleep.
@@ -310,6 +311,73 @@ def test_undoing_back_to_a_dash_clears_the_older_answer(still_page):
     assert page.inner_text("#verdict-text") == "No digit yet: keep drawing."
     assert page.is_hidden("#message")
     assert (_phase(page), len(sent)) == ("pending", 1)
+
+
+def _stale(page) -> bool:
+    return page.evaluate("document.body.classList.contains('stale')")
+
+
+def _ask(page, live: bool) -> None:
+    """A request for the drawing: live, once the live delay is up; else Recognise pressed."""
+    with page.expect_request("**/predict"):
+        if live:
+            page.clock.run_for(LIVE_DELAY_MS)
+        else:
+            page.click("#predict")
+
+
+def _away_and_back(page, away: str, live: bool) -> None:
+    """From the drawing answered to another one (its answer greyed, cleared away or replaced
+    by a problem), then back to the very drawing answered with Undo."""
+    if away == "clear":
+        page.click("#clear")
+    elif away == "sample":
+        page.click("#sample")
+    else:
+        draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    if away == "two-strokes":
+        draw(page, [[(0.3, 0.3), (0.7, 0.3)]])
+        page.click("#undo")  # one of them still on: not the drawing answered
+    if away == "error":
+        _ask(page, live)
+        assert _wait_phase(page, "error") == "error"
+    else:
+        assert (_phase(page), _stale(page)) == (("empty", False) if away == "clear"
+                                                else ("pending", True))
+    page.click("#undo")
+
+
+@pytest.mark.parametrize("away", ["stroke", "two-strokes", "clear", "sample", "error"])
+@pytest.mark.parametrize("live", [False, True], ids=["live-off", "live"])
+def test_undoing_back_to_the_drawing_answered_shows_its_answer_as_current(still_page, live,
+                                                                          away):
+    """The answer greyed after a change is this drawing's again once Undo brings the drawing
+    answered back, whatever happened in between: shown as current, with no new request."""
+    page = still_page
+    answers = [_answer(7)]  # then 503s: an answer asked for again would be an error
+
+    def route(r):
+        if answers:
+            r.fulfill(json=answers.pop())
+        else:
+            r.fulfill(status=503, json={"detail": MODEL_UNAVAILABLE})
+
+    page.route("**/predict", route)
+    sent = _predict_requests(page)
+    page.set_checked("#live", live)
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live)
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    _away_and_back(page, away, live)
+    assert (_phase(page), _stale(page)) == ("shown", False), "the answer is not current"
+    page.clock.run_for(LONG_AFTER_MS)  # past the live delay and the announcement's
+    assert (_phase(page), _stale(page)) == ("shown", False), page.inner_text("#message")
+    assert len(sent) == (2 if away == "error" else 1), "the answer was asked for again"
+    assert page.inner_text("#digit") == "7"
+    assert page.inner_text("#pad-badge") == "7 · 90.0%"
+    assert page.get_attribute("#pad-badge", "data-kind") == "answer"
+    assert page.is_hidden("#message")
+    assert page.inner_text("#verdict-text") == "The model reads a 7, with 90.0% confidence."
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["live-off", "live-dash"])
