@@ -1,0 +1,104 @@
+"""A see-through canvas whose opaque ink covers most of its border: read by its alpha.
+
+A canvas `toDataURL()` has see-through paper and its ink in the alpha, whatever the
+colours. Drawn with a thick brush run off the edges, its opaque ink was over half of the
+ring the paper is read on: the ink's alpha and colour were taken for the paper's, its
+colours drew nothing, and it was refused as empty. Opaque pictures with see-through
+pixels (rounded corners, a hole) are still read by their colours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from api_helpers import encode
+from digitnet.errors import EmptyDrawingError
+from digitnet.imagefile import decode_image
+from digitnet.preprocess import normalize_digit
+from PIL import Image, ImageDraw
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
+
+SIDE = 280
+BLACK, WHITE, BLUE = (0, 0, 0), (255, 255, 255), (30, 64, 175)
+Colour = tuple[int, int, int]
+
+
+def brush(shape: str, scale: int = 1) -> Image.Image:
+    """The coverage (255 = ink) of a thick brush run off the canvas's edges, `scale` times
+    the canvas's size: a 0 off all four sides, or a 7 along the top and the left."""
+    side = SIDE * scale
+    mask = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(mask)
+    if shape == "zero":
+        draw.ellipse((-20 * scale, -20 * scale, side + 20 * scale, side + 20 * scale),
+                     outline=255, width=60 * scale)
+    else:
+        draw.line([(0, 20 * scale), (side, 20 * scale), (120 * scale, side)], fill=255,
+                  width=60 * scale)
+        draw.line([(0, 20 * scale), (0, side)], fill=255, width=60 * scale)
+    return mask
+
+
+def canvas(mask: Image.Image, ink: Colour, paper: Colour) -> Image.Image:
+    """As `toDataURL()` makes it: the ink's colour wherever it has coverage, `paper` (any
+    colour: the alpha hides it) where it has none."""
+    coverage = np.asarray(mask)[..., None]
+    rgb = np.where(coverage > 0, ink, paper).astype(np.uint8)
+    return Image.fromarray(np.dstack((rgb, coverage)))
+
+
+def ring_ink(alpha: np.ndarray) -> float:
+    """The share of the outermost ring of pixels that is opaque (alpha in [0, 1])."""
+    ring = np.concatenate((alpha[0], alpha[-1], alpha[1:-1, 0], alpha[1:-1, -1]))
+    return float(np.mean(ring == 1))
+
+
+@pytest.mark.parametrize("shape", ["zero", "seven"])
+@pytest.mark.parametrize(("ink", "paper"), [(BLACK, BLACK), (BLACK, WHITE), (WHITE, BLACK),
+                                            (BLUE, BLACK), (BLUE, WHITE)],
+                         ids=["black-on-black", "black-on-white", "white-on-black",
+                              "blue-on-black", "blue-on-white"])
+def test_a_canvas_inked_along_most_of_its_border_is_read_by_its_alpha(
+        shape: str, ink: Colour, paper: Colour) -> None:
+    """Once refused as empty: "the drawing is empty: no ink found"."""
+    image = canvas(brush(shape), ink, paper)
+    alpha = np.asarray(image.getchannel("A"), np.float32) * np.float32(1 / 255)
+    assert ring_ink(alpha) > 0.5  # the ring's median is the ink's
+    assert np.mean(alpha == 0) > 0.4
+    ink_map = decode_image(encode(image))
+    assert np.array_equal(ink_map, alpha)
+    np.testing.assert_array_equal(normalize_digit(ink_map), normalize_digit(alpha))
+
+
+@pytest.mark.parametrize(("ink", "paper"), [(BLACK, WHITE), (WHITE, BLACK)],
+                         ids=["black-on-white", "white-on-black"])
+def test_rims_blended_with_the_background_do_not_hide_the_alpha(
+        ink: Colour, paper: Colour) -> None:
+    """Reduced by a resize unaware of alpha, the strokes' partly see-through rims take on
+    the background's colour; read by the colours, the rims alone were ink (an outline)."""
+    alpha = np.asarray(brush("zero", scale=4).resize((SIDE, SIDE), Image.Resampling.BOX),
+                       np.float32) * np.float32(1 / 255)
+    rgb = np.array(paper) * (1 - alpha[..., None]) + np.array(ink) * alpha[..., None]
+    image = Image.fromarray(np.dstack((rgb, alpha * 255)).round().astype(np.uint8))
+    np.testing.assert_allclose(decode_image(encode(image)), alpha, atol=0.5 / 255)
+
+
+def test_opaque_paper_with_a_large_see_through_hole_is_read_by_its_colours() -> None:
+    """Nearly half the paper cut out, a 7 drawn on the rest: the hole is no ink, the 7 is."""
+    image = Image.new("RGBA", (SIDE, SIDE), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.line([(150, 60), (260, 60), (190, 250)], fill=(0, 0, 0, 255), width=20)
+    draw.rectangle((0, 0, 130, SIDE), fill=(0, 0, 0, 0))
+    ink = decode_image(encode(image))
+    assert ink[:, :131].max() == 0.0
+    assert ink[55:65, 160:250].min() == pytest.approx(1.0)
+
+
+def test_blank_opaque_paper_with_rounded_corners_is_still_empty() -> None:
+    """A blank screenshot's rounded corners are see-through, a few of its pixels: no ink."""
+    image = Image.new("RGBA", (SIDE, SIDE), (0, 0, 0, 0))
+    ImageDraw.Draw(image).rounded_rectangle((0, 0, SIDE - 1, SIDE - 1), 30,
+                                            fill=(240, 240, 240, 255))
+    with pytest.raises(EmptyDrawingError):
+        normalize_digit(decode_image(encode(image)))
