@@ -245,7 +245,8 @@ def test_tiny_honours_val_size_and_records_what_it_used(data_dir: Path, first_ru
 
 
 def _files(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    """The files in `directory`, not its folders (the checkpoint's is one)."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
 @pytest.fixture
@@ -327,7 +328,8 @@ def ctrl_c_as_typed() -> Iterator[None]:
 def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
         first_run: Path, data_dir: Path, tmp_path: Path) -> None:
     """A real SIGINT to `python -m training` after its second epoch: exit 130, one line, no
-    traceback; the model in --out untouched, no scratch folder left."""
+    traceback, saying which epoch --resume goes on from; the model in --out untouched, no
+    scratch folder left, the checkpoint of the epochs done kept."""
     out = shutil.copytree(first_run, tmp_path / "model")
     before = _files(out)
     cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir), "--tiny",
@@ -344,25 +346,42 @@ def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
         proc.kill()
     assert proc.returncode == 130
     # Sent once epoch 2 is reported: epoch 3 at the earliest, later if the parent was slow.
-    said = re.fullmatch(rf"interrupted at epoch (\d+) of 50; {re.escape(str(out))} unchanged\n",
-                        err)
+    said = re.fullmatch(rf"interrupted at epoch (\d+) of 50; {re.escape(str(out))} unchanged; "
+                        r"its checkpoint after epoch (\d+) of 50 is kept: --resume continues "
+                        r"from there\n", err)
     assert said, err
     assert int(said[1]) in (3, 4)
+    assert int(said[2]) == int(said[1]) - 1
     assert _files(out) == before
+    assert [p.name for p in out.iterdir() if p.is_dir()] == [".checkpoint"]
+    saved = json.loads((out / ".checkpoint" / "checkpoint.json").read_text())
+    assert saved["epoch"] == int(said[2])
 
 
-def test_ctrl_c_before_the_model_is_written_leaves_no_folder(
+def test_ctrl_c_before_the_model_is_written_leaves_only_the_checkpoint(
         data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
+    """No scratch folder, no model file; the last epoch's checkpoint, which --resume then
+    finishes from without training again."""
     def stopped(*_args: object) -> None:
         raise KeyboardInterrupt
     monkeypatch.setattr(cli, "write_model_card", stopped)  # while writing: folders exist
     out = tmp_path / "new" / "model"
-    assert main(["train", "--data-dir", str(data_dir), "--arch", "seed", "--tiny",
-                 "--out", str(out)]) == 130
-    assert capsys.readouterr().err == (f"interrupted while writing the model; nothing written "
-                                       f"to {out}\n")
-    assert list(tmp_path.iterdir()) == []
+    args = ["train", "--data-dir", str(data_dir), "--arch", "seed", "--tiny", "--out", str(out)]
+    assert main(args) == 130
+    assert capsys.readouterr().err == (f"interrupted while writing the model; no model written "
+                                       f"to {out}; its checkpoint after epoch 2 of 2 is kept: "
+                                       "--resume continues from there\n")
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*"))] == [
+        "new", "new/model", "new/model/.checkpoint", "new/model/.checkpoint/checkpoint.json",
+        "new/model/.checkpoint/epoch-002.npz"]
+    monkeypatch.undo()
+    assert main([*args, "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "--resume: continuing from the checkpoint after epoch 2 of 2" in said
+    assert not re.search("^epoch", said, re.MULTILINE)  # nothing left to train
+    assert sorted(p.name for p in out.iterdir() if p.suffix in (".npz", ".json")) == [
+        "manifest.json", "model.npz"]
 
 
 @pytest.mark.usefixtures("ctrl_c_as_typed")

@@ -13,7 +13,7 @@ import platform
 import shlex
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,8 +25,20 @@ from digitnet.network import Network
 
 from .argtypes import positive
 from .calibrate import fit_and_apply
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_run,
+    checkpoint_dir,
+    describe_checkpoint,
+    has_checkpoint,
+    load_checkpoint,
+    remove_checkpoint,
+    restore_state,
+    save_checkpoint,
+)
 from .idx import IdxError, Split, download, load_split
-from .outdir import OutError, check_out, write_when_complete
+from .outdir import OutError, check_out, missing_folders, remove_empty, write_when_complete
 from .recipes import RECIPES, OptionError, arch_options, describe_options, parse_options
 from .report import carried_notes, write_model_card
 from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, SplitError, split_data
@@ -34,8 +46,10 @@ from .train import (
     DivergedError,
     EpochRecord,
     TrainConfig,
+    TrainState,
     augment_config,
     history_dicts,
+    start_state,
     train,
 )
 
@@ -53,7 +67,10 @@ def recipes_help() -> str:
               "the augmentation", "and which training images are held out for validation.",
               f"--tiny trains {TINY['epochs']} epochs on {TINY['train']} images, validates on "
               f"{TINY['val']} (or --val-size) and tests on", f"the first {TINY['test']} test "
-              "images. An --out that holds a model is refused unless --overwrite is given."]
+              "images. An --out that holds a model is refused unless --overwrite is given.", "",
+              "A checkpoint is saved in --out/.checkpoint after each epoch, and removed once "
+              "the model is written.", "An --out holding one (an interrupted run's) is "
+              "refused unless --resume continues that run or", "--overwrite starts again."]
     return "\n".join(lines)
 
 
@@ -67,7 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t.add_argument("--out", required=True, type=Path,
                    help="model directory to write (refused if it holds a model, see --overwrite)")
     t.add_argument("--overwrite", action="store_true",
-                   help="replace the model already in --out (named when the run starts)")
+                   help="replace the model already in --out (named when the run starts); "
+                        "without --resume, start again over an interrupted run's checkpoint")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run whose checkpoint --out holds, from its "
+                        "last epoch (same arguments otherwise)")
     t.add_argument("--arch", choices=sorted(RECIPES), default="cnn",
                    help="architecture and its recipe (default: %(default)s)")
     t.add_argument("--epochs", type=positive(int), help="default: the recipe's")
@@ -127,6 +148,7 @@ class Progress:
     epochs: int = 0
     out_existed: bool = False
     written: bool = False  # the new model is in --out
+    checkpoint_epoch: int = 0  # epochs in the checkpoint this run saved or resumed (0: none)
 
     def epoch_done(self, record: EpochRecord) -> None:
         self.epochs_done = record.epoch
@@ -138,8 +160,13 @@ class Progress:
             where = f"at epoch {self.epochs_done + 1} of {self.epochs}"
         else:
             where = f"while {self.stage}"
-        return f"interrupted {where}; " + (f"{out} unchanged" if self.out_existed
-                                           else f"nothing written to {out}")
+        said = f"interrupted {where}; " + (
+            f"{out} unchanged" if self.out_existed
+            else f"{'no model' if self.checkpoint_epoch else 'nothing'} written to {out}")
+        if self.checkpoint_epoch:
+            said += (f"; its checkpoint after epoch {self.checkpoint_epoch} of {self.epochs} "
+                     "is kept: --resume continues from there")
+        return said
 
 
 class Data(NamedTuple):
@@ -152,16 +179,29 @@ class Data(NamedTuple):
 
 
 def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dict[str, Any]:
-    """Train, calibrate, score on the test split, and write the model directory."""
+    """Train (or go on training from the checkpoint, --resume), calibrate, score on the test
+    split, and write the model directory."""
     progress = progress or Progress()
-    _claim_out(args, progress)
     cfg = make_config(args)
+    made = missing_folders(args.out)  # before a checkpoint makes them
+    resumed = _claim_out(args, cfg, progress)
+    # A checkpoint that does not fit this network fails here, before the data is read.
+    state = restore_state(resumed, cfg) if resumed else start_state(cfg)
     if args.download:
         progress.stage = "downloading MNIST"
         download(args.data_dir)
     commit = code_commit()  # now: the code this process runs, not what HEAD is at the end
     data = _load_data(args, cfg.seed, progress)
-    net, history, train_seconds = _train(cfg, data, progress)
+    run = {**_run_settings(args, cfg), **_data_identity(data)}
+    if resumed:
+        _announce_resume(resumed, state, run, commit)
+    try:
+        net, history, train_seconds = _train(cfg, data, progress, state,
+                                              _checkpointer(args.out, cfg, run, commit, progress))
+    except DivergedError:  # its checkpoint could only diverge again
+        remove_checkpoint(checkpoint_dir(args.out))
+        remove_empty(made)
+        raise
     progress.stage = "calibrating and testing"
     cal, predictions = fit_and_apply(net, data.val, data.test)
     metrics = _metrics(data.test, predictions, history, cal, train_seconds)
@@ -170,21 +210,92 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     progress.stage = "writing the model"
     write = functools.partial(_write_model, net=net, about=about, predictions=predictions,
                               labels=data.test.labels, previous_card=args.out / CARD_FILE)
-    write_when_complete(args.out, write, on_moved=lambda: setattr(progress, "written", True))
+
+    def moved() -> None:  # the model is in: its checkpoint has served
+        progress.written = True
+        remove_checkpoint(checkpoint_dir(args.out))
+
+    write_when_complete(args.out, write, on_moved=moved)
     print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
     return metrics
 
 
-def _claim_out(args: argparse.Namespace, progress: Progress) -> None:
-    """Check --out before anything else is done (`check_out`); say what --overwrite replaces."""
-    progress.stage = "checking --out"
+def _claim_out(args: argparse.Namespace, cfg: TrainConfig,
+               progress: Progress) -> Checkpoint | None:
+    """Check --out before anything else is done (`check_out`, and its checkpoint: the one
+    --resume continues, checked against this run's settings); say what --overwrite replaces."""
+    progress.stage, progress.epochs = "checking --out", cfg.epochs
+    checkpoint = _held_checkpoint(args)
     replacing = check_out(args.out, args.overwrite)
     progress.out_existed = args.out.exists()
+    resumed = None
+    if args.resume:
+        resumed = load_checkpoint(checkpoint_dir(args.out))
+        check_run(resumed, _run_settings(args, cfg))
+        progress.epochs_done = progress.checkpoint_epoch = resumed.epoch
+    elif checkpoint:
+        print(f"--overwrite: {args.out} holds the checkpoint of an interrupted run "
+              f"{checkpoint}; this run starts again, its first checkpoint replaces it",
+              flush=True)
     if replacing:
         print(f"--overwrite: {args.out} holds {replacing}; the new model replaces it when "
               "training completes", flush=True)
+    return resumed
+
+
+def _held_checkpoint(args: argparse.Namespace) -> str | None:
+    """'at epoch 7/20' if --out holds a checkpoint; refused without --resume or --overwrite
+    (a run must not silently throw an interrupted one away), as --resume is without one."""
+    directory = checkpoint_dir(args.out)
+    if not has_checkpoint(directory):
+        if args.resume:
+            raise OutError(f"--resume: --out {args.out} holds no checkpoint to resume from")
+        return None
+    held = describe_checkpoint(directory)
+    if not (args.resume or args.overwrite):
+        raise OutError(f"--out {args.out} holds a checkpoint of an interrupted run {held}: "
+                       "--resume to continue it, or --overwrite to start again")
+    return held
+
+
+def _run_settings(args: argparse.Namespace, cfg: TrainConfig) -> dict[str, Any]:
+    """What a resumed run must share with the checkpoint's, known before the data is read."""
+    return {"config": asdict(cfg), "augmentation": augmentation(cfg),
+            "val_size": args.val_size, "tiny": args.tiny}
+
+
+def _data_identity(data: Data) -> dict[str, Any]:
+    """The MNIST files read, and which of their images train and validate."""
+    split = hashlib.sha256(data.train.labels.tobytes() + data.val.labels.tobytes())
+    return {"data_sha256": data.sha256, "train_size": len(data.train.labels),
+            "split_labels_sha256": split.hexdigest()}
+
+
+def _announce_resume(checkpoint: Checkpoint, state: TrainState, run: dict[str, Any],
+                     commit: str | None) -> None:
+    """Check the data against the checkpoint's, then say where the run goes on from."""
+    check_run(checkpoint, run)
+    epochs = run["config"]["epochs"]
+    print(f"--resume: continuing from the checkpoint after epoch {state.epoch} of {epochs} "
+          f"(best val_acc so far {state.best[0]:.4f})", flush=True)
+    if checkpoint.about.get("code_commit") != commit:
+        print(f"--resume: the checkpoint was saved by code {checkpoint.about.get('code_commit')}"
+              f", this is {commit}: the result may differ from an uninterrupted run's",
+              flush=True)
+
+
+def _checkpointer(out: Path, cfg: TrainConfig, run: dict[str, Any], commit: str | None,
+                  progress: Progress) -> Callable[[TrainState], None]:
+    """`train`'s checkpoint hook: save each epoch's state in --out, and count it as saved."""
+    directory = checkpoint_dir(out)
+
+    def checkpoint(state: TrainState) -> None:
+        save_checkpoint(directory, state, epochs=cfg.epochs, run=run, commit=commit,
+                        on_saved=lambda: setattr(progress, "checkpoint_epoch", state.epoch))
+
+    return checkpoint
 
 
 def _load_data(args: argparse.Namespace, seed: int, progress: Progress) -> Data:
@@ -194,16 +305,16 @@ def _load_data(args: argparse.Namespace, seed: int, progress: Progress) -> Data:
                 sha256={**full.sha256, **full_test.sha256})
 
 
-def _train(cfg: TrainConfig, data: Data,
-           progress: Progress) -> tuple[Network, list[EpochRecord], float]:
-    """`train`, announced and timed: the network, its history and the seconds it took."""
+def _train(cfg: TrainConfig, data: Data, progress: Progress, state: TrainState,
+           checkpoint: Callable[[TrainState], None]) -> tuple[Network, list[EpochRecord], float]:
+    """`train` from `state`, announced: the network, its history and the seconds it took
+    (a resumed run's earlier sessions included)."""
     print(f"training {cfg.arch} on {len(data.train.labels)} images, validating on "
           f"{len(data.val.labels)}, config {asdict(cfg)}", flush=True)
-    progress.stage, progress.epochs = "training", cfg.epochs
-    t0 = time.perf_counter()
+    progress.stage = "training"
     net, history = train(cfg, data.train, data.val, log=lambda s: print(s, flush=True),
-                         on_epoch=progress.epoch_done)
-    return net, history, time.perf_counter() - t0
+                         on_epoch=progress.epoch_done, state=state, checkpoint=checkpoint)
+    return net, history, state.seconds
 
 
 def _metrics(test: Split, predictions: np.ndarray, history: list[EpochRecord],
@@ -312,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             run_train(args, progress)
-    except (IdxError, OutError, SplitError, DivergedError) as exc:  # the message says it all
+    except (IdxError, OutError, SplitError, DivergedError, CheckpointError) as exc:  # says all
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: where it stopped and what --out holds, no traceback

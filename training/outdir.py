@@ -55,32 +55,44 @@ def check_out(out: Path, overwrite: bool) -> str | None:
 
 
 def write_when_complete(out: Path, write: Callable[[Path], None],
-                        on_moved: Callable[[], None] | None = None) -> None:
+                        on_moved: Callable[[], None] | None = None,
+                        last: str = MANIFEST_FILE) -> None:
     """Have `write` fill a scratch folder inside `out`, then move its files up, the manifest
-    last: a run that fails or is stopped while writing (the card's plots take seconds)
-    leaves the previous model whole, not new weights beside an old manifest. Inside, the
-    moves stay on one file system (`out` may be a link or a mount) and need no more than
-    write access to `out`; the layer build skips dot-folders. A Ctrl-C during the moves
-    waits for them (and `on_moved`, told the model is in); folders made here for a model
-    that never came are removed."""
-    made, folder = [], out  # out and the parents it lacks, deepest first
-    while not os.path.lexists(folder):
-        made.append(folder)
-        folder = folder.parent
+    (`last`) last: a run that fails or is stopped while writing (the card's plots take
+    seconds) leaves the previous model whole, not new weights beside an old manifest.
+    Inside, the moves stay on one file system (`out` may be a link or a mount) and need no
+    more than write access to `out`; the layer build skips dot-folders. A Ctrl-C during
+    the moves waits for them (and `on_moved`, told the model is in); folders made here for
+    a model that never came are removed."""
+    made = missing_folders(out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix=".partial-", dir=out) as tmp:
             write(Path(tmp))
             with _interrupt_deferred():
-                for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name == MANIFEST_FILE):
+                for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name == last):
                     os.replace(path, out / path.name)
                 if on_moved is not None:
                     on_moved()
     except BaseException:
-        for folder in made:
-            with contextlib.suppress(OSError):  # not empty: the model did come
-                folder.rmdir()
+        remove_empty(made)
         raise
+
+
+def missing_folders(out: Path) -> list[Path]:
+    """`out` and the parents it lacks, deepest first: the folders writing it would make."""
+    made, folder = [], out
+    while not os.path.lexists(folder):
+        made.append(folder)
+        folder = folder.parent
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove these folders (`missing_folders`) that are empty: made for a model that never came."""
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty: the model did come
+            folder.rmdir()
 
 
 @contextlib.contextmanager

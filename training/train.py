@@ -1,4 +1,4 @@
-"""The seeded training loop: augment, step, validate, keep the best checkpoint."""
+"""The seeded training loop: augment, step, validate, keep the best epoch's weights."""
 
 from __future__ import annotations
 
@@ -118,25 +118,49 @@ def _train_epoch(net: Network, opt: SGD | Adam, data: Split, rng: np.random.Gene
     return loss_sum / n, correct / n
 
 
+@dataclass
+class TrainState:
+    """What the loop carries from one epoch to the next: all a resumed run needs to go on
+    exactly as the uninterrupted one (training.checkpoint saves it). The Dropout layers'
+    generator is inside `net`."""
+
+    net: Network
+    opt: SGD | Adam
+    rng: np.random.Generator  # the batch order and the augmentation
+    epoch: int = 0  # epochs done
+    history: list[EpochRecord] = field(default_factory=list)
+    best: tuple[float, float] = (-1.0, 0.0)  # (val_acc, -val_loss) of the best epoch
+    best_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0  # training time so far, earlier sessions of a resumed run included
+
+
+def start_state(cfg: TrainConfig) -> TrainState:
+    """Epoch 0 of a run: seeded initial weights, a fresh optimiser and generator."""
+    rng = np.random.default_rng(cfg.seed)
+    net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
+    return TrainState(net, make_optimizer(cfg), rng, best_arrays=net.arrays())
+
+
 def train(cfg: TrainConfig, train_split: Split, val_split: Split,
           log: Callable[[str], None] = print,
           on_epoch: Callable[[EpochRecord], None] | None = None,
+          state: TrainState | None = None,
+          checkpoint: Callable[[TrainState], None] | None = None,
           ) -> tuple[Network, list[EpochRecord]]:
-    """Train; return the network holding the best-validation weights, and the history.
-    `on_epoch` sees each epoch's record as it finishes (the CLI's progress)."""
-    rng = np.random.default_rng(cfg.seed)
-    net = Network.build(cfg.arch, seed=cfg.seed, **cfg.arch_options)
-    opt = make_optimizer(cfg)
+    """Train from `state` (a resumed run's; by default epoch 0 of `cfg`); return the network
+    holding the best-validation weights, and the history. `checkpoint` sees the state after
+    each epoch, then `on_epoch` its record (the CLI's progress): neither draws from the
+    generators, so a run that saves checkpoints trains as one that does not."""
+    state = state or start_state(cfg)
+    net, opt, rng = state.net, state.opt, state.rng
     augment = augment_config(cfg)
     steps_per_epoch = math.ceil(len(train_split.labels) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
-    lrs = (lr_at(step, total, warmup, cfg.lr) for step in range(total))
-    history: list[EpochRecord] = []
-    best: tuple[float, float] = (-1.0, 0.0)
-    best_arrays = net.arrays()
-    start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    lrs = (lr_at(step, total, warmup, cfg.lr)
+           for step in range(state.epoch * steps_per_epoch, total))
+    start, before = time.perf_counter(), state.seconds
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         loss, acc = _train_epoch(net, opt, train_split, rng, cfg.batch_size, augment, lrs)
         val_loss, val_acc = evaluate(net, val_split)
@@ -145,20 +169,23 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
         if not (loss < DIVERGED_LOSS and val_loss < DIVERGED_LOSS):  # NaN included
             raise DivergedError(f"training diverged at epoch {epoch}: the loss is {loss:.3g} "
                                 f"(validation {val_loss:.3g}); try a lower --lr (now {cfg.lr:g})")
-        history.append(rec)
-        if (val_acc, -val_loss) > best:
-            best = (val_acc, -val_loss)
-            best_arrays = {k: v.copy() for k, v in net.arrays().items()}
+        state.history.append(rec)
+        if (val_acc, -val_loss) > state.best:
+            state.best = (val_acc, -val_loss)
+            state.best_arrays = {k: v.copy() for k, v in net.arrays().items()}
+        state.epoch, state.seconds = epoch, before + time.perf_counter() - start
+        if checkpoint is not None:
+            checkpoint(state)
         if on_epoch is not None:  # before the line: whoever reads it sees the epoch counted
             on_epoch(rec)
-        elapsed = time.perf_counter() - start
+        elapsed = before + time.perf_counter() - start
         eta = elapsed / epoch * (cfg.epochs - epoch)
         log(f"epoch {epoch:2d}/{cfg.epochs}  loss {rec.loss:.4f}  acc {rec.acc:.4f}  "
             f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  time {seconds:.0f}s  "
             f"elapsed {_fmt_seconds(elapsed)}  eta {_fmt_seconds(eta)}"
-            + ("  *best" if best == (val_acc, -val_loss) else ""))
-    net.set_arrays(best_arrays)
-    return net, history
+            + ("  *best" if state.best == (val_acc, -val_loss) else ""))
+    net.set_arrays(state.best_arrays)
+    return net, state.history
 
 
 def history_dicts(history: list[EpochRecord]) -> list[dict[str, float]]:

@@ -48,7 +48,7 @@ class LoadedModel:
         return self.manifest["version"]
 
 
-def _sha256(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -71,7 +71,7 @@ def save_model(network: Network, directory: str | Path, *, name: str, version: s
         "architecture": network.spec(),
         "preprocess_version": PREPROCESS_VERSION,
         "weights_file": WEIGHTS_FILE,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": sha256_hex(weights),
         "temperature": network.temperature,
         "metrics": metrics,
         **(extra or {}),
@@ -130,13 +130,13 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
     return None
 
 
-def _read_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
+def read_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
     """Hash and parse the same bytes: the file is read once, and what is loaded is what
     was verified."""
     if not path.is_file():
         raise ModelFileError(f"missing weights file: {path}")
     data = path.read_bytes()
-    actual = _sha256(data)
+    actual = sha256_hex(data)
     if actual != expected_sha256:
         raise ModelFileError(
             f"checksum mismatch for {path}: manifest says {expected_sha256}, file has {actual}"
@@ -173,7 +173,7 @@ def load_model(directory: str | Path) -> LoadedModel:
         raise ModelFileError(f"model directory not found: {directory}")
     manifest = read_manifest(directory)
     _check_manifest(manifest, directory / MANIFEST_FILE)
-    arrays = _read_weights(directory / manifest.get("weights_file", WEIGHTS_FILE),
+    arrays = read_weights(directory / manifest.get("weights_file", WEIGHTS_FILE),
                            manifest["weights_sha256"])
     _check_shapes(manifest, arrays)
     try:

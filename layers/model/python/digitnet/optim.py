@@ -24,6 +24,15 @@ class SGD:
             v -= self.lr * g
             w += v
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The momentum buffers, keyed `velocity.<parameter index>`: what a resumed run
+        needs to take the next step as the uninterrupted one would."""
+        return {f"velocity.{i}": v for i, v in self._velocity.items()}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from `state()`'s arrays (copied: the optimiser updates them in place)."""
+        self._velocity = _indexed(arrays, "velocity")
+
 
 class Adam:
     """Adam with decoupled weight decay on matrices only (AdamW)."""
@@ -50,3 +59,20 @@ class Adam:
                 w -= np.float32(self.lr * self.weight_decay) * w
             denom = np.sqrt(v / np.float32(c2)) + np.float32(self.eps)
             w -= np.float32(self.lr / c1) * m / denom
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The moments, keyed `m.<parameter index>` and `v.<parameter index>`, and the step
+        count `t` their bias correction depends on: what a resumed run needs."""
+        return {**{f"m.{i}": m for i, m in self._m.items()},
+                **{f"v.{i}": v for i, v in self._v.items()}, "t": np.array(self.t)}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from `state()`'s arrays (copied: the optimiser updates them in place)."""
+        self._m, self._v = _indexed(arrays, "m"), _indexed(arrays, "v")
+        self.t = int(arrays["t"])
+
+
+def _indexed(arrays: dict[str, np.ndarray], name: str) -> dict[int, np.ndarray]:
+    """`{i: copy of arrays["<name>.<i>"]}`: a `state()` entry back as the optimiser keeps it."""
+    prefix = f"{name}."
+    return {int(k[len(prefix):]): np.array(v) for k, v in arrays.items() if k.startswith(prefix)}
