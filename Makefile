@@ -17,7 +17,8 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 	@echo "variables: PORT=$(PORT) HOST=$(HOST) (serve), MODEL_DIR=<a model directory> (serve \
 	another model, e.g. build/tiny-model), DATA_DIR=$(DATA_DIR) (train, bench, test), \
-	CONTAINER=1 (build in Docker), STANDIN=1 (start-api offline)"
+	RESUME=1 (train: go on from an interrupted run's checkpoint), CONTAINER=1 (build in Docker), \
+	STANDIN=1 (start-api offline)"
 
 $(VENV)/.stamp: requirements-dev.txt layers/deps/requirements.txt tools/find-python.sh
 	@test -x $(PY) || "$$(tools/find-python.sh)" -m venv $(VENV)
@@ -47,8 +48,8 @@ lint: venv  ## ruff, cfn-lint and sam validate --lint
 	$(BIN)/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(BIN)/sam validate --lint
 
-train: venv  ## train the default model on the full MNIST set and ship it in layers/model/model/
-	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model --overwrite
+train: venv  ## train the default model on the full MNIST set and ship it in layers/model/model/ (RESUME=1: go on after an interrupt)
+	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model --overwrite $(if $(RESUME),--resume)
 
 train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
 	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model --overwrite
