@@ -17,7 +17,7 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 	@echo "variables: PORT=$(PORT) HOST=$(HOST) (serve), MODEL_DIR=<a model directory> (serve \
 	another model, e.g. build/tiny-model), DATA_DIR=$(DATA_DIR) (train, bench, test), \
-	RESUME=1 (train: go on from an interrupted run's checkpoint), CONTAINER=1 (build in Docker), \
+	RESTART=1 (train: start again, not from an interrupted run's checkpoint), CONTAINER=1 (build in Docker), \
 	STANDIN=1 (start-api offline)"
 
 $(VENV)/.stamp: requirements-dev.txt layers/deps/requirements.txt tools/find-python.sh
@@ -48,8 +48,9 @@ lint: venv  ## ruff, cfn-lint and sam validate --lint
 	$(BIN)/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(BIN)/sam validate --lint
 
-train: venv  ## train the default model on the full MNIST set and ship it in layers/model/model/ (RESUME=1: go on after an interrupt)
-	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model --overwrite $(if $(RESUME),--resume)
+train: venv  ## train the default model on the full MNIST set and ship it in layers/model/model/ (after an interrupt it goes on from there)
+	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model --overwrite \
+	$(if $(filter 1,$(RESTART)),--restart,$(if $(wildcard layers/model/model/.checkpoint/checkpoint.json),--resume))
 
 train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
 	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model --overwrite

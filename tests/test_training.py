@@ -346,9 +346,9 @@ def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
         proc.kill()
     assert proc.returncode == 130
     # Sent once epoch 2 is reported: epoch 3 at the earliest, later if the parent was slow.
-    said = re.fullmatch(rf"interrupted at epoch (\d+) of 50; {re.escape(str(out))} unchanged; "
-                        r"its checkpoint after epoch (\d+) of 50 is kept: --resume continues "
-                        r"from there\n", err)
+    said = re.fullmatch(rf"interrupted at epoch (\d+) of 50; no new model written to "
+                        rf"{re.escape(str(out))}; its checkpoint after epoch (\d+) of 50 is "
+                        r"kept: --resume continues from there\n", err)
     assert said, err
     assert int(said[1]) in (3, 4)
     assert int(said[2]) == int(said[1]) - 1
@@ -369,7 +369,7 @@ def test_ctrl_c_before_the_model_is_written_leaves_only_the_checkpoint(
     out = tmp_path / "new" / "model"
     args = ["train", "--data-dir", str(data_dir), "--arch", "seed", "--tiny", "--out", str(out)]
     assert main(args) == 130
-    assert capsys.readouterr().err == (f"interrupted while writing the model; no model written "
+    assert capsys.readouterr().err == (f"interrupted while writing the model; no new model written "
                                        f"to {out}; its checkpoint after epoch 2 of 2 is kept: "
                                        "--resume continues from there\n")
     assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*"))] == [

@@ -87,7 +87,7 @@ def test_a_resumed_run_gives_the_uninterrupted_runs_model(
     capsys.readouterr()
     out = tmp_path / "model"
     err = _interrupted(data_dir, out, arch, monkeypatch, capsys)
-    assert err == (f"interrupted at epoch 2 of 3; no model written to {out}; its checkpoint "
+    assert err == (f"interrupted at epoch 2 of 3; no new model written to {out}; its checkpoint "
                    "after epoch 1 of 3 is kept: --resume continues from there\n")
     assert main(_args(data_dir, out, arch, "--resume")) == 0
     said = capsys.readouterr().out
@@ -135,7 +135,7 @@ def test_resuming_with_other_settings_is_refused_in_one_line(
     assert capsys.readouterr().err == (
         f"error: --resume: the checkpoint in {out / '.checkpoint'} is of a run with other "
         f"settings: {differs}; resume it with the same arguments, or start again with "
-        "--overwrite instead of --resume\n")
+        "--restart instead of --resume\n")
     assert (out / ".checkpoint" / "checkpoint.json").read_text() == before
 
 
@@ -180,27 +180,29 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(
         assert main(_args(data_dir, out, "seed")) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"error: --out {out} holds a checkpoint of an interrupted run "
-                              "(unreadable: checkpoint ")
+                              "(checkpoint ")
+        assert err.count("unreadable") == 1
 
 
-def test_a_checkpoint_is_not_thrown_away_without_resume_or_overwrite(
+def test_a_checkpoint_is_not_thrown_away_without_resume_or_restart(
         data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
-    """Refused before any data is read; --overwrite starts again, saying so, and its first
-    checkpoint replaces the old one."""
+    """Refused before any data is read, --overwrite (the model's) or not; --restart starts
+    again, saying so, and its first checkpoint replaces the old one."""
     out = tmp_path / "model"
     _interrupted(data_dir, out, "seed", monkeypatch, capsys, epoch=2)
     with monkeypatch.context() as m:
         m.setattr(cli, "load_split", lambda *_: pytest.fail("data read before the refusal"))
-        assert main(_args(data_dir, out, "seed")) == 1
-    assert capsys.readouterr().err == (
-        f"error: --out {out} holds a checkpoint of an interrupted run at epoch 2/3: --resume "
-        "to continue it, or --overwrite to start again\n")
+        for flags in ([], ["--overwrite"]):
+            assert main(_args(data_dir, out, "seed", *flags)) == 1
+            assert capsys.readouterr().err == (
+                f"error: --out {out} holds a checkpoint of an interrupted run at epoch 2/3: "
+                "--resume to continue it, or --restart to start again\n")
     assert check_out(out, overwrite=False) is None  # a checkpoint is not a model
     _stop_after(monkeypatch, 1)
-    assert main(_args(data_dir, out, "seed", "--overwrite")) == 130
+    assert main(_args(data_dir, out, "seed", "--restart")) == 130
     said = capsys.readouterr().out.splitlines()[0]
-    assert said == (f"--overwrite: {out} holds the checkpoint of an interrupted run at epoch "
+    assert said == (f"--restart: {out} holds the checkpoint of an interrupted run at epoch "
                     "2/3; this run starts again, its first checkpoint replaces it")
     assert sorted(p.name for p in (out / ".checkpoint").iterdir()) == [
         "checkpoint.json", "epoch-001.npz"]
@@ -269,6 +271,49 @@ def test_a_run_that_diverges_leaves_no_checkpoint(
     out = tmp_path / "new" / "model"
     assert main(_args(data_dir, out, "seed")) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_diverges_leaves_another_runs_checkpoint(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """--restart over a checkpoint, diverging before saving its own: the old one stays (it
+    is replaced only by the new run's first)."""
+    out = tmp_path / "model"
+    _interrupted(data_dir, out, "seed", monkeypatch, capsys, epoch=2)
+    losses = iter([(float("nan"), 0.1)])
+    monkeypatch.setattr("training.train.evaluate", lambda *_: next(losses))
+    assert main(_args(data_dir, out, "seed", "--restart")) == 1
+    assert checkpoint.load_checkpoint(out / ".checkpoint").epoch == 2
+
+
+def test_a_checkpoint_that_cannot_be_saved_is_said_once_and_training_goes_on(
+        straight: dict[str, Path], data_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A full disk at epoch 2's save: one warning line, no traceback, the model written
+    (the same), no more saves tried; a Ctrl-C after it names the epoch 1 checkpoint."""
+    out = tmp_path / "model"
+    write, tried = checkpoint._write_synced, []
+
+    def full(path: Path, data: bytes) -> None:
+        tried.append(path.name)
+        if len(tried) > 2:  # epoch 1's two files went in
+            raise OSError(28, "No space left on device")
+        write(path, data)
+
+    monkeypatch.setattr(checkpoint, "_write_synced", full)
+    assert main(_args(data_dir, out, "seed")) == 0
+    err = capsys.readouterr().err
+    assert err == (f"warning: cannot save the checkpoint in {out / '.checkpoint'} ([Errno 28] "
+                   "No space left on device); training goes on without saving more (the one "
+                   "after epoch 1 is kept)\n")
+    assert tried == ["epoch-001.npz", "checkpoint.json", "epoch-002.npz"]
+    assert (out / "model.npz").read_bytes() == (straight["seed"] / "model.npz").read_bytes()
+    tried.clear()
+    again = tmp_path / "again"
+    _stop_after(monkeypatch, 3)
+    assert main(_args(data_dir, again, "seed")) == 130
+    assert capsys.readouterr().err.endswith("its checkpoint after epoch 1 of 3 is kept: "
+                                            "--resume continues from there\n")
 
 
 def test_saving_checkpoints_changes_nothing_in_training(tmp_path: Path) -> None:

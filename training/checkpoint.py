@@ -71,6 +71,7 @@ def save_checkpoint(directory: Path, state: TrainState, *, epochs: int, run: dic
         _write_synced(scratch / STATE_FILE, (json.dumps(about, indent=1) + "\n").encode())
 
     def saved() -> None:
+        _sync_folder(directory)  # the moves on the disk before the old arrays go
         for stale in directory.glob("epoch-*.npz"):  # the previous epoch's, or another run's
             if stale.name != name:
                 stale.unlink()
@@ -109,6 +110,15 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _sync_folder(directory: Path) -> None:
+    """Flush a folder's entries (the files just moved in) to the disk."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def has_checkpoint(directory: Path) -> bool:
     return (directory / STATE_FILE).is_file()
 
@@ -128,12 +138,14 @@ def read_about(directory: Path) -> dict[str, Any] | None:
 
 
 def describe_checkpoint(directory: Path) -> str:
-    """'at epoch 7/20', or why the checkpoint in `directory` cannot be read."""
+    """'at epoch 7/20', or that the checkpoint in `directory` cannot be read (and why)."""
     try:
         about = read_about(directory) or {}
         return f"at epoch {about['epoch']}/{about['epochs']}"
-    except (CheckpointError, KeyError) as exc:
-        return f"(unreadable: {exc})"
+    except CheckpointError as exc:
+        return f"({exc})"
+    except KeyError as exc:
+        return f"(unreadable: it lacks {exc})"
 
 
 def load_checkpoint(directory: Path) -> Checkpoint:
@@ -154,12 +166,14 @@ def load_checkpoint(directory: Path) -> Checkpoint:
 def check_run(checkpoint: Checkpoint, run: dict[str, Any]) -> None:
     """Refuse to resume with other settings than the checkpoint's: its weights, schedule
     and generators only go on to the uninterrupted run's result under its own."""
-    saved = checkpoint.about.get("run", {})
+    saved = checkpoint.about.get("run")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"checkpoint {checkpoint.directory} does not say its run's settings")
     differ = differences({k: saved.get(k) for k in run}, json.loads(json.dumps(run)))
     if differ:
         raise CheckpointError(f"--resume: the checkpoint in {checkpoint.directory} is of a run "
                               f"with other settings: {', '.join(differ)}; resume it with the "
-                              "same arguments, or start again with --overwrite instead of "
+                              "same arguments, or start again with --restart instead of "
                               "--resume")
 
 

@@ -70,7 +70,7 @@ def recipes_help() -> str:
               "images. An --out that holds a model is refused unless --overwrite is given.", "",
               "A checkpoint is saved in --out/.checkpoint after each epoch, and removed once "
               "the model is written.", "An --out holding one (an interrupted run's) is "
-              "refused unless --resume continues that run or", "--overwrite starts again."]
+              "refused unless --resume continues that run or", "--restart starts again."]
     return "\n".join(lines)
 
 
@@ -84,11 +84,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t.add_argument("--out", required=True, type=Path,
                    help="model directory to write (refused if it holds a model, see --overwrite)")
     t.add_argument("--overwrite", action="store_true",
-                   help="replace the model already in --out (named when the run starts); "
-                        "without --resume, start again over an interrupted run's checkpoint")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run whose checkpoint --out holds, from its "
-                        "last epoch (same arguments otherwise)")
+                   help="replace the model already in --out (named when the run starts)")
+    again = t.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run whose checkpoint --out holds, from "
+                            "its last epoch (same arguments otherwise)")
+    again.add_argument("--restart", action="store_true",
+                       help="start again over the checkpoint of an interrupted run in --out "
+                            "(this run's first checkpoint replaces it)")
     t.add_argument("--arch", choices=sorted(RECIPES), default="cnn",
                    help="architecture and its recipe (default: %(default)s)")
     t.add_argument("--epochs", type=positive(int), help="default: the recipe's")
@@ -160,13 +163,12 @@ class Progress:
             where = f"at epoch {self.epochs_done + 1} of {self.epochs}"
         else:
             where = f"while {self.stage}"
-        said = f"interrupted {where}; " + (
-            f"{out} unchanged" if self.out_existed
-            else f"{'no model' if self.checkpoint_epoch else 'nothing'} written to {out}")
-        if self.checkpoint_epoch:
-            said += (f"; its checkpoint after epoch {self.checkpoint_epoch} of {self.epochs} "
-                     "is kept: --resume continues from there")
-        return said
+        if self.checkpoint_epoch:  # --out has changed: it holds the checkpoint
+            return (f"interrupted {where}; no new model written to {out}; its checkpoint after "
+                    f"epoch {self.checkpoint_epoch} of {self.epochs} is kept: --resume "
+                    "continues from there")
+        return f"interrupted {where}; " + (f"{out} unchanged" if self.out_existed
+                                           else f"nothing written to {out}")
 
 
 class Data(NamedTuple):
@@ -198,8 +200,9 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     try:
         net, history, train_seconds = _train(cfg, data, progress, state,
                                               _checkpointer(args.out, cfg, run, commit, progress))
-    except DivergedError:  # its checkpoint could only diverge again
-        remove_checkpoint(checkpoint_dir(args.out))
+    except DivergedError:  # its checkpoint could only diverge again (not another run's)
+        if progress.checkpoint_epoch:
+            remove_checkpoint(checkpoint_dir(args.out))
         remove_empty(made)
         raise
     progress.stage = "calibrating and testing"
@@ -236,7 +239,7 @@ def _claim_out(args: argparse.Namespace, cfg: TrainConfig,
         check_run(resumed, _run_settings(args, cfg))
         progress.epochs_done = progress.checkpoint_epoch = resumed.epoch
     elif checkpoint:
-        print(f"--overwrite: {args.out} holds the checkpoint of an interrupted run "
+        print(f"--restart: {args.out} holds the checkpoint of an interrupted run "
               f"{checkpoint}; this run starts again, its first checkpoint replaces it",
               flush=True)
     if replacing:
@@ -246,7 +249,7 @@ def _claim_out(args: argparse.Namespace, cfg: TrainConfig,
 
 
 def _held_checkpoint(args: argparse.Namespace) -> str | None:
-    """'at epoch 7/20' if --out holds a checkpoint; refused without --resume or --overwrite
+    """'at epoch 7/20' if --out holds a checkpoint; refused without --resume or --restart
     (a run must not silently throw an interrupted one away), as --resume is without one."""
     directory = checkpoint_dir(args.out)
     if not has_checkpoint(directory):
@@ -254,9 +257,9 @@ def _held_checkpoint(args: argparse.Namespace) -> str | None:
             raise OutError(f"--resume: --out {args.out} holds no checkpoint to resume from")
         return None
     held = describe_checkpoint(directory)
-    if not (args.resume or args.overwrite):
+    if not (args.resume or args.restart):
         raise OutError(f"--out {args.out} holds a checkpoint of an interrupted run {held}: "
-                       "--resume to continue it, or --overwrite to start again")
+                       "--resume to continue it, or --restart to start again")
     return held
 
 
@@ -288,12 +291,29 @@ def _announce_resume(checkpoint: Checkpoint, state: TrainState, run: dict[str, A
 
 def _checkpointer(out: Path, cfg: TrainConfig, run: dict[str, Any], commit: str | None,
                   progress: Progress) -> Callable[[TrainState], None]:
-    """`train`'s checkpoint hook: save each epoch's state in --out, and count it as saved."""
+    """`train`'s checkpoint hook: save each epoch's state in --out, and count it as saved
+    (and its epoch as done: a Ctrl-C before the epoch's line is then no epoch behind it).
+    A save that fails (a full disk) is said once, and the run goes on without them: the
+    model is smaller than its checkpoint, and the previous checkpoint is kept."""
     directory = checkpoint_dir(out)
+    failed = False
+
+    def saved(epoch: int) -> None:
+        progress.checkpoint_epoch = progress.epochs_done = epoch
 
     def checkpoint(state: TrainState) -> None:
-        save_checkpoint(directory, state, epochs=cfg.epochs, run=run, commit=commit,
-                        on_saved=lambda: setattr(progress, "checkpoint_epoch", state.epoch))
+        nonlocal failed
+        if failed:
+            return
+        try:
+            save_checkpoint(directory, state, epochs=cfg.epochs, run=run, commit=commit,
+                            on_saved=lambda: saved(state.epoch))
+        except OSError as exc:
+            failed = True
+            kept = (f"the one after epoch {progress.checkpoint_epoch} is kept"
+                    if progress.checkpoint_epoch else "there is none to resume from")
+            print(f"warning: cannot save the checkpoint in {directory} ({exc}); training "
+                  f"goes on without saving more ({kept})", file=sys.stderr, flush=True)
 
     return checkpoint
 

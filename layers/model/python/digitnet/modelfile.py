@@ -139,7 +139,7 @@ def read_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
     actual = sha256_hex(data)
     if actual != expected_sha256:
         raise ModelFileError(
-            f"checksum mismatch for {path}: manifest says {expected_sha256}, file has {actual}"
+            f"checksum mismatch for {path}: expected sha256 {expected_sha256}, file has {actual}"
         )
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
