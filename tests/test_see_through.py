@@ -102,3 +102,14 @@ def test_blank_opaque_paper_with_rounded_corners_is_still_empty() -> None:
                                             fill=(240, 240, 240, 255))
     with pytest.raises(EmptyDrawingError):
         normalize_digit(decode_image(encode(image)))
+
+
+@pytest.mark.parametrize("paper", [(255, 255, 255), (120, 90, 60)], ids=["white", "brown"])
+def test_blank_opaque_paper_with_a_large_see_through_hole_is_still_empty(
+        paper: Colour) -> None:
+    """Nearly half the paper cut away and nothing drawn: one opaque block, not a brush's
+    strokes, so not read by its alpha (it was answered, an 8 at 0.34)."""
+    image = Image.new("RGBA", (SIDE, SIDE), (*paper, 255))
+    ImageDraw.Draw(image).rectangle((0, 0, 130, SIDE), fill=(0, 0, 0, 0))
+    with pytest.raises(EmptyDrawingError):
+        normalize_digit(decode_image(encode(image)))

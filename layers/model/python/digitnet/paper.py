@@ -27,6 +27,9 @@ from .rules import without_rules
 # past a 280 px canvas's edges, the 11 so refused were 0.29-0.82 see-through; opaque pictures
 # with rounded corners or a hole (60 of them), 0.04 at most.
 SEE_THROUGH_PAPER = 0.2
+# Nor when the opaque part fills SOLID_OPAQUE of its own box: one block of paper with a hole
+# cut in it (blank paper half cut away was an 8), not strokes (those 11 filled 0.21-0.70).
+SOLID_OPAQUE = 0.85
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,13 @@ def _ink_from_image(image: Image.Image, background: np.ndarray,
     return without_edge_bands(without_rules(ink))
 
 
+def _solid(mask: np.ndarray) -> bool:
+    """Whether the mask fills SOLID_OPAQUE of its bounding box or more."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+    return np.count_nonzero(mask) >= SOLID_OPAQUE * box
+
+
 def _alpha_draws(levels: np.ndarray, paper: float) -> bool:
     """Whether alpha `levels` rise EMPTY_PEAK over the paper's alpha somewhere (or the
     paper is wholly see-through)."""
@@ -113,8 +123,9 @@ def _see_through_paper(levels: np.ndarray, ink: np.ndarray, ring: float) -> floa
     see_through = levels[levels < 128]
     if see_through.size < SEE_THROUGH_PAPER * levels.size:
         return None
-    as_opaque = ink[levels >= ring]
-    if as_opaque.size and as_opaque.max() >= EMPTY_PEAK:
+    opaque = levels >= ring
+    as_opaque = ink[opaque]
+    if (as_opaque.size and as_opaque.max() >= EMPTY_PEAK) or _solid(opaque):
         return None
     paper = float(np.median(see_through))
     return paper if _alpha_draws(levels, paper) else None
