@@ -379,7 +379,8 @@ def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
     template = translate(source)
     pattern = template["Parameters"]["AlarmEmail"]["AllowedPattern"]
     assert re.fullmatch(pattern, email)
-    conditions = {name: _evaluate(c, {"AlarmEmail": email, "MaxConcurrency": "0"})
+    conditions = {name: _evaluate(c, {"AlarmEmail": email, "MaxConcurrency": "0",
+                                      "Dashboard": "false"})
                   for name, c in template["Conditions"].items()}
     present = {name for name, r in template["Resources"].items()
                if conditions.get(r.get("Condition"), True)}
@@ -406,7 +407,8 @@ def test_the_function_has_a_concurrency_ceiling_only_when_asked(source, ceiling,
     parameter = template["Parameters"]["MaxConcurrency"]
     assert parameter["Default"] == "0"
     assert re.fullmatch(parameter["AllowedPattern"], ceiling)
-    conditions = {name: _evaluate(c, {"MaxConcurrency": ceiling, "AlarmEmail": ""})
+    conditions = {name: _evaluate(c, {"MaxConcurrency": ceiling, "AlarmEmail": "",
+                                      "Dashboard": "false"})
                   for name, c in template["Conditions"].items()}
     prop = template["Resources"]["PredictFunction"]["Properties"]["ReservedConcurrentExecutions"]
     condition, if_true, if_false = prop["Fn::If"]
