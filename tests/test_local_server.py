@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import httpx2
 import pytest
 from api_helpers import ONE, SEVEN, data_url, drawn_digit, pixels_of
+from conftest import skip_or_fail
 from server_helpers import local_server
 
 from tools.paths import ROOT
@@ -136,3 +138,23 @@ def test_the_readmes_python_client_works(server_url):
     done = subprocess.run([sys.executable, "-c", broken], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "API": server_url})
     assert "ValueError: 422: [{'loc': ['body', 'image']" in done.stderr
+
+
+def test_the_readmes_javascript_client_works(server_url, tmp_path):
+    """The README's Node example, as written (an ES module), against the real server."""
+    node = shutil.which("node")
+    if node is None:
+        skip_or_fail("node is not installed (tools/system-deps.sh installs nodejs)")
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```js\n(.*?)```", readme, re.S) if "function predict" in b]
+    for source, expected in [(block, "7 1.000"),
+                             (block.replace('"events/seven.png"', '"README.md"'), None)]:
+        script = tmp_path / "client.mjs"
+        script.write_text(source)
+        done = subprocess.run([node, str(script)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "API": server_url})
+        if expected:
+            assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
+        else:  # a file that is no image: the 422's detail, naming the field
+            assert done.returncode == 1
+            assert 'Error: 422: [{"loc":["body","image"]' in done.stderr

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Debian packages the end-to-end tests use: chromium (browser tests),
-# docker.io (`sam local start-api`), binutils (stripping the built package) and
-# handwriting fonts (the canvas-style evaluation set, training/canvas_eval.py).
+# Debian packages the end-to-end tests use: chromium (browser tests), nodejs (the
+# README's JavaScript client), docker.io (`sam local start-api`), binutils (stripping
+# the built package) and handwriting fonts (the canvas-style evaluation set,
+# training/canvas_eval.py).
 # Installed only when missing and when we may (root with apt); otherwise those
 # tests skip and say why.
 set -u
@@ -9,6 +10,8 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 # readelf and strip: tools/post_build.py strips the shared libraries (x86_64 and arm64).
+# node: the README's JavaScript client example is run against the local server.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v readelf >/dev/null 2>&1 || need+=(binutils)
 command -v aarch64-linux-gnu-strip >/dev/null 2>&1 || command -v llvm-strip >/dev/null 2>&1 \
   || need+=(binutils-aarch64-linux-gnu)
