@@ -318,8 +318,13 @@ def test_body_names_only_this_stacks_resources(template):
 
 
 def test_percentiles_and_sums_where_asked(template):
+    """Over 5 minutes, as the header says: the period of each graph is obeyed ("inherit";
+    the console's "auto" would change it with the time range shown)."""
+    body = render(template)
+    assert body["periodOverride"] == "inherit"
+    assert {w["properties"]["period"] for w in body["widgets"] if w["type"] == "metric"} == {300}
     stats: dict[str, set[str]] = {}
-    for widget in render(template)["widgets"]:
+    for widget in body["widgets"]:
         if widget["type"] == "metric":
             for (_, name, _), options in metric_references(widget["properties"]):
                 stats.setdefault(name, set()).add(options.get("stat",
