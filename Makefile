@@ -6,6 +6,7 @@ PY := $(BIN)/python
 DATA_DIR ?= ../shared/datasets/mnist
 export DATA_DIR
 HOST ?= 127.0.0.1
+SHIPPED_MODEL := layers/model/model
 PORT ?= 8000
 # sam needs the runtime's Python (python3.12) on PATH: the venv provides it.
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -49,8 +50,8 @@ lint: venv  ## ruff, cfn-lint and sam validate --lint
 	AWS_DEFAULT_REGION=us-east-1 $(BIN)/sam validate --lint
 
 train: venv  ## train the default model on the full MNIST set and ship it in layers/model/model/ (after an interrupt it goes on from there)
-	$(PY) -m training train --data-dir $(DATA_DIR) --out layers/model/model --overwrite \
-	$(if $(filter 1,$(RESTART)),--restart,$(if $(wildcard layers/model/model/.checkpoint/checkpoint.json),--resume))
+	$(PY) -m training train --data-dir $(DATA_DIR) --out $(SHIPPED_MODEL) --overwrite \
+	$(if $(filter 1,$(RESTART)),--restart,$(if $(wildcard $(SHIPPED_MODEL)/.checkpoint/checkpoint.json),--resume))
 
 train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
 	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model --overwrite

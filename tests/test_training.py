@@ -285,11 +285,34 @@ def test_overwrite_names_the_model_it_replaces(first_run: Path, data_dir: Path, 
     assert "--overwrite" in manifest["training"]["command"]  # the command as run
 
 
+def _make_train(*variables: str) -> list[str]:
+    """The flags `make train` would pass (make -n: nothing runs)."""
+    done = subprocess.run(["make", "-n", "--no-print-directory", "train", *variables],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stdout.replace("\\\n", " ").splitlines()  # a recipe line continued
+    line = next(ln for ln in lines if " -m training train " in ln)
+    return line.split()
+
+
 def test_the_makefile_replaces_the_shipped_model_only_when_told() -> None:
     """`make train` is how the shipped model is replaced; the refusal must not stop it."""
-    makefile = (ROOT / "Makefile").read_text()
-    train = next(ln for ln in makefile.splitlines() if "--out layers/model/model" in ln)
-    assert "--overwrite" in train
+    flags = _make_train()
+    assert flags[flags.index("--out") + 1] == "layers/model/model"
+    assert "--overwrite" in flags
+
+
+@pytest.mark.parametrize(("variables", "expected"), [
+    ([], "--resume"), (["RESTART=1"], "--restart"), (["RESTART=0"], "--resume")])
+def test_make_train_goes_on_from_an_interrupted_runs_checkpoint(
+        tmp_path: Path, variables: list[str], expected: str) -> None:
+    """Re-run after a Ctrl-C, `make train` resumes (same recipe: the same weights); it starts
+    again only when told, and without a checkpoint does neither."""
+    assert not {"--resume", "--restart"} & set(_make_train(f"SHIPPED_MODEL={tmp_path}"))
+    (tmp_path / ".checkpoint").mkdir()
+    (tmp_path / ".checkpoint" / "checkpoint.json").write_text("{}")
+    flags = _make_train(f"SHIPPED_MODEL={tmp_path}", *variables)
+    assert expected in flags
+    assert not {"--resume", "--restart"} - {expected} & set(flags)
 
 
 @pytest.mark.parametrize("case", ["file", "under-a-file", "broken-link", "unwritable"])
