@@ -6,6 +6,28 @@ import { $ } from "./dom.js";
 /** One decimal, except the ends: "100%" and "0%" read better than "100.0%" and "0.0%". */
 const percent = (p) => (p >= 0.9995 ? "100%" : p < 0.0005 ? "0%" : `${(p * 100).toFixed(1)}%`);
 
+/** "a 7", "an 8": as a screen reader says it. */
+const aDigit = (d) => `${d === 8 ? "an" : "a"} ${d}`;
+
+/**
+ * Under this top probability the answer is shown as unsure. The API's confidence is
+ * calibrated (temperature scaling on a validation split: a 40% answer is right about 40% of
+ * the time), so under 50% its digit is more likely wrong than right: worth saying. The
+ * model knows ten classes only and names one for a letter or a scribble too; those mostly
+ * land here. At 50% and over the answer looks as it always did.
+ */
+export const UNSURE_BELOW = 0.5;
+
+/**
+ * The one place that decides whether an answer is unsure: its runner-up, { digit, p }, the
+ * likeliest other digit, which the note and the announcement name; null when it is sure.
+ */
+export function doubt({ digit, confidence, probabilities }) {
+  if (confidence >= UNSURE_BELOW) return null;
+  const others = probabilities.map((p, d) => ({ digit: d, p })).filter((o) => o.digit !== digit);
+  return others.reduce((best, o) => (o.p > best.p ? o : best));
+}
+
 /** Ten rows, built once; each shows its probability as a bar and as text. */
 export function buildBars() {
   const list = $("probs");
@@ -37,15 +59,34 @@ export function showPrediction(result) {
     li.setAttribute("aria-label", `${d}: ${percent(p)}`);
   }
   $("model-name").textContent = model ? `${model.name} ${model.version}` : "–";
-  showBadge(`${digit} · ${percent(confidence)}`, "answer");
+  const runnerUp = doubt(result);
+  showUnsure(runnerUp && `Unsure: maybe ${digit} (${percent(confidence)}) or ${runnerUp.digit} `
+    + `(${percent(runnerUp.p)})`);
+  showBadge(`${digit}${runnerUp ? "?" : ""} · ${percent(confidence)}`, "answer"); // "8? · 34.0%"
   drawSeen(result.input);
 }
 
-/** The answer in the polite status region: said by a screen reader, once the page says so. */
-export function announcePrediction({ digit, confidence }) {
-  const article = digit === 8 ? "an" : "a"; // "an eight"
-  $("verdict-text").textContent =
-    `The model reads ${article} ${digit}, with ${percent(confidence)} confidence.`;
+/**
+ * The answer in the polite status region: said by a screen reader, once the page says so.
+ * Unsure, it says so first and names the runner-up, as the note on the card does.
+ */
+export function announcePrediction(result) {
+  const { digit, confidence } = result;
+  const runnerUp = doubt(result);
+  $("verdict-text").textContent = runnerUp
+    ? `The model is unsure: maybe ${aDigit(digit)}, with ${percent(confidence)} confidence, `
+      + `or ${aDigit(runnerUp.digit)}, with ${percent(runnerUp.p)}.`
+    : `The model reads ${aDigit(digit)}, with ${percent(confidence)} confidence.`;
+}
+
+/**
+ * The card's note (null: none) and the unsure look (body.unsure in style.css: the digit's
+ * box and the badge in amber), which a stale answer keeps, greyed, as it is still that answer.
+ */
+function showUnsure(note) {
+  document.body.classList.toggle("unsure", Boolean(note));
+  $("unsure-note").textContent = note ?? "";
+  $("unsure-note").hidden = !note;
 }
 
 /**
@@ -65,6 +106,7 @@ export function resetPrediction(text = "No prediction yet.") {
   $("confidence").textContent = "–";
   $("verdict-text").textContent = text;
   $("pad-badge").hidden = true;
+  showUnsure(null);
   for (const li of $("probs").children) {
     li.querySelector(".prob-fill").style.width = "0%";
     li.querySelector(".prob-value").textContent = "–";

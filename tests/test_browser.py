@@ -8,7 +8,8 @@ unreachable or slow API, a request cancelled by a newer stroke (also while its
 answer is half read), touch input on a 360 px phone, ink under the pointer, focus
 and undo (the drawing answered brought back has its answer again, unasked), the backing
 store at the displayed size, the page on one origin calling the API on another (CORS, no
-preflight), what a screen reader hears (each thing once),
+preflight), what a screen reader hears (each thing once), an answer under even odds shown
+as unsure (its runner-up named),
 the canvas edge's contrast, and axe-core's accessibility rules in both colour schemes.
 The page's timed behaviour (the live delay, the announcement's, the request timeout) is
 checked on Playwright's fake clock, stopped until a test moves it on: never a sleep.
@@ -902,9 +903,12 @@ def _problem(msg: str, kind: str, loc: tuple = ("body", "image")) -> dict:
     return {"loc": list(loc), "msg": msg, "type": kind}
 
 
-def _answer(digit: int, p: float = 0.9) -> dict:
-    """A well-formed /predict answer."""
-    probabilities = [(1 - p) / 9] * 10
+def _answer(digit: int, p: float = 0.9, runner_up: tuple[int, float] | None = None) -> dict:
+    """A well-formed /predict answer: p for the digit, then q for the runner-up (other, q)
+    if one is given, the rest shared evenly."""
+    other, q = runner_up or (digit, 0.0)
+    probabilities = [(1 - p - q) / (9 if q == 0 else 8)] * 10
+    probabilities[other] = q
     probabilities[digit] = p
     return {"digit": digit, "confidence": p, "probabilities": probabilities,
             "model": {"name": "stub", "version": "1"}, "input": [0] * 784}
@@ -1015,6 +1019,81 @@ def test_an_8_is_read_as_an_8(blank_page, api_url):
     assert page.inner_text("#verdict-text") == "The model reads an 8, with 90.0% confidence."
 
 
+# Under even odds: the API's confidence is calibrated, so the 8 is right about a third of
+# the time; the page says it is unsure and names the runner-up, the 3.
+_UNSURE_8 = _answer(8, 0.34, runner_up=(3, 0.30))
+_UNSURE_8_SHOWN = ("8? · 34.0%", "Unsure: maybe 8 (34.0%) or 3 (30.0%)",
+                   "The model is unsure: maybe an 8, with 34.0% confidence, or a 3, with 30.0%.")
+_SURE_7_SHOWN = ("7 · 97.0%", None, "The model reads a 7, with 97.0% confidence.")
+
+
+def _doubt_shown(page) -> tuple[str, str | None, str]:
+    """The badge over the canvas, the result card's unsure note (None when hidden) and
+    what a screen reader hears."""
+    note = page.eval_on_selector("#unsure-note", "e => e.hidden ? null : e.textContent")
+    return page.text_content("#pad-badge"), note, page.text_content("#verdict-text")
+
+
+def _digit_colours(page) -> list[str]:
+    return page.eval_on_selector(
+        "#digit", "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+
+
+@pytest.mark.parametrize(
+    ("answer", "shown"),
+    [
+        (_UNSURE_8, _UNSURE_8_SHOWN),
+        (_answer(7, 0.97), _SURE_7_SHOWN),
+        (_answer(1, 0.5, runner_up=(7, 0.45)),  # even odds: not under them
+         ("1 · 50.0%", None, "The model reads a 1, with 50.0% confidence.")),
+    ],
+    ids=["unsure", "sure", "even-odds"],
+)
+def test_an_answer_under_even_odds_is_shown_as_unsure(blank_page, api_url, answer, shown):
+    """Under 50% the model is more likely wrong than right (its confidence is calibrated):
+    the badge asks, the card's note and the announcement name the runner-up. A sure answer
+    looks as it always did."""
+    page = blank_page
+    page.route("**/predict", lambda r: r.fulfill(json=answer))
+    _open(page, api_url)
+    page.uncheck("#live")
+    page.click("#sample")
+    page.click("#predict")  # asked for: announced at once
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert _doubt_shown(page) == shown
+
+
+def test_an_unsure_answer_stays_unsure_greyed_and_after_undo_until_a_sure_one(still_page):
+    """Unsure belongs to the answer: greyed after a stroke it still says so, an Undo back to
+    its drawing shows it unsure again (unasked), and the next answer, sure, clears it all,
+    the digit's colours too."""
+    page = still_page
+    answers = [_answer(7, 0.97), _UNSURE_8]
+    page.route("**/predict", lambda r: r.fulfill(json=answers.pop()))
+    sent = _predict_requests(page)
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.click("#predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert _doubt_shown(page) == _UNSURE_8_SHOWN
+    unsure_colours = _digit_colours(page)
+
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])  # live is off: the answer stays, greyed
+    assert (_phase(page), _stale(page)) == ("pending", True)
+    assert _doubt_shown(page) == _UNSURE_8_SHOWN
+    page.click("#undo")
+    assert (_phase(page), _stale(page), len(sent)) == ("shown", False, 1)
+    assert _doubt_shown(page) == _UNSURE_8_SHOWN
+    assert _digit_colours(page) == unsure_colours
+
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    page.click("#predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert len(sent) == 2
+    assert _doubt_shown(page) == _SURE_7_SHOWN
+    assert _digit_colours(page) != unsure_colours, "the digit still looks unsure"
+
+
 _RECORD_ANNOUNCEMENTS = """() => {
   const text = document.getElementById("verdict-text");
   window.announced = [];
@@ -1042,7 +1121,7 @@ def test_the_brush_size_is_read_as_the_sliders_value_only(page):
     ) is None
 
 
-_ANNOUNCED = "announced.filter(t => t.startsWith('The model reads'))"
+_ANNOUNCED = "announced.filter(t => t.startsWith('The model '))"  # reads, or is unsure
 
 
 def test_live_answers_are_announced_when_the_drawing_rests(still_page):
@@ -1269,6 +1348,17 @@ def test_axe_finds_no_accessibility_violations(browser, api_url, axe_js, viewpor
     draw(page, [[(0.1, 0.1), (0.4, 0.1)]])  # live is off: the answer stays, outdated
     assert page.is_visible("body.stale")
     found["with an outdated answer"] = _axe_violations(page, axe_js)
+
+    page.route("**/predict", lambda r: r.fulfill(json=_UNSURE_8))
+    page.click("#predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.is_visible("#unsure-note")
+    found["with an unsure answer"] = _axe_violations(page, axe_js)
+    page.locator("#pad").scroll_into_view_if_needed()
+    draw(page, [[(0.1, 0.2), (0.4, 0.2)]])
+    assert page.is_visible("body.stale")
+    found["with an outdated unsure answer"] = _axe_violations(page, axe_js)
+    page.unroute("**/predict")
 
     page.click("#clear")
     page.click("#predict")  # the API's 422 for an empty canvas: a warning
