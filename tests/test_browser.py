@@ -1044,15 +1044,18 @@ def _digit_colours(page) -> list[str]:
     [
         (_UNSURE_8, _UNSURE_8_SHOWN),
         (_answer(7, 0.97), _SURE_7_SHOWN),
-        (_answer(1, 0.5, runner_up=(7, 0.45)),  # even odds: not under them
-         ("1 · 50.0%", None, "The model reads a 1, with 50.0% confidence.")),
+        (_answer(4, 0.85, runner_up=(9, 0.1)),
+         ("4? · 85.0%", "Unsure: maybe 4 (85.0%) or 9 (10.0%)",
+          "The model is unsure: maybe a 4, with 85.0% confidence, or a 9, with 10.0%.")),
+        (_answer(1, 0.9, runner_up=(7, 0.05)),  # at the threshold: not under it
+         ("1 · 90.0%", None, "The model reads a 1, with 90.0% confidence.")),
     ],
-    ids=["unsure", "sure", "even-odds"],
+    ids=["unsure", "sure", "unsure-85", "at-90"],
 )
-def test_an_answer_under_even_odds_is_shown_as_unsure(blank_page, api_url, answer, shown):
-    """Under 50% the model is more likely wrong than right (its confidence is calibrated):
-    the badge asks, the card's note and the announcement name the runner-up. A sure answer
-    looks as it always did."""
+def test_an_answer_under_90_percent_is_shown_as_unsure(blank_page, api_url, answer, shown):
+    """Under 90% (result.js says why: most wrong answers, few right ones): the badge asks,
+    the card's note and the announcement name the runner-up. A sure answer looks as it
+    always did."""
     page = blank_page
     page.route("**/predict", lambda r: r.fulfill(json=answer))
     _open(page, api_url)

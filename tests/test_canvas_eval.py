@@ -3,6 +3,7 @@
 import dataclasses
 import io
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,12 +16,14 @@ from PIL import Image
 
 from tools.paths import SHIPPED_MODEL
 from training.canvas_eval import (
+    UNSURE_BELOW,
     demo_input,
     evaluate,
     group_sizes,
     main,
     parse_args,
     product_input,
+    unsure_line,
 )
 from training.canvas_set import (
     CanvasDigit,
@@ -370,10 +373,38 @@ def test_validation_digits_are_the_models_own_runs(
     monkeypatch.setattr("training.canvas_eval.load_model",
                         lambda name: SimpleNamespace(name=name, network=None, manifest=manifest))
     monkeypatch.setattr("training.canvas_eval.build_canvas_set", build)
-    monkeypatch.setattr("training.canvas_eval.evaluate", lambda *_args, **_kw: {})
+    monkeypatch.setattr("training.canvas_eval.scores",
+                        lambda *_args, **_kw: ({}, np.zeros((0, 10)), np.zeros(0, bool)))
     monkeypatch.setattr("training.canvas_eval.preprocess_timing_ms",
                         lambda _samples: {"png": 0.0, "pixels": 0.0})
     assert main(["--data-dir", str(mnist_dir), "--model", "m", "--digits", "val", *flags]) == 0
     assert f"validation digits of training seed {seed}, val size {size}" in capsys.readouterr().out
     expected = np.sort(validation_indices(60_000, size, seed))
     assert drawn == [[f"train[{i}]" for i in expected]]
+
+
+def test_unsure_counts_the_answers_under_the_pages_threshold() -> None:
+    """Drawings only (mishaps apart), refused ones neither answered nor unsure."""
+    def sample(label: int, source: str = "mnist") -> CanvasDigit:
+        return CanvasDigit(b"", label, source, "thin/paper", "t10k[0]")
+
+    def answer(digit: int, p: float) -> list[float]:
+        row = [(1 - p) / 9] * 10
+        row[digit] = p
+        return row
+
+    samples = [sample(1), sample(2), sample(3), sample(4), sample(5), sample(6, "mishap")]
+    probabilities = np.array([answer(1, 0.95), answer(2, 0.6), answer(7, 0.5),
+                              answer(8, 0.99), answer(5, 0.5), answer(0, 0.1)])
+    refused = np.array([False, False, False, False, True, False])
+    assert unsure_line(samples, probabilities, refused) == (
+        "answers under 90% (shown as unsure by the page): 2 of 4; 1 of the 2 read wrong")
+    assert unsure_line(samples, probabilities, refused, below=0.55) == (
+        "answers under 55% (shown as unsure by the page): 1 of 4; 1 of the 2 read wrong")
+
+
+def test_the_unsure_threshold_is_the_pages() -> None:
+    """canvas_eval reports what the page shows: the same threshold as static_site/result.js."""
+    script = (Path(__file__).parents[1] / "static_site" / "result.js").read_text()
+    (value,) = re.findall(r"export const UNSURE_BELOW = ([0-9.]+);", script)
+    assert float(value) == UNSURE_BELOW

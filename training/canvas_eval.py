@@ -45,6 +45,9 @@ from .mishaps import KINDS, build_mishap_set
 from .split import DEFAULT_SEED, DEFAULT_VAL, validation_indices
 
 Preprocess = Callable[[bytes], np.ndarray]
+# The page shows an answer under this top probability as unsure (static_site/result.js's
+# UNSURE_BELOW, which says why; a test keeps the two equal).
+UNSURE_BELOW = 0.9
 
 
 def product_input(png: bytes) -> np.ndarray:
@@ -71,10 +74,23 @@ def prepare(samples: list[CanvasDigit], preprocess: Preprocess) -> tuple[np.ndar
     return inputs, refused
 
 
-def predict(network: Network, inputs: np.ndarray, refused: np.ndarray) -> np.ndarray:
+def _labels(probabilities: np.ndarray, refused: np.ndarray) -> np.ndarray:
     """Predicted labels, -1 where preprocessing refused the drawing."""
-    labels = network.predict_proba(inputs).argmax(axis=1)
-    return np.where(refused, -1, labels)
+    return np.where(refused, -1, probabilities.argmax(axis=1))
+
+
+def unsure_line(samples: list[CanvasDigit], probabilities: np.ndarray, refused: np.ndarray,
+                below: float = UNSURE_BELOW) -> str:
+    """How many answers (mishaps apart) the page would show as unsure, and how many of the
+    wrong ones: what the threshold is for."""
+    drawings = np.array([s.source != "mishap" for s in samples], dtype=bool)
+    wrong = _labels(probabilities, refused) != np.array([s.label for s in samples])
+    unsure = ~refused & (probabilities.max(axis=1) < below)
+    answered = drawings & ~refused
+    return (f"answers under {below:.0%} (shown as unsure by the page): "
+            f"{np.count_nonzero(unsure & drawings)} of {np.count_nonzero(answered)}; "
+            f"{np.count_nonzero(unsure & drawings & wrong)} of the "
+            f"{np.count_nonzero(answered & wrong)} read wrong")
 
 
 def _groups(sample: CanvasDigit) -> list[str]:
@@ -112,8 +128,15 @@ def group_sizes(samples: list[CanvasDigit]) -> dict[str, int]:
 def evaluate(
     samples: list[CanvasDigit], network: Network, preprocess: Preprocess = product_input
 ) -> dict[str, float]:
+    return scores(samples, network, preprocess)[0]
+
+
+def scores(samples: list[CanvasDigit], network: Network, preprocess: Preprocess = product_input
+           ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Accuracy by group, and the probabilities and refusals behind it (for unsure_line)."""
     inputs, refused = prepare(samples, preprocess)
-    return accuracy_by_group(samples, predict(network, inputs, refused))
+    probabilities = network.predict_proba(inputs)
+    return accuracy_by_group(samples, _labels(probabilities, refused)), probabilities, refused
 
 
 def _median_ms(calls: list[Callable[[], object]]) -> float:
@@ -228,11 +251,13 @@ def _run(args: argparse.Namespace) -> int:
         for i, s in enumerate(samples):
             name = f"{i:05d}-{s.label}-{s.source}-{s.style.replace('/', '-')}.png"
             (args.save_pngs / name).write_bytes(s.png)
-    columns = {f"{model.name} (product)": evaluate(samples, model.network)}
+    accuracy, probabilities, refused = scores(samples, model.network)
+    columns = {f"{model.name} (product)": accuracy}
     if base is not None:
         columns[f"{base.name} (demo way)"] = evaluate(samples, base.network, demo_input)
         columns[f"{base.name} (product)"] = evaluate(samples, base.network)
     print(_table(columns, group_sizes(samples)))
+    print(unsure_line(samples, probabilities, refused))
     timing = preprocess_timing_ms(samples)
     print(f"preprocessing, median per digit: 280x280 canvas PNG {timing['png']:.2f} ms "
           f"(decode_image + normalize_digit), 784-pixel list {timing['pixels']:.3f} ms "
