@@ -11,7 +11,6 @@ check of --out (`check_out`) nor the layer build looks in it. Removed once the m
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from digitnet.modelfile import ModelFileError, read_weights, sha256_hex
+from digitnet.modelfile import ModelFileError, npz_bytes, read_weights, sha256_hex
 from digitnet.network import Network
 
 from .outdir import write_when_complete
@@ -58,9 +57,7 @@ def save_checkpoint(directory: Path, state: TrainState, *, epochs: int, run: dic
     """Save `state` as the checkpoint in `directory`, replacing the one there. `run`: the
     settings a resume must match (`check_run`); `on_saved` is told, Ctrl-C held off, once
     the new checkpoint is the one in place."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **_arrays(state))
-    data = buffer.getvalue()  # hashed as written, not read back
+    data = npz_bytes(_arrays(state))
     name = f"epoch-{state.epoch:03d}.npz"
     about = {"format_version": FORMAT_VERSION, "epoch": state.epoch, "epochs": epochs,
              "run": run, "code_commit": commit, "arrays_file": name,

@@ -186,7 +186,8 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     progress = progress or Progress()
     cfg = make_config(args)
     made = missing_folders(args.out)  # before a checkpoint makes them
-    resumed = _claim_out(args, cfg, progress)
+    settings = _run_settings(args, cfg)
+    resumed = _claim_out(args, cfg, settings, progress)
     # A checkpoint that does not fit this network fails here, before the data is read.
     state = restore_state(resumed, cfg) if resumed else start_state(cfg)
     if args.download:
@@ -194,9 +195,10 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
         download(args.data_dir)
     commit = code_commit()  # now: the code this process runs, not what HEAD is at the end
     data = _load_data(args, cfg.seed, progress)
-    run = {**_run_settings(args, cfg), **_data_identity(data)}
+    identity = _data_identity(data)
     if resumed:
-        _announce_resume(resumed, state, run, commit)
+        _announce_resume(resumed, state, identity, commit)
+    run = {**settings, **identity}
     try:
         net, history, train_seconds = _train(cfg, data, progress, state,
                                               _checkpointer(args.out, cfg, run, commit, progress))
@@ -225,10 +227,11 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     return metrics
 
 
-def _claim_out(args: argparse.Namespace, cfg: TrainConfig,
+def _claim_out(args: argparse.Namespace, cfg: TrainConfig, settings: dict[str, Any],
                progress: Progress) -> Checkpoint | None:
     """Check --out before anything else is done (`check_out`, and its checkpoint: the one
-    --resume continues, checked against this run's settings); say what --overwrite replaces."""
+    --resume continues, checked against this run's `settings`); say what --overwrite
+    replaces."""
     progress.stage, progress.epochs = "checking --out", cfg.epochs
     checkpoint = _held_checkpoint(args)
     replacing = check_out(args.out, args.overwrite)
@@ -236,7 +239,7 @@ def _claim_out(args: argparse.Namespace, cfg: TrainConfig,
     resumed = None
     if args.resume:
         resumed = load_checkpoint(checkpoint_dir(args.out))
-        check_run(resumed, _run_settings(args, cfg))
+        check_run(resumed, settings)
         progress.epochs_done = progress.checkpoint_epoch = resumed.epoch
     elif checkpoint:
         print(f"--restart: {args.out} holds the checkpoint of an interrupted run "
@@ -276,12 +279,13 @@ def _data_identity(data: Data) -> dict[str, Any]:
             "split_labels_sha256": split.hexdigest()}
 
 
-def _announce_resume(checkpoint: Checkpoint, state: TrainState, run: dict[str, Any],
+def _announce_resume(checkpoint: Checkpoint, state: TrainState, identity: dict[str, Any],
                      commit: str | None) -> None:
-    """Check the data against the checkpoint's, then say where the run goes on from."""
-    check_run(checkpoint, run)
-    epochs = run["config"]["epochs"]
-    print(f"--resume: continuing from the checkpoint after epoch {state.epoch} of {epochs} "
+    """Check the data against the checkpoint's (its settings were, before the data was
+    read), then say where the run goes on from."""
+    check_run(checkpoint, identity)
+    print(f"--resume: continuing from the checkpoint after epoch {state.epoch} of "
+          f"{checkpoint.about['epochs']} "
           f"(best val_acc so far {state.best[0]:.4f})", flush=True)
     if checkpoint.about.get("code_commit") != commit:
         print(f"--resume: the checkpoint was saved by code {checkpoint.about.get('code_commit')}"

@@ -52,14 +52,19 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The arrays as an .npz file's bytes (no pickles), to hash as written, not read back."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
 def save_model(network: Network, directory: str | Path, *, name: str, version: str,
                metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write model.npz and manifest.json into `directory`; return the manifest written."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, **network.arrays())
-    weights = buffer.getvalue()  # hashed as written, not read back
+    weights = npz_bytes(network.arrays())
     (out / WEIGHTS_FILE).write_bytes(weights)
     manifest = {
         "format_version": FORMAT_VERSION,

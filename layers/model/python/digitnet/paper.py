@@ -120,13 +120,13 @@ def _see_through_paper(levels: np.ndarray, ink: np.ndarray, ring: float) -> floa
     few see-through pixels (rounded corners, a hole) or many: read by its colours."""
     if ring < 128 or levels.min() >= 128:
         return None  # see-through paper read as such; opaque all over (most RGBA pictures)
-    see_through = levels[levels < 128]
-    if see_through.size < SEE_THROUGH_PAPER * levels.size:
-        return None
+    see_through = levels < 128
+    if np.count_nonzero(see_through) < SEE_THROUGH_PAPER * levels.size:
+        return None  # a few see-through pixels: counted, not gathered
     opaque = levels >= ring
     as_opaque = ink[opaque]
     if (as_opaque.size and as_opaque.max() >= EMPTY_PEAK) or _solid(opaque):
         return None
-    paper = float(np.median(see_through))
+    paper = float(np.median(levels[see_through]))
     return paper if _alpha_draws(levels, paper) else None
 
