@@ -86,7 +86,7 @@ def run_built(build_dir: Path, script: str, args: list[str], env: dict[str, str]
 
 def invoke_built(build_dir: Path, events: list[Path]) -> list[dict]:
     """Run the built handler on events in a fresh interpreter; the layers stand in for /opt."""
-    env = {"POWERTOOLS_SERVICE_NAME": "digit-recognizer", "LOG_LEVEL": "WARNING",
+    env = {"POWERTOOLS_SERVICE_NAME": "digit-recognizer", "POWERTOOLS_LOG_LEVEL": "WARNING",
            "POWERTOOLS_METRICS_NAMESPACE": "DigitRecognizer/sam-app",  # as deployed: per stack
            # As Lambda under `sam local` sets them: a function name, and no X-Ray daemon.
            "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction", "AWS_SAM_LOCAL": "true"}

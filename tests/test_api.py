@@ -530,6 +530,16 @@ def test_openapi_documents_requests_and_responses(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_describes_every_operation(client):
+    """/docs shows what each route is for, not just its name."""
+    paths = client.get("/openapi.json").json()["paths"]
+    operations = [(path, verb, op) for path, verbs in paths.items() for verb, op in verbs.items()]
+    assert {(path, verb) for path, verb, _ in operations} == {
+        ("/predict", "post"), ("/predict/batch", "post"), ("/health", "get"), ("/model", "get")}
+    for path, verb, op in operations:
+        assert len(op.get("description", "")) > 20, (path, verb)
+
+
 def test_docs_load_one_pinned_swagger_ui_release_checked_by_the_browser(client):
     """The page runs on the API's origin: no floating `@5`, and each file with its digest."""
     import re

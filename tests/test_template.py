@@ -78,7 +78,8 @@ def test_function_runtime_layer_and_environment(resources):
     assert predict["Architectures"] == [{"Ref": "Architecture"}]
     env = predict["Environment"]["Variables"]
     assert env["MODEL_DIR"] == "/opt/model"
-    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(env)
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
+            "POWERTOOLS_LOG_LEVEL"} <= set(env)  # not LOG_LEVEL: Powertools' legacy name
     assert "CORS_ALLOW_ORIGINS" not in env  # CORS lives in API Gateway only
     deps_ref, model_ref = predict["Layers"]
     model = resources[model_ref["Ref"]]["Properties"]

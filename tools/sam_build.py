@@ -26,7 +26,7 @@ def read_template(path: Path) -> dict[str, Any]:
 
 # Settings the app reads: sam local would hand this process's values (set by tests'
 # helpers, for one) to the container over the template's own.
-APP_SETTINGS = ("MODEL_DIR", "CORS_ALLOW_ORIGINS", "API_ROOT_PATH", "LOG_LEVEL")
+APP_SETTINGS = ("MODEL_DIR", "CORS_ALLOW_ORIGINS", "API_ROOT_PATH", "LOG_LEVEL")  # and POWERTOOLS_*
 
 
 def sam_env(**extra: str) -> dict[str, str]:

@@ -83,6 +83,9 @@ def create_app(state: ModelState) -> FastAPI:
 def _add_routes(app: FastAPI, state: ModelState) -> None:
     @app.post("/predict", openapi_extra=operation(Prediction, ERRORS, body=PredictRequest))
     async def predict(request: Request) -> Response:
+        """Which digit a drawing is: `pixels` (784 numbers, MNIST-style) or `image` (a PNG,
+        JPEG, WebP or GIF, base64 or a data: URL). `input` is the 28x28 picture the
+        network saw."""
         started = perf_counter()
         _require_model(state)
         item = _parse(PREDICT_ADAPTER, await _read_body(request), request)
@@ -111,6 +114,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
 
     @app.get("/health", openapi_extra=operation(Health, {"503": (Health, "No model loaded")}))
     async def health() -> Response:
+        """Whether the model is loaded, and which one: 503 when it is not."""
         if not state.ok:
             return JSONResponse({"ok": False, "reason": state.public_reason}, 503)
         return JSONResponse({"ok": True, "model": state.ref(),
@@ -125,6 +129,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
 
     @app.get("/model", openapi_extra=operation(ModelCard, {"503": ERRORS["503"]}))
     async def model_card() -> Response:
+        """The model's manifest (architecture, training, metrics) and its card's figures."""
         _require_model(state)
         assert state.model is not None
         return JSONResponse({**state.ref(), "manifest": state.model.manifest,
@@ -202,7 +207,8 @@ def _add_local_cors(app: FastAPI, origins: str) -> None:
 
 
 def with_root_path(app: ASGIApp, root_path: str) -> ASGIApp:
-    """Behind a named stage (e.g. /prod), so /docs links to /prod/openapi.json."""
+    """Behind a named stage (e.g. /prod), so /docs links to /prod/openapi.json. The
+    server's job (FastAPI's own `root_path=` is deprecated), and Mangum does not do it."""
     if not root_path:
         return app
 
