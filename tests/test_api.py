@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 
@@ -131,8 +132,14 @@ def test_raw_base64_in_every_format(client, fmt):
     assert_prediction(r.json(), 7)
 
 
-@pytest.mark.parametrize("encode_base64", [base64.encodebytes, base64.urlsafe_b64encode],
-                         ids=["wrapped in lines", "url-safe"])
+def spaced(data: bytes) -> bytes:
+    """Base64 in groups of 76 with spaces between."""
+    text = base64.b64encode(data)
+    return b" ".join(text[i : i + 76] for i in range(0, len(text), 76))
+
+
+@pytest.mark.parametrize("encode_base64", [base64.encodebytes, base64.urlsafe_b64encode, spaced],
+                         ids=["wrapped in lines", "url-safe", "spaced"])
 def test_base64_as_other_tools_write_it_is_read(client, encode_base64):
     """GNU base64 and Python's encodebytes wrap lines; some write the URL-safe alphabet."""
     image = drawn_digit(SEVEN, mode="RGB")
@@ -174,6 +181,21 @@ def test_a_28x28_image_with_normalize_false_is_read_as_is(client):
     r = client.post("/predict/batch", json={"items": items})
     assert r.status_code == 200, r.text
     assert [p["input"] for p in r.json()["predictions"]] == [pixels, pixels]
+
+
+def test_normalize_false_keeps_a_28x28_image_whole(client):
+    """A frame round a 28x28 image is not cut off when the caller vouches for its framing:
+    it was refused as 'not 28x28' (the frame cut off first)."""
+    pixels = np.array(pixels_of(SEVEN), np.uint8).reshape(28, 28)
+    framed = Image.fromarray(255 - pixels)  # dark ink on white, then a grey frame
+    ImageDraw.Draw(framed).rectangle([0, 0, 27, 27], outline=128, width=2)
+    r = client.post("/predict", json={"image": b64(encode(framed)), "normalize": False})
+    assert r.status_code == 200, r.text
+    seen = np.array(r.json()["input"]).reshape(28, 28)
+    assert ((seen > 127) == (pixels > 127)).all()  # the digit where it was, frame or not
+    as_pixels = client.post("/predict", json={"pixels": pixels.ravel().tolist(),
+                                              "normalize": False}).json()
+    assert r.json()["digit"] == as_pixels["digit"]
 
 
 def png(size: tuple[int, int], mode: str = "1") -> bytes:
@@ -381,8 +403,13 @@ SEVEN_PNG = drawn_digit(SEVEN)
      'the body is a PNG file, not JSON'),
     ({"content": b" ", "headers": {"content-type": "application/json"}},
      'the body is empty: send {"pixels": [784 numbers]}'),
+    ({"content": gzip.compress(b'{"pixels": []}'), "headers": {"content-encoding": "gzip"}},
+     "the body is compressed (gzip): send the JSON uncompressed, with no Content-Encoding"),
+    ({"content": gzip.compress(b'{"pixels": []}')}, "the body is compressed (gzip)"),
+    ({"content": b"\x8b\x01\x02", "headers": {"content-encoding": "br"}},
+     "the body is compressed (br)"),
 ], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data=",
-        "curl -d @a.png", "empty"])
+        "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli"])
 @pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
 def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hint):
     """An image file posted as it is, or a form, is the usual first try: the 422 says so."""
@@ -441,8 +468,11 @@ def test_size_limits_are_413(client):
         assert r.json()["detail"][0]["msg"] == (
             "image is larger than 1,000,000 bytes (base64-decoded): send it smaller, e.g. 1024 "
             "px on its longer side, or as a JPEG")
-    r = client.post("/predict", json={"image": b64(bytes(MAX_IMAGE_BYTES))})
-    assert r.json()["detail"][0]["type"] == "image_decode"  # at the limit: read, not refused
+    for encode_base64 in (b64, lambda data: spaced(data).decode(),
+                          lambda data: base64.encodebytes(data).decode()):
+        r = client.post("/predict", json={"image": encode_base64(bytes(MAX_IMAGE_BYTES))})
+        error = r.json()["detail"][0]["type"]
+        assert error == "image_decode", encode_base64  # at the limit: read, not refused
     # 5000x5000 pixels in a tiny file: refused from the header, before decoding.
     r = client.post("/predict", json={"image": b64(png((5000, 5000)))})
     assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")

@@ -171,8 +171,10 @@ def _parse[T](adapter: TypeAdapter[T], body: bytes, request: Request) -> T:
     try:
         return adapter.validate_json(body.removeprefix(b"\xef\xbb\xbf"))
     except ValidationError as exc:
-        content_type = request.headers.get("content-type", "")
-        raise ApiError.invalid(exc, not_json(content_type, body)) from exc
+        headers = request.headers
+        hint = not_json(headers.get("content-type", ""), body,
+                        headers.get("content-encoding", ""))
+        raise ApiError.invalid(exc, hint) from exc
 
 
 def _record(kinds: list[str], probabilities: np.ndarray, started: float) -> None:

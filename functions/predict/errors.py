@@ -24,6 +24,7 @@ FORMS = {"multipart/form-data": ("a file upload (curl -F, requests' files=)",
                                  '{"image": "<the file in base64>"}'),
          "application/x-www-form-urlencoded": ("form fields (curl -d k=v, requests' data=)",
                                                "the fields as JSON (requests' json=)")}
+GZIP_MAGIC = b"\x1f\x8b"
 EMPTY_BODY = ('the body is empty: send {"pixels": [784 numbers]} or {"image": "<a PNG or '
               'JPEG in base64>"}')
 # An unknown field that belongs to the other route: the route to send it to.
@@ -121,13 +122,18 @@ def _rows_as_one(errors: list[Any]) -> list[Any]:
     return out
 
 
-def not_json(content_type: str, body: bytes) -> str:
+def not_json(content_type: str, body: bytes, content_encoding: str = "") -> str:
     """What a body that is no JSON most likely is, and what to send instead ('' if unsure,
-    or when it starts like JSON: a typo): nothing, an image file posted as it is (curl -d
-    @a.png strips its line breaks, which a PNG's signature holds), or a form."""
+    or when it starts like JSON: a typo): nothing, a compressed body (neither API Gateway
+    nor the app inflates one), an image file posted as it is (curl -d @a.png strips its
+    line breaks, which a PNG's signature holds), or a form."""
     kind = content_type.partition(";")[0].strip().lower()
     if not body.strip():
         return EMPTY_BODY
+    encoding = content_encoding.strip().lower()
+    if body.startswith(GZIP_MAGIC) or encoding not in ("", "identity"):
+        what = f"compressed ({encoding or 'gzip'})"
+        return f"the body is {what}: send the JSON uncompressed, with no Content-Encoding"
     found = signature_format(body) or ("PNG" if body.startswith(b"\x89PNG") else None)
     if found or kind.startswith("image/"):
         what = f"a {found}" if found else "an image"

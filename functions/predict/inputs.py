@@ -37,7 +37,8 @@ def model_input(item: PredictRequest, loc: Loc = ("body",),
         if data is None:
             data = image_bytes(item.image or "", field)
         with _image_errors(field):
-            ink = imagefile.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
+            ink = imagefile.decode_image(data, max_pixels=MAX_IMAGE_PIXELS,
+                                         whole=not item.normalize)
     try:
         return preprocess.normalize_digit(ink) if item.normalize else _as_is(ink, field)
     except EmptyDrawingError as exc:
@@ -105,7 +106,7 @@ def image_bytes(text: str, loc: Loc) -> bytes:
     if text[:8].lower().startswith(("http://", "https://")):
         raise ApiError(422, loc, "image must hold the picture itself (base64 or a data: URL); "
                        "URLs are not fetched", "invalid_base64")
-    if len(text) > MAX_BASE64_CHARS and _without_breaks(text) > MAX_BASE64_CHARS:
+    if len(text) > MAX_BASE64_CHARS and _base64_length(text) > MAX_BASE64_CHARS:
         raise _image_too_large(loc)  # refused before decoding anything
     try:
         data = base64.b64decode(text, validate=True)
@@ -121,9 +122,10 @@ def image_bytes(text: str, loc: Loc) -> bytes:
     return data
 
 
-def _without_breaks(text: str) -> int:
-    """The text's length without its line breaks (base64 wrapped in lines)."""
-    return len(text) - text.count("\n") - text.count("\r")
+def _base64_length(text: str) -> int:
+    """The text's length without the white space _lenient_base64 drops (base64 wrapped in
+    lines, or in groups)."""
+    return len(text) - sum(map(text.count, " \t\n\r\f\v"))
 
 
 def _lenient_base64(text: str) -> bytes | None:

@@ -47,21 +47,26 @@ _JPEG_MARKER = re.compile(rb"\xff([^\x00\x01\xd0-\xd7\xff])")
 _JPEG_SOS, _JPEG_SOI, _JPEG_EOI = 0xDA, 0xD8, 0xD9
 
 
-def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, whole: bool = False
+                 ) -> np.ndarray:
     """Decode image bytes into a 2-D float32 ink map in [0, 1] (ink = 1): the distance from
     the paper (digitnet.paper), so dark-on-light, light-on-dark, coloured strokes, photos
     lit unevenly and canvases with a see-through background all work. A frame round the
     image (digitnet.frame) is cut off first; images whose longer side exceeds MAX_SIDE are
-    reduced; a page lying on a table is cropped to (digitnet.page)."""
+    reduced; a page lying on a table is cropped to (digitnet.page). `whole`: no frame or
+    table cut off, for a picture already framed as the network reads it (28x28)."""
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ImageDecodeError("expected non-empty image bytes")
     with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):
-        image = without_frame(_load_upright(_open_checked(bytes(data), max_pixels)))
+        image = _load_upright(_open_checked(bytes(data), max_pixels))
+        if not whole:
+            image = without_frame(image)
         paper = find_paper(image)  # before reducing, which blurs the border
         image = _reduced(image)
-    painted = without_table(image)  # a page on a table: its paper is then all the border
-    if painted is not image:
-        image, paper = painted, find_paper(painted)
+    if not whole:
+        painted = without_table(image)  # a page on a table: its paper is then all the border
+        if painted is not image:
+            image, paper = painted, find_paper(painted)
     return ink_on_paper(image, paper)
 
 
@@ -93,7 +98,12 @@ def _open(data: bytes) -> Image.Image:
     """Open (header only), in one of FORMATS; a JPEG with more scans than MAX_JPEG_SCANS is
     refused here, before the decoding it would make slow (and so by image_pixels too)."""
     with _pillow_errors(_unreadable(data)):
-        image = Image.open(io.BytesIO(data), formats=sorted(FORMATS))
+        try:
+            image = Image.open(io.BytesIO(data), formats=sorted(FORMATS))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # Pillow's own check, at its far larger limit, comes before ours could
+            raise ImageTooLargeError(f"image holds over {Image.MAX_IMAGE_PIXELS:,} pixels; "
+                                     f"the limit is {MAX_PIXELS:,}") from exc
     if image.format in JPEGS:
         scans = _jpeg_scans(data)
         if scans > MAX_JPEG_SCANS:
@@ -126,7 +136,7 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLargeError(
-            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+            f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
         )
     if max(width, height) > MAX_EDGE:
         raise ImageTooLargeError(f"image is {width}x{height}; a side may be at most "
