@@ -19,7 +19,7 @@ help:  ## list the targets
 	@echo "variables: PORT=$(PORT) HOST=$(HOST) (serve), MODEL_DIR=<a model directory> (serve \
 	another model, e.g. build/tiny-model), DATA_DIR=$(DATA_DIR) (train, bench, test), \
 	RESTART=1 (train: start again, not from an interrupted run's checkpoint), CONTAINER=1 (build in Docker), \
-	STANDIN=1 (start-api offline)"
+	STANDIN=1 (start-api offline), STANDIN_IMAGE=$(STANDIN_IMAGE) (its tag), VENV=$(VENV)"
 
 $(VENV)/.stamp: requirements-dev.txt layers/deps/requirements.txt tools/find-python.sh
 	@test -x $(PY) || "$$(tools/find-python.sh)" -m venv $(VENV)
@@ -34,7 +34,7 @@ venv: $(VENV)/.stamp  ## create the virtual environment
 serve: venv  ## set up and run the site and the API on one local port
 	$(PY) -m tools.serve --host $(HOST) --port $(PORT)
 
-system-deps:  ## install the Debian packages the tests use (chromium, docker.io), when root
+system-deps:  ## install the Debian packages the tests use (chromium, nodejs, docker.io, fonts, binutils), when root
 	bash tools/system-deps.sh
 
 test: venv system-deps  ## set up and run every test
