@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,12 @@ N_CLASSES = 10
 # here; 0.07 / 0.07 / 0.12 / 0.15 on the Xeon before). The logits are
 # bit-identical whatever the pass size (checked on the MNIST test set).
 INFERENCE_CHUNK = 32
+
+
+def unprefixed[T](arrays: Mapping[str, T], prefix: str) -> dict[str, T]:
+    """The entries keyed `<prefix><name>`, keyed `<name>`: one set of arrays among others
+    in one file (a checkpoint's `net:` and `opt:`, an optimiser's `m.<i>`)."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def seed_layers(rng: np.random.Generator) -> list[Layer]:
