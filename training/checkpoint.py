@@ -173,12 +173,18 @@ def check_run(checkpoint: Checkpoint, run: dict[str, Any]) -> None:
     saved = checkpoint.about.get("run")
     if not isinstance(saved, dict):
         raise CheckpointError(f"checkpoint {checkpoint.directory} does not say its run's settings")
-    differ = differences({k: saved.get(k) for k in run}, json.loads(json.dumps(run)))
+    differ = differences({k: saved.get(k) for k in run}, _as_saved(run))
     if differ:
         raise CheckpointError(f"--resume: the checkpoint in {checkpoint.directory} is of a run "
                               f"with other settings: {', '.join(differ)}; resume it with the "
                               "same arguments, or start again with --restart instead of "
                               "--resume")
+
+
+def _as_saved(run: dict[str, Any]) -> dict[str, Any]:
+    """`run` as checkpoint.json holds it, to compare like with like: JSON has no tuples
+    (they come back lists) and only string keys."""
+    return json.loads(json.dumps(run))
 
 
 def differences(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
