@@ -40,7 +40,8 @@ def unprefixed[T](arrays: Mapping[str, T], prefix: str) -> dict[str, T]:
 
 def seed_layers(rng: np.random.Generator) -> list[Layer]:
     """The demo's 784-10-10 MLP, kept as the baseline."""
-    return [Flatten(), Dense(784, 10, rng=rng), ReLU(), Dense(10, 10, relu_next=False, rng=rng)]
+    return [Flatten(), Dense(784, 10, rng=rng), ReLU(),
+            Dense(10, N_CLASSES, relu_next=False, rng=rng)]
 
 
 def mlp_layers(rng: np.random.Generator, hidden: int = 800, dropout: float = 0.3) -> list[Layer]:
