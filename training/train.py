@@ -15,8 +15,8 @@ from digitnet.optim import SGD, Adam
 from .augment import AugmentConfig, augment_batch
 from .idx import Split
 
-# A loss this high (guessing among 10 digits costs ln 10 = 2.3) or NaN: the weights blew up
-# (--lr 1000 reached 4.8e19, and the model was written all the same).
+# A loss this high (guessing among 10 digits costs ln 10 = 2.3) or NaN: the weights blew
+# up (as they do at --lr 1000).
 DIVERGED_LOSS = 100.0
 
 

@@ -24,11 +24,9 @@ from .preprocess import SIZE
 
 IMAGE_SHAPE = (SIZE, SIZE)  # what preprocessing makes
 N_CLASSES = 10
-# Images per inference pass. The CNN's working arrays for a few dozen images stay in
-# the CPU caches: the shipped CNN takes 0.08 ms an image in passes of 16-32, 0.12 in
-# passes of 128, 0.18 in passes of 500 or one of 5,000 (one BLAS thread, on an AMD EPYC
-# here; 0.07 / 0.07 / 0.12 / 0.15 on the Xeon before). The logits are
-# bit-identical whatever the pass size (checked on the MNIST test set).
+# Images per inference pass: the CNN's working arrays for a few dozen images stay in the
+# CPU caches (shipped CNN, one BLAS thread: 0.08 ms an image, over twice that in passes
+# of 500 or more). The logits are bit-identical whatever the pass size.
 INFERENCE_CHUNK = 32
 
 
