@@ -27,16 +27,10 @@ from tools.paths import ROOT
 from training import cli, outdir
 from training.augment import AugmentConfig
 from training.calibrate import expected_calibration_error, fit_temperature
-from training.cli import (
-    RECIPES,
-    code_commit,
-    main,
-    make_config,
-    parse_args,
-    reproduce_command,
-)
+from training.cli import RECIPES, main, make_config, parse_args, recipe_config
 from training.idx import Split
 from training.outdir import write_when_complete
+from training.provenance import code_commit, model_version, reproduce_command
 from training.recipes import arch_options
 from training.split import TINY, SplitError, split_data
 from training.train import TrainConfig, lr_at, train
@@ -628,7 +622,7 @@ def test_ece_weights_each_bin_by_its_count() -> None:
 def test_a_run_of_the_recipe_is_named_by_arch_epochs_and_seed(flags: list[str],
                                                                version: str) -> None:
     args = parse_args(["train", "--data-dir", "d", "--out", "o", *flags])
-    assert cli._version(args, make_config(args)) == version
+    assert model_version(make_config(args), recipe_config(args), args.tiny) == version
 
 
 def test_a_run_off_its_recipe_has_a_version_of_its_own() -> None:
@@ -637,6 +631,6 @@ def test_a_run_off_its_recipe_has_a_version_of_its_own() -> None:
     for flags in (["--option", "c1=32"], ["--option", "c1=32", "--option", "c2=64"],
                   ["--lr", "0.001"], ["--no-augment"], ["--batch-size", "64"]):
         args = parse_args(["train", "--data-dir", "d", "--out", "o", *flags])
-        versions.add(version := cli._version(args, make_config(args)))
+        versions.add(version := model_version(make_config(args), recipe_config(args), args.tiny))
         assert re.fullmatch(r"cnn-e20-s1-[0-9a-f]{6}", version), (flags, version)
     assert len(versions) == 5

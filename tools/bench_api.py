@@ -80,7 +80,7 @@ class SeedBody(BaseModel):
 
 def seed_app() -> Any:
     """The seed demo's style: pydantic list[float] body, sync endpoint, dict answer."""
-    from digitnet.network import Network
+    from digitnet.network import IMAGE_SHAPE, Network
     from fastapi import FastAPI
 
     network = Network.build("seed")  # 784-10-10; weights don't change the timing
@@ -89,7 +89,7 @@ def seed_app() -> Any:
 
     @app.post("/predict")
     def predict(body: SeedBody) -> dict[str, Any]:
-        x = np.asarray(body.pixels, dtype=np.float32).reshape(1, 28, 28) / 255.0
+        x = np.asarray(body.pixels, dtype=np.float32).reshape(1, *IMAGE_SHAPE) / 255.0
         probabilities = network.predict_proba(x)[0]
         return {"digit": int(probabilities.argmax()), "probabilities": probabilities.tolist()}
 
@@ -211,13 +211,14 @@ def measure_here(model_dir: Path, quick: bool) -> dict[str, Timing]:
     image = load_event("v2-predict-image")
     batch = load_event("v2-predict-batch", {"items": [event_body("v2-predict-pixels")] * BATCH})
     naive = Mangum(seed_app(), lifespan="off")
+    from digitnet.network import IMAGE_SHAPE
     from inputs import batch_inputs, model_input
     from schemas import BATCH_ADAPTER, PREDICT_ADAPTER
 
     pixels_json, image_json = pixels["body"].encode(), image["body"].encode()
     batch_json = batch["body"].encode()
-    one = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
-    many = np.random.default_rng(0).random((BATCH, 28, 28), dtype=np.float32)
+    one = np.random.default_rng(0).random((1, *IMAGE_SHAPE), dtype=np.float32)
+    many = np.random.default_rng(0).random((BATCH, *IMAGE_SHAPE), dtype=np.float32)
     few = max(10, n // 40)
     with stdout_silenced():
         return interleaved({

@@ -26,13 +26,14 @@ from tools.timing import interleaved
 
 def bench(model_dir: Path, runs: int, batch: int) -> dict[str, float]:
     from digitnet.modelfile import load_model
+    from digitnet.network import IMAGE_SHAPE
 
     t0 = time.perf_counter()
     net = load_model(model_dir).network
     load_ms = (time.perf_counter() - t0) * 1e3
     rng = np.random.default_rng(0)
-    image = rng.random((1, 28, 28), dtype=np.float32)
-    images = rng.random((batch, 28, 28), dtype=np.float32)
+    image = rng.random((1, *IMAGE_SHAPE), dtype=np.float32)
+    images = rng.random((batch, *IMAGE_SHAPE), dtype=np.float32)
     # 20 warm-up calls (caches, BLAS); for a batch, one: it pays for fresh memory.
     one = interleaved({"one": (lambda: net.predict_proba(image), runs)}, rounds=1, warmup=20)
     many = interleaved({"many": (lambda: net.predict_proba(images), 5)}, rounds=1, warmup=1)
@@ -45,7 +46,7 @@ def train_throughput(arch: str, options: dict[str, int | float], batch: int | No
     """Images per second for a full training step on random data (first step excluded),
     for `arch`'s recipe network (its options, then `options`) and optimiser, at the
     recipe's batch size unless `batch` is given."""
-    from digitnet.network import Network
+    from digitnet.network import IMAGE_SHAPE, N_CLASSES, Network
 
     from training.recipes import RECIPES
     from training.train import make_optimizer, train_step
@@ -55,8 +56,8 @@ def train_throughput(arch: str, options: dict[str, int | float], batch: int | No
     net = Network.build(arch, seed=0, **{**recipe.arch_options, **options})
     opt = make_optimizer(recipe)
     rng = np.random.default_rng(0)
-    x = rng.random((batch, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, batch)
+    x = rng.random((batch, *IMAGE_SHAPE), dtype=np.float32)
+    y = rng.integers(0, N_CLASSES, batch)
     start = 0.0
     for step in range(steps + 1):
         if step == 1:

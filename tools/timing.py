@@ -1,4 +1,8 @@
-"""One definition of a latency figure for every benchmark, so a table never mixes two."""
+"""One definition of a latency figure for every benchmark, so a table never mixes two.
+
+training/canvas_eval's preprocessing cost is another measure (each drawing once, no
+warm-up) and is named so (`_median_once_ms`).
+"""
 
 from __future__ import annotations
 

@@ -139,7 +139,10 @@ def scores(samples: list[CanvasDigit], network: Network, preprocess: Preprocess 
     return accuracy_by_group(samples, _labels(probabilities, refused)), probabilities, refused
 
 
-def _median_ms(calls: list[Callable[[], object]]) -> float:
+def _median_once_ms(calls: list[Callable[[], object]]) -> float:
+    """Median ms of the calls, each made once, no warm-up: what an upload costs, each
+    drawing being new to the API. Not tools.timing's latency figure (repeated calls after
+    a warm-up), so never a row of the benchmark tables."""
     times = []
     for call in calls:
         start = time.perf_counter()
@@ -150,7 +153,8 @@ def _median_ms(calls: list[Callable[[], object]]) -> float:
 
 
 def preprocess_timing_ms(samples: list[CanvasDigit], count: int = 300) -> dict[str, float]:
-    """Median wall time per digit of the API's two input paths, on the set's drawings.
+    """Median wall time per digit of the API's two input paths, on the set's drawings,
+    each drawing preprocessed once (`_median_once_ms`).
 
     png: decode_image + normalize_digit of the 280x280 canvas PNG;
     pixels: pixels_to_ink + normalize_digit of the same digit as a 784-int JSON list.
@@ -158,8 +162,9 @@ def preprocess_timing_ms(samples: list[CanvasDigit], count: int = 300) -> dict[s
     pngs = [s.png for s in samples[:count]]
     lists = [(product_input(png) * 255).round().astype(int).ravel().tolist() for png in pngs]
     return {
-        "png": _median_ms([lambda png=png: product_input(png) for png in pngs]),
-        "pixels": _median_ms([lambda px=px: normalize_digit(pixels_to_ink(px)) for px in lists]),
+        "png": _median_once_ms([lambda png=png: product_input(png) for png in pngs]),
+        "pixels": _median_once_ms([lambda px=px: normalize_digit(pixels_to_ink(px))
+                                   for px in lists]),
     }
 
 
@@ -259,9 +264,9 @@ def _run(args: argparse.Namespace) -> int:
     print(_table(columns, group_sizes(samples)))
     print(unsure_line(samples, probabilities, refused))
     timing = preprocess_timing_ms(samples)
-    print(f"preprocessing, median per digit: 280x280 canvas PNG {timing['png']:.2f} ms "
-          f"(decode_image + normalize_digit), 784-pixel list {timing['pixels']:.3f} ms "
-          "(pixels_to_ink + normalize_digit)")
+    print("preprocessing, median per digit (each once, no warm-up): 280x280 canvas PNG "
+          f"{timing['png']:.2f} ms (decode_image + normalize_digit), 784-pixel list "
+          f"{timing['pixels']:.3f} ms (pixels_to_ink + normalize_digit)")
     if args.json:
         figures = {"seed": args.seed, "digits": digits, "count": len(samples) - len(mishaps),
                    "mishaps": len(mishaps), "accuracy": columns, "preprocess_ms_median": timing}

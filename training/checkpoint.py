@@ -20,8 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from digitnet.modelfile import ModelFileError, npz_bytes, read_weights, sha256_hex
-from digitnet.network import Network
+from digitnet.modelfile import (
+    ModelFileError,
+    array_mismatch,
+    npz_bytes,
+    read_weights,
+    sha256_hex,
+    shapes_of,
+)
+from digitnet.network import Network, unprefixed
 
 from .outdir import write_when_complete
 from .train import EpochRecord, TrainConfig, TrainState, history_dicts, start_state
@@ -166,12 +173,18 @@ def check_run(checkpoint: Checkpoint, run: dict[str, Any]) -> None:
     saved = checkpoint.about.get("run")
     if not isinstance(saved, dict):
         raise CheckpointError(f"checkpoint {checkpoint.directory} does not say its run's settings")
-    differ = differences({k: saved.get(k) for k in run}, json.loads(json.dumps(run)))
+    differ = differences({k: saved.get(k) for k in run}, _as_saved(run))
     if differ:
         raise CheckpointError(f"--resume: the checkpoint in {checkpoint.directory} is of a run "
                               f"with other settings: {', '.join(differ)}; resume it with the "
                               "same arguments, or start again with --restart instead of "
                               "--resume")
+
+
+def _as_saved(run: dict[str, Any]) -> dict[str, Any]:
+    """`run` as checkpoint.json holds it, to compare like with like: JSON has no tuples
+    (they come back lists) and only string keys."""
+    return json.loads(json.dumps(run))
 
 
 def differences(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
@@ -198,7 +211,7 @@ def restore_state(checkpoint: Checkpoint, cfg: TrainConfig) -> TrainState:
     try:
         state.net.set_arrays(_part(arrays, "net", state.net))
         state.best_arrays = _part(arrays, "best", state.net)
-        state.opt.load_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt:")})
+        state.opt.load_state(unprefixed(arrays, "opt:"))
         state.rng.bit_generator.state = about["rng"]
         for i, rng in _layer_rngs(state.net).items():
             rng.bit_generator.state = about["layer_rngs"][str(i)]
@@ -218,10 +231,10 @@ def restore_state(checkpoint: Checkpoint, cfg: TrainConfig) -> TrainState:
 
 def _part(arrays: dict[str, np.ndarray], part: str, net: Network) -> dict[str, np.ndarray]:
     """The network's arrays saved under `part:`, checked to be the network's keys and shapes."""
-    found = {k[len(part) + 1:]: v for k, v in arrays.items() if k.startswith(f"{part}:")}
-    shapes = {k: v.shape for k, v in net.arrays().items()}
-    if {k: v.shape for k, v in found.items()} != shapes:
-        raise ValueError(f"its {part} arrays are not the network's")
+    found = unprefixed(arrays, f"{part}:")
+    problem = array_mismatch(shapes_of(net.arrays()), found, "network")
+    if problem:
+        raise ValueError(f"its {part} arrays are not the network's: {problem}")
     return found
 
 

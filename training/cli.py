@@ -8,10 +8,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import json
-import platform
-import shlex
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -19,7 +15,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import PIL
 from digitnet.modelfile import CARD_FILE, save_model
 from digitnet.network import Network
 
@@ -39,6 +34,7 @@ from .checkpoint import (
 )
 from .idx import IdxError, Split, download, load_split
 from .outdir import OutError, check_out, missing_folders, remove_empty, write_when_complete
+from .provenance import code_commit, model_version, record, run_settings
 from .recipes import RECIPES, OptionError, arch_options, describe_options, parse_options
 from .report import carried_notes, write_model_card
 from .split import DEFAULT_SEED, DEFAULT_VAL, TINY, SplitError, split_data
@@ -47,8 +43,6 @@ from .train import (
     EpochRecord,
     TrainConfig,
     TrainState,
-    augment_config,
-    history_dicts,
     start_state,
     train,
 )
@@ -186,7 +180,7 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     progress = progress or Progress()
     cfg = make_config(args)
     made = missing_folders(args.out)  # before a checkpoint makes them
-    settings = _run_settings(args, cfg)
+    settings = run_settings(args, cfg)
     resumed = _claim_out(args, cfg, settings, progress)
     # A checkpoint that does not fit this network fails here, before the data is read.
     state = restore_state(resumed, cfg) if resumed else start_state(cfg)
@@ -210,17 +204,9 @@ def run_train(args: argparse.Namespace, progress: Progress | None = None) -> dic
     progress.stage = "calibrating and testing"
     cal, predictions = fit_and_apply(net, data.val, data.test)
     metrics = _metrics(data.test, predictions, history, cal, train_seconds)
-    about = {"name": f"digitnet-{cfg.arch}", "version": _version(args, cfg),
-             "metrics": metrics, "extra": {"training": _record(args, cfg, commit, data, history)}}
+    about = _about(args, cfg, metrics, record(args, cfg, run, commit, history))
     progress.stage = "writing the model"
-    write = functools.partial(_write_model, net=net, about=about, predictions=predictions,
-                              labels=data.test.labels, previous_card=args.out / CARD_FILE)
-
-    def moved() -> None:  # the model is in: its checkpoint has served
-        progress.written = True
-        remove_checkpoint(checkpoint_dir(args.out))
-
-    write_when_complete(args.out, write, on_moved=moved)
+    _write_out(args.out, about, net, predictions, data.test.labels, progress)
     print(f"test accuracy {metrics['test_accuracy']:.4f} ({metrics['test_errors']} errors), "
           f"T={cal['temperature']:.3f}, test ECE {cal['test_ece_before']:.4f} -> "
           f"{cal['test_ece_after']:.4f}; wrote {args.out}", flush=True)
@@ -264,12 +250,6 @@ def _held_checkpoint(args: argparse.Namespace) -> str | None:
         raise OutError(f"--out {args.out} holds a checkpoint of an interrupted run {held}: "
                        "--resume to continue it, or --restart to start again")
     return held
-
-
-def _run_settings(args: argparse.Namespace, cfg: TrainConfig) -> dict[str, Any]:
-    """What a resumed run must share with the checkpoint's, known before the data is read."""
-    return {"config": asdict(cfg), "augmentation": augmentation(cfg),
-            "val_size": args.val_size, "tiny": args.tiny}
 
 
 def _data_identity(data: Data) -> dict[str, Any]:
@@ -354,35 +334,26 @@ def _metrics(test: Split, predictions: np.ndarray, history: list[EpochRecord],
     }
 
 
-def _record(args: argparse.Namespace, cfg: TrainConfig, commit: str | None, data: Data,
-            history: list[EpochRecord]) -> dict[str, Any]:
-    """The manifest's "training" entry: how to retrain this model, and what it was fed."""
-    return {"command": reproduce_command(args, cfg), "seed": cfg.seed, "code_commit": commit,
-            "config": asdict(cfg), "augmentation": augmentation(cfg),
-            "val_size": len(data.val.labels),
-            "train_size": len(data.train.labels), "tiny": args.tiny,
-            "data_sha256": data.sha256, "versions": versions(),
-            "history": history_dicts(history)}
+def _about(args: argparse.Namespace, cfg: TrainConfig, metrics: dict[str, Any],
+           training: dict[str, Any]) -> dict[str, Any]:
+    """`save_model`'s name, version, metrics and extra (the provenance `record`)."""
+    return {"name": f"digitnet-{cfg.arch}",
+            "version": model_version(cfg, recipe_config(args), args.tiny),
+            "metrics": metrics, "extra": {"training": training}}
 
 
-def augmentation(cfg: TrainConfig) -> dict[str, Any] | None:
-    """The distortions a run trained with (training/augment.py's settings), recorded: a
-    changed default there trains differently under the same config and command."""
-    distortions = augment_config(cfg)
-    return None if distortions is None else asdict(distortions)
+def _write_out(out: Path, about: dict[str, Any], net: Network, predictions: np.ndarray,
+               labels: np.ndarray, progress: Progress) -> None:
+    """Write the model directory whole (`write_when_complete`, `_write_model`); once it is
+    in --out, the checkpoint has served and goes."""
+    write = functools.partial(_write_model, net=net, about=about, predictions=predictions,
+                              labels=labels, previous_card=out / CARD_FILE)
 
+    def moved() -> None:
+        progress.written = True
+        remove_checkpoint(checkpoint_dir(out))
 
-def _version(args: argparse.Namespace, cfg: TrainConfig) -> str:
-    """Architecture, epochs and seed (and -tiny); a run off its recipe in anything else (a
-    learning rate, an option) adds a hash of what differs: `--option c1=32` was the shipped
-    model's version, and /health could not tell them apart."""
-    version = f"{cfg.arch}-e{cfg.epochs}-s{cfg.seed}" + ("-tiny" if args.tiny else "")
-    recipe = asdict(recipe_config(args))
-    changed = {k: v for k, v in asdict(cfg).items() if v != recipe[k]}
-    if not changed:
-        return version
-    digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()
-    return f"{version}-{digest[:6]}"
+    write_when_complete(out, write, on_moved=moved)
 
 
 def _write_model(directory: Path, *, net: Network, about: dict[str, Any],
@@ -403,42 +374,6 @@ def _notes_to_keep(previous_card: Path, weights_sha256: str) -> str | None:
               f"{dropped[:12]}…, not these: left out of the new card (git history keeps "
               "them)", flush=True)
     return notes
-
-
-def versions() -> dict[str, str]:
-    """The interpreter and libraries a model was trained with."""
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "pillow": PIL.__version__}
-
-
-def code_commit(root: Path | None = None) -> str | None:
-    """The git commit of the training code, if known, with '-dirty' if a file under
-    training/ or layers/model/python/ differs from it or is new (untracked, not ignored):
-    a new module the run imports is code the commit does not hold."""
-    root = root or Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
-        status = ["git", "status", "--porcelain", "--untracked-files=all", "--", "training",
-                  "layers/model/python"]
-        dirty = subprocess.run(status, cwd=root, capture_output=True, text=True, check=True,
-                               timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("-dirty" if dirty else "")
-
-
-def reproduce_command(args: argparse.Namespace, cfg: TrainConfig) -> str:
-    """The explicit command line that retrains this model."""
-    parts = ["python", "-m", "training", "train", "--data-dir", str(args.data_dir),
-             "--arch", cfg.arch, "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
-             "--lr", str(cfg.lr), "--seed", str(cfg.seed), "--val-size", str(args.val_size)]
-    parts += ["--no-augment"] if not cfg.augment and RECIPES[cfg.arch].augment else []
-    parts += ["--no-renormalize"] if not cfg.renormalize and RECIPES[cfg.arch].renormalize else []
-    parts += [f"--option={k}={v}" for k, v in sorted(cfg.arch_options.items())]
-    parts += ["--tiny"] if args.tiny else []
-    parts += ["--overwrite"] if args.overwrite else []
-    return shlex.join([*parts, "--out", str(args.out)])
 
 
 def main(argv: list[str] | None = None) -> int:

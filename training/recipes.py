@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 import numpy as np
-from digitnet.network import ARCHITECTURES, Network
+from digitnet.network import ARCHITECTURES, IMAGE_SHAPE, Network
 
 from .train import TrainConfig
 
@@ -88,7 +88,7 @@ def parse_options(arch: str, items: list[str]) -> dict[str, int | float]:
         options[name] = value
     try:  # what the checks above miss (an even kernel changes the shapes): one image through
         Network.build(arch, seed=0, **{**RECIPES[arch].arch_options, **options}).forward(
-            np.zeros((1, 28, 28), np.float32))
+            np.zeros((1, *IMAGE_SHAPE), np.float32))
     except (ValueError, TypeError) as exc:
         raise OptionError(f"--option {' '.join(items)}: cannot build {arch}: {exc}") from None
     return options

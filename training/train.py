@@ -15,8 +15,8 @@ from digitnet.optim import SGD, Adam
 from .augment import AugmentConfig, augment_batch
 from .idx import Split
 
-# A loss this high (guessing among 10 digits costs ln 10 = 2.3) or NaN: the weights blew up
-# (--lr 1000 reached 4.8e19, and the model was written all the same).
+# A loss this high (guessing among 10 digits costs ln 10 = 2.3) or NaN: the weights blew
+# up (as they do at --lr 1000).
 DIVERGED_LOSS = 100.0
 
 
@@ -154,38 +154,61 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
     state = state or start_state(cfg)
     net, opt, rng = state.net, state.opt, state.rng
     augment = augment_config(cfg)
-    steps_per_epoch = math.ceil(len(train_split.labels) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    warmup = int(cfg.warmup_epochs * steps_per_epoch)
-    lrs = (lr_at(step, total, warmup, cfg.lr)
-           for step in range(state.epoch * steps_per_epoch, total))
+    lrs = _schedule(cfg, len(train_split.labels), state.epoch)
     start, before = time.perf_counter(), state.seconds
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         loss, acc = _train_epoch(net, opt, train_split, rng, cfg.batch_size, augment, lrs)
         val_loss, val_acc = evaluate(net, val_split)
-        seconds = time.perf_counter() - t0
-        rec = EpochRecord(epoch, loss, acc, val_loss, val_acc, seconds, opt.lr)
-        if not (loss < DIVERGED_LOSS and val_loss < DIVERGED_LOSS):  # NaN included
-            raise DivergedError(f"training diverged at epoch {epoch}: the loss is {loss:.3g} "
-                                f"(validation {val_loss:.3g}); try a lower --lr (now {cfg.lr:g})")
+        rec = EpochRecord(epoch, loss, acc, val_loss, val_acc, time.perf_counter() - t0, opt.lr)
+        _check_diverged(rec, cfg.lr)
         state.history.append(rec)
-        if (val_acc, -val_loss) > state.best:
-            state.best = (val_acc, -val_loss)
-            state.best_arrays = {k: v.copy() for k, v in net.arrays().items()}
+        best = _keep_if_best(state, rec)
         state.epoch, state.seconds = epoch, before + time.perf_counter() - start
         if checkpoint is not None:
             checkpoint(state)
         if on_epoch is not None:  # before the line: whoever reads it sees the epoch counted
             on_epoch(rec)
-        elapsed = before + time.perf_counter() - start
-        eta = elapsed / epoch * (cfg.epochs - epoch)
-        log(f"epoch {epoch:2d}/{cfg.epochs}  loss {rec.loss:.4f}  acc {rec.acc:.4f}  "
-            f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  time {seconds:.0f}s  "
-            f"elapsed {_fmt_seconds(elapsed)}  eta {_fmt_seconds(eta)}"
-            + ("  *best" if state.best == (val_acc, -val_loss) else ""))
+        log(_epoch_line(rec, cfg.epochs, before + time.perf_counter() - start, best))
     net.set_arrays(state.best_arrays)
     return net, state.history
+
+
+def _schedule(cfg: TrainConfig, n: int, epochs_done: int) -> Iterator[float]:
+    """The learning rate of each step left after `epochs_done` epochs of `n` images: a
+    resumed run goes on where the uninterrupted one would be."""
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    return (lr_at(step, total, warmup, cfg.lr)
+            for step in range(epochs_done * steps_per_epoch, total))
+
+
+def _check_diverged(rec: EpochRecord, lr: float) -> None:
+    if not (rec.loss < DIVERGED_LOSS and rec.val_loss < DIVERGED_LOSS):  # NaN included
+        raise DivergedError(f"training diverged at epoch {rec.epoch}: the loss is "
+                            f"{rec.loss:.3g} (validation {rec.val_loss:.3g}); try a lower --lr "
+                            f"(now {lr:g})")
+
+
+def _keep_if_best(state: TrainState, rec: EpochRecord) -> bool:
+    """Keep a copy of the weights if this epoch is the best yet (by val_acc, then val_loss:
+    the weights the run returns); whether it is."""
+    score = (rec.val_acc, -rec.val_loss)
+    if score > state.best:
+        state.best = score
+        state.best_arrays = {k: v.copy() for k, v in state.net.arrays().items()}
+    return state.best == score
+
+
+def _epoch_line(rec: EpochRecord, epochs: int, elapsed: float, best: bool) -> str:
+    """The progress line of an epoch; `elapsed`: the run's seconds so far (earlier
+    sessions of a resumed run included), whence the estimate of the rest."""
+    eta = elapsed / rec.epoch * (epochs - rec.epoch)
+    return (f"epoch {rec.epoch:2d}/{epochs}  loss {rec.loss:.4f}  acc {rec.acc:.4f}  "
+            f"val_loss {rec.val_loss:.4f}  val_acc {rec.val_acc:.4f}  time {rec.seconds:.0f}s  "
+            f"elapsed {_fmt_seconds(elapsed)}  eta {_fmt_seconds(eta)}"
+            + ("  *best" if best else ""))
 
 
 def history_dicts(history: list[EpochRecord]) -> list[dict[str, float]]:

@@ -14,6 +14,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise log of `softmax`, from the shifted logits directly: no log of a probability
+    that underflowed to 0."""
     z = logits / np.float32(temperature)
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -28,6 +30,8 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood and its gradient with respect to the logits."""
     n = logits.shape[0]
+    # Shifts and exponentiates twice (softmax, nll), kept: any rewrite must give these very
+    # bits (exp(log_softmax) does not), or every recorded weight hash moves.
     dlogits = softmax(logits)
     dlogits[np.arange(n), labels] -= 1.0
     return nll(logits, labels), (dlogits / n).astype(np.float32)

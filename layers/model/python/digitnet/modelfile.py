@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,21 +154,29 @@ def read_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
         raise ModelFileError(f"cannot read weights {path}: {exc}") from exc
 
 
-def _check_shapes(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    expected = {
-        f"{i}.{k}": tuple(shape)
-        for i, layer in enumerate(manifest["architecture"])
-        for k, shape in layer.get("arrays", {}).items()
-    }
+def array_mismatch(expected: Mapping[str, tuple[int, ...]], arrays: Mapping[str, np.ndarray],
+                   what: str) -> str | None:
+    """How a file's `arrays` differ from the names and shapes `what` (the manifest, the
+    network) expects, or None: one wording for every check of a file's arrays."""
     missing = sorted(expected.keys() - arrays.keys())
     unexpected = sorted(arrays.keys() - expected.keys())
     if missing or unexpected:
-        raise ModelFileError(f"weights do not match manifest: missing {missing}, "
-                             f"unexpected {unexpected}")
-    for key, shape in expected.items():
-        if arrays[key].shape != shape:
-            raise ModelFileError(f"shape mismatch for {key}: manifest says {list(shape)}, "
-                                 f"weights have {list(arrays[key].shape)}")
+        names = [f"the file is missing {missing}"] if missing else []
+        names += [f"the {what} has no {unexpected}"] if unexpected else []
+        return "; ".join(names)
+    wrong = [f"{k}: the {what} has {list(shape)}, the file {list(arrays[k].shape)}"
+             for k, shape in expected.items() if arrays[k].shape != tuple(shape)]
+    return "shape mismatch for " + "; ".join(wrong) if wrong else None
+
+
+def shapes_of(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    return {k: v.shape for k, v in arrays.items()}
+
+
+def _manifest_shapes(manifest: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The arrays the manifest lists, keyed as `Network.arrays` keys them."""
+    return {f"{i}.{k}": tuple(shape) for i, layer in enumerate(manifest["architecture"])
+            for k, shape in layer.get("arrays", {}).items()}
 
 
 def load_model(directory: str | Path) -> LoadedModel:
@@ -180,19 +189,17 @@ def load_model(directory: str | Path) -> LoadedModel:
     _check_manifest(manifest, directory / MANIFEST_FILE)
     arrays = read_weights(directory / manifest.get("weights_file", WEIGHTS_FILE),
                            manifest["weights_sha256"])
-    _check_shapes(manifest, arrays)
+    problem = array_mismatch(_manifest_shapes(manifest), arrays, "manifest")
+    if problem:
+        raise ModelFileError(f"weights do not match manifest: {problem}")
     try:
         network = Network.from_spec(manifest["architecture"], float(manifest["temperature"]))
     except Exception as exc:  # a config no layer takes (an unknown key, a size out of reach)
         raise ModelFileError(f"manifest architecture is invalid: "
                              f"{type(exc).__name__}: {exc}") from exc
-    built = {k: v.shape for k, v in network.arrays().items()}
-    if built.keys() != arrays.keys():
-        raise ModelFileError("layer configs do not fit their arrays: the layers hold "
-                             f"{sorted(built)}, the file {sorted(arrays)}")
-    wrong = sorted(k for k, shape in built.items() if arrays[k].shape != shape)
-    if wrong:
-        raise ModelFileError(f"layer configs do not fit their arrays: {wrong}")
+    problem = array_mismatch(shapes_of(network.arrays()), arrays, "network")
+    if problem:
+        raise ModelFileError(f"layer configs do not fit their arrays: {problem}")
     network.set_arrays(arrays)
     inference = network.for_inference()
     _check_outputs(inference, len(manifest.get("classes", CLASSES)))

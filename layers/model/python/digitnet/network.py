@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,17 +24,22 @@ from .preprocess import SIZE
 
 IMAGE_SHAPE = (SIZE, SIZE)  # what preprocessing makes
 N_CLASSES = 10
-# Images per inference pass. The CNN's working arrays for a few dozen images stay in
-# the CPU caches: the shipped CNN takes 0.08 ms an image in passes of 16-32, 0.12 in
-# passes of 128, 0.18 in passes of 500 or one of 5,000 (one BLAS thread, on an AMD EPYC
-# here; 0.07 / 0.07 / 0.12 / 0.15 on the Xeon before). The logits are
-# bit-identical whatever the pass size (checked on the MNIST test set).
+# Images per inference pass: the CNN's working arrays for a few dozen images stay in the
+# CPU caches (shipped CNN, one BLAS thread: 0.08 ms an image, over twice that in passes
+# of 500 or more). The logits are bit-identical whatever the pass size.
 INFERENCE_CHUNK = 32
+
+
+def unprefixed[T](arrays: Mapping[str, T], prefix: str) -> dict[str, T]:
+    """The entries keyed `<prefix><name>`, keyed `<name>`: one set of arrays among others
+    in one file (a checkpoint's `net:` and `opt:`, an optimiser's `m.<i>`)."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def seed_layers(rng: np.random.Generator) -> list[Layer]:
     """The demo's 784-10-10 MLP, kept as the baseline."""
-    return [Flatten(), Dense(784, 10, rng=rng), ReLU(), Dense(10, 10, relu_next=False, rng=rng)]
+    return [Flatten(), Dense(784, 10, rng=rng), ReLU(),
+            Dense(10, N_CLASSES, relu_next=False, rng=rng)]
 
 
 def mlp_layers(rng: np.random.Generator, hidden: int = 800, dropout: float = 0.3) -> list[Layer]:

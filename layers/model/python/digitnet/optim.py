@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .network import unprefixed
+
 Param = tuple[np.ndarray, np.ndarray]  # (value, gradient), value updated in place
 
 
@@ -74,5 +76,4 @@ class Adam:
 
 def _indexed(arrays: dict[str, np.ndarray], name: str) -> dict[int, np.ndarray]:
     """`{i: copy of arrays["<name>.<i>"]}`: a `state()` entry back as the optimiser keeps it."""
-    prefix = f"{name}."
-    return {int(k[len(prefix):]): np.array(v) for k, v in arrays.items() if k.startswith(prefix)}
+    return {int(i): np.array(v) for i, v in unprefixed(arrays, f"{name}.").items()}
