@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .border import inset_ring, ring_where, see_through, worst_channel
+from .masks import has_alpha
 
 # Uneven lighting (a phone photo: paper 215 grey on one side, 95 on the other) is read
 # from the same ring: a quadratic surface fitted to it, ink touching the edge left out.
@@ -56,7 +57,7 @@ def shading(image: Image.Image, ring: np.ndarray, background: np.ndarray) -> np.
     colours = len(image.getbands())
     if see_through(ring, image.mode):  # a canvas: its alpha is the ink
         return None
-    if image.mode in ("LA", "RGBA"):
+    if has_alpha(image.mode):
         colours -= 1
     samples, paper = ring[:, :colours], background[:colours]
     if np.abs(samples - paper).max() <= SHADING_LEVELS:

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import EmptyDrawingError, InputError, NoDigitError
+from .masks import outer_ring, runs, within
 
 PREPROCESS_VERSION = "mnist-com-3"
 
@@ -157,7 +158,7 @@ def _crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool,
     crop[crop < NOISE_REL * peak] = 0
     inside = _enclosed(clear) if unbox else None
     if inside is not None:  # the digit, and its faint rim, without what encloses it
-        return _crop_to_ink(np.where(_within(inside, MARK_RIM), crop, 0), peak, strict=strict,
+        return _crop_to_ink(np.where(within(inside, MARK_RIM), crop, 0), peak, strict=strict,
                             unbox=False)
     return crop
 
@@ -171,7 +172,7 @@ def _enclosed(strong: np.ndarray) -> np.ndarray | None:
         return None  # most drawings, for a few dozen microseconds
     shell = _outer_runs(strong) | _outer_runs(strong.T).T
     inside = strong & ~shell
-    if not inside.any() or (_within(inside, 1) & shell).any():
+    if not inside.any() or (within(inside, 1) & shell).any():
         return None
     rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
     across = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
@@ -210,20 +211,6 @@ def _first_runs(strong: np.ndarray) -> np.ndarray:
     blank_after = ~strong & (columns > start)
     end = np.where(blank_after.any(axis=1), blank_after.argmax(axis=1), strong.shape[1])
     return (columns >= start) & (columns < end[:, None])
-
-
-def _within(mask: np.ndarray, by: int) -> np.ndarray:
-    """The mask and every pixel within `by` pixels of it (a square around each), a row
-    shift at a time then a column shift (Pillow's MaxFilter took 41 ms on 1024x1024)."""
-    down = mask.copy()
-    for shift in range(1, by + 1):
-        down[shift:] |= mask[:-shift]
-        down[:-shift] |= mask[shift:]
-    grown = down.copy()
-    for shift in range(1, by + 1):
-        grown[:, shift:] |= down[:, :-shift]
-        grown[:, :-shift] |= down[:, shift:]
-    return grown
 
 
 def _erase(crop: np.ndarray, clear: np.ndarray, box: Box) -> None:
@@ -312,21 +299,13 @@ def _tight(strong: np.ndarray, region: Box) -> tuple[Box, np.ndarray, np.ndarray
     return box, rows, cols
 
 
-def runs(indices: np.ndarray) -> zip[tuple[int, int]]:
-    """Consecutive runs of sorted indices as (start, end) pairs, end exclusive."""
-    breaks = np.flatnonzero(np.diff(indices) > 1)
-    starts = np.concatenate((indices[:1], indices[breaks + 1])).tolist()
-    ends = (np.concatenate((indices[breaks], indices[-1:])) + 1).tolist()
-    return zip(starts, ends, strict=True)
-
-
 def _ring_share(strong: np.ndarray) -> float:
     """The share of the outermost ring that is clear ink; 0 for a strip too thin to have
     an inside (a 1-pixel-high line is all edge)."""
     if min(strong.shape) < MIN_EXTENT:
         return 0.0
-    ring = (strong[0], strong[-1], strong[1:-1, 0], strong[1:-1, -1])
-    return sum(np.count_nonzero(side) for side in ring) / sum(side.size for side in ring)
+    ring = outer_ring(strong)
+    return np.count_nonzero(ring) / ring.size
 
 
 def _solid_side_reaches(small: np.ndarray, side: int) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .preprocess import runs
+from .masks import runs
 
 # Ruled or squared paper (a photo of a notebook page): a printed line is a band of rows
 # (or columns) at most RULE_WIDTH of the image thick (RULE_ROWS at least), inked at RULE_INK
