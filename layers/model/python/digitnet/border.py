@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .masks import has_alpha
-from .rules import RULE_ROWS, RULE_SPAN, widest_rule
+from .ruled_lines import RULE_ROWS, RULE_SPAN, widest_rule
 
 RING_SAMPLES = 4096  # border pixels a side read to find the background colour
 # A printed line can lie along the image's very edge (a notebook photo cropped on a line).

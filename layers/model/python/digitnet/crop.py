@@ -30,14 +30,15 @@ NOISE_REL = 0.08  # ink under this fraction of the peak is background noise
 SPECK_REL = 0.08
 # A line under the digit and apart from it (a rule of the page, a 6 or a 9 underlined) is no
 # part of it either: left in, a 0 over a rule was a 2 at 0.996. A patch is one when it lies
-# below all the others, is RULE_ASPECT times as wide as high or more, and RULE_WIDER times as
-# wide as the rest: a 2's base drawn apart is about as wide as its curve (without it the 2 is
-# a 7). No MNIST digit has one (two are underlined, a 9 and a 5, by lines no wider than
-# them). Above the digit, a line is one only when it also spans OVERLINE_SPAN of the image
-# and the rest stops short of its bottom edge: a 7's bar drawn apart from its stem is many
-# times as wide as the stem, but within the drawing, or it is a photo cropped to the 7.
-RULE_ASPECT = 4
-RULE_WIDER = 1.5
+# below all the others, is UNDERLINE_ASPECT times as wide as high or more, and
+# UNDERLINE_WIDER times as wide as the rest: a 2's base drawn apart is about as wide as its
+# curve (without it the 2 is a 7). No MNIST digit has one (two are underlined, a 9 and a 5,
+# by lines no wider than them). Above the digit, a line is one only when it also spans
+# OVERLINE_SPAN of the image and the rest stops short of its bottom edge: a 7's bar drawn
+# apart from its stem is many times as wide as the stem, but within the drawing, or it is a
+# photo cropped to the 7.
+UNDERLINE_ASPECT = 4
+UNDERLINE_WIDER = 1.5
 OVERLINE_SPAN = 0.9
 # A box or a ring drawn round the digit (a form's box, a digit circled) is no part of it: the
 # ink inside it and clear of it is the digit, when it spans ENCLOSED_SHARE of the box's
@@ -165,8 +166,8 @@ def _digit_and_marks(strong: np.ndarray, ink: np.ndarray) -> tuple[Box, list[Box
 
 
 def _lines_apart(patches: list[Box], shape: tuple[int, int]) -> list[Box]:
-    """The patches that are lines apart from the rest (see RULE_ASPECT): below it, or above
-    it and across the image while the rest stops short of its bottom edge."""
+    """The patches that are lines apart from the rest (see UNDERLINE_ASPECT): below it, or
+    above it and across the image while the rest stops short of its bottom edge."""
     if len(patches) < 2:
         return []
     lines = []
@@ -184,10 +185,11 @@ def _lines_apart(patches: list[Box], shape: tuple[int, int]) -> list[Box]:
 
 
 def _line_like(line: Box, rest: list[Box]) -> bool:
-    """RULE_ASPECT times as wide as high or more, and RULE_WIDER times as wide as the rest."""
+    """UNDERLINE_ASPECT times as wide as high or more, and UNDERLINE_WIDER times as wide as
+    the rest."""
     top, bottom, left, right = line
     rest_width = max(box[3] for box in rest) - min(box[2] for box in rest)
-    return right - left >= max(RULE_ASPECT * (bottom - top), RULE_WIDER * rest_width)
+    return right - left >= max(UNDERLINE_ASPECT * (bottom - top), UNDERLINE_WIDER * rest_width)
 
 
 def _ink_patches(strong: np.ndarray) -> list[Box]:

@@ -17,8 +17,8 @@ from PIL import ExifTags, Image
 
 from .errors import ImageDecodeError, ImageTooLargeError, InputError
 from .frame import without_frame
-from .page import without_table
 from .paper import find_paper, ink_on_paper
+from .table import without_table
 
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
 # No drawing is longer than this on a side; a 1 x 16,777,216 PNG, within any pixel
@@ -52,7 +52,7 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     the paper (digitnet.paper), so dark-on-light, light-on-dark, coloured strokes, photos
     lit unevenly and canvases with a see-through background all work. A frame round the
     image (digitnet.frame) is cut off first; images whose longer side exceeds MAX_SIDE are
-    reduced; a page lying on a table is cropped to (digitnet.page)."""
+    reduced; a page lying on a table is cropped to (digitnet.table)."""
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ImageDecodeError("expected non-empty image bytes")
     with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):

@@ -3,7 +3,7 @@
 The paper is read on the image's border (digitnet.border: the outermost ring of pixels,
 past printed lines along the edge), where a drawing leaves it bare: one colour, or on an
 opaque photo lit unevenly a smooth surface fitted to the ring (digitnet.lighting). A
-notebook page's printed lines are taken out of the ink afterwards (digitnet.rules).
+notebook page's printed lines are taken out of the ink afterwards (digitnet.ruled_lines).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .border import read_ring
 from .lighting import paper_image, shading
 from .masks import has_alpha, has_see_through
 from .preprocess import EMPTY_PEAK
-from .rules import without_rules
+from .ruled_lines import without_rules
 
 # A canvas whose opaque ink covers over half its border has the ink's alpha for the ring's
 # median: read as opaque paper, its colours (the ink's own) drew nothing, and it was refused
