@@ -132,11 +132,11 @@ def _past_edge_lines(image: Image.Image, ring: np.ndarray,
     the paper, with a printed line or a thick stroke, a box-like 0, just inside)."""
     lines = [_edge_line(band, most, reach) for band, most, reach in _edge_bands(image)]
     if any(lines):
-        paper = np.median(_border_ring(image, _depths(lines)), axis=0)
+        paper_colour = np.median(_border_ring(image, _depths(lines)), axis=0)
         pixels = _overview(image)
-        covered = _covers(pixels, paper)
-        lines = [line if line and _unlike(line.colour, paper)
-                 and _covers(pixels, line.colour) < covered and _paper_past(line, paper)
+        covered = _covers(pixels, paper_colour)
+        lines = [line if line and _unlike(line.colour, paper_colour)
+                 and _covers(pixels, line.colour) < covered and _paper_past(line, paper_colour)
                  else None for line in lines]
     if not any(lines):
         return ring, colour
@@ -144,10 +144,10 @@ def _past_edge_lines(image: Image.Image, ring: np.ndarray,
     return ring, np.median(ring, axis=0)
 
 
-def _paper_past(line: EdgeLine, paper: np.ndarray) -> bool:
+def _paper_past(line: EdgeLine, paper_colour: np.ndarray) -> bool:
     """Past a bar lies the paper (a stroke running along the edge, the paper between them
     taken for a bar, has ink past it)."""
-    return line.past is None or not _unlike(line.past, paper)
+    return line.past is None or not _unlike(line.past, paper_colour)
 
 
 def _unlike(colour: np.ndarray, other: np.ndarray) -> bool:

@@ -66,56 +66,56 @@ def crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool,
     boxed. `strict`: NoDigitError when that ink covers too much (no background) or too
     little. `unbox`: what encloses the digit is left out (once: boxes nested a few pixels
     apart would be unboxed one by one, 6 s on a 1024 px image)."""
-    strong = ink >= BBOX_REL * peak
+    clear = ink >= BBOX_REL * peak
     if strict:
-        share = np.count_nonzero(strong) / max(ink.shape) ** 2
-        if share > MAX_INK_SHARE and _ring_share(strong) > MAX_INK_SHARE:
+        share = np.count_nonzero(clear) / max(ink.shape) ** 2
+        if share > MAX_INK_SHARE and _ring_share(clear) > MAX_INK_SHARE:
             raise NoDigitError(f"ink covers {share:.0%} of the image, its edge too: there is "
                                "no background to tell a digit from")
-    (top, bottom, left, right), marks = _digit_and_marks(strong, ink)
+    (top, bottom, left, right), marks = _digit_and_marks(clear, ink)
     if strict and max(bottom - top, right - left) < MIN_EXTENT:
         raise NoDigitError(f"the ink is a speck, under {MIN_EXTENT} pixels across: too "
                            "small to be a digit")
     crop = ink[top:bottom, left:right].copy()
-    clear = strong[top:bottom, left:right]
+    crop_clear = clear[top:bottom, left:right]
     for mark in marks:  # only those between pieces of the digit are inside its box
-        _erase(crop, clear, (mark[0] - top, mark[1] - top, mark[2] - left, mark[3] - left))
+        _erase(crop, crop_clear, (mark[0] - top, mark[1] - top, mark[2] - left, mark[3] - left))
     crop[crop < NOISE_REL * peak] = 0
-    inside = _enclosed(clear) if unbox else None
+    inside = _enclosed(crop_clear) if unbox else None
     if inside is not None:  # the digit, and its faint rim, without what encloses it
         return crop_to_ink(np.where(within(inside, MARK_RIM), crop, 0), peak, strict=strict,
-                            unbox=False)
+                           unbox=False)
     return crop
 
 
-def _enclosed(strong: np.ndarray) -> np.ndarray | None:
+def _enclosed(clear: np.ndarray) -> np.ndarray | None:
     """The clear ink inside a box or a ring drawn round the digit (see ENCLOSED_SHARE), or
     None. Inside means in no first or last run of ink of its row nor of its column: all of a
     digit's own strokes are in one, but a stroke across a loop, which touches it."""
-    height, width = strong.shape
-    if width < ENCLOSURE_WIDTH * height or not _boxed_maybe(strong):
+    height, width = clear.shape
+    if width < ENCLOSURE_WIDTH * height or not _boxed_maybe(clear):
         return None  # most drawings, for a few dozen microseconds
-    shell = _outer_runs(strong) | _outer_runs(strong.T).T
-    inside = strong & ~shell
+    shell = _outer_runs(clear) | _outer_runs(clear.T).T
+    inside = clear & ~shell
     if not inside.any() or (within(inside, 1) & shell).any():
         return None
     rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
     across = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
     if across < ENCLOSED_SHARE * max(height, width):
         return None
-    return inside if np.count_nonzero(inside) >= ENCLOSED_INK * np.count_nonzero(strong) else None
+    return inside if np.count_nonzero(inside) >= ENCLOSED_INK * np.count_nonzero(clear) else None
 
 
-def _boxed_maybe(strong: np.ndarray) -> bool:
+def _boxed_maybe(clear: np.ndarray) -> bool:
     """Whether SAMPLED_CROSSINGS of the rows read (a twentieth of the way apart) cross from
     three to BOXED_CROSSINGS runs of ink, as rows through a box and the digit in it do, and
     a column does too; a digit's own rows cross two at most, but for a few (3 % of the
     canvas set's drawings pass), noise and texture many more. Its columns are all read: a 1
     in a box is a few of them."""
-    rows = _crossings(strong[:: max(1, len(strong) // 20)])
+    rows = _crossings(clear[:: max(1, len(clear) // 20)])
     if np.count_nonzero((rows >= 3) & (rows <= BOXED_CROSSINGS)) < SAMPLED_CROSSINGS:
         return False
-    columns = _crossings(strong.T)
+    columns = _crossings(clear.T)
     return bool(((columns >= 3) & (columns <= BOXED_CROSSINGS)).any())
 
 
@@ -124,17 +124,17 @@ def _crossings(lines: np.ndarray) -> np.ndarray:
     return np.count_nonzero(lines[:, 1:] > lines[:, :-1], axis=1) + lines[:, 0]
 
 
-def _outer_runs(strong: np.ndarray) -> np.ndarray:
+def _outer_runs(clear: np.ndarray) -> np.ndarray:
     """Each row's first and last run of ink: from its first ink pixel to the blank after
     it, and the same from the other end."""
-    return strong & (_first_runs(strong) | _first_runs(strong[:, ::-1])[:, ::-1])
+    return clear & (_first_runs(clear) | _first_runs(clear[:, ::-1])[:, ::-1])
 
 
-def _first_runs(strong: np.ndarray) -> np.ndarray:
-    columns = np.arange(strong.shape[1])
-    start = strong.argmax(axis=1)[:, None]  # 0 in a blank row: its run, anded with no ink, none
-    blank_after = ~strong & (columns > start)
-    end = np.where(blank_after.any(axis=1), blank_after.argmax(axis=1), strong.shape[1])
+def _first_runs(clear: np.ndarray) -> np.ndarray:
+    columns = np.arange(clear.shape[1])
+    start = clear.argmax(axis=1)[:, None]  # 0 in a blank row: its run, anded with no ink, none
+    blank_after = ~clear & (columns > start)
+    end = np.where(blank_after.any(axis=1), blank_after.argmax(axis=1), clear.shape[1])
     return (columns >= start) & (columns < end[:, None])
 
 
@@ -148,17 +148,17 @@ def _erase(crop: np.ndarray, clear: np.ndarray, box: Box) -> None:
     crop[max(top, 0) : max(bottom, 0), max(left, 0) : max(right, 0)] = 0
 
 
-def _digit_and_marks(strong: np.ndarray, ink: np.ndarray) -> tuple[Box, list[Box]]:
+def _digit_and_marks(clear: np.ndarray, ink: np.ndarray) -> tuple[Box, list[Box]]:
     """The box around the digit's patches of clear ink, and the stray marks (under
     SPECK_REL of the largest patch's ink) left out of it."""
-    patches = _ink_patches(strong)
+    patches = _ink_patches(clear)
     if len(patches) == 1:
         return patches[0], []
     mass = [float(ink[top:bottom, left:right].sum()) for top, bottom, left, right in patches]
     least = SPECK_REL * max(mass)
     digit = [box for box, m in zip(patches, mass, strict=True) if m >= least]
     marks = [box for box, m in zip(patches, mass, strict=True) if m < least]
-    for line in _lines_apart(digit, strong.shape):
+    for line in _lines_apart(digit, clear.shape):
         digit.remove(line)
         marks.append(line)
     tops, bottoms, lefts, rights = zip(*digit, strict=True)
@@ -192,14 +192,14 @@ def _line_like(line: Box, rest: list[Box]) -> bool:
     return right - left >= max(UNDERLINE_ASPECT * (bottom - top), UNDERLINE_WIDER * rest_width)
 
 
-def _ink_patches(strong: np.ndarray) -> list[Box]:
+def _ink_patches(clear: np.ndarray) -> list[Box]:
     """Boxes of ink set apart by blank rows or columns (a recursive XY cut, as page layout
     is split into blocks): projections only, so a digit with no gap costs two `any`s. Past
     MAX_PATCHES (a texture) the regions left are split no further, each one patch."""
     patches: list[Box] = []
-    todo = [(0, strong.shape[0], 0, strong.shape[1])]
+    todo = [(0, clear.shape[0], 0, clear.shape[1])]
     while todo:
-        box, rows, cols = _tight(strong, todo.pop())
+        box, rows, cols = _tight(clear, todo.pop())
         top, bottom, left, right = box
         if rows[-1] - rows[0] != len(rows) - 1:  # a blank row inside
             todo += [(top + a, top + b, left, right) for a, b in runs(rows - rows[0])]
@@ -209,15 +209,15 @@ def _ink_patches(strong: np.ndarray) -> list[Box]:
             patches.append(box)  # one patch (most digits: the first region is the last)
             continue
         if len(patches) + len(todo) > MAX_PATCHES:
-            return patches + [_tight(strong, region)[0] for region in todo]
+            return patches + [_tight(clear, region)[0] for region in todo]
     return patches
 
 
-def _tight(strong: np.ndarray, region: Box) -> tuple[Box, np.ndarray, np.ndarray]:
+def _tight(clear: np.ndarray, region: Box) -> tuple[Box, np.ndarray, np.ndarray]:
     """The box around the clear ink of a region (which has some), and the indices of its
     inked rows and columns, counted from that box."""
     top, bottom, left, right = region
-    part = strong[top:bottom, left:right]
+    part = clear[top:bottom, left:right]
     rows = np.flatnonzero(part.any(axis=1))
     cols = np.flatnonzero(part.any(axis=0))
     box = (top + int(rows[0]), top + int(rows[-1]) + 1, left + int(cols[0]),
@@ -225,10 +225,10 @@ def _tight(strong: np.ndarray, region: Box) -> tuple[Box, np.ndarray, np.ndarray
     return box, rows, cols
 
 
-def _ring_share(strong: np.ndarray) -> float:
+def _ring_share(clear: np.ndarray) -> float:
     """The share of the outermost ring that is clear ink; 0 for a strip too thin to have
     an inside (a 1-pixel-high line is all edge)."""
-    if min(strong.shape) < MIN_EXTENT:
+    if min(clear.shape) < MIN_EXTENT:
         return 0.0
-    ring = outer_ring(strong)
+    ring = outer_ring(clear)
     return np.count_nonzero(ring) / ring.size

@@ -95,21 +95,21 @@ def _checked_ink(ink: np.ndarray) -> np.ndarray:
 def _solid_side_reaches(small: np.ndarray, side: int) -> bool:
     """Whether some side x side square is all clear ink (window sums of a summed-area
     table); most digits have too little ink to hold one, which is quicker to count."""
-    strong = small >= BBOX_REL
-    if min(small.shape) < side or np.count_nonzero(strong) < side * side:
+    clear = small >= BBOX_REL
+    if min(small.shape) < side or np.count_nonzero(clear) < side * side:
         return False
     table = np.zeros((small.shape[0] + 1, small.shape[1] + 1), np.int32)
-    table[1:, 1:] = strong.cumsum(axis=0).cumsum(axis=1)
+    table[1:, 1:] = clear.cumsum(axis=0).cumsum(axis=1)
     sums = table[side:, side:] - table[:-side, side:] - table[side:, :-side] + table[:-side, :-side]
     return bool((sums == side * side).any())
 
 
-def _solid_bar(crop: np.ndarray, clear: float) -> bool:
-    """Whether the crop is BAR_ASPECT times as wide as high or more and its ink of `clear`
+def _solid_bar(crop: np.ndarray, level: float) -> bool:
+    """Whether the crop is BAR_ASPECT times as wide as high or more and its ink of `level`
     or over, as drawn (scaling up a small one blurs its holes shut), fills BAR_FILL of it.
     Most digits are taller than wide: their ink is not counted."""
     height, width = crop.shape
-    return width >= BAR_ASPECT * height and np.count_nonzero(crop >= clear) >= BAR_FILL * crop.size
+    return width >= BAR_ASPECT * height and np.count_nonzero(crop >= level) >= BAR_FILL * crop.size
 
 
 def _scale_to_box(crop: np.ndarray) -> np.ndarray:
