@@ -55,8 +55,8 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     The result's peak is stretched to 1 so faint or thin strokes (which
     anti-aliasing greys out when a big drawing shrinks to 20 px) look like
     MNIST's pen strokes. `strict`: NoDigitError for ink in no digit's shape (see
-    MAX_INK_SHARE, MIN_EXTENT, MAX_SOLID); training turns it off: its distorted digits
-    are labelled, whatever shape they take.
+    crop.MAX_INK_SHARE and MIN_EXTENT, MAX_SOLID, BAR_ASPECT); training turns it off: its
+    distorted digits are labelled, whatever shape they take.
     """
     ink = _checked_ink(ink)
     peak = ink_peak(ink)
