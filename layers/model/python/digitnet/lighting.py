@@ -8,6 +8,7 @@ a shadow along one edge); evenly lit images and canvases keep the one colour.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -62,7 +63,7 @@ def shading(image: Image.Image, ring: np.ndarray, colour: np.ndarray) -> np.ndar
     samples, paper_colour = ring[:, :bands], colour[:bands]
     if np.abs(samples - paper_colour).max() <= SHADING_LEVELS:
         return None
-    step = -(-len(samples) // SHADING_FIT_SAMPLES)
+    step = math.ceil(len(samples) / SHADING_FIT_SAMPLES)
     outer = _Points(samples[::step].astype(np.float64), _design(ring_where(*image.size)[::step]))
     inner_samples, inner_where = inset_ring(image, INNER_RING)
     inner = _Points(inner_samples[::step, :bands].astype(np.float64),

@@ -14,6 +14,8 @@ and then its ink is what is darker than it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image, ImageChops
 
@@ -116,7 +118,7 @@ def _thumbnail(image: Image.Image) -> np.ndarray:
 def _reduced_to(image: Image.Image, side: int) -> Image.Image:
     """At most `side` pixels a side, by box averaging (which evens out a desk's grain and
     the camera's noise)."""
-    factor = -(-max(image.size) // side)
+    factor = math.ceil(max(image.size) / side)
     return image.reduce(factor) if factor > 1 else image
 
 
@@ -229,7 +231,7 @@ def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
     rows, columns = np.nonzero(inside & (np.asarray(crop.convert("L")) < below))
     if len(rows) < INK_PIXELS:
         return False
-    step = -(-len(rows) // INK_SAMPLES)  # evenly spread: a median and a count need no more
+    step = math.ceil(len(rows) / INK_SAMPLES)  # evenly spread: a median and a count need no more
     rows, columns = rows[::step], columns[::step]
     values = np.asarray(crop).reshape(crop.height, crop.width, -1)
     around = _mean_around(values, rows, columns)
