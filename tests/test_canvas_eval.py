@@ -183,8 +183,8 @@ def test_each_mishap_is_what_its_kind_says() -> None:
     a photo is a JPEG whose paper is 40 or more levels darker on one side; a notebook page
     has printed lines; a page on a table is a JPEG whose border is the table, darker than
     the page in the middle."""
+    from digitnet.crop import BBOX_REL, _ink_patches
     from digitnet.imagefile import decode_image
-    from digitnet.preprocess import BBOX_REL, _ink_patches
 
     images, labels = synthetic_digits()
     samples = build_mishap_set(images, labels, seed=0, count=8)

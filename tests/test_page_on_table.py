@@ -1,4 +1,4 @@
-"""A photo of a page lying on a table: the table is not ink (digitnet.page).
+"""A photo of a page lying on a table: the table is not ink (digitnet.table).
 
 Read against the border's colour, the table's, the whole page was ink: a digit on a page
 on a dark desk was refused as "no digit" or read as a blob. The table is painted in the
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from api_helpers import SEVEN, ZERO, data_url, encode
 from digitnet.imagefile import decode_image
-from digitnet.page import without_table
+from digitnet.table import without_table
 from PIL import Image, ImageDraw, ImageFilter
 from test_preprocess_photos import BLUE_INK, SIDE, strokes_mask
 
@@ -192,14 +192,14 @@ def bold_light_zero(fmt: str) -> bytes:
 def test_a_bold_light_digit_on_dark_is_no_page(monkeypatch, fmt) -> None:
     """It has no ink of its own (every pixel is one of its two colours or a blend): left as
     it is. Without that check its background was painted light and the hole read as ink."""
-    from digitnet import imagefile, page
+    from digitnet import imagefile, table
 
     data = bold_light_zero(fmt)
     with monkeypatch.context() as patch:
         patch.setattr(imagefile, "without_table", lambda image: image)
         as_drawn = decode_image(data)
     assert np.array_equal(decode_image(data), as_drawn)
-    monkeypatch.setattr(page, "_holds_ink", lambda *args: True)
+    monkeypatch.setattr(table, "_holds_ink", lambda *args: True)
     assert not np.array_equal(decode_image(data), as_drawn)
 
 
@@ -254,10 +254,10 @@ def test_an_opaque_rgba_photo_of_a_page_on_a_table_is_found() -> None:
 def test_a_stroke_running_to_the_page_s_edge_leaves_the_photo_as_it_is(monkeypatch) -> None:
     """A page on a table whose digit's stroke runs to the page's edge: painting the table
     and the page's edge would cut it, so nothing is painted (without that check, it was)."""
-    from digitnet import page
+    from digitnet import table
 
     data, _ = page_on_table([[(0.5, 0.3), (0.5, 1.4)]], TABLES["wood"], page=0.6)
     photo = Image.open(io.BytesIO(data)).convert("RGB")
     assert without_table(photo) is photo
-    monkeypatch.setattr(page, "_ink_runs_off", lambda *args: False)
+    monkeypatch.setattr(table, "_ink_runs_off", lambda *args: False)
     assert without_table(photo) is not photo

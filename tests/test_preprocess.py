@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_helpers import ONE, SEVEN, ZERO, encode, raw_png
-from digitnet import preprocess
+from digitnet import crop
+from digitnet.crop import _digit_and_marks, _enclosed, _ink_patches
 from digitnet.errors import (
     EmptyDrawingError,
     ImageDecodeError,
@@ -21,9 +22,6 @@ from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS, decode_image, image_pix
 from digitnet.preprocess import (
     BBOX_REL,
     PREPROCESS_VERSION,
-    _digit_and_marks,
-    _enclosed,
-    _ink_patches,
     normalize_batch,
     normalize_digit,
     pixels_to_ink,
@@ -618,7 +616,7 @@ def test_nested_boxes_are_unboxed_in_one_pass(monkeypatch) -> None:
     for k in range(0, 500, 4):
         ink[k : 1024 - k, [k, 1023 - k]] = ink[[k, 1023 - k], k : 1024 - k] = 1
     calls = []
-    monkeypatch.setattr(preprocess, "_enclosed", lambda strong: calls.append(1) or
+    monkeypatch.setattr(crop, "_enclosed", lambda strong: calls.append(1) or
                         _enclosed(strong))
     with pytest.raises(NoDigitError):  # the boxes left are a blob of ink
         normalize_digit(ink)
@@ -629,7 +627,7 @@ def test_noise_is_not_searched_for_a_box(monkeypatch) -> None:
     """Its rows cross too many runs of ink (BOXED_CROSSINGS): 30-40 ms more on 1024 px."""
     ink = (np.random.default_rng(0).random((1024, 1024)) < 0.05).astype(np.float32)
     calls = []
-    monkeypatch.setattr(preprocess, "_outer_runs", lambda strong: calls.append(1))
+    monkeypatch.setattr(crop, "_outer_runs", lambda strong: calls.append(1))
     with pytest.raises(NoDigitError):
         normalize_digit(ink)
     assert calls == []

@@ -185,7 +185,7 @@ def test_a_vignette_is_paper_too() -> None:
 
 def test_paper_of_two_tones_is_not_lighting(monkeypatch) -> None:
     """A long strip, its left third 105 levels darker (a table beside the paper): no
-    lighting is fitted, and the table is no ink (digitnet.page; before, it was clear ink
+    lighting is fitted, and the table is no ink (digitnet.table; before, it was clear ink
     and the stroke beside it was dropped as a stray mark). (A grey only 45-55 levels
     darker is taken for lighting: see the README.)"""
     image = Image.new("RGB", (900, 300), "white")

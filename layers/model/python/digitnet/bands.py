@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import RULE_INK, RULE_SPAN
+from .ruled_lines import RULE_INK, RULE_SPAN
 
 MAX_BAND = 0.25
 # A band's outermost row is inked across the whole side (a bar, a shadow, JPEG noise aside);

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from .rules import RULE_ROWS, RULE_SPAN, widest_rule
+from .masks import has_alpha
+from .ruled_lines import RULE_ROWS, RULE_SPAN, widest_rule
 
 RING_SAMPLES = 4096  # border pixels a side read to find the background colour
 # A printed line can lie along the image's very edge (a notebook photo cropped on a line).
@@ -98,13 +99,13 @@ def _sampled(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def see_through(ring: np.ndarray, mode: str) -> bool:
     """Whether the paper on the ring is see-through somewhere (a canvas `toDataURL()`)."""
-    return mode in ("LA", "RGBA") and ring[:, -1].min() < 255
+    return has_alpha(mode) and ring[:, -1].min() < 255
 
 
-def worst_channel(residuals: np.ndarray) -> np.ndarray:
-    """Largest |residual| of each (n, bands) row, pairwise: max(axis=1) over 3 columns
-    took 41 us a call on 1024 rows, this 2.5."""
-    return functools.reduce(np.maximum, np.abs(residuals).T)
+def worst_channel(residuals: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Largest |residual| over the bands (`axis`: the last, as in (n, bands) rows), pairwise:
+    max(axis=1) over 3 columns took 41 us a call on 1024 rows, this 2.5."""
+    return functools.reduce(np.maximum, np.moveaxis(np.abs(residuals), axis, 0))
 
 
 def _edge_unlike(image: Image.Image, ring: np.ndarray, colour: np.ndarray) -> bool:
@@ -131,11 +132,11 @@ def _past_edge_lines(image: Image.Image, ring: np.ndarray,
     the paper, with a printed line or a thick stroke, a box-like 0, just inside)."""
     lines = [_edge_line(band, most, reach) for band, most, reach in _edge_bands(image)]
     if any(lines):
-        paper = np.median(_border_ring(image, _depths(lines)), axis=0)
+        paper_colour = np.median(_border_ring(image, _depths(lines)), axis=0)
         pixels = _overview(image)
-        covered = _covers(pixels, paper)
-        lines = [line if line and _unlike(line.colour, paper)
-                 and _covers(pixels, line.colour) < covered and _paper_past(line, paper)
+        covered = _covers(pixels, paper_colour)
+        lines = [line if line and _unlike(line.colour, paper_colour)
+                 and _covers(pixels, line.colour) < covered and _paper_past(line, paper_colour)
                  else None for line in lines]
     if not any(lines):
         return ring, colour
@@ -143,14 +144,14 @@ def _past_edge_lines(image: Image.Image, ring: np.ndarray,
     return ring, np.median(ring, axis=0)
 
 
-def _paper_past(line: EdgeLine, paper: np.ndarray) -> bool:
+def _paper_past(line: EdgeLine, paper_colour: np.ndarray) -> bool:
     """Past a bar lies the paper (a stroke running along the edge, the paper between them
     taken for a bar, has ink past it)."""
-    return line.past is None or not _unlike(line.past, paper)
+    return line.past is None or not _unlike(line.past, paper_colour)
 
 
 def _unlike(colour: np.ndarray, other: np.ndarray) -> bool:
-    return bool(np.abs(colour - other).max() > EDGE_LINE_LEVELS)
+    return bool(worst_channel(colour - other) > EDGE_LINE_LEVELS)
 
 
 def _overview(image: Image.Image, side: int = 32) -> np.ndarray:
@@ -198,7 +199,7 @@ def _edge_line(band: np.ndarray, most: int, reach: int) -> EdgeLine | None:
     if np.count_nonzero(off) > (1 - RULE_SPAN) * len(edge):
         return None
     profile = np.median(band, axis=1)  # ink or crossing lines in under half a row: unmoved
-    changed = np.flatnonzero(np.abs(profile[: reach + 1] - line).max(axis=1) > EDGE_LINE_LEVELS)
+    changed = np.flatnonzero(worst_channel(profile[: reach + 1] - line) > EDGE_LINE_LEVELS)
     if len(changed) == 0:
         return None
     first = int(changed[0])

@@ -11,7 +11,8 @@ class EmptyDrawingError(InputError):
 
 
 class NoDigitError(InputError):
-    """Ink, but in no shape a digit has: a speck, a solid blob, or ink everywhere."""
+    """Ink, but in no shape a digit has: a speck, a solid blob, a solid bar, or ink
+    everywhere."""
 
 
 class ImageDecodeError(InputError):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .border import worst_channel
+
 FRAME_SHARE = 0.16  # a frame is at most this share of the image's side, on each side
 LINE_LEVELS = 10  # a line is one colour: all but LINE_OUTLIERS of it within these levels
 LINE_OUTLIERS = 0.02  # of its median (JPEG noise, a corner)
@@ -75,7 +77,7 @@ def _frame(values: np.ndarray, most: int) -> int:
     colour, followed by PAPER_ROWS + 1 of another, all of them each one colour. The rows'
     mean colours screen out the common case, a paper edge, in one pass."""
     rows = values.mean(axis=1)
-    differs = np.flatnonzero(np.abs(rows - rows[0]).max(axis=1)[: most + 1] >= FRAME_LEVELS / 2)
+    differs = np.flatnonzero(worst_channel(rows[: most + 1] - rows[0]) >= FRAME_LEVELS / 2)
     if len(differs) == 0 or differs[0] == 0:
         return 0
     depth = int(differs[0])
@@ -91,5 +93,5 @@ def _frame(values: np.ndarray, most: int) -> int:
 
 
 def _one_colour(line: np.ndarray, outliers: float = LINE_OUTLIERS) -> bool:
-    off = np.abs(line.astype(np.int16) - np.median(line, axis=0).astype(np.int16)).max(axis=1)
+    off = worst_channel(line.astype(np.int16) - np.median(line, axis=0).astype(np.int16))
     return bool(np.count_nonzero(off > LINE_LEVELS) <= outliers * len(line))

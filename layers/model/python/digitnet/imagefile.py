@@ -17,8 +17,8 @@ from PIL import ExifTags, Image
 
 from .errors import ImageDecodeError, ImageTooLargeError, InputError
 from .frame import without_frame
-from .page import without_table
 from .paper import find_paper, ink_on_paper
+from .table import without_table
 
 MAX_SIDE = 1024  # larger images are reduced first: a digit needs no more detail
 # No drawing is longer than this on a side; a 1 x 16,777,216 PNG, within any pixel
@@ -33,8 +33,9 @@ JPEGS = frozenset({"JPEG", "MPO"})
 # repeated 2,523 times in a 4096x4096 JPEG of under 1,000,000 bytes took 18 s to decode, a
 # plain one 0.07 s. libjpeg's progressive scripts write 6 scans (grey), 10 (colour) or 18
 # (CMYK). At this limit the costliest scan of a 4096x4096 CMYK JPEG, repeated, took 0.35 s
-# to decode here and a batch of 16 such images 6.0 s (a batch holds 4 now); at 64, 0.7 s
-# and 12.5 s, over the function's 10 s timeout; at 100, 1.3 s and 16.7 s.
+# to decode here and a batch of 16 such images 6.0 s (a batch now holds at most the API's
+# MAX_BATCH_PIXELS); at 64, 0.7 s and 12.5 s, over the function's 10 s timeout; at 100,
+# 1.3 s and 16.7 s.
 MAX_JPEG_SCANS = 32
 # EXIF read for the picture's orientation at most: a JPEG's APP1 segment holds no more, and
 # Pillow reads every tag (65,000 tags in a 786 KB WebP: 0.6 s; a JPEG's 5,400: 37 ms).
@@ -53,7 +54,7 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, whole: bool = Fal
     the paper (digitnet.paper), so dark-on-light, light-on-dark, coloured strokes, photos
     lit unevenly and canvases with a see-through background all work. A frame round the
     image (digitnet.frame) is cut off first; images whose longer side exceeds MAX_SIDE are
-    reduced; a page lying on a table is cropped to (digitnet.page). `whole`: no frame or
+    reduced; a page lying on a table is cropped to (digitnet.table). `whole`: no frame or
     table cut off, for a picture already framed as the network reads it (28x28)."""
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ImageDecodeError("expected non-empty image bytes")

@@ -8,12 +8,14 @@ a shadow along one edge); evenly lit images and canvases keep the one colour.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from .border import inset_ring, ring_where, see_through, worst_channel
+from .masks import has_alpha
 
 # Uneven lighting (a phone photo: paper 215 grey on one side, 95 on the other) is read
 # from the same ring: a quadratic surface fitted to it, ink touching the edge left out.
@@ -48,35 +50,37 @@ SHADING_GRID = 256
 INNER_RING = 0.2
 
 
-def shading(image: Image.Image, ring: np.ndarray, background: np.ndarray) -> np.ndarray | None:
+def shading(image: Image.Image, ring: np.ndarray, colour: np.ndarray) -> np.ndarray | None:
     """The paper's lighting as a quadratic surface ((6, colour bands) coefficients over
     _design's terms) when it is uneven on an opaque image; None otherwise, and then the
-    paper is the one colour `background`, as always. An evenly lit ring (every pixel within
+    paper is `colour`, one colour, as always. An evenly lit ring (every pixel within
     SHADING_LEVELS of the median, as on a drawn canvas) costs one comparison."""
-    colours = len(image.getbands())
+    bands = len(image.getbands())
     if see_through(ring, image.mode):  # a canvas: its alpha is the ink
         return None
-    if image.mode in ("LA", "RGBA"):
-        colours -= 1
-    samples, paper = ring[:, :colours], background[:colours]
-    if np.abs(samples - paper).max() <= SHADING_LEVELS:
+    if has_alpha(image.mode):
+        bands -= 1
+    samples, paper_colour = ring[:, :bands], colour[:bands]
+    if np.abs(samples - paper_colour).max() <= SHADING_LEVELS:
         return None
-    step = -(-len(samples) // SHADING_FIT_SAMPLES)
-    outer = _Ring(samples[::step].astype(np.float64), _design(ring_where(*image.size)[::step]))
+    step = math.ceil(len(samples) / SHADING_FIT_SAMPLES)
+    outer = _Points(samples[::step].astype(np.float64), _design(ring_where(*image.size)[::step]))
     inner_samples, inner_where = inset_ring(image, INNER_RING)
-    inner = _Ring(inner_samples[::step, :colours].astype(np.float64),
-                  _design(inner_where[::step]))
-    outer_fit = _robust_surface(outer, paper)
-    both = _Ring(np.concatenate((outer.samples, inner.samples)),
-                 np.concatenate((outer.design, inner.design)))
-    both_fit = _robust_surface(both, paper, start=_robust_surface(inner, paper))
-    if (inner.misfit(both_fit) < inner.misfit(outer_fit) and _uneven(both_fit, paper)
+    inner = _Points(inner_samples[::step, :bands].astype(np.float64),
+                    _design(inner_where[::step]))
+    outer_fit = _robust_surface(outer, paper_colour)
+    both = _Points(np.concatenate((outer.samples, inner.samples)),
+                   np.concatenate((outer.design, inner.design)))
+    both_fit = _robust_surface(both, paper_colour, start=_robust_surface(inner, paper_colour))
+    if (inner.misfit(both_fit) < inner.misfit(outer_fit) and _uneven(both_fit, paper_colour)
             and inner.smooth(both_fit, np.median(inner.samples, axis=0))):
         return both_fit
-    return outer_fit if _uneven(outer_fit, paper) and outer.smooth(outer_fit, paper) else None
+    if _uneven(outer_fit, paper_colour) and outer.smooth(outer_fit, paper_colour):
+        return outer_fit
+    return None
 
 
-class _Ring(NamedTuple):
+class _Points(NamedTuple):
     """Ring pixels as (n, colour bands) float64 and their quadratic's terms (_design)."""
 
     samples: np.ndarray
@@ -91,9 +95,9 @@ class _Ring(NamedTuple):
         return self.misfit(coef) <= SHADING_GAIN * _misfit(self.samples - colour)
 
 
-def _uneven(coef: np.ndarray, paper: np.ndarray) -> bool:
+def _uneven(coef: np.ndarray, paper_colour: np.ndarray) -> bool:
     """Whether the surface strays from one colour by over SHADING_LEVELS somewhere."""
-    return bool(np.abs(_surface(coef, 9, 9) - paper).max() > SHADING_LEVELS)
+    return bool(np.abs(_surface(coef, 9, 9) - paper_colour).max() > SHADING_LEVELS)
 
 
 def _design(where: np.ndarray) -> np.ndarray:
@@ -120,17 +124,17 @@ def _misfit(residuals: np.ndarray) -> float:
     return float(np.minimum(off * off, 1).mean())
 
 
-def _robust_surface(ring: _Ring, background: np.ndarray, *,
+def _robust_surface(points: _Points, paper_colour: np.ndarray, *,
                     start: np.ndarray | None = None) -> np.ndarray:
     """Least squares with Tukey's biweight, from the constant median outwards through
     SHADING_TOLERANCES: a ring pixel far from the current fit in any channel (ink touching
     the edge, a dust speck, a scanner's dark band) weighs nothing; a smooth trend is
     followed a tolerance at a time. Under half the ring trusted keeps the last fit.
     `start`: another fit to begin from instead (the inner ring's, past a shadow)."""
-    samples, design = ring
+    samples, design = points
     if start is None:
         start = np.zeros((design.shape[1], samples.shape[1]))
-        start[0] = background
+        start[0] = paper_colour
     coef = start
     for tolerance in SHADING_TOLERANCES:
         off = worst_channel(samples - design @ coef) / tolerance
@@ -144,12 +148,12 @@ def _robust_surface(ring: _Ring, background: np.ndarray, *,
     return coef
 
 
-def paper_image(mode: str, size: tuple[int, int], background: np.ndarray,
-                 shading: np.ndarray | None) -> Image.Image:
+def paper_image(mode: str, size: tuple[int, int], colour: np.ndarray,
+                shading: np.ndarray | None) -> Image.Image:
     """The paper alone, in uint8: one colour, or the shading surface on a grid of at most
     SHADING_GRID points a side enlarged to the image by nearest pixel."""
     if shading is None:
-        return Image.new(mode, size, tuple(int(v) for v in np.round(background)))
+        return Image.new(mode, size, tuple(int(v) for v in np.round(colour)))
     columns, rows = (min(SHADING_GRID, side) for side in size)
     levels = np.clip(np.round(_surface(shading, columns, rows)), 0, 255).astype(np.uint8)
     grid = Image.fromarray(levels[..., 0] if mode == "L" else levels)

@@ -3,7 +3,7 @@
 The paper is read on the image's border (digitnet.border: the outermost ring of pixels,
 past printed lines along the edge), where a drawing leaves it bare: one colour, or on an
 opaque photo lit unevenly a smooth surface fitted to the ring (digitnet.lighting). A
-notebook page's printed lines are taken out of the ink afterwards (digitnet.rules).
+notebook page's printed lines are taken out of the ink afterwards (digitnet.ruled_lines).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from PIL import Image, ImageChops
 from .bands import without_edge_bands
 from .border import read_ring
 from .lighting import paper_image, shading
+from .masks import has_alpha, has_see_through
 from .preprocess import EMPTY_PEAK
-from .rules import without_rules
+from .ruled_lines import without_rules
 
 # A canvas whose opaque ink covers over half its border has the ink's alpha for the ring's
 # median: read as opaque paper, its colours (the ink's own) drew nothing, and it was refused
@@ -55,40 +56,35 @@ def ink_on_paper(image: Image.Image, paper: Paper) -> np.ndarray:
     see-through pixels inside is left to its alpha, not to lighting (checked on the image
     as reduced: 21 ms on a 4096x4096 RGBA, 1 ms reduced)."""
     surface = paper.shading
-    if surface is not None and _see_through_inside(image):
+    if surface is not None and has_see_through(image):
         surface = None
     return _ink_from_image(image, paper.colour, surface)
 
 
-def _see_through_inside(image: Image.Image) -> bool:
-    """Whether an image with an alpha band has a pixel not fully opaque."""
-    return image.mode in ("LA", "RGBA") and image.getchannel("A").getextrema()[0] < 255
-
-
-def _ink_from_image(image: Image.Image, background: np.ndarray,
+def _ink_from_image(image: Image.Image, colour: np.ndarray,
                     surface: np.ndarray | None = None) -> np.ndarray:
-    """Ink = alpha x distance from the paper's colour (`surface`: lit unevenly), per pixel."""
+    """Ink = alpha x distance from the paper's `colour` (`surface`: lit unevenly), per pixel."""
     alpha = None
-    if image.mode in ("LA", "RGBA"):
+    if has_alpha(image.mode):
         levels = np.asarray(image.getchannel("A")).astype(np.float32)
         alpha = levels * np.float32(1 / 255)
-        paper = np.float32(background[-1])
+        paper_alpha = np.float32(colour[-1])
         # See-through paper (a canvas toDataURL): coverage over the paper's is the ink,
         # unless the alpha draws nothing (a whole picture made see-through: its colours do).
-        if paper < 128 and _alpha_draws(levels, paper):
-            return _coverage(levels, alpha, paper)
-        image, background = image.convert(image.mode[:-1]), background[:-1]
+        if paper_alpha < 128 and _alpha_draws(levels, paper_alpha):
+            return _coverage(levels, alpha, paper_alpha)
+        image, colour = image.convert(image.mode[:-1]), colour[:-1]
     # Largest per-channel distance; done in Pillow's C loops (NumPy's max over a
     # 3-long axis costs milliseconds on a 280x280 canvas).
-    plain = paper_image(image.mode, image.size, background, surface)
+    plain = paper_image(image.mode, image.size, colour, surface)
     channels = ImageChops.difference(image, plain).split()
     distance = functools.reduce(ImageChops.lighter, channels)
     ink = np.asarray(distance, dtype=np.float32) * np.float32(1 / 255)
     if alpha is not None:
         ink *= alpha
-        see_through = _see_through_paper(levels, ink, paper)
-        if see_through is not None:  # the ring was the ink's (SEE_THROUGH_PAPER)
-            return _coverage(levels, alpha, see_through)
+        see_through_alpha = _see_through_paper(levels, ink, paper_alpha)
+        if see_through_alpha is not None:  # the ring was the ink's (SEE_THROUGH_PAPER)
+            return _coverage(levels, alpha, see_through_alpha)
     return without_edge_bands(without_rules(ink))
 
 
@@ -99,18 +95,21 @@ def _solid(mask: np.ndarray) -> bool:
     return np.count_nonzero(mask) >= SOLID_OPAQUE * box
 
 
-def _alpha_draws(levels: np.ndarray, paper: float) -> bool:
+def _alpha_draws(levels: np.ndarray, paper_alpha: float) -> bool:
     """Whether alpha `levels` rise EMPTY_PEAK over the paper's alpha somewhere (or the
     paper is wholly see-through)."""
-    return bool(paper == 0 or levels.max() - paper >= EMPTY_PEAK * 255)
+    return bool(paper_alpha == 0 or levels.max() - paper_alpha >= EMPTY_PEAK * 255)
 
 
-def _coverage(levels: np.ndarray, alpha: np.ndarray, paper: float) -> np.ndarray:
-    """Ink: the alpha coverage over the see-through paper's alpha `paper`."""
-    return alpha if paper == 0 else np.clip((levels - paper) / (255 - paper), 0, 1)
+def _coverage(levels: np.ndarray, alpha: np.ndarray, paper_alpha: float) -> np.ndarray:
+    """Ink: the alpha coverage over the see-through paper's alpha."""
+    if paper_alpha == 0:
+        return alpha
+    return np.clip((levels - paper_alpha) / (255 - paper_alpha), 0, 1)
 
 
-def _see_through_paper(levels: np.ndarray, ink: np.ndarray, ring: float) -> float | None:
+def _see_through_paper(levels: np.ndarray, ink: np.ndarray,
+                       ring_alpha: float) -> float | None:
     """The see-through paper's alpha (its median) under a ring that read opaque, when the
     ring was the ink's: a canvas whose opaque ink (a thick brush run off its edges, a box
     along them) covers over half its border. SEE_THROUGH_PAPER of it is see-through, its
@@ -118,15 +117,15 @@ def _see_through_paper(levels: np.ndarray, ink: np.ndarray, ring: float) -> floa
     the ink's colour; partly see-through rims may carry the background's, blended in by a
     resize unaware of alpha). None for an opaque picture, blank or drawn in colour, with a
     few see-through pixels (rounded corners, a hole) or many: read by its colours."""
-    if ring < 128 or levels.min() >= 128:
+    if ring_alpha < 128 or levels.min() >= 128:
         return None  # see-through paper read as such; opaque all over (most RGBA pictures)
     see_through = levels < 128
     if np.count_nonzero(see_through) < SEE_THROUGH_PAPER * levels.size:
         return None  # a few see-through pixels: counted, not gathered
-    opaque = levels >= ring
+    opaque = levels >= ring_alpha
     as_opaque = ink[opaque]
     if (as_opaque.size and as_opaque.max() >= EMPTY_PEAK) or _solid(opaque):
         return None
-    paper = float(np.median(levels[see_through]))
-    return paper if _alpha_draws(levels, paper) else None
+    paper_alpha = float(np.median(levels[see_through]))
+    return paper_alpha if _alpha_draws(levels, paper_alpha) else None
 

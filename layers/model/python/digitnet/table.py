@@ -14,10 +14,13 @@ and then its ink is what is darker than it.
 
 from __future__ import annotations
 
-import functools
+import math
 
 import numpy as np
 from PIL import Image, ImageChops
+
+from .border import worst_channel
+from .masks import grown, has_see_through, outer_ring
 
 THUMB_SIDE = 64  # the page is found on a thumbnail at most this many pixels a side
 # Levels (largest channel difference) from the centre's colour that are still the page:
@@ -74,7 +77,7 @@ def without_table(image: Image.Image) -> Image.Image:
     colours = _thumbnail(bands)
     page_colour = _lighter_half(_centre(colours).reshape(len(colours), -1))
     page_coloured = _distance(colours, page_colour) <= PAGE_LEVELS
-    if _border(page_coloured).mean() >= BORDER_PAGE:
+    if outer_ring(page_coloured).mean() >= BORDER_PAGE:
         return image
     table_colour = _table_colour(colours, page_coloured, _hull(page_coloured), page_colour)
     if table_colour is None:
@@ -100,7 +103,7 @@ def _opaque_bands(image: Image.Image) -> Image.Image | None:
         return image
     right, bottom = image.width - 1, image.height - 1
     corners = [image.getpixel(xy)[-1] for xy in ((0, 0), (right, 0), (0, bottom), (right, bottom))]
-    if min(corners) < 255 or image.getchannel("A").getextrema()[0] < 255:
+    if min(corners) < 255 or has_see_through(image):
         return None
     return image.convert(image.mode[:-1])
 
@@ -115,7 +118,7 @@ def _thumbnail(image: Image.Image) -> np.ndarray:
 def _reduced_to(image: Image.Image, side: int) -> Image.Image:
     """At most `side` pixels a side, by box averaging (which evens out a desk's grain and
     the camera's noise)."""
-    factor = -(-max(image.size) // side)
+    factor = math.ceil(max(image.size) / side)
     return image.reduce(factor) if factor > 1 else image
 
 
@@ -136,12 +139,7 @@ def _lighter_half(values: np.ndarray) -> np.ndarray:
 
 def _distance(values: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """Each pixel's largest difference from `colour` over the bands (values' first axis)."""
-    offsets = np.abs(values - np.expand_dims(colour, tuple(range(1, values.ndim))))
-    return functools.reduce(np.maximum, offsets)
-
-
-def _border(mask: np.ndarray) -> np.ndarray:
-    return np.concatenate((mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]))
+    return worst_channel(values - np.expand_dims(colour, tuple(range(1, values.ndim))), axis=0)
 
 
 def _hull(page: np.ndarray) -> np.ndarray:
@@ -200,7 +198,7 @@ def _off_edge(outside: np.ndarray) -> np.ndarray:
     """The table less its thumbnail pixels beside the page, which blend the two (a table
     showing 2-4 pixels past a page's edge was a third such blends), unless that leaves
     none."""
-    beyond = outside & ~_grown(~outside)
+    beyond = outside & ~grown(~outside)
     return beyond if beyond.any() else outside
 
 
@@ -213,21 +211,11 @@ def _ink_runs_off(colours: np.ndarray, region: np.ndarray, page: np.ndarray,
     dark = _grey(colours) < _ink_below(page_colour, table_colour)
     reached = ~region  # the table, then what dark pixels join to it
     for _ in range(dark.size):
-        grown = reached | (dark & _grown(reached))
-        if np.array_equal(grown, reached):
+        joined = reached | (dark & grown(reached))
+        if np.array_equal(joined, reached):
             break
-        reached = grown
+        reached = joined
     return bool((reached & page).any())
-
-
-def _grown(mask: np.ndarray) -> np.ndarray:
-    """The mask and its 4-neighbours."""
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    grown[:, 1:] |= mask[:, :-1]
-    grown[:, :-1] |= mask[:, 1:]
-    return grown
 
 
 def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
@@ -243,7 +231,7 @@ def _holds_ink(image: Image.Image, page: np.ndarray, page_colour: np.ndarray,
     rows, columns = np.nonzero(inside & (np.asarray(crop.convert("L")) < below))
     if len(rows) < INK_PIXELS:
         return False
-    step = -(-len(rows) // INK_SAMPLES)  # evenly spread: a median and a count need no more
+    step = math.ceil(len(rows) / INK_SAMPLES)  # evenly spread: a median and a count need no more
     rows, columns = rows[::step], columns[::step]
     values = np.asarray(crop).reshape(crop.height, crop.width, -1)
     around = _mean_around(values, rows, columns)
@@ -290,7 +278,7 @@ def _shrunk(inside: np.ndarray, by: int = PAGE_EDGE) -> np.ndarray:
     painted over as well (2 thumbnail pixels: 32 px of 1024)."""
     shrunk = inside
     for _ in range(by):
-        shrunk = ~_grown(~shrunk)
+        shrunk = ~grown(~shrunk)
     shrunk = shrunk.copy()
     shrunk[[0, -1]] = False
     shrunk[:, [0, -1]] = False

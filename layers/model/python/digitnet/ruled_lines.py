@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .preprocess import runs
+from .masks import runs
 
 # Ruled or squared paper (a photo of a notebook page): a printed line is a band of rows
 # (or columns) at most RULE_WIDTH of the image thick (RULE_ROWS at least), inked at RULE_INK
@@ -48,8 +48,12 @@ def _fill_lines(ink: np.ndarray, ruled: np.ndarray) -> None:
     for top, bottom in runs(ruled):
         if bottom - top > widest_rule(height):
             continue  # a broad band of ink, not a printed line
-        above = ink[top - 1] if top > 0 else None
-        below = ink[bottom] if bottom < height else None
-        edge = above if below is None else below if above is None else np.minimum(above, below)
-        ink[top:bottom] = 0 if edge is None else edge
+        if top > 0 and bottom < height:
+            ink[top:bottom] = np.minimum(ink[top - 1], ink[bottom])
+        elif top > 0:
+            ink[top:bottom] = ink[top - 1]
+        elif bottom < height:
+            ink[top:bottom] = ink[bottom]
+        else:
+            ink[top:bottom] = 0  # every row is ruled
 
