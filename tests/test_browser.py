@@ -1227,6 +1227,31 @@ def test_the_controls_fit_the_window(browser, api_url, viewport):
     context.close()
 
 
+@pytest.mark.parametrize("viewport", [(740, 360), (640, 360), (360, 640), (820, 600),
+                                      (1366, 768)],
+                         ids=lambda v: f"{v[0]}x{v[1]}")
+def test_the_canvas_fits_the_window_height(browser, api_url, viewport):
+    """A phone held sideways (740x360) had a 440 px canvas: scrolled to, part of it was always
+    out of view. At any width the whole canvas fits the window, and no button's label
+    sticks out of it (at exactly 820 px "Photo…" did, by a pixel)."""
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    _open(page, api_url)
+    page.eval_on_selector("#pad", "c => c.scrollIntoView({ block: 'center' })")
+    box = page.locator("#pad").bounding_box()
+    assert box["height"] <= height, box
+    assert box["y"] >= 0, box
+    assert box["y"] + box["height"] <= height, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    spill = page.eval_on_selector_all("button", "bs => bs.filter(b => b.scrollWidth > "
+                                                "b.clientWidth).map(b => b.id)")
+    assert spill == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"site-{width}x{height}.png"))
+    context.close()
+
+
 def test_the_docs_page_says_where_the_schema_is_when_swagger_ui_cannot_load(blank_page,
                                                                           api_url):
     """Offline, or with the CDN blocked, /docs was a blank page."""
