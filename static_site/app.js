@@ -6,13 +6,14 @@ import { ApiError, explain, health, loadConfig, predict, problem } from "./api.j
 import { $ } from "./dom.js";
 import { DrawPad, squarePhoto } from "./drawpad.js";
 import {
-  announcePrediction, buildBars, hideMessage, hideProblem, isStale, resetPrediction, setStale,
-  showBadge, showMessage, showPrediction,
+  buildBars, describeAnswer, hideProblem, resetPrediction, setSentence, setStale, showBadge,
+  showMessage, showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
-// Live, a digit's first strokes get answers too; a screen reader hears only the answer
-// for a drawing left alone this long (a new stroke drops it). Asked for: at once.
+// Live, a digit's first strokes get answers too; a screen reader hears what a stroke brings
+// (its answer, "keep drawing") only once the drawing has been left alone this long after it
+// (a new stroke drops it). Asked for, or after an Undo or a Clear: at once.
 const LIVE_ANNOUNCE_MS = 1000;
 // A dot, a dash or a canvas inked all over is no digit, yet the model would name one,
 // surely (a tap: "0, 96%"; ink everywhere, taken for the paper: "1, 99.5%"). The page
@@ -32,7 +33,8 @@ const state = {
   inflight: null, // AbortController of the request in flight
   seq: 0, // numbers requests; only the newest may update the page
   liveTimer: 0,
-  announceTimer: 0,
+  sayTimer: 0,
+  restsAt: 0, // live, after a stroke: when the drawing will have rested (Date.now()'s time)
   sample: Math.floor(Math.random() * 10), // the last sample digit shown
   answer: null, // the last answer shown, { drawing, result }: pad.drawing when it was asked
 };
@@ -41,6 +43,7 @@ const pad = new DrawPad($("pad"), {
   brushSize: Number($("brush-size").value),
   onstrokestart: () => {
     cancelPending();
+    clearTimeout(state.sayTimer); // not resting: what was to be said once it rests waits
     setPhase("drawing");
   },
   onchange: (why) => drawingChanged(why),
@@ -49,7 +52,6 @@ const pad = new DrawPad($("pad"), {
 /** Cancels the request in flight and makes any answer still on its way stale. */
 function cancelPending() {
   clearTimeout(state.liveTimer);
-  clearTimeout(state.announceTimer);
   state.seq++;
   state.inflight?.abort();
   state.inflight = null;
@@ -62,21 +64,24 @@ function drawingChanged(why) {
   setDisabled($("clear"), empty);
   $("pad-placeholder").hidden = !empty;
   cancelPending();
+  const live = $("live").checked;
+  state.restsAt = why === "stroke" && live ? Date.now() + LIVE_ANNOUNCE_MS : 0;
   if (empty) {
-    hideMessage();
-    resetPrediction(why === "clear" ? "Canvas cleared." : "No prediction yet.");
+    hideProblem();
+    resetPrediction();
+    say(why === "clear" ? "Canvas cleared." : "No prediction yet.");
     setPhase("empty");
-    setStale(false);
+    return;
+  }
+  if (pad.shows(state.answer?.drawing)) {
+    showAnswer(state.answer.result); // nothing to ask: it has one
     return;
   }
   hideProblem();
-  if (pad.shows(state.answer?.drawing)) {
-    showAnswer(state.answer.result, $("live").checked); // nothing to ask: it has one
-    return;
-  }
-  setStale(true);
+  setStale(true); // an answer shown is outdated
+  say(describeAnswer() ?? "No prediction yet.");
   setPhase("pending");
-  if ($("live").checked) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
+  if (live) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
 }
 
 /** A focused button that disables itself would drop focus to <body>: keep it at the drawing. */
@@ -94,6 +99,18 @@ function setPhase(phase) {
 function setBusy(on) {
   $("busy").hidden = !on;
   $("predict").setAttribute("aria-busy", String(on));
+}
+
+/**
+ * The sentence a screen reader hears (result.js, setSentence): at once, or live after a
+ * stroke, once the drawing has rested (a new stroke drops it). Emptied at once: that says
+ * nothing.
+ */
+function say(text) {
+  clearTimeout(state.sayTimer);
+  const wait = text ? state.restsAt - Date.now() : 0;
+  if (wait > 0) state.sayTimer = setTimeout(() => setSentence(text), wait);
+  else setSentence(text);
 }
 
 /**
@@ -115,10 +132,11 @@ function drawingProblem() {
  */
 async function recognise({ live = false } = {}) {
   cancelPending();
+  if (!live) state.restsAt = 0; // asked for: said at once
   const refusal = drawingProblem();
   if (refusal === DOT && live) {
-    resetPrediction("No digit yet: keep drawing."); // an older answer is not this drawing's
-    setStale(false);
+    resetPrediction(); // an older answer is not this drawing's
+    say("No digit yet: keep drawing.");
     return;
   }
   if (refusal) {
@@ -136,7 +154,7 @@ async function recognise({ live = false } = {}) {
     const result = await predict(state.config, pad.toDataURL(), ctrl.signal);
     if (seq !== state.seq) return;
     state.answer = { drawing, result };
-    showAnswer(result, live);
+    showAnswer(result);
     setApiStatus("ready", "API ready");
   } catch (err) {
     if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
@@ -153,15 +171,14 @@ async function recognise({ live = false } = {}) {
 
 /**
  * The answer, as this drawing's: just in, or kept for a drawing back on the canvas (an Undo
- * brings it back after a stroke, a clear or a problem), which is announced as one just in.
- * `live`: announced once the drawing rests, not for each of a digit's first strokes.
+ * brings it back after a stroke, a clear or a problem), which is announced as one just in
+ * (live, after a stroke, once the drawing rests: say).
  */
-function showAnswer(result, live) {
-  hideMessage();
+function showAnswer(result) {
+  hideProblem();
   showPrediction(result);
-  if (live) state.announceTimer = setTimeout(() => announcePrediction(result), LIVE_ANNOUNCE_MS);
-  else announcePrediction(result);
   setStale(false);
+  say(describeAnswer());
   setPhase("shown");
 }
 
@@ -171,10 +188,10 @@ function showAnswer(result, live) {
  * status region is emptied, not given the short words: a screen reader said them twice.
  */
 function showProblem({ title, text, short, kind }) {
-  resetPrediction("");
+  resetPrediction();
+  say("");
   showBadge(short, kind);
   showMessage(title, text, kind);
-  setStale(false);
   setPhase("error");
 }
 
@@ -251,7 +268,7 @@ function wireControls() {
   });
   $("live").addEventListener("change", (e) => {
     if (!e.target.checked) clearTimeout(state.liveTimer); // off means no request after all
-    if (e.target.checked && !pad.isEmpty && isStale()) recognise();
+    if (e.target.checked && $("result").dataset.phase === "pending") recognise({ live: true });
   });
   document.addEventListener("keydown", onKey);
   wirePhotos();

@@ -434,6 +434,32 @@ def test_turning_live_off_right_after_a_stroke_sends_nothing(still_page):
     assert len(sent) == 1
 
 
+def _outdated_look(page) -> tuple[bool, str, str]:
+    """body.stale, the digit's outline style and the preview's opacity, as computed."""
+    return page.evaluate("""() => [document.body.classList.contains('stale'),
+        getComputedStyle(document.getElementById('digit')).outlineStyle,
+        getComputedStyle(document.querySelector('.seen-frame')).opacity]""")
+
+
+def test_there_is_no_outdated_look_without_an_answer(blank_page, api_url):
+    """Greyed, the digit's box dashed, the preview dimmed: for an answer to an older drawing.
+    The empty "?" and the black preview are not outdated, while drawing or waiting."""
+    page = blank_page
+    held = []
+    page.route("**/predict", lambda r: held.append(r))
+    _open(page, api_url)
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])  # the first stroke: there is no answer yet
+    assert (_phase(page), _outdated_look(page)) == ("pending", [False, "none", "1"])
+    page.click("#predict")
+    assert _wait_phase(page, "busy") == "busy"  # the first request
+    assert _outdated_look(page) == [False, "none", "1"]
+    held[0].fulfill(json=_answer(7))
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])  # now there is an answer to be outdated
+    assert _outdated_look(page) == [True, "dashed", "0.55"]
+
+
 def test_sample_is_one_undo_step(page):
     page.uncheck("#live")
     draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
@@ -1083,7 +1109,9 @@ def test_an_unsure_answer_stays_unsure_greyed_and_after_undo_until_a_sure_one(st
 
     draw(page, [[(0.3, 0.5), (0.7, 0.5)]])  # live is off: the answer stays, greyed
     assert (_phase(page), _stale(page)) == ("pending", True)
-    assert _doubt_shown(page) == _UNSURE_8_SHOWN
+    assert _doubt_shown(page) == (*_UNSURE_8_SHOWN[:2], "Outdated: the model was unsure: maybe "
+                                  "an 8, with 34.0% confidence, or a 3, with 30.0%; the drawing "
+                                  "has changed since.")
     page.click("#undo")
     assert (_phase(page), _stale(page), len(sent)) == ("shown", False, 1)
     assert _doubt_shown(page) == _UNSURE_8_SHOWN
@@ -1128,8 +1156,9 @@ _ANNOUNCED = "announced.filter(t => t.startsWith('The model '))"  # reads, or is
 
 
 def test_live_answers_are_announced_when_the_drawing_rests(still_page):
-    """Live, every stroke brings an answer; only the one for the drawing left alone is
-    announced, not the answers for its first strokes."""
+    """Live, every stroke brings an answer; only the one for the drawing left alone (a second
+    from the pen's lift) is announced, not the answers for its first strokes, nor that they
+    were outdated."""
     page = still_page
     page.evaluate(_RECORD_ANNOUNCEMENTS)
     answers = []
@@ -1138,20 +1167,92 @@ def test_live_answers_are_announced_when_the_drawing_rests(still_page):
     with page.expect_response("**/predict"):
         page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown"
-    page.clock.run_for(ANNOUNCE_MS - 1)
+    page.clock.run_for(ANNOUNCE_MS - LIVE_DELAY_MS - 1)
     assert page.evaluate(_ANNOUNCED) == [], "announced before the drawing rested a second"
     draw(page, [[(0.3, 0.15), (0.7, 0.15)]])  # just in time: the first answer was no digit's
     with page.expect_response("**/predict"):
         page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown"
-    page.clock.run_for(ANNOUNCE_MS - 1)
+    page.clock.run_for(ANNOUNCE_MS - LIVE_DELAY_MS - 1)
     assert page.evaluate(_ANNOUNCED) == [], "the first answer was announced after all"
     page.clock.run_for(1)
     said = page.evaluate(_ANNOUNCED)
     assert said == [page.inner_text("#verdict-text")], said
+    assert page.evaluate("announced.filter(t => t.startsWith('Outdated'))") == []
     assert f" {answers[-1].json()['digit']}," in said[0]
     page.clock.run_for(10 * ANNOUNCE_MS)
     assert page.evaluate(_ANNOUNCED) == said
+
+
+_SEVEN_SAID = "The model reads a 7, with 90.0% confidence."
+
+
+def test_the_sentence_follows_clear_and_undo_at_once(still_page):
+    """Esc, then Ctrl+Z: the card shows the answer again at once, and so does the sentence
+    (it said "Canvas cleared." for another second)."""
+    page = still_page
+    page.route("**/predict", lambda r: r.fulfill(json=_answer(7)))
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live=True)
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    page.clock.run_for(ANNOUNCE_MS)
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+    page.keyboard.press("Escape")
+    assert page.text_content("#verdict-text") == "Canvas cleared."
+    page.keyboard.press("Control+z")
+    assert page.inner_text("#digit") == "7"
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+
+
+def test_the_sentence_says_when_the_answer_is_outdated(still_page):
+    """Greyed after a stroke, the answer is said to be outdated; an Undo back makes it current.
+    The live region holds the sentence only: the digit and confidence drawn beside it (hidden
+    from a screen reader) made it read again at each change."""
+    page = still_page
+    page.route("**/predict", lambda r: r.fulfill(json=_answer(7)))
+    assert page.eval_on_selector("#verdict-text", "e => e.closest('[aria-live]') === e")
+    assert page.eval_on_selector(
+        ".verdict-visual", "e => e.closest('[aria-live], [role=status], [role=alert]')") is None
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.click("#predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    assert _stale(page)
+    assert page.text_content("#verdict-text") == (
+        "Outdated: the model read a 7, with 90.0% confidence; the drawing has changed since.")
+    page.click("#undo")
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+
+
+def test_a_slow_live_answer_is_said_at_once_when_the_drawing_has_rested(still_page):
+    """The announcement waits for the drawing to rest a second, not for a second after the
+    answer: an answer 3 s late comes to a drawing long at rest, and is said with it."""
+    page = still_page
+    held = []
+    page.route("**/predict", lambda r: held.append(r))
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live=True)
+    page.clock.run_for(3000)
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].fulfill(json=_answer(7))
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+
+
+def test_live_a_dash_is_not_announced_until_the_drawing_rests(still_page):
+    """A dot or a dash may be a digit's first stroke: "keep drawing" is not said mid-digit,
+    only once the drawing has rested for a second."""
+    page = still_page
+    page.evaluate(_RECORD_ANNOUNCEMENTS)
+    draw(page, [[(0.45, 0.15), (0.55, 0.15)]])
+    page.clock.run_for(ANNOUNCE_MS - 1)  # the dash is looked at after the live delay
+    assert page.inner_text("#digit") == "?"
+    assert page.evaluate("announced") == [], "said before the drawing rested"
+    page.clock.run_for(1)
+    assert page.evaluate("announced") == ["No digit yet: keep drawing."]
 
 
 def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_digits):
