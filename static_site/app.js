@@ -7,7 +7,7 @@ import { $ } from "./dom.js";
 import { DrawPad, squarePhoto } from "./drawpad.js";
 import {
   buildBars, describeAnswer, hideProblem, resetPrediction, setSentence, setStale, showBadge,
-  showMessage, showPrediction,
+  showBusy, showMessage, showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
@@ -99,6 +99,7 @@ function setPhase(phase) {
 function setBusy(on) {
   $("busy").hidden = !on;
   $("predict").setAttribute("aria-busy", String(on));
+  showBusy(on); // on the badge too: on a phone "Thinking…" is below the fold
 }
 
 /**

@@ -112,8 +112,17 @@ function showUnsure(note) {
 export function showBadge(text, kind) {
   const badge = $("pad-badge");
   badge.textContent = text;
-  badge.dataset.kind = kind; // "answer", "warn" or "error": its colour
+  badge.dataset.kind = kind; // "answer", "busy", "warn" or "error": its colour
   badge.hidden = false;
+}
+
+/** While a request is in flight the badge says so; after, it shows the answer again, if any. */
+export function showBusy(on) {
+  if (on) showBadge("Thinking…", "busy");
+  else if ($("pad-badge").dataset.kind === "busy") {
+    if (shown) showBadge(answerBadge(shown), "answer");
+    else $("pad-badge").hidden = true;
+  }
 }
 
 /** "7 · 97.0%", or "8? · 34.0%" when unsure. */

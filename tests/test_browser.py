@@ -1285,6 +1285,36 @@ def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_d
     context.close()
 
 
+def test_the_badge_shows_a_request_is_running_on_a_small_phone(browser, api_url):
+    """On a 360x640 phone "Thinking…" in the result card is below the fold: the badge over the
+    canvas says it, in place of the older answer, and nothing is announced for it."""
+    context = browser.new_context(
+        viewport=SMALL_PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+    )
+    page = context.new_page()
+    held = []
+    page.route("**/predict", lambda r: held.append(r))
+    _open(page, api_url)
+    page.evaluate(_RECORD_ANNOUNCEMENTS)
+    badge = page.locator("#pad-badge")
+    for n, stroke in enumerate([[(0.5, 0.15), (0.5, 0.85)], [(0.3, 0.5), (0.7, 0.5)]], 1):
+        touch_draw(page, [stroke])  # live: sent, and its answer held back
+        assert _wait_phase(page, "busy") == "busy"
+        while len(held) < n:
+            page.wait_for_timeout(20)
+        assert badge.is_visible()
+        assert (badge.text_content(), badge.get_attribute("data-kind")) == ("Thinking…", "busy")
+        box = badge.bounding_box()
+        assert box["y"] >= 0
+        assert box["y"] + box["height"] <= SMALL_PHONE["height"]
+        held[-1].fulfill(json=_answer(7))
+        assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+        assert badge.text_content() == "7 · 90.0%"
+    assert badge.get_attribute("aria-hidden") == "true"
+    assert not [t for t in page.evaluate("announced") if "Thinking" in t]
+    context.close()
+
+
 def test_phone_touch_drawing(browser, api_url, clear_digits):
     context = browser.new_context(
         viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
