@@ -35,6 +35,7 @@ const state = {
   liveTimer: 0,
   sayTimer: 0,
   restsAt: 0, // live, after a stroke: when the drawing will have rested (Date.now()'s time)
+  problem: null, // the problem shown (message and badge), or null
   sample: Math.floor(Math.random() * 10), // the last sample digit shown
   answer: null, // the last answer shown, { drawing, result }: pad.drawing when it was asked
 };
@@ -67,7 +68,7 @@ function drawingChanged(why) {
   const live = $("live").checked;
   state.restsAt = why === "stroke" && live ? Date.now() + LIVE_ANNOUNCE_MS : 0;
   if (empty) {
-    hideProblem();
+    dropProblem();
     resetPrediction();
     say(why === "clear" ? "Canvas cleared." : "No prediction yet.");
     setPhase("empty");
@@ -77,9 +78,11 @@ function drawingChanged(why) {
     showAnswer(state.answer.result); // nothing to ask: it has one
     return;
   }
-  hideProblem();
+  // Live, a problem with the API (not with the drawing: unreachable, 500, 429) stays until
+  // this drawing's own outcome, so that the same problem again is not announced again.
+  if (!(live && state.problem?.kind === "error")) dropProblem();
   setStale(true); // an answer shown is outdated
-  say(describeAnswer() ?? "No prediction yet.");
+  say(describeAnswer() ?? (state.problem ? "" : "No prediction yet."));
   setPhase("pending");
   if (live) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
 }
@@ -136,6 +139,7 @@ async function recognise({ live = false } = {}) {
   if (!live) state.restsAt = 0; // asked for: said at once
   const refusal = drawingProblem();
   if (refusal === DOT && live) {
+    dropProblem();
     resetPrediction(); // an older answer is not this drawing's
     say("No digit yet: keep drawing.");
     return;
@@ -161,7 +165,7 @@ async function recognise({ live = false } = {}) {
     if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
     const problem = explain(err, { photo: pad.hasPhoto });
     if (problem.api) setApiStatus(...problem.api);
-    showProblem(problem);
+    showProblem({ ...problem, unreachable: err instanceof ApiError && err.kind === "unreachable" });
   } finally {
     if (seq === state.seq) {
       state.inflight = null;
@@ -176,7 +180,7 @@ async function recognise({ live = false } = {}) {
  * (live, after a stroke, once the drawing rests: say).
  */
 function showAnswer(result) {
-  hideProblem();
+  dropProblem();
   showPrediction(result);
   setStale(false);
   say(describeAnswer());
@@ -188,12 +192,27 @@ function showAnswer(result) {
  * over the canvas says it in a few words, the message (an alert) in full. The polite
  * status region is emptied, not given the short words: a screen reader said them twice.
  */
-function showProblem({ title, text, short, kind }) {
+function showProblem(reason) {
+  state.problem = reason;
   resetPrediction();
   say("");
-  showBadge(short, kind);
-  showMessage(title, text, kind);
+  showBadge(reason.short, reason.kind);
+  showMessage(reason.title, reason.text, reason.kind);
   setPhase("error");
+}
+
+/** The problem shown goes: message, badge (an answer's stays) and state.problem. */
+function dropProblem() {
+  state.problem = null;
+  hideProblem();
+}
+
+/** The API answers again after "Unreachable": that goes, and live, the drawing is sent again. */
+function reconnected() {
+  dropProblem();
+  setPhase(pad.isEmpty ? "empty" : "pending");
+  if ($("live").checked && !pad.isEmpty) recognise({ live: true });
+  else say("No prediction yet.");
 }
 
 function setApiStatus(status, text) {
@@ -207,6 +226,7 @@ async function checkApi() {
   try {
     await health(state.config);
     setApiStatus("ready", "API ready");
+    if (state.problem?.unreachable) reconnected();
   } catch (err) {
     setApiStatus(...(explain(err).api ?? ["down", "API error"]));
   }

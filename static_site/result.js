@@ -171,6 +171,8 @@ function drawSeen(pixels) {
 /** A message above the result; kind picks the colour ("error", "warn", "info"). */
 export function showMessage(title, text, kind = "error") {
   const box = $("message");
+  // The same problem, still shown (live, the next stroke's answer): an alert rebuilt is said again.
+  if (!box.hidden && box.dataset.kind === kind && box.textContent === `${title} ${text}`) return;
   box.dataset.kind = kind;
   box.replaceChildren();
   const strong = document.createElement("strong");

@@ -1034,6 +1034,36 @@ def test_the_api_is_checked_again_when_the_connection_is_back(blank_page, api_ur
     _wait_api_state(page, "ready")
 
 
+@pytest.mark.parametrize("live", [False, True], ids=["live-off", "live"])
+def test_the_unreachable_message_goes_when_the_connection_is_back(blank_page, api_url, live):
+    """Offline, the drawing is unreachable; online again, the header's check succeeds: the
+    message and badge go (they would say what is no longer so) and, live, the drawing is sent
+    again, once. Live off, nothing is sent until asked."""
+    page = blank_page
+    _open(page, api_url)
+    _wait_api_state(page)
+    sent = _predict_requests(page)
+    page.set_checked("#live", live)
+    page.context.set_offline(True)
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    if not live:
+        page.click("#predict")
+    assert _wait_phase(page, "error") == "error"
+    assert page.inner_text("#message").startswith("Unreachable:")
+    assert page.text_content("#pad-badge") == "No connection"
+    page.context.set_offline(False)  # the window's `online` event: /health is read again
+    if live:
+        assert _wait_phase(page, "shown") == "shown"
+        assert page.get_attribute("#pad-badge", "data-kind") == "answer"
+    else:
+        _wait_api_state(page, "ready")
+        page.wait_for_function("document.getElementById('message').hidden", timeout=WAIT_MS)
+        assert _phase(page) == "pending"
+        assert page.eval_on_selector("#pad-badge", "b => b.hidden")
+    assert page.is_hidden("#message")
+    assert len(sent) == (2 if live else 1)
+
+
 def test_an_8_is_read_as_an_8(blank_page, api_url):
     page = blank_page
     page.route("**/predict", lambda r: r.fulfill(json=_answer(8)))
@@ -1140,6 +1170,40 @@ def test_a_problem_is_announced_once(page):
     assert _wait_phase(page, "error") == "error"
     assert page.get_attribute("#message", "role") == "alert"
     assert page.evaluate("announced.filter(t => t.trim())") == []
+
+
+_RECORD_ALERTS = """() => {
+  const box = document.getElementById("message");
+  window.alerts = [];  // each time the alert is shown, or rebuilt while shown: said again
+  new MutationObserver(() => box.hidden || alerts.push(box.textContent))
+    .observe(box, { attributes: true, attributeFilter: ["hidden"], childList: true,
+                    subtree: true });
+}"""
+_SERVER_ERROR = "Server error: the API failed (500). Try again in a moment."
+
+
+def test_the_same_api_problem_is_not_announced_again_after_each_stroke(still_page):
+    """Live, each stroke is sent, and an API that is down answers each with the same problem:
+    its alert says it once (it stays shown while the next stroke is sent); a new problem is
+    said."""
+    page = still_page
+    statuses = [500, 500, 429]
+    page.route("**/predict", lambda r: r.fulfill(status=statuses.pop(0),
+                                                 json={"detail": "Internal server error"}))
+    page.evaluate(_RECORD_ALERTS)
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live=True)
+    assert _wait_phase(page, "error") == "error"
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    _ask(page, live=True)
+    assert _wait_phase(page, "error") == "error"
+    page.clock.run_for(LONG_AFTER_MS)
+    assert page.evaluate("alerts") == [_SERVER_ERROR]
+    draw(page, [[(0.3, 0.3), (0.7, 0.3)]])
+    _ask(page, live=True)
+    page.wait_for_function("alerts.length === 2", timeout=WAIT_MS)
+    assert page.evaluate("alerts") == [_SERVER_ERROR, "Too many requests: the API is busy. "
+                                       "Wait a few seconds and try again."]
 
 
 def test_the_brush_size_is_read_as_the_sliders_value_only(page):
