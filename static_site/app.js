@@ -2,7 +2,7 @@
 // Predictions run on demand (button, Enter) and live, 250 ms after a stroke
 // ends; a newer drawing cancels the request for an older one.
 
-import { ApiError, explain, health, loadConfig, predict, problem } from "./api.js";
+import { ApiError, EMPTY_CANVAS, explain, health, loadConfig, predict, problem } from "./api.js";
 import { $ } from "./dom.js";
 import { DrawPad, squarePhoto } from "./drawpad.js";
 import {
@@ -118,11 +118,13 @@ function say(text) {
 }
 
 /**
- * What is wrong with the drawing before any request, or null; an empty canvas, and a
- * photo (its paper is ink to these checks), go to the API.
+ * What is wrong with the drawing before any request, or null: an empty canvas is said so
+ * as the API would (a blank image sent for a 422), and a photo (its paper is ink to the
+ * other checks) goes to the API.
  */
 function drawingProblem() {
-  if (pad.isEmpty || pad.hasPhoto) return null;
+  if (pad.isEmpty) return EMPTY_CANVAS;
+  if (pad.hasPhoto) return null;
   const { side, share } = pad.inkExtent();
   if (share > MAX_INK_SHARE) return COVERED;
   if (side < MIN_SIDE_IN_BRUSHES * pad.widestStroke) return DOT;
@@ -130,7 +132,7 @@ function drawingProblem() {
 }
 
 /**
- * Sends the drawing; an empty canvas goes too, so the API's own message is shown.
+ * Sends the drawing, unless drawingProblem finds it is none.
  * `live`: after a stroke, where a dot or a dash may be a digit's first stroke (the bar
  * of a 5, a 4's tick): wait quietly for the next one rather than warn mid-digit.
  */
