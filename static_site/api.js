@@ -140,10 +140,13 @@ export async function health(config) {
  */
 export const problem = (title, text, short, kind = "error") => ({ title, text, short, kind });
 
+/** The API's answer to an empty canvas, which the page also gives itself without asking. */
+export const EMPTY_CANVAS = problem("Nothing to recognise:",
+  "the canvas is empty. Draw a digit from 0 to 9.", "Empty canvas", "warn");
+
 // The problems the API can answer with: by its error type first, then by HTTP status.
 const BY_TYPE = {
-  empty_drawing: problem("Nothing to recognise:",
-    "the canvas is empty. Draw a digit from 0 to 9.", "Empty canvas", "warn"),
+  empty_drawing: EMPTY_CANVAS,
   no_digit: problem("Not a digit:", "the model finds no digit in this drawing. Clear it and "
     + "draw one digit, big and centred.", "Not a digit", "warn"),
   image_too_large: problem("Drawing too large:",

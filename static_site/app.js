@@ -2,17 +2,18 @@
 // Predictions run on demand (button, Enter) and live, 250 ms after a stroke
 // ends; a newer drawing cancels the request for an older one.
 
-import { ApiError, explain, health, loadConfig, predict, problem } from "./api.js";
+import { ApiError, EMPTY_CANVAS, explain, health, loadConfig, predict, problem } from "./api.js";
 import { $ } from "./dom.js";
 import { DrawPad, squarePhoto } from "./drawpad.js";
 import {
-  announcePrediction, buildBars, hideMessage, hideProblem, isStale, resetPrediction, setStale,
-  showBadge, showMessage, showPrediction,
+  buildBars, describeAnswer, hideProblem, resetPrediction, setSentence, setStale, showBadge,
+  showBusy, showMessage, showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
-// Live, a digit's first strokes get answers too; a screen reader hears only the answer
-// for a drawing left alone this long (a new stroke drops it). Asked for: at once.
+// Live, a digit's first strokes get answers too; a screen reader hears what a stroke brings
+// (its answer, "keep drawing") only once the drawing has been left alone this long after it
+// (a new stroke drops it). Asked for, or after an Undo or a Clear: at once.
 const LIVE_ANNOUNCE_MS = 1000;
 // A dot, a dash or a canvas inked all over is no digit, yet the model would name one,
 // surely (a tap: "0, 96%"; ink everywhere, taken for the paper: "1, 99.5%"). The page
@@ -32,7 +33,9 @@ const state = {
   inflight: null, // AbortController of the request in flight
   seq: 0, // numbers requests; only the newest may update the page
   liveTimer: 0,
-  announceTimer: 0,
+  sayTimer: 0,
+  restsAt: 0, // live, after a stroke: when the drawing will have rested (Date.now()'s time)
+  problem: null, // the problem shown (message and badge), or null
   sample: Math.floor(Math.random() * 10), // the last sample digit shown
   answer: null, // the last answer shown, { drawing, result }: pad.drawing when it was asked
 };
@@ -41,6 +44,7 @@ const pad = new DrawPad($("pad"), {
   brushSize: Number($("brush-size").value),
   onstrokestart: () => {
     cancelPending();
+    clearTimeout(state.sayTimer); // not resting: what was to be said once it rests waits
     setPhase("drawing");
   },
   onchange: (why) => drawingChanged(why),
@@ -49,7 +53,6 @@ const pad = new DrawPad($("pad"), {
 /** Cancels the request in flight and makes any answer still on its way stale. */
 function cancelPending() {
   clearTimeout(state.liveTimer);
-  clearTimeout(state.announceTimer);
   state.seq++;
   state.inflight?.abort();
   state.inflight = null;
@@ -62,21 +65,26 @@ function drawingChanged(why) {
   setDisabled($("clear"), empty);
   $("pad-placeholder").hidden = !empty;
   cancelPending();
+  const live = $("live").checked;
+  state.restsAt = why === "stroke" && live ? Date.now() + LIVE_ANNOUNCE_MS : 0;
   if (empty) {
-    hideMessage();
-    resetPrediction(why === "clear" ? "Canvas cleared." : "No prediction yet.");
+    dropProblem();
+    resetPrediction();
+    say(why === "clear" ? "Canvas cleared." : "No prediction yet.");
     setPhase("empty");
-    setStale(false);
     return;
   }
-  hideProblem();
   if (pad.shows(state.answer?.drawing)) {
-    showAnswer(state.answer.result, $("live").checked); // nothing to ask: it has one
+    showAnswer(state.answer.result); // nothing to ask: it has one
     return;
   }
-  setStale(true);
+  // Live, a problem with the API (not with the drawing: unreachable, 500, 429) stays until
+  // this drawing's own outcome, so that the same problem again is not announced again.
+  if (!(live && state.problem?.kind === "error")) dropProblem();
+  setStale(true); // an answer shown is outdated
+  say(describeAnswer() ?? (state.problem ? "" : "No prediction yet."));
   setPhase("pending");
-  if ($("live").checked) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
+  if (live) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
 }
 
 /** A focused button that disables itself would drop focus to <body>: keep it at the drawing. */
@@ -94,14 +102,29 @@ function setPhase(phase) {
 function setBusy(on) {
   $("busy").hidden = !on;
   $("predict").setAttribute("aria-busy", String(on));
+  showBusy(on); // on the badge too: on a phone "Thinking…" is below the fold
 }
 
 /**
- * What is wrong with the drawing before any request, or null; an empty canvas, and a
- * photo (its paper is ink to these checks), go to the API.
+ * The sentence a screen reader hears (result.js, setSentence): at once, or live after a
+ * stroke, once the drawing has rested (a new stroke drops it). Emptied at once: that says
+ * nothing.
+ */
+function say(text) {
+  clearTimeout(state.sayTimer);
+  const wait = text ? state.restsAt - Date.now() : 0;
+  if (wait > 0) state.sayTimer = setTimeout(() => setSentence(text), wait);
+  else setSentence(text);
+}
+
+/**
+ * What is wrong with the drawing before any request, or null: an empty canvas is said so
+ * as the API would (a blank image sent for a 422), and a photo (its paper is ink to the
+ * other checks) goes to the API.
  */
 function drawingProblem() {
-  if (pad.isEmpty || pad.hasPhoto) return null;
+  if (pad.isEmpty) return EMPTY_CANVAS;
+  if (pad.hasPhoto) return null;
   const { side, share } = pad.inkExtent();
   if (share > MAX_INK_SHARE) return COVERED;
   if (side < MIN_SIDE_IN_BRUSHES * pad.widestStroke) return DOT;
@@ -109,16 +132,18 @@ function drawingProblem() {
 }
 
 /**
- * Sends the drawing; an empty canvas goes too, so the API's own message is shown.
+ * Sends the drawing, unless drawingProblem finds it is none.
  * `live`: after a stroke, where a dot or a dash may be a digit's first stroke (the bar
  * of a 5, a 4's tick): wait quietly for the next one rather than warn mid-digit.
  */
 async function recognise({ live = false } = {}) {
   cancelPending();
+  if (!live) state.restsAt = 0; // asked for: said at once
   const refusal = drawingProblem();
   if (refusal === DOT && live) {
-    resetPrediction("No digit yet: keep drawing."); // an older answer is not this drawing's
-    setStale(false);
+    dropProblem();
+    resetPrediction(); // an older answer is not this drawing's
+    say("No digit yet: keep drawing.");
     return;
   }
   if (refusal) {
@@ -136,13 +161,13 @@ async function recognise({ live = false } = {}) {
     const result = await predict(state.config, pad.toDataURL(), ctrl.signal);
     if (seq !== state.seq) return;
     state.answer = { drawing, result };
-    showAnswer(result, live);
+    showAnswer(result);
     setApiStatus("ready", "API ready");
   } catch (err) {
     if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
     const problem = explain(err, { photo: pad.hasPhoto });
     if (problem.api) setApiStatus(...problem.api);
-    showProblem(problem);
+    showProblem({ ...problem, unreachable: err instanceof ApiError && err.kind === "unreachable" });
   } finally {
     if (seq === state.seq) {
       state.inflight = null;
@@ -153,15 +178,14 @@ async function recognise({ live = false } = {}) {
 
 /**
  * The answer, as this drawing's: just in, or kept for a drawing back on the canvas (an Undo
- * brings it back after a stroke, a clear or a problem), which is announced as one just in.
- * `live`: announced once the drawing rests, not for each of a digit's first strokes.
+ * brings it back after a stroke, a clear or a problem), which is announced as one just in
+ * (live, after a stroke, once the drawing rests: say).
  */
-function showAnswer(result, live) {
-  hideMessage();
+function showAnswer(result) {
+  dropProblem();
   showPrediction(result);
-  if (live) state.announceTimer = setTimeout(() => announcePrediction(result), LIVE_ANNOUNCE_MS);
-  else announcePrediction(result);
   setStale(false);
+  say(describeAnswer());
   setPhase("shown");
 }
 
@@ -170,12 +194,27 @@ function showAnswer(result, live) {
  * over the canvas says it in a few words, the message (an alert) in full. The polite
  * status region is emptied, not given the short words: a screen reader said them twice.
  */
-function showProblem({ title, text, short, kind }) {
-  resetPrediction("");
-  showBadge(short, kind);
-  showMessage(title, text, kind);
-  setStale(false);
+function showProblem(reason) {
+  state.problem = reason;
+  resetPrediction();
+  say("");
+  showBadge(reason.short, reason.kind);
+  showMessage(reason.title, reason.text, reason.kind);
   setPhase("error");
+}
+
+/** The problem shown goes: message, badge (an answer's stays) and state.problem. */
+function dropProblem() {
+  state.problem = null;
+  hideProblem();
+}
+
+/** The API answers again after "Unreachable": that goes, and live, the drawing is sent again. */
+function reconnected() {
+  dropProblem();
+  setPhase(pad.isEmpty ? "empty" : "pending");
+  if ($("live").checked && !pad.isEmpty) recognise({ live: true });
+  else say("No prediction yet.");
 }
 
 function setApiStatus(status, text) {
@@ -189,6 +228,7 @@ async function checkApi() {
   try {
     await health(state.config);
     setApiStatus("ready", "API ready");
+    if (state.problem?.unreachable) reconnected();
   } catch (err) {
     setApiStatus(...(explain(err).api ?? ["down", "API error"]));
   }
@@ -251,7 +291,7 @@ function wireControls() {
   });
   $("live").addEventListener("change", (e) => {
     if (!e.target.checked) clearTimeout(state.liveTimer); // off means no request after all
-    if (e.target.checked && !pad.isEmpty && isStale()) recognise();
+    if (e.target.checked && $("result").dataset.phase === "pending") recognise({ live: true });
   });
   document.addEventListener("keydown", onKey);
   wirePhotos();

@@ -46,7 +46,10 @@ export function buildBars() {
   }
 }
 
+let shown = null; // the answer on the card, or null
+
 export function showPrediction(result) {
+  shown = result;
   const { digit, confidence, probabilities, model } = result;
   $("digit").textContent = String(digit);
   $("digit").dataset.empty = "false";
@@ -64,21 +67,32 @@ export function showPrediction(result) {
   const runnerUp = doubt(result);
   showUnsure(runnerUp && `Unsure: maybe ${digit} (${percent(confidence)}) or ${runnerUp.digit} `
     + `(${percent(runnerUp.p)})`);
-  showBadge(`${digit}${runnerUp ? "?" : ""} · ${percent(confidence)}`, "answer"); // "8? · 34.0%"
+  showBadge(answerBadge(result), "answer");
   drawSeen(result.input);
 }
 
 /**
- * The answer in the polite status region: said by a screen reader, once the page says so.
- * Unsure, it says so first and names the runner-up, as the note on the card does.
+ * The answer on the card in words (null: none), for the sentence a screen reader hears: unsure,
+ * it says so and names the runner-up, as the note on the card does; greyed, that it is outdated.
  */
-export function announcePrediction(result) {
-  const { digit, confidence } = result;
-  const runnerUp = doubt(result);
-  $("verdict-text").textContent = runnerUp
-    ? `The model is unsure: maybe ${aDigit(digit)}, with ${percent(confidence)} confidence, `
-      + `or ${aDigit(runnerUp.digit)}, with ${percent(runnerUp.p)}.`
-    : `The model reads ${aDigit(digit)}, with ${percent(confidence)} confidence.`;
+export function describeAnswer() {
+  if (!shown) return null;
+  const { digit, confidence } = shown;
+  const runnerUp = doubt(shown);
+  const old = isStale();
+  const verb = runnerUp ? `${old ? "was" : "is"} unsure: maybe` : old ? "read" : "reads";
+  let words = `the model ${verb} ${aDigit(digit)}, with ${percent(confidence)} confidence`;
+  if (runnerUp) words += `, or ${aDigit(runnerUp.digit)}, with ${percent(runnerUp.p)}`;
+  return old ? `Outdated: ${words}; the drawing has changed since.` : `T${words.slice(1)}.`;
+}
+
+/**
+ * The sentence in the polite live region, which holds nothing else: a screen reader says
+ * it each time it changes, so the same words are not set again.
+ */
+export function setSentence(text) {
+  const el = $("verdict-text");
+  if (el.textContent !== text) el.textContent = text;
 }
 
 /**
@@ -98,15 +112,30 @@ function showUnsure(note) {
 export function showBadge(text, kind) {
   const badge = $("pad-badge");
   badge.textContent = text;
-  badge.dataset.kind = kind; // "answer", "warn" or "error": its colour
+  badge.dataset.kind = kind; // "answer", "busy", "warn" or "error": its colour
   badge.hidden = false;
 }
 
-export function resetPrediction(text = "No prediction yet.") {
+/** While a request is in flight the badge says so; after, it shows the answer again, if any. */
+export function showBusy(on) {
+  if (on) showBadge("Thinking…", "busy");
+  else if ($("pad-badge").dataset.kind === "busy") {
+    if (shown) showBadge(answerBadge(shown), "answer");
+    else $("pad-badge").hidden = true;
+  }
+}
+
+/** "7 · 97.0%", or "8? · 34.0%" when unsure. */
+const answerBadge = (result) => `${result.digit}${doubt(result) ? "?" : ""} · `
+  + `${percent(result.confidence)}`;
+
+/** No answer on the card (the sentence is the caller's: app.js, say). */
+export function resetPrediction() {
+  shown = null;
+  setStale(false);
   $("digit").textContent = "?";
   $("digit").dataset.empty = "true";
   $("confidence").textContent = "–";
-  $("verdict-text").textContent = text;
   $("pad-badge").hidden = true;
   showUnsure(null);
   for (const li of $("probs").children) {
@@ -142,6 +171,8 @@ function drawSeen(pixels) {
 /** A message above the result; kind picks the colour ("error", "warn", "info"). */
 export function showMessage(title, text, kind = "error") {
   const box = $("message");
+  // The same problem, still shown (live, the next stroke's answer): an alert rebuilt is said again.
+  if (!box.hidden && box.dataset.kind === kind && box.textContent === `${title} ${text}`) return;
   box.dataset.kind = kind;
   box.replaceChildren();
   const strong = document.createElement("strong");
@@ -163,9 +194,9 @@ export function hideProblem() {
   if (badge.dataset.kind !== "answer") badge.hidden = true; // an answer stays, greyed
 }
 
-/** The answer shown is for an older drawing (greyed), or it is not. */
+/** The answer shown is for an older drawing (greyed), or it is not; no answer is never stale. */
 export function setStale(stale) {
-  document.body.classList.toggle("stale", stale);
+  document.body.classList.toggle("stale", stale && Boolean(shown));
 }
 
 export const isStale = () => document.body.classList.contains("stale");

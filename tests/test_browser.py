@@ -434,6 +434,32 @@ def test_turning_live_off_right_after_a_stroke_sends_nothing(still_page):
     assert len(sent) == 1
 
 
+def _outdated_look(page) -> tuple[bool, str, str]:
+    """body.stale, the digit's outline style and the preview's opacity, as computed."""
+    return page.evaluate("""() => [document.body.classList.contains('stale'),
+        getComputedStyle(document.getElementById('digit')).outlineStyle,
+        getComputedStyle(document.querySelector('.seen-frame')).opacity]""")
+
+
+def test_there_is_no_outdated_look_without_an_answer(blank_page, api_url):
+    """Greyed, the digit's box dashed, the preview dimmed: for an answer to an older drawing.
+    The empty "?" and the black preview are not outdated, while drawing or waiting."""
+    page = blank_page
+    held = []
+    page.route("**/predict", lambda r: held.append(r))
+    _open(page, api_url)
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])  # the first stroke: there is no answer yet
+    assert (_phase(page), _outdated_look(page)) == ("pending", [False, "none", "1"])
+    page.click("#predict")
+    assert _wait_phase(page, "busy") == "busy"  # the first request
+    assert _outdated_look(page) == [False, "none", "1"]
+    held[0].fulfill(json=_answer(7))
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])  # now there is an answer to be outdated
+    assert _outdated_look(page) == [True, "dashed", "0.55"]
+
+
 def test_sample_is_one_undo_step(page):
     page.uncheck("#live")
     draw(page, [[(0.2, 0.5), (0.8, 0.5)]])
@@ -721,12 +747,14 @@ def test_a_file_that_is_no_picture_is_explained_not_sent(page, tmp_path):
     assert sent == []
 
 
-def test_an_empty_canvas_is_sent_and_explained(page):
-    with page.expect_response("**/predict") as answer:
-        page.click("#predict")
-    assert answer.value.status == 422
-    assert answer.value.json()["detail"][0]["type"] == "empty_drawing"
+def test_an_empty_canvas_is_explained_not_sent(page):
+    """Enter on an empty canvas sent a blank image for the API's 422: the page says the same
+    itself."""
+    sent = _predict_requests(page)
+    page.focus("#pad")
+    page.keyboard.press("Enter")
     assert _wait_phase(page, "error") == "error"
+    assert sent == []
     assert page.is_visible("#message")
     assert page.inner_text("#message") == (
         "Nothing to recognise: the canvas is empty. Draw a digit from 0 to 9."
@@ -1008,6 +1036,36 @@ def test_the_api_is_checked_again_when_the_connection_is_back(blank_page, api_ur
     _wait_api_state(page, "ready")
 
 
+@pytest.mark.parametrize("live", [False, True], ids=["live-off", "live"])
+def test_the_unreachable_message_goes_when_the_connection_is_back(blank_page, api_url, live):
+    """Offline, the drawing is unreachable; online again, the header's check succeeds: the
+    message and badge go (they would say what is no longer so) and, live, the drawing is sent
+    again, once. Live off, nothing is sent until asked."""
+    page = blank_page
+    _open(page, api_url)
+    _wait_api_state(page)
+    sent = _predict_requests(page)
+    page.set_checked("#live", live)
+    page.context.set_offline(True)
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    if not live:
+        page.click("#predict")
+    assert _wait_phase(page, "error") == "error"
+    assert page.inner_text("#message").startswith("Unreachable:")
+    assert page.text_content("#pad-badge") == "No connection"
+    page.context.set_offline(False)  # the window's `online` event: /health is read again
+    if live:
+        assert _wait_phase(page, "shown") == "shown"
+        assert page.get_attribute("#pad-badge", "data-kind") == "answer"
+    else:
+        _wait_api_state(page, "ready")
+        page.wait_for_function("document.getElementById('message').hidden", timeout=WAIT_MS)
+        assert _phase(page) == "pending"
+        assert page.eval_on_selector("#pad-badge", "b => b.hidden")
+    assert page.is_hidden("#message")
+    assert len(sent) == (2 if live else 1)
+
+
 def test_an_8_is_read_as_an_8(blank_page, api_url):
     page = blank_page
     page.route("**/predict", lambda r: r.fulfill(json=_answer(8)))
@@ -1083,7 +1141,9 @@ def test_an_unsure_answer_stays_unsure_greyed_and_after_undo_until_a_sure_one(st
 
     draw(page, [[(0.3, 0.5), (0.7, 0.5)]])  # live is off: the answer stays, greyed
     assert (_phase(page), _stale(page)) == ("pending", True)
-    assert _doubt_shown(page) == _UNSURE_8_SHOWN
+    assert _doubt_shown(page) == (*_UNSURE_8_SHOWN[:2], "Outdated: the model was unsure: maybe "
+                                  "an 8, with 34.0% confidence, or a 3, with 30.0%; the drawing "
+                                  "has changed since.")
     page.click("#undo")
     assert (_phase(page), _stale(page), len(sent)) == ("shown", False, 1)
     assert _doubt_shown(page) == _UNSURE_8_SHOWN
@@ -1108,10 +1168,44 @@ _RECORD_ANNOUNCEMENTS = """() => {
 def test_a_problem_is_announced_once(page):
     """The message is an alert; the polite status region does not say it again."""
     page.evaluate(_RECORD_ANNOUNCEMENTS)
-    page.click("#predict")  # an empty canvas: the API's 422
+    page.click("#predict")  # an empty canvas: said so, as the API would
     assert _wait_phase(page, "error") == "error"
     assert page.get_attribute("#message", "role") == "alert"
     assert page.evaluate("announced.filter(t => t.trim())") == []
+
+
+_RECORD_ALERTS = """() => {
+  const box = document.getElementById("message");
+  window.alerts = [];  // each time the alert is shown, or rebuilt while shown: said again
+  new MutationObserver(() => box.hidden || alerts.push(box.textContent))
+    .observe(box, { attributes: true, attributeFilter: ["hidden"], childList: true,
+                    subtree: true });
+}"""
+_SERVER_ERROR = "Server error: the API failed (500). Try again in a moment."
+
+
+def test_the_same_api_problem_is_not_announced_again_after_each_stroke(still_page):
+    """Live, each stroke is sent, and an API that is down answers each with the same problem:
+    its alert says it once (it stays shown while the next stroke is sent); a new problem is
+    said."""
+    page = still_page
+    statuses = [500, 500, 429]
+    page.route("**/predict", lambda r: r.fulfill(status=statuses.pop(0),
+                                                 json={"detail": "Internal server error"}))
+    page.evaluate(_RECORD_ALERTS)
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live=True)
+    assert _wait_phase(page, "error") == "error"
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    _ask(page, live=True)
+    assert _wait_phase(page, "error") == "error"
+    page.clock.run_for(LONG_AFTER_MS)
+    assert page.evaluate("alerts") == [_SERVER_ERROR]
+    draw(page, [[(0.3, 0.3), (0.7, 0.3)]])
+    _ask(page, live=True)
+    page.wait_for_function("alerts.length === 2", timeout=WAIT_MS)
+    assert page.evaluate("alerts") == [_SERVER_ERROR, "Too many requests: the API is busy. "
+                                       "Wait a few seconds and try again."]
 
 
 def test_the_brush_size_is_read_as_the_sliders_value_only(page):
@@ -1128,8 +1222,9 @@ _ANNOUNCED = "announced.filter(t => t.startsWith('The model '))"  # reads, or is
 
 
 def test_live_answers_are_announced_when_the_drawing_rests(still_page):
-    """Live, every stroke brings an answer; only the one for the drawing left alone is
-    announced, not the answers for its first strokes."""
+    """Live, every stroke brings an answer; only the one for the drawing left alone (a second
+    from the pen's lift) is announced, not the answers for its first strokes, nor that they
+    were outdated."""
     page = still_page
     page.evaluate(_RECORD_ANNOUNCEMENTS)
     answers = []
@@ -1138,20 +1233,92 @@ def test_live_answers_are_announced_when_the_drawing_rests(still_page):
     with page.expect_response("**/predict"):
         page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown"
-    page.clock.run_for(ANNOUNCE_MS - 1)
+    page.clock.run_for(ANNOUNCE_MS - LIVE_DELAY_MS - 1)
     assert page.evaluate(_ANNOUNCED) == [], "announced before the drawing rested a second"
     draw(page, [[(0.3, 0.15), (0.7, 0.15)]])  # just in time: the first answer was no digit's
     with page.expect_response("**/predict"):
         page.clock.run_for(LIVE_DELAY_MS)
     assert _wait_phase(page, "shown", "error") == "shown"
-    page.clock.run_for(ANNOUNCE_MS - 1)
+    page.clock.run_for(ANNOUNCE_MS - LIVE_DELAY_MS - 1)
     assert page.evaluate(_ANNOUNCED) == [], "the first answer was announced after all"
     page.clock.run_for(1)
     said = page.evaluate(_ANNOUNCED)
     assert said == [page.inner_text("#verdict-text")], said
+    assert page.evaluate("announced.filter(t => t.startsWith('Outdated'))") == []
     assert f" {answers[-1].json()['digit']}," in said[0]
     page.clock.run_for(10 * ANNOUNCE_MS)
     assert page.evaluate(_ANNOUNCED) == said
+
+
+_SEVEN_SAID = "The model reads a 7, with 90.0% confidence."
+
+
+def test_the_sentence_follows_clear_and_undo_at_once(still_page):
+    """Esc, then Ctrl+Z: the card shows the answer again at once, and so does the sentence
+    (it said "Canvas cleared." for another second)."""
+    page = still_page
+    page.route("**/predict", lambda r: r.fulfill(json=_answer(7)))
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live=True)
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    page.clock.run_for(ANNOUNCE_MS)
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+    page.keyboard.press("Escape")
+    assert page.text_content("#verdict-text") == "Canvas cleared."
+    page.keyboard.press("Control+z")
+    assert page.inner_text("#digit") == "7"
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+
+
+def test_the_sentence_says_when_the_answer_is_outdated(still_page):
+    """Greyed after a stroke, the answer is said to be outdated; an Undo back makes it current.
+    The live region holds the sentence only: the digit and confidence drawn beside it (hidden
+    from a screen reader) made it read again at each change."""
+    page = still_page
+    page.route("**/predict", lambda r: r.fulfill(json=_answer(7)))
+    assert page.eval_on_selector("#verdict-text", "e => e.closest('[aria-live]') === e")
+    assert page.eval_on_selector(
+        ".verdict-visual", "e => e.closest('[aria-live], [role=status], [role=alert]')") is None
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.click("#predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    assert _stale(page)
+    assert page.text_content("#verdict-text") == (
+        "Outdated: the model read a 7, with 90.0% confidence; the drawing has changed since.")
+    page.click("#undo")
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+
+
+def test_a_slow_live_answer_is_said_at_once_when_the_drawing_has_rested(still_page):
+    """The announcement waits for the drawing to rest a second, not for a second after the
+    answer: an answer 3 s late comes to a drawing long at rest, and is said with it."""
+    page = still_page
+    held = []
+    page.route("**/predict", lambda r: held.append(r))
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live=True)
+    page.clock.run_for(3000)
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].fulfill(json=_answer(7))
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    assert page.text_content("#verdict-text") == _SEVEN_SAID
+
+
+def test_live_a_dash_is_not_announced_until_the_drawing_rests(still_page):
+    """A dot or a dash may be a digit's first stroke: "keep drawing" is not said mid-digit,
+    only once the drawing has rested for a second."""
+    page = still_page
+    page.evaluate(_RECORD_ANNOUNCEMENTS)
+    draw(page, [[(0.45, 0.15), (0.55, 0.15)]])
+    page.clock.run_for(ANNOUNCE_MS - 1)  # the dash is looked at after the live delay
+    assert page.inner_text("#digit") == "?"
+    assert page.evaluate("announced") == [], "said before the drawing rested"
+    page.clock.run_for(1)
+    assert page.evaluate("announced") == ["No digit yet: keep drawing."]
 
 
 def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_digits):
@@ -1181,6 +1348,36 @@ def test_an_error_replaces_the_answer_on_a_small_phone(browser, api_url, clear_d
     assert page.inner_text("#confidence") == "\N{EN DASH}"
     assert page.locator(".prob.top").count() == 0
     assert page.is_hidden("body.stale")
+    context.close()
+
+
+def test_the_badge_shows_a_request_is_running_on_a_small_phone(browser, api_url):
+    """On a 360x640 phone "Thinking…" in the result card is below the fold: the badge over the
+    canvas says it, in place of the older answer, and nothing is announced for it."""
+    context = browser.new_context(
+        viewport=SMALL_PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+    )
+    page = context.new_page()
+    held = []
+    page.route("**/predict", lambda r: held.append(r))
+    _open(page, api_url)
+    page.evaluate(_RECORD_ANNOUNCEMENTS)
+    badge = page.locator("#pad-badge")
+    for n, stroke in enumerate([[(0.5, 0.15), (0.5, 0.85)], [(0.3, 0.5), (0.7, 0.5)]], 1):
+        touch_draw(page, [stroke])  # live: sent, and its answer held back
+        assert _wait_phase(page, "busy") == "busy"
+        while len(held) < n:
+            page.wait_for_timeout(20)
+        assert badge.is_visible()
+        assert (badge.text_content(), badge.get_attribute("data-kind")) == ("Thinking…", "busy")
+        box = badge.bounding_box()
+        assert box["y"] >= 0
+        assert box["y"] + box["height"] <= SMALL_PHONE["height"]
+        held[-1].fulfill(json=_answer(7))
+        assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+        assert badge.text_content() == "7 · 90.0%"
+    assert badge.get_attribute("aria-hidden") == "true"
+    assert not [t for t in page.evaluate("announced") if "Thinking" in t]
     context.close()
 
 
@@ -1224,6 +1421,31 @@ def test_the_controls_fit_the_window(browser, api_url, viewport):
             box = page.locator(control).bounding_box()
             assert box["y"] + box["height"] <= viewport["height"], control
         assert page.locator("#pad").bounding_box()["width"] >= 280
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [(740, 360), (640, 360), (360, 640), (820, 600),
+                                      (1366, 768)],
+                         ids=lambda v: f"{v[0]}x{v[1]}")
+def test_the_canvas_fits_the_window_height(browser, api_url, viewport):
+    """A phone held sideways (740x360) had a 440 px canvas: scrolled to, part of it was always
+    out of view. At any width the whole canvas fits the window, and no button's label
+    sticks out of it (at exactly 820 px "Photo…" did, by a pixel)."""
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    _open(page, api_url)
+    page.eval_on_selector("#pad", "c => c.scrollIntoView({ block: 'center' })")
+    box = page.locator("#pad").bounding_box()
+    assert box["height"] <= height, box
+    assert box["y"] >= 0, box
+    assert box["y"] + box["height"] <= height, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    spill = page.eval_on_selector_all("button", "bs => bs.filter(b => b.scrollWidth > "
+                                                "b.clientWidth).map(b => b.id)")
+    assert spill == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"site-{width}x{height}.png"))
     context.close()
 
 
@@ -1364,11 +1586,12 @@ def test_axe_finds_no_accessibility_violations(browser, api_url, axe_js, viewpor
     page.unroute("**/predict")
 
     page.click("#clear")
-    page.click("#predict")  # the API's 422 for an empty canvas: a warning
+    page.click("#predict")  # an empty canvas: a warning
     assert _wait_phase(page, "error") == "error"
     found["with a warning"] = _axe_violations(page, axe_js)
 
     page.route("**/predict", lambda r: r.fulfill(status=503, json={"detail": "model unavailable"}))
+    page.click("#sample")  # something to send
     page.click("#predict")
     page.wait_for_function("document.getElementById('message').dataset.kind === 'error'")
     found["with an error"] = _axe_violations(page, axe_js)
