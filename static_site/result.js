@@ -81,9 +81,9 @@ export function describeAnswer() {
   const runnerUp = doubt(shown);
   const old = isStale();
   const verb = runnerUp ? `${old ? "was" : "is"} unsure: maybe` : old ? "read" : "reads";
-  let words = `the model ${verb} ${aDigit(digit)}, with ${percent(confidence)} confidence`;
+  let words = `model ${verb} ${aDigit(digit)}, with ${percent(confidence)} confidence`;
   if (runnerUp) words += `, or ${aDigit(runnerUp.digit)}, with ${percent(runnerUp.p)}`;
-  return old ? `Outdated: ${words}; the drawing has changed since.` : `T${words.slice(1)}.`;
+  return old ? `Outdated: the ${words}; the drawing has changed since.` : `The ${words}.`;
 }
 
 /**
