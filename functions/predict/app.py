@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import observability as obs
 from api_docs import ERRORS, docs_page, openapi_with_models, operation
+from api_errors import ApiError, UnexpectedErrorMiddleware, not_json
 from digitnet.imagefile import MAX_EDGE
 from digitnet.preprocess import PREPROCESS_VERSION
-from errors import ApiError, UnexpectedErrorMiddleware, not_json
 from fastapi import FastAPI, Request
 from inference import ModelState
 from inputs import batch_inputs, model_input

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+from api_errors import ApiError, Loc
 from digitnet import imagefile, preprocess
 from digitnet.errors import EmptyDrawingError, ImageTooLargeError, InputError, NoDigitError
-from errors import ApiError, Loc
 from schemas import MAX_BATCH_PIXELS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PredictRequest
 
 MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
