@@ -468,6 +468,9 @@ def test_size_limits_are_413(client):
         assert r.json()["detail"][0]["msg"] == (
             "image is larger than 1,000,000 bytes (base64-decoded): send it smaller, e.g. 1024 "
             "px on its longer side, or as a JPEG")
+        jpeg = b"\xff\xd8\xff\xe0" + bytes(size - 4)  # already a JPEG: not told to send one
+        r = client.post("/predict", json={"image": data_url(jpeg, "image/jpeg")})
+        assert r.json()["detail"][0]["msg"].endswith("e.g. 1024 px on its longer side"), r.text
     for encode_base64 in (b64, lambda data: spaced(data).decode(),
                           lambda data: base64.encodebytes(data).decode()):
         r = client.post("/predict", json={"image": encode_base64(bytes(MAX_IMAGE_BYTES))})

@@ -107,7 +107,7 @@ def image_bytes(text: str, loc: Loc) -> bytes:
         raise ApiError(422, loc, "image must hold the picture itself (base64 or a data: URL); "
                        "URLs are not fetched", "invalid_base64")
     if len(text) > MAX_BASE64_CHARS and _base64_length(text) > MAX_BASE64_CHARS:
-        raise _image_too_large(loc)  # refused before decoding anything
+        raise _image_too_large(loc, _is_jpeg(_lenient_base64(text[:8]) or b""))  # not decoded
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -116,7 +116,7 @@ def image_bytes(text: str, loc: Loc) -> bytes:
             raise ApiError(422, loc, "image is not valid base64: A-Z a-z 0-9 + / (or - _), "
                            "padded with =", "invalid_base64") from None
     if len(data) > MAX_IMAGE_BYTES:  # the text's length allows up to 2 bytes more
-        raise _image_too_large(loc)
+        raise _image_too_large(loc, _is_jpeg(data))
     if not data:
         raise ApiError(422, loc, "image is empty", "image_decode")
     return data
@@ -137,10 +137,15 @@ def _lenient_base64(text: str) -> bytes | None:
         return None
 
 
-def _image_too_large(loc: Loc) -> ApiError:
+def _is_jpeg(head: bytes) -> bool:
+    return head.startswith(b"\xff\xd8\xff")
+
+
+def _image_too_large(loc: Loc, jpeg: bool) -> ApiError:
+    """413, suggesting a JPEG unless it is one already."""
+    smaller = "e.g. 1024 px on its longer side" + ("" if jpeg else ", or as a JPEG")
     return ApiError(413, loc, f"image is larger than {MAX_IMAGE_BYTES:,} bytes (base64-decoded): "
-                    "send it smaller, e.g. 1024 px on its longer side, or as a JPEG",
-                    "image_too_large")
+                    f"send it smaller, {smaller}", "image_too_large")
 
 
 @contextmanager
