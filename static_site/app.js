@@ -80,12 +80,15 @@ function drawingChanged(why) {
   }
   // Live, a problem with the API (not with the drawing: unreachable, 500, 429) stays until
   // this drawing's own outcome, so that the same problem again is not announced again.
-  if (!(live && state.problem?.kind === "error")) dropProblem();
+  if (!(live && aboutTheApi(state.problem))) dropProblem();
   setStale(true); // an answer shown is outdated
   say(describeAnswer() ?? (state.problem ? "" : "No prediction yet."));
   setPhase("pending");
   if (live) state.liveTimer = setTimeout(() => recognise({ live: true }), LIVE_DELAY_MS);
 }
+
+/** Whether a problem is the API's (down, slow, busy), not the drawing's (a 422, a 413). */
+const aboutTheApi = (problem) => Boolean(problem?.api) && problem.api[0] !== "ready";
 
 /** A focused button that disables itself would drop focus to <body>: keep it at the drawing. */
 function setDisabled(button, disabled) {
@@ -103,6 +106,7 @@ function setBusy(on) {
   $("busy").hidden = !on;
   $("predict").setAttribute("aria-busy", String(on));
   showBusy(on); // on the badge too: on a phone "Thinking…" is below the fold
+  if (!on && state.problem) showBadge(state.problem.short, state.problem.kind); // kept, live
 }
 
 /**
@@ -212,6 +216,7 @@ function dropProblem() {
 /** The API answers again after "Unreachable": that goes, and live, the drawing is sent again. */
 function reconnected() {
   dropProblem();
+  if (state.inflight) return; // a request already on its way brings the outcome
   setPhase(pad.isEmpty ? "empty" : "pending");
   if ($("live").checked && !pad.isEmpty) recognise({ live: true });
   else say("No prediction yet.");

@@ -191,7 +191,8 @@ export function hideMessage() {
 export function hideProblem() {
   hideMessage();
   const badge = $("pad-badge");
-  if (badge.dataset.kind !== "answer") badge.hidden = true; // an answer stays, greyed
+  // An answer stays, greyed; "Thinking…" stays while its request runs.
+  if (badge.dataset.kind !== "answer" && badge.dataset.kind !== "busy") badge.hidden = true;
 }
 
 /** The answer shown is for an older drawing (greyed), or it is not; no answer is never stale. */

@@ -1598,3 +1598,97 @@ def test_axe_finds_no_accessibility_violations(browser, api_url, axe_js, viewpor
     context.close()
     found = {state: rules for state, rules in found.items() if rules}
     assert not found, json.dumps(found, indent=1)
+
+
+def _badge(page) -> list:
+    """The badge over the canvas: [hidden, text, kind, background colour]."""
+    return page.eval_on_selector("#pad-badge", """b => [b.hidden, b.textContent,
+        b.dataset.kind, getComputedStyle(b).backgroundColor]""")
+
+
+def _held(page, held: list, n: int) -> None:
+    while len(held) < n:
+        page.wait_for_timeout(20)
+
+
+def test_the_busy_badge_keeps_its_colour_after_an_unsure_or_outdated_answer(blank_page,
+                                                                            api_url):
+    page = blank_page
+    held = []
+    page.route("**/predict", lambda r: held.append(r))
+    _open(page, api_url)
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    page.click("#predict")
+    _held(page, held, 1)
+    busy = _badge(page)
+    assert busy[1:3] == ["Thinking…", "busy"]
+    held[0].fulfill(json=_answer(8, 0.34, (3, 0.30)))  # unsure: the amber badge
+    assert _wait_phase(page, "shown", "error") == "shown"
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])  # and outdated: grey
+    page.click("#predict")
+    _held(page, held, 2)
+    assert _badge(page) == busy  # was the last answer's amber
+    held[1].fulfill(json=_answer(8))
+    assert _wait_phase(page, "shown", "error") == "shown"
+
+
+def _unreachable_then_held(page, api_url: str, live: bool) -> list:
+    """The page told the API is unreachable, then a request for the drawing held unanswered."""
+    page.route("**/predict", lambda r: r.abort("internetdisconnected"))
+    held = []
+    if not live:
+        page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live)
+    assert _wait_phase(page, "error") == "error"
+    assert page.inner_text("#message").startswith("Unreachable:")
+    page.unroute("**/predict")
+    page.route("**/predict", lambda r: held.append(r))
+    return held
+
+
+def test_back_online_while_a_request_runs_leaves_it_running(still_page, api_url):
+    """The health check succeeds while the drawing's request is on its way: the message goes,
+    "Thinking…" stays, and the request's answer is shown."""
+    page = still_page
+    held = _unreachable_then_held(page, api_url, live=False)
+    _ask(page, live=False)
+    _held(page, held, 1)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")  # /health is read again
+    page.wait_for_function("document.getElementById('message').hidden", timeout=WAIT_MS)
+    assert _phase(page) == "busy"
+    assert _badge(page)[:3] == [False, "Thinking…", "busy"]
+    held[0].fulfill(json=_answer(7))
+    assert _wait_phase(page, "shown", "error") == "shown"
+    assert _badge(page)[:3] == [False, "7 · 90.0%", "answer"]
+
+
+def test_live_an_api_problem_kept_keeps_its_badge_when_a_request_is_dropped(still_page,
+                                                                            api_url):
+    """Live, "Unreachable" stays while the next stroke is sent; an Undo drops that request:
+    the badge says "No connection" again, beside the message still shown."""
+    page = still_page
+    held = _unreachable_then_held(page, api_url, live=True)
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    _ask(page, live=True)
+    _held(page, held, 1)
+    assert _badge(page)[1:3] == ["Thinking…", "busy"]
+    page.click("#undo")
+    assert _badge(page)[:3] == [False, "No connection", "error"]
+    assert page.inner_text("#message").startswith("Unreachable:")
+
+
+def test_live_a_problem_with_the_drawing_goes_with_the_next_stroke(still_page, api_url):
+    """Only the API's own problems stay while live strokes go on: "too large" is the
+    drawing's (its header says API ready), and a new stroke makes it another drawing."""
+    page = still_page
+    page.route("**/predict", lambda r: r.fulfill(status=413, json={"detail": [
+        _problem("image is larger than 1000000 bytes", "image_too_large")]}))
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    _ask(page, live=True)
+    assert _wait_phase(page, "error") == "error"
+    assert page.inner_text("#message") == _TOO_LARGE
+    draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
+    assert page.is_hidden("#message")
+    assert _badge(page)[0]
