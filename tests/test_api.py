@@ -132,10 +132,10 @@ def test_raw_base64_in_every_format(client, fmt):
     assert_prediction(r.json(), 7)
 
 
-def spaced(data: bytes) -> bytes:
-    """Base64 in groups of 76 with spaces between."""
+def spaced(data: bytes, every: int = 76) -> bytes:
+    """Base64 in groups with spaces between."""
     text = base64.b64encode(data)
-    return b" ".join(text[i : i + 76] for i in range(0, len(text), 76))
+    return b" ".join(text[i : i + every] for i in range(0, len(text), every))
 
 
 @pytest.mark.parametrize("encode_base64", [base64.encodebytes, base64.urlsafe_b64encode, spaced],
@@ -424,8 +424,11 @@ def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hin
 @pytest.mark.parametrize("content_type", ["application/json",
                                           "application/x-www-form-urlencoded"])  # curl -d
 def test_plain_bad_json_gets_no_guess(client, content_type):
-    r = client.post("/predict", content=b"{bad", headers={"content-type": content_type})
-    assert r.json()["detail"][0]["msg"] == "Invalid JSON: key must be a string at line 1 column 2"
+    for encoding in ("", "utf-8"):  # Content-Encoding misused for a charset: still a typo
+        r = client.post("/predict", content=b"{bad", headers={"content-type": content_type,
+                                                              "content-encoding": encoding})
+        msg = r.json()["detail"][0]["msg"]
+        assert msg == "Invalid JSON: key must be a string at line 1 column 2", encoding
 
 
 def test_an_unknown_fields_huge_name_is_not_echoed_whole(client):
@@ -469,8 +472,9 @@ def test_size_limits_are_413(client):
             "image is larger than 1,000,000 bytes (base64-decoded): send it smaller, e.g. 1024 "
             "px on its longer side, or as a JPEG")
         jpeg = b"\xff\xd8\xff\xe0" + bytes(size - 4)  # already a JPEG: not told to send one
-        r = client.post("/predict", json={"image": data_url(jpeg, "image/jpeg")})
-        assert r.json()["detail"][0]["msg"].endswith("e.g. 1024 px on its longer side"), r.text
+        for text in (b64(jpeg), spaced(jpeg, every=4).decode()):
+            r = client.post("/predict", json={"image": text})
+            assert r.json()["detail"][0]["msg"].endswith("e.g. 1024 px on its longer side")
     for encode_base64 in (b64, lambda data: spaced(data).decode(),
                           lambda data: base64.encodebytes(data).decode()):
         r = client.post("/predict", json={"image": encode_base64(bytes(MAX_IMAGE_BYTES))})

@@ -521,8 +521,8 @@ def test_a_detached_stroke_with_real_weight_is_part_of_the_digit(bar_width: int)
     ink (SPECK_REL is 8%), so the 5 is read whole."""
     body, whole = five(bar_width)
     ink = decode_image(encode(whole))
-    strong = ink >= BBOX_REL * ink.max()
-    assert _digit_and_marks(strong, ink)[1] == []
+    clear = ink >= BBOX_REL * ink.max()
+    assert _digit_and_marks(clear, ink)[1] == []
     assert not np.array_equal(digit(whole), digit(body))
 
 
@@ -556,7 +556,7 @@ def two_with_its_base_apart(base_right: int) -> Image.Image:
 
 @pytest.mark.parametrize("base_right", [190, 220])
 def test_a_base_under_a_digit_about_its_width_is_part_of_it(base_right: int) -> None:
-    """A 2's base drawn apart, as wide as its curve or a little wider (under RULE_WIDER
+    """A 2's base drawn apart, as wide as its curve or a little wider (under UNDERLINE_WIDER
     times): without it the 2 is a 7."""
     ink = decode_image(encode(two_with_its_base_apart(base_right)))
     assert _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1] == []
@@ -616,8 +616,8 @@ def test_nested_boxes_are_unboxed_in_one_pass(monkeypatch) -> None:
     for k in range(0, 500, 4):
         ink[k : 1024 - k, [k, 1023 - k]] = ink[[k, 1023 - k], k : 1024 - k] = 1
     calls = []
-    monkeypatch.setattr(crop, "_enclosed", lambda strong: calls.append(1) or
-                        _enclosed(strong))
+    monkeypatch.setattr(crop, "_enclosed", lambda clear: calls.append(1) or
+                        _enclosed(clear))
     with pytest.raises(NoDigitError):  # the boxes left are a blob of ink
         normalize_digit(ink)
     assert len(calls) == 1
@@ -627,7 +627,7 @@ def test_noise_is_not_searched_for_a_box(monkeypatch) -> None:
     """Its rows cross too many runs of ink (BOXED_CROSSINGS): 30-40 ms more on 1024 px."""
     ink = (np.random.default_rng(0).random((1024, 1024)) < 0.05).astype(np.float32)
     calls = []
-    monkeypatch.setattr(crop, "_outer_runs", lambda strong: calls.append(1))
+    monkeypatch.setattr(crop, "_outer_runs", lambda clear: calls.append(1))
     with pytest.raises(NoDigitError):
         normalize_digit(ink)
     assert calls == []
@@ -641,9 +641,9 @@ def test_noise_is_not_searched_for_a_box(monkeypatch) -> None:
 ], ids=["slashed-0", "struck-through-ring", "marked-ring", "dotted-ring"])
 def test_what_is_inside_a_loop_of_a_digit_stays_with_it(strokes, around) -> None:
     ink = decode_image(encode(enclosed(strokes, around)))
-    strong = ink >= BBOX_REL * ink.max()
-    (top, bottom, left, right), _ = _digit_and_marks(strong, ink)
-    assert _enclosed(strong[top:bottom, left:right]) is None
+    clear = ink >= BBOX_REL * ink.max()
+    (top, bottom, left, right), _ = _digit_and_marks(clear, ink)
+    assert _enclosed(clear[top:bottom, left:right]) is None
 
 
 def test_a_mark_between_pieces_of_the_digit_goes_with_its_faint_rim() -> None:
@@ -668,9 +668,9 @@ def test_a_mark_between_pieces_of_the_digit_goes_with_its_faint_rim() -> None:
 def test_many_separate_marks_are_split_no_further_than_max_patches() -> None:
     """Texture (a dotted field): the cut stops splitting past MAX_PATCHES, so its work stays
     bounded, and keeps what it found: the regions left are whole patches."""
-    strong = np.zeros((1200, 1200), bool)
-    strong[::4, ::4] = True  # 300 rows of dots: too many bands
-    patches = _ink_patches(strong)
+    clear = np.zeros((1200, 1200), bool)
+    clear[::4, ::4] = True  # 300 rows of dots: too many bands
+    patches = _ink_patches(clear)
     assert len(patches) == 300
     assert all(box[1] - box[0] == 1 and (box[2], box[3]) == (0, 1197) for box in patches)
     few = np.zeros((40, 40), bool)

@@ -130,6 +130,8 @@ def not_json(content_type: str, body: bytes, content_encoding: str = "") -> str:
     kind = content_type.partition(";")[0].strip().lower()
     if not body.strip():
         return EMPTY_BODY
+    if body.lstrip()[:1] in (b"{", b"["):
+        return ""
     encoding = content_encoding.strip().lower()
     if body.startswith(GZIP_MAGIC) or encoding not in ("", "identity"):
         what = f"compressed ({encoding or 'gzip'})"
@@ -138,8 +140,6 @@ def not_json(content_type: str, body: bytes, content_encoding: str = "") -> str:
     if found or kind.startswith("image/"):
         what = f"a {found}" if found else "an image"
         return f'the body is {what} file, not JSON: send {{"image": "<the file in base64>"}}'
-    if body.lstrip()[:1] in (b"{", b"["):
-        return ""
     if kind in FORMS:
         what, instead = FORMS[kind]
         return f"the body is {what}, not JSON: send {instead}"

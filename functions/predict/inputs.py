@@ -107,7 +107,8 @@ def image_bytes(text: str, loc: Loc) -> bytes:
         raise ApiError(422, loc, "image must hold the picture itself (base64 or a data: URL); "
                        "URLs are not fetched", "invalid_base64")
     if len(text) > MAX_BASE64_CHARS and _base64_length(text) > MAX_BASE64_CHARS:
-        raise _image_too_large(loc, _is_jpeg(_lenient_base64(text[:8]) or b""))  # not decoded
+        head = _lenient_base64("".join(text[:64].split())[:8]) or b""  # the rest not decoded
+        raise _image_too_large(loc, _is_jpeg(head))
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
