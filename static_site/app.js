@@ -97,7 +97,8 @@ function setDisabled(button, disabled) {
   if (disabled && hadFocus) $("pad").focus();
 }
 
-/** The result panel's phase, for tests: empty, drawing, pending, busy, shown or error. */
+/** The result panel's phase (tests read it; so does the live toggle): empty, drawing, pending,
+ * busy, shown or error. */
 function setPhase(phase) {
   $("result").dataset.phase = phase;
 }
@@ -105,8 +106,7 @@ function setPhase(phase) {
 function setBusy(on) {
   $("busy").hidden = !on;
   $("predict").setAttribute("aria-busy", String(on));
-  showBusy(on); // on the badge too: on a phone "Thinking…" is below the fold
-  if (!on && state.problem) showBadge(state.problem.short, state.problem.kind); // kept, live
+  showBusy(on, state.problem); // on the badge too: on a phone "Thinking…" is below the fold
 }
 
 /**

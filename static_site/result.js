@@ -116,11 +116,15 @@ export function showBadge(text, kind) {
   badge.hidden = false;
 }
 
-/** While a request is in flight the badge says so; after, it shows the answer again, if any. */
-export function showBusy(on) {
+/**
+ * While a request is in flight the badge says so; after, what it said before: the `problem`
+ * still shown (live, the API's, kept across strokes), else the answer on the card, if any.
+ */
+export function showBusy(on, problem = null) {
   if (on) showBadge("Thinking…", "busy");
   else if ($("pad-badge").dataset.kind === "busy") {
-    if (shown) showBadge(answerBadge(shown), "answer");
+    if (problem) showBadge(problem.short, problem.kind);
+    else if (shown) showBadge(answerBadge(shown), "answer");
     else $("pad-badge").hidden = true;
   }
 }
