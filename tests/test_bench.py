@@ -16,6 +16,7 @@ import pytest
 from digitnet.preprocess import PREPROCESS_VERSION
 
 from tools import bench, package_size
+from tools.bench_model import multiply_adds
 from tools.bench_report import Row, render_table
 from tools.loadtest import LoadResult, run_load_async
 
@@ -134,6 +135,18 @@ def test_zip_is_a_real_archive_of_every_file(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------- table
+
+
+def test_multiply_adds_of_each_layer_at_its_own_size() -> None:
+    """The compute ceiling's count: output positions x weights for a conv (same padding,
+    then halved by each pool), weights for a dense layer, nothing for the rest."""
+    from digitnet.network import Network
+
+    assert multiply_adds(Network.build("seed")) == 784 * 10 + 10 * 10
+    cnn = Network.build("cnn", c1=4, c2=8, hidden=16, k1=5, k2=3)
+    conv1, conv2 = 28 * 28 * (5 * 5 * 1 * 4), 14 * 14 * (3 * 3 * 4 * 8)
+    assert multiply_adds(cnn) == conv1 + conv2 + 7 * 7 * 8 * 16 + 16 * 10
+    assert multiply_adds(cnn.for_inference()) == multiply_adds(cnn)  # batch norm folded
 
 
 def test_table_has_a_line_per_row_and_ratios() -> None:

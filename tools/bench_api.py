@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel
 
+from tools.bench_model import multiply_adds
 from tools.lambda_fakes import LambdaContext, event_body, load_event
 from tools.paths import EVENTS_DIR, FUNCTION_DIR, ROOT, SHIPPED_MODEL
 from tools.serve import import_lambda_module
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from tools.bench_report import Row
 
 BATCH = 256
+PEAK_SIDE = 1024  # the square float32 matmul that measures this CPU's peak (2.1 GFLOP)
 
 
 @contextlib.contextmanager
@@ -146,6 +148,8 @@ class Results:
     prep_image: Timing
     prep_batch: Timing
     parse_batch: Timing
+    matmul_peak: Timing
+    multiply_adds: int
     cold_inner_s: float
     cold_process_s: float
     naive_cold_inner_s: float
@@ -172,6 +176,23 @@ class Results:
         return BATCH * self.pixels.median_ms / self.parse_batch.median_ms
 
     @property
+    def peak_gflops(self) -> float:
+        """This CPU's float32 matmul speed on one BLAS thread: no forward pass does better."""
+        return 2 * PEAK_SIDE**3 / self.matmul_peak.median_ms / 1e6
+
+    @property
+    def peak_forward_ms(self) -> float:
+        """The batch's forward pass at `peak_gflops`: no implementation of this model is
+        faster on this CPU."""
+        return BATCH * 2 * self.multiply_adds / self.peak_gflops / 1e6
+
+    @property
+    def floor_ceiling(self) -> float:
+        """The bound on any batch of this API and model: its JSON read, its forward pass at
+        the CPU's peak, nothing else (no preprocessing, no answer)."""
+        return BATCH * self.pixels.median_ms / (self.parse_batch.median_ms + self.peak_forward_ms)
+
+    @property
     def batch_rest_ms(self) -> float:
         """The batch minus parse, preprocessing and forward: encoding and framework."""
         return self.batch.median_ms - self.prep_batch.median_ms - self.forward_batch.median_ms
@@ -192,16 +213,18 @@ def measure(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> Results:
     if done.returncode != 0:
         raise RuntimeError(f"bench worker failed:\n{done.stderr[-2000:]}")
     data = json.loads(done.stdout.strip().splitlines()[-1])
+    multiply_adds = data.pop("multiply_adds")
     timings = {k: Timing(**v) for k, v in data.items()}
     runs = 3 if quick else 5
     inner, outer = cold_start_s(model_dir, runs)
     naive_inner, _ = cold_start_s(model_dir, runs, NAIVE_SETUP)
-    return Results(**timings, cold_inner_s=inner, cold_process_s=outer,
+    return Results(**timings, multiply_adds=multiply_adds, cold_inner_s=inner, cold_process_s=outer,
                    naive_cold_inner_s=naive_inner)
 
 
-def measure_here(model_dir: Path, quick: bool) -> dict[str, Timing]:
-    """The warm figures, in this process: the app first, as Lambda imports it."""
+def measure_here(model_dir: Path, quick: bool) -> tuple[dict[str, Timing], int]:
+    """The warm figures, in this process (the app first, as Lambda imports it), and the
+    network's multiply-adds for one image."""
     from mangum import Mangum
 
     n = 200 if quick else 2000
@@ -220,8 +243,9 @@ def measure_here(model_dir: Path, quick: bool) -> dict[str, Timing]:
     one = np.random.default_rng(0).random((1, *IMAGE_SHAPE), dtype=np.float32)
     many = np.random.default_rng(0).random((BATCH, *IMAGE_SHAPE), dtype=np.float32)
     few = max(10, n // 40)
+    square = np.random.default_rng(0).random((PEAK_SIDE, PEAK_SIDE), dtype=np.float32)
     with stdout_silenced():
-        return interleaved({
+        timings = interleaved({
             "forward_1": (lambda: network.predict_proba(one), n),
             "forward_batch": (lambda: app.STATE.predict(many), few),  # as the API runs it
             "pixels": (lambda: invoke(app.handler, pixels), n),
@@ -233,7 +257,9 @@ def measure_here(model_dir: Path, quick: bool) -> dict[str, Timing]:
             "prep_batch": (lambda: batch_inputs(BATCH_ADAPTER.validate_json(batch_json).items),
                            few),
             "parse_batch": (lambda: BATCH_ADAPTER.validate_json(batch_json), few),
+            "matmul_peak": (lambda: square @ square, few),
         }, rounds=10)
+    return timings, multiply_adds(network)
 
 
 def table(r: Results) -> str:
@@ -270,6 +296,10 @@ def table(r: Results) -> str:
         f"| {r.batch_ceiling:.1f}x | | (no batch can beat this) |",
         f"| ceiling: {BATCH} single calls vs parsing the batch's JSON alone "
         f"| {r.parse_ceiling:.1f}x | | (nor this) |",
+        f"| the batch's forward pass at this CPU's matmul peak ({r.peak_gflops:.0f} GFLOP/s, "
+        f"{r.multiply_adds:,} multiply-adds an image) | {r.peak_forward_ms:.3f} | | |",
+        f"| ceiling: {BATCH} single calls vs parsing the batch's JSON + that peak forward "
+        f"| {r.floor_ceiling:.1f}x | | (nor any rewrite of the forward pass) |",
         f"| cold start: import + first response | {r.cold_inner_s * 1e3:.0f} | | "
         f"{r.cold_inner_s * 1e3 / f1:.0f}x |",
         f"| cold start: whole fresh process | {r.cold_process_s * 1e3:.0f} | | |",
@@ -305,6 +335,9 @@ def rows(model_dir: Path = SHIPPED_MODEL, *, quick: bool = False) -> list[Row]:
             "(the model's bound on that speedup)", "x", r.batch_ceiling, better="higher"),
         Row("api_batch_parse_ceiling", f"{BATCH} singles vs parsing the batch's JSON alone "
             "(the request format's bound)", "x", r.parse_ceiling, better="higher"),
+        Row("api_batch_floor_ceiling", f"{BATCH} singles vs parsing the batch's JSON + its "
+            f"forward at this CPU's matmul peak ({r.peak_gflops:.0f} GFLOP/s)", "x",
+            r.floor_ceiling, better="higher"),
         Row("api_cold_start", "cold start: import + first response", "s", r.cold_inner_s,
             r.naive_cold_inner_s),
     ]
@@ -318,8 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        timings = measure_here(args.model_dir, args.quick)
-        print(json.dumps({k: v.__dict__ for k, v in timings.items()}))
+        timings, multiply_adds = measure_here(args.model_dir, args.quick)
+        print(json.dumps({**{k: v.__dict__ for k, v in timings.items()},
+                          "multiply_adds": multiply_adds}))
         return
     print(table(measure(args.model_dir, quick=args.quick)))
 

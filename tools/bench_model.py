@@ -17,11 +17,34 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tools.paths import SHIPPED_MODEL
 from tools.timing import interleaved
+
+if TYPE_CHECKING:
+    from digitnet.network import Network
+
+
+def multiply_adds(network: Network) -> int:
+    """Multiply-adds of one image's forward pass: convolutions and dense layers (the rest
+    is elementwise, next to nothing beside them)."""
+    from digitnet.layers import Conv2D, Dense, MaxPool2
+    from digitnet.network import IMAGE_SHAPE
+
+    (height, width), total = IMAGE_SHAPE, 0
+    for layer in network.layers:
+        if isinstance(layer, Conv2D):
+            height += 2 * layer.pad - layer.k + 1
+            width += 2 * layer.pad - layer.k + 1
+            total += height * width * layer.params["W"].size
+        elif isinstance(layer, MaxPool2):
+            height, width = height // 2, width // 2
+        elif isinstance(layer, Dense):
+            total += layer.params["W"].size
+    return total
 
 
 def bench(model_dir: Path, runs: int, batch: int) -> dict[str, float]:
