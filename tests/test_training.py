@@ -25,6 +25,7 @@ from digitnet.preprocess import normalize_batch
 
 from tools.paths import ROOT
 from training import cli, outdir
+from training import train as train_module
 from training.augment import AugmentConfig
 from training.calibrate import expected_calibration_error, fit_temperature
 from training.cli import RECIPES, main, make_config, parse_args, recipe_config
@@ -33,7 +34,7 @@ from training.outdir import write_when_complete
 from training.provenance import code_commit, model_version, reproduce_command
 from training.recipes import arch_options
 from training.split import TINY, SplitError, split_data
-from training.train import TrainConfig, lr_at, train
+from training.train import TrainConfig, batch_bounds, lr_at, train
 
 
 def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -550,6 +551,36 @@ def test_one_cycle_schedule() -> None:
     assert lrs[0] < lrs[9] == pytest.approx(peak)
     assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
     assert lrs[-1] < 0.01
+
+
+def test_a_last_batch_of_one_image_joins_the_one_before() -> None:
+    assert batch_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert batch_bounds(9, 4) == [(0, 4), (4, 9)]  # not (8, 9): batch norm of one image
+    assert batch_bounds(8, 4) == [(0, 4), (4, 8)]
+    assert batch_bounds(1, 4) == [(0, 1)]
+
+
+def test_training_never_steps_on_one_image_and_schedules_each_step(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CNN's batch norm would see a variance of 0 and learn nothing from that step; the
+    learning-rate schedule has one rate per batch taken, so it ends at its last step."""
+    sizes: list[int] = []
+    rates: list[float] = []
+    real_step = train_module.train_step
+
+    def recording_step(net: Network, opt, x: np.ndarray, y: np.ndarray):
+        sizes.append(len(x))
+        rates.append(opt.lr)
+        return real_step(net, opt, x, y)
+
+    monkeypatch.setattr("training.train.train_step", recording_step)
+    images, labels = synthetic_digits(33, 3)
+    data = Split(images.astype(np.float32) / 255, labels.astype(np.int64))
+    cfg = TrainConfig(arch="cnn", arch_options={"c1": 2, "c2": 2, "hidden": 4}, epochs=2,
+                      batch_size=16, lr=0.01, warmup_epochs=0.0, augment=False)
+    train(cfg, data, data, log=lambda _: None)
+    assert sizes == [16, 17] * 2
+    assert rates == [lr_at(step, 4, 0, 0.01) for step in range(4)]
 
 
 def test_train_returns_the_best_validation_epochs_weights(

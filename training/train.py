@@ -105,8 +105,8 @@ def _train_epoch(net: Network, opt: SGD | Adam, data: Split, rng: np.random.Gene
     n = len(data.labels)
     order = rng.permutation(n)
     loss_sum = correct = 0.0
-    for i in range(0, n, batch_size):
-        idx = order[i:i + batch_size]
+    for start, stop in batch_bounds(n, batch_size):
+        idx = order[start:stop]
         x = data.images[idx]
         if augment is not None:
             x = augment_batch(x, rng, augment)
@@ -116,6 +116,16 @@ def _train_epoch(net: Network, opt: SGD | Adam, data: Split, rng: np.random.Gene
         loss_sum += loss * len(idx)
         correct += int((logits.argmax(axis=1) == y).sum())
     return loss_sum / n, correct / n
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """An epoch's batches as (start, stop). A last batch of one image joins the one before:
+    batch norm cannot normalise one image (variance 0: its output is beta, its gradient
+    nothing) and would shrink its running variance by a tenth just before validation."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], n], strict=True))
 
 
 @dataclass
@@ -177,7 +187,7 @@ def train(cfg: TrainConfig, train_split: Split, val_split: Split,
 def _schedule(cfg: TrainConfig, n: int, epochs_done: int) -> Iterator[float]:
     """The learning rate of each step left after `epochs_done` epochs of `n` images: a
     resumed run goes on where the uninterrupted one would be."""
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    steps_per_epoch = len(batch_bounds(n, cfg.batch_size))
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
     return (lr_at(step, total, warmup, cfg.lr)
