@@ -106,10 +106,11 @@ def recipe_notes(config: dict[str, Any]) -> list[str]:
             "at some cost in test accuracy; see the README's training section.")
     if config.get("augment") and config.get("renormalize"):
         notes.append(
-            "Data hygiene: the recipe's renormalize step (distorted digits re-normalised as at "
-            "inference) was chosen by comparing MNIST *test*-set scores, and a canvas set built "
-            "from test digits (`training/augment.py`); the test figures above are therefore "
-            "slightly optimistic. A clean comparison uses the validation split and a canvas set "
+            "Data hygiene: the MNIST *test* set, and canvas sets built from test digits, guided "
+            "several choices of this recipe and of the preprocessing (the renormalize step "
+            "among them, `training/augment.py`; the README's training section lists them): the "
+            "test figures above are development figures, optimistic by an amount not measured. "
+            "A clean comparison uses the validation split and a canvas set "
             "built from the run's own validation digits (`python -m training.canvas_eval "
             "--data-dir ../shared/datasets/mnist --model DIR --digits val`).")
     return notes
