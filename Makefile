@@ -53,8 +53,8 @@ train: venv  ## train the default model on the full MNIST set and ship it in lay
 	$(PY) -m training train --data-dir $(DATA_DIR) --out $(SHIPPED_MODEL) --overwrite \
 	$(if $(filter 1,$(RESTART)),--restart,$(if $(wildcard $(SHIPPED_MODEL)/.checkpoint/checkpoint.json),--resume))
 
-train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline
-	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model --overwrite
+train-tiny: venv  ## a seconds-long training run on a subset, to check the pipeline (always from the start)
+	$(PY) -m training train --data-dir $(DATA_DIR) --arch cnn --tiny --out build/tiny-model --overwrite --restart
 
 build: venv  ## sam build, then trim and precompile the function and its layers (CONTAINER=1: build in Docker)
 	@command -v python3.12 >/dev/null || test -n "$(CONTAINER)" || { echo "make build: sam build needs \

@@ -280,9 +280,9 @@ def test_overwrite_names_the_model_it_replaces(first_run: Path, data_dir: Path, 
     assert "--overwrite" in manifest["training"]["command"]  # the command as run
 
 
-def _make_train(*variables: str) -> list[str]:
-    """The flags `make train` would pass (make -n: nothing runs)."""
-    done = subprocess.run(["make", "-n", "--no-print-directory", "train", *variables],
+def _make_train(*variables: str, target: str = "train") -> list[str]:
+    """The flags `make train` (or `target`) would pass (make -n: nothing runs)."""
+    done = subprocess.run(["make", "-n", "--no-print-directory", target, *variables],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     lines = done.stdout.replace("\\\n", " ").splitlines()  # a recipe line continued
     line = next(ln for ln in lines if " -m training train " in ln)
@@ -308,6 +308,13 @@ def test_make_train_goes_on_from_an_interrupted_runs_checkpoint(
     flags = _make_train(f"SHIPPED_MODEL={tmp_path}", *variables)
     assert expected in flags
     assert not {"--resume", "--restart"} - {expected} & set(flags)
+
+
+def test_make_train_tiny_starts_again_over_an_interrupted_tiny_run() -> None:
+    """A seconds-long run: after a Ctrl-C its checkpoint must not block the next one
+    (make passes no --resume or --restart of the user's)."""
+    flags = _make_train(target="train-tiny")
+    assert {"--tiny", "--restart", "--overwrite"} <= set(flags)
 
 
 @pytest.mark.parametrize("case", ["file", "under-a-file", "broken-link", "unwritable"])
