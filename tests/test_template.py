@@ -389,10 +389,38 @@ def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
     assert ({"AlarmTopic", *ALARMS} & present == set()) is not alarmed
 
 
-@pytest.mark.parametrize("ceiling", ["2.5", "-1", "", "ten"])
+@pytest.mark.parametrize("ceiling", ["2.5", "-1", "", "ten", "00", "0000", "007"])
 def test_the_concurrency_ceiling_must_be_a_whole_number(source, ceiling):
-    """Refused by CloudFormation's parameter check, not by Lambda after CloudFront is made."""
+    """Refused by CloudFormation's parameter check, not by Lambda after CloudFront is made.
+    "00" is no "0" to HasConcurrencyCeiling: it would reserve 0 copies, throttling all."""
     assert re.fullmatch(source["Parameters"]["MaxConcurrency"]["AllowedPattern"], ceiling) is None
+
+
+WHOLE_NUMBERS = {  # parameter: the whole numbers it takes
+    "MaxConcurrency": range(0, 10000),
+    "FunctionMemorySize": range(1024, 10241),
+    "ThrottlingBurstLimit": range(1, 10**9),
+    "BatchThrottlingLimit": range(1, 10**9),  # a burst limit too
+}
+
+
+@pytest.mark.parametrize("name", WHOLE_NUMBERS)
+def test_whole_number_parameters_refuse_fractions_before_the_deploy(source, name):
+    """A Number parameter takes 2.5, which Lambda or API Gateway refuses mid-deploy (after
+    CloudFront is made); MinValue/MaxValue are for Numbers only, so the pattern holds the
+    range. Every number below 20,000 is tried, and the range's ends."""
+    parameter = source["Parameters"][name]
+    assert parameter["Type"] == "String"
+    assert {"MinValue", "MaxValue"}.isdisjoint(parameter)
+    pattern, expected = parameter["AllowedPattern"], WHOLE_NUMBERS[name]
+    assert re.fullmatch(pattern, parameter["Default"])
+    taken = {n for n in range(20000) if re.fullmatch(pattern, str(n))}
+    assert taken == {n for n in range(20000) if n in expected}
+    assert re.fullmatch(pattern, str(expected[-1]))
+    assert re.fullmatch(pattern, str(expected[-1] + 1)) is None
+    for wrong in ["2.5", "1769.0", "1e3", "-1", "", " 50", "050", "00", "ten", "5\n"]:
+        assert re.fullmatch(pattern, wrong) is None, wrong
+    assert parameter["ConstraintDescription"].startswith("must be ")
 
 
 @pytest.mark.parametrize("email", ["ops", "ops@example", "ops @example.com", "a@b.c,d@e.f"])
