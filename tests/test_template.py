@@ -90,6 +90,19 @@ def test_function_runtime_layer_and_environment(resources):
     assert deps["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
 
 
+def test_each_stack_names_its_own_layers(resources):
+    """Layer names are shared by every stack of the account and region: named after the
+    logical IDs (the default), two stacks' layers would be versions of one layer."""
+    stack = "s" * 128  # the longest stack name
+    layers = of_type(resources, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 3
+    names = {_evaluate(props["LayerName"], {"AWS::StackName": stack}) for props in layers.values()}
+    assert names == {f"{stack}-deps", f"{stack}-model", f"{stack}-site"}
+    assert all(len(name) <= 140 and re.fullmatch(r"[a-zA-Z0-9_-]+", name) for name in names)
+    other = {_evaluate(p["LayerName"], {"AWS::StackName": "other"}) for p in layers.values()}
+    assert names.isdisjoint(other)
+
+
 @pytest.mark.parametrize(("mode", "disabled"), [("Disabled", "true"), ("Active", "false")])
 def test_powertools_tracer_follows_the_tracing_mode(source, mode, disabled):
     """With tracing off, the X-Ray SDK must not load at cold start."""
