@@ -84,7 +84,7 @@ def test_function_runtime_layer_and_environment(resources):
     deps_ref, model_ref = predict["Layers"]
     model = resources[model_ref["Ref"]]["Properties"]
     assert model["CompatibleRuntimes"] == ["python3.12"]
-    assert set(model["CompatibleArchitectures"]) == {"arm64", "x86_64"}
+    assert model["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     deps = resources[deps_ref["Ref"]]["Properties"]  # compiled wheels: the function's CPU only
     assert deps["CompatibleRuntimes"] == ["python3.12"]
     assert deps["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
@@ -101,6 +101,14 @@ def test_each_stack_names_its_own_layers(resources):
     assert all(len(name) <= 140 and re.fullmatch(r"[a-zA-Z0-9_-]+", name) for name in names)
     other = {_evaluate(p["LayerName"], {"AWS::StackName": "other"}) for p in layers.values()}
     assert names.isdisjoint(other)
+
+
+def test_every_layer_is_for_the_functions_cpu(resources):
+    """A region without arm64 Lambda refuses a layer that names arm64."""
+    layers = of_type(resources, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 3
+    for name, props in layers.items():
+        assert props["CompatibleArchitectures"] == [{"Ref": "Architecture"}], name
 
 
 @pytest.mark.parametrize(("mode", "disabled"), [("Disabled", "true"), ("Active", "false")])
