@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import tomllib
 from typing import Any
 
 import pytest
@@ -109,6 +110,15 @@ def test_every_layer_is_for_the_functions_cpu(resources):
     assert len(layers) == 3
     for name, props in layers.items():
         assert props["CompatibleArchitectures"] == [{"Ref": "Architecture"}], name
+
+
+def test_samconfig_configures_no_sam_sync():
+    """Nothing here uses `sam sync`, and it would take the global section's stack name, not
+    the one `sam deploy --guided` saved in [default.deploy.parameters]: another stack made
+    or overwritten with default parameters and no post_build."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert [env for env, commands in config.items()
+            if isinstance(commands, dict) and "sync" in commands] == []
 
 
 @pytest.mark.parametrize(("mode", "disabled"), [("Disabled", "true"), ("Active", "false")])
