@@ -316,6 +316,18 @@ def test_missing_site_is_a_failure_not_an_empty_site(s3, tmp_path, monkeypatch, 
     answer = run(cfn_event("Create", sink), sink)
     assert answer["Status"] == "FAILED"
     assert "index.html" in answer["Reason"]
+    assert "run `make build` (or `sam build`), then `sam deploy`" in answer["Reason"]
+    assert keys(s3) == set()
+
+
+def test_an_unbuilt_site_layer_says_to_build_first(s3, site, monkeypatch, sink):
+    """`sam deploy` of the source template zips static_site/ as it is: Lambda mounts its
+    files at /opt/, not /opt/site, and the stack fails after CloudFront and the API exist."""
+    monkeypatch.setenv("SITE_DIR", str(site / "site"))  # site/ plays /opt: files, no site/
+    answer = run(cfn_event("Create", sink), sink)
+    assert answer["Status"] == "FAILED"
+    assert (f"no index.html in {site / 'site'} but one in {site}: the site layer was not "
+            "built: run `make build` (or `sam build`), then `sam deploy`") in answer["Reason"]
     assert keys(s3) == set()
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import tomllib
 from typing import Any
 
 import pytest
@@ -84,10 +85,40 @@ def test_function_runtime_layer_and_environment(resources):
     deps_ref, model_ref = predict["Layers"]
     model = resources[model_ref["Ref"]]["Properties"]
     assert model["CompatibleRuntimes"] == ["python3.12"]
-    assert set(model["CompatibleArchitectures"]) == {"arm64", "x86_64"}
+    assert model["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     deps = resources[deps_ref["Ref"]]["Properties"]  # compiled wheels: the function's CPU only
     assert deps["CompatibleRuntimes"] == ["python3.12"]
     assert deps["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+
+
+def test_each_stack_names_its_own_layers(resources):
+    """Layer names are shared by every stack of the account and region: named after the
+    logical IDs (the default), two stacks' layers would be versions of one layer."""
+    stack = "s" * 128  # the longest stack name
+    layers = of_type(resources, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 3
+    names = {_evaluate(props["LayerName"], {"AWS::StackName": stack}) for props in layers.values()}
+    assert names == {f"{stack}-deps", f"{stack}-model", f"{stack}-site"}
+    assert all(len(name) <= 140 and re.fullmatch(r"[a-zA-Z0-9_-]+", name) for name in names)
+    other = {_evaluate(p["LayerName"], {"AWS::StackName": "other"}) for p in layers.values()}
+    assert names.isdisjoint(other)
+
+
+def test_every_layer_is_for_the_functions_cpu(resources):
+    """A region without arm64 Lambda refuses a layer that names arm64."""
+    layers = of_type(resources, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 3
+    for name, props in layers.items():
+        assert props["CompatibleArchitectures"] == [{"Ref": "Architecture"}], name
+
+
+def test_samconfig_configures_no_sam_sync():
+    """Nothing here uses `sam sync`, and it would take the global section's stack name, not
+    the one `sam deploy --guided` saved in [default.deploy.parameters]: another stack made
+    or overwritten with default parameters and no post_build."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert [env for env, commands in config.items()
+            if isinstance(commands, dict) and "sync" in commands] == []
 
 
 @pytest.mark.parametrize(("mode", "disabled"), [("Disabled", "true"), ("Active", "false")])
@@ -389,10 +420,38 @@ def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
     assert ({"AlarmTopic", *ALARMS} & present == set()) is not alarmed
 
 
-@pytest.mark.parametrize("ceiling", ["2.5", "-1", "", "ten"])
+@pytest.mark.parametrize("ceiling", ["2.5", "-1", "", "ten", "00", "0000", "007"])
 def test_the_concurrency_ceiling_must_be_a_whole_number(source, ceiling):
-    """Refused by CloudFormation's parameter check, not by Lambda after CloudFront is made."""
+    """Refused by CloudFormation's parameter check, not by Lambda after CloudFront is made.
+    "00" is no "0" to HasConcurrencyCeiling: it would reserve 0 copies, throttling all."""
     assert re.fullmatch(source["Parameters"]["MaxConcurrency"]["AllowedPattern"], ceiling) is None
+
+
+WHOLE_NUMBERS = {  # parameter: the whole numbers it takes
+    "MaxConcurrency": range(0, 10000),
+    "FunctionMemorySize": range(1024, 10241),
+    "ThrottlingBurstLimit": range(1, 10**9),
+    "BatchThrottlingLimit": range(1, 10**9),  # a burst limit too
+}
+
+
+@pytest.mark.parametrize("name", WHOLE_NUMBERS)
+def test_whole_number_parameters_refuse_fractions_before_the_deploy(source, name):
+    """A Number parameter takes 2.5, which Lambda or API Gateway refuses mid-deploy (after
+    CloudFront is made); MinValue/MaxValue are for Numbers only, so the pattern holds the
+    range. Every number below 20,000 is tried, and the range's ends."""
+    parameter = source["Parameters"][name]
+    assert parameter["Type"] == "String"
+    assert {"MinValue", "MaxValue"}.isdisjoint(parameter)
+    pattern, expected = parameter["AllowedPattern"], WHOLE_NUMBERS[name]
+    assert re.fullmatch(pattern, parameter["Default"])
+    taken = {n for n in range(20000) if re.fullmatch(pattern, str(n))}
+    assert taken == {n for n in range(20000) if n in expected}
+    assert re.fullmatch(pattern, str(expected[-1]))
+    assert re.fullmatch(pattern, str(expected[-1] + 1)) is None
+    for wrong in ["2.5", "1769.0", "1e3", "-1", "", " 50", "050", "00", "ten", "5\n"]:
+        assert re.fullmatch(pattern, wrong) is None, wrong
+    assert parameter["ConstraintDescription"].startswith("must be ")
 
 
 @pytest.mark.parametrize("email", ["ops", "ops@example", "ops @example.com", "a@b.c,d@e.f"])

@@ -77,7 +77,7 @@ def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
     s3 = boto3.client("s3")
     files = dict(site_files(site_dir))
     if "index.html" not in files:
-        raise FileNotFoundError(f"no index.html in {site_dir}")
+        raise FileNotFoundError(missing_site_message(site_dir))
     for key, path in files.items():
         s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **object_headers(key))
     config = json.dumps({"apiUrl": api_url.rstrip("/")}).encode()
@@ -87,6 +87,17 @@ def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
     delete_keys(s3, bucket, [{"Key": key} for key in stale])
     LOG.info("published %d files to %s, removed %d stale", len(written), bucket, len(stale))
     return written
+
+
+def missing_site_message(site_dir: Path) -> str:
+    """Why the site is missing and what to do: deployed from the source template (no
+    build), the layer holds static_site/ as it is, so its files land beside site_dir
+    (/opt/index.html), not in it; the stack then rolls back."""
+    todo = "run `make build` (or `sam build`), then `sam deploy`"
+    if (site_dir.parent / "index.html").is_file():
+        return (f"no index.html in {site_dir} but one in {site_dir.parent}: the site layer "
+                f"was not built: {todo}")
+    return f"no index.html in {site_dir}: was the site layer built? {todo}"
 
 
 def site_files(site_dir: Path) -> Iterator[tuple[str, Path]]:
