@@ -167,6 +167,25 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
     (lambda m: m["architecture"][0].update(arrays=[]), "architecture"),
     (lambda m: m["architecture"][0].update(config=None), "architecture"),
     (lambda m: m.update(weights_file="../model.npz"), "weights_file"),
+    # float32 makes 1e-40 a denormal (logits / T overflow) and 1e-300 zero; calibration
+    # never fits a T outside the range it searches
+    (lambda m: m.update(temperature=1e-300), r"temperature must be a number in \[0\.05, 20"),
+    (lambda m: m.update(temperature=1e-40), "temperature"),
+    (lambda m: m.update(temperature=1e39), "temperature"),
+    (lambda m: m.update(temperature=21), "temperature"),
+    (lambda m: m["architecture"][10]["config"].update(eps=-100.0),
+     r"layer 10: batchnorm eps must be a finite number > 0, got -100\.0"),
+    (lambda m: m["architecture"][10]["config"].update(eps=0), "eps"),
+    (lambda m: m["architecture"][10]["config"].update(eps="1e-5"), "eps"),
+    (lambda m: m["architecture"][12]["config"].update(rate=2.0),
+     r"layer 12: dropout rate must be a number in \[0, 1\), got 2\.0"),
+    (lambda m: m["architecture"][12]["config"].update(rate=1), "rate"),
+    (lambda m: m["architecture"][12]["config"].update(rate=-0.1), "rate"),
+    (lambda m: m["architecture"][0]["arrays"].update(b=2),  # a TypeError, not refused
+     r"layer 0: the shape of array b must be a list of non-negative integers, got 2"),
+    (lambda m: m["architecture"][0]["arrays"].update(b=[2.0]), "shape of array b"),
+    (lambda m: m["architecture"][0]["arrays"].update(b=[-2]), "shape of array b"),
+    (lambda m: m["architecture"][0]["arrays"].update(W=[5, 5, True, 2]), "shape of array W"),
 ])
 def test_manifest_fields_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit,
                                                         message: str) -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .losses import TEMPERATURE_RANGE
 from .network import IMAGE_SHAPE, N_CLASSES, Network
 from .preprocess import PREPROCESS_VERSION
 
@@ -26,6 +28,11 @@ MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"  # documentation, written by training.report; not verified
 FORMAT_VERSION = 1
 CLASSES = list(range(N_CLASSES))  # logit i is digit i
+# Layer settings that the layers take whatever they are: (rule as said, test of a number).
+CONFIG_RULES: dict[tuple[str, str], tuple[str, Callable[[float], bool]]] = {
+    ("batchnorm", "eps"): ("a finite number > 0", lambda x: 0 < x < math.inf),  # sqrt(var+eps)
+    ("dropout", "rate"): ("a number in [0, 1)", lambda x: 0 <= x < 1),  # scales by 1/(1-rate)
+}
 
 
 class ModelFileError(Exception):
@@ -121,18 +128,42 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
                 f"{PREPROCESS_VERSION!r}")
     if manifest.get("classes", CLASSES) != CLASSES:
         return f"classes must be 0..{N_CLASSES - 1} in order, got {manifest['classes']!r}"
-    temperature = manifest["temperature"]
-    if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
-            or not 0 < temperature < float("inf"):
-        return f"temperature must be a positive finite number, got {temperature!r}"
+    temperature, (lo, hi) = manifest["temperature"], TEMPERATURE_RANGE
+    if not (is_number(temperature) and lo <= temperature <= hi):
+        return (f"temperature must be a number in [{lo}, {hi}] (the range calibration "
+                f"searches), got {temperature!r}")
     layers = manifest["architecture"]
     if not isinstance(layers, list) or not all(
             isinstance(layer, dict) and isinstance(layer.get("config", {}), dict)
             and isinstance(layer.get("arrays", {}), dict) for layer in layers):
         return "architecture must be a list of layers, each with a config and arrays object"
+    for i, layer in enumerate(layers):
+        problem = _layer_problem(layer)
+        if problem:
+            return f"layer {i}: {problem}"
     weights_file = manifest.get("weights_file", WEIGHTS_FILE)
     if not isinstance(weights_file, str) or Path(weights_file).name != weights_file:
         return f"weights_file must be a file name in the model directory, got {weights_file!r}"
+    return None
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number as json.loads gives it (True is an int to Python, not to JSON)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _layer_problem(layer: dict[str, Any]) -> str | None:
+    """A config value (CONFIG_RULES) or an array shape the layer would take and misuse."""
+    config = layer.get("config", {})
+    for (kind, key), (rule, holds) in CONFIG_RULES.items():
+        if layer.get("type") == kind and key in config \
+                and not (is_number(config[key]) and holds(config[key])):
+            return f"{kind} {key} must be {rule}, got {config[key]!r}"
+    for name, shape in layer.get("arrays", {}).items():
+        if not isinstance(shape, list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            return (f"the shape of array {name} must be a list of non-negative integers, "
+                    f"got {shape!r}")
     return None
 
 
