@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from digitnet.layers import Dense, Flatten
-from digitnet.modelfile import ModelFileError, load_model, read_manifest, save_model
+from digitnet.modelfile import (
+    ModelFileError,
+    load_model,
+    npz_bytes,
+    read_manifest,
+    save_model,
+    sha256_hex,
+)
 from digitnet.network import Network
 from test_layers_gradcheck import with_trained_like_batchnorm
 
@@ -190,6 +198,57 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
 def test_manifest_fields_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit,
                                                         message: str) -> None:
     _edit_manifest(saved[1], edit)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(saved[1])
+
+
+ArraysEdit = Callable[[dict[str, np.ndarray]], None]
+
+
+def _edit_arrays(path: Path, edit: ArraysEdit) -> None:
+    """Change the weights and write their new checksum in the manifest, as whoever made a
+    bad file would: what the checksum cannot catch."""
+    with np.load(path / "model.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    edit(arrays)
+    data = npz_bytes(arrays)
+    (path / "model.npz").write_bytes(data)
+    _edit_manifest(path, lambda m: m.update(weights_sha256=sha256_hex(data)))
+
+
+def _changed(key: str, change: Callable[[np.ndarray], np.ndarray]) -> ArraysEdit:
+    """An `_edit_arrays` edit: `arrays[key]` replaced by `change` of a copy of it."""
+    def edit(arrays: dict[str, np.ndarray]) -> None:
+        arrays[key] = change(arrays[key].copy())
+    return edit
+
+
+def _first(value: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A `_changed` change: the array with its first value replaced by `value`."""
+    def change(a: np.ndarray) -> np.ndarray:
+        a.flat[0] = value
+        return a
+    return change
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_changed("0.W", _first(np.nan)), r"arrays must be finite: NaN or infinity in 0\.W"),
+    (_changed("13.b", _first(np.inf)), r"finite: NaN or infinity in 13\.b"),
+    # var + eps stays positive: no NaN, only a wrong scale
+    (_changed("6.var", _first(-1e-6)), r"BatchNorm running variances must be >= 0: 6\.var"),
+    (_changed("10.var", lambda v: -v), r"variances must be >= 0: 10\.var"),
+    (lambda a: a.update({k: v.astype(np.float64) for k, v in a.items()}),
+     r"arrays must be float32: 0\.W \(float64\)"),
+    (_changed("0.W", lambda w: (w * 100).astype(np.int32)), r"float32: 0\.W \(int32\)"),
+    (_changed("0.b", lambda b: b > 0), r"float32: 0\.b \(bool\)"),
+    (_changed("0.b", lambda b: b.astype(np.complex64) + 1j), r"float32: 0\.b \(complex64\)"),
+    (_changed("0.b", lambda b: b.astype(str)), r"float32: 0\.b \(<U"),
+])
+def test_weights_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit,
+                                               message: str) -> None:
+    """Each loaded silently: answers NaN (the API's /predict a 500 while /health said ok),
+    or other than the file's float32 weights give."""
+    _edit_arrays(saved[1], edit)
     with pytest.raises(ModelFileError, match=message):
         load_model(saved[1])
 

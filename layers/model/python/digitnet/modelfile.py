@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .layers import BatchNorm
 from .losses import TEMPERATURE_RANGE
 from .network import IMAGE_SHAPE, N_CLASSES, Network
 from .preprocess import PREPROCESS_VERSION
@@ -200,6 +201,25 @@ def array_mismatch(expected: Mapping[str, tuple[int, ...]], arrays: Mapping[str,
     return "shape mismatch for " + "; ".join(wrong) if wrong else None
 
 
+def array_value_problem(arrays: Mapping[str, np.ndarray]) -> str | None:
+    """Which arrays are not float32 or hold a NaN or an infinity, or None: the network
+    computes in float32 (anything else was converted silently), and one NaN weight makes
+    every answer NaN."""
+    wrong = [f"{k} ({v.dtype})" for k, v in arrays.items() if v.dtype != np.float32]
+    if wrong:
+        return f"arrays must be float32: {', '.join(wrong)}"
+    bad = [k for k, v in arrays.items() if not np.isfinite(v).all()]
+    return f"arrays must be finite: NaN or infinity in {', '.join(bad)}" if bad else None
+
+
+def _variance_problem(network: Network) -> str | None:
+    """BatchNorm divides by sqrt(var + eps): a negative running variance gives NaN, or a
+    scale the training never had."""
+    bad = [f"{i}.var" for i, layer in enumerate(network.layers)
+           if isinstance(layer, BatchNorm) and (layer.state["var"] < 0).any()]
+    return f"BatchNorm running variances must be >= 0: {', '.join(bad)}" if bad else None
+
+
 def shapes_of(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
     return {k: v.shape for k, v in arrays.items()}
 
@@ -223,6 +243,9 @@ def load_model(directory: str | Path) -> LoadedModel:
     problem = array_mismatch(_manifest_shapes(manifest), arrays, "manifest")
     if problem:
         raise ModelFileError(f"weights do not match manifest: {problem}")
+    problem = array_value_problem(arrays)
+    if problem:
+        raise ModelFileError(f"weights refused: {problem}")
     try:
         network = Network.from_spec(manifest["architecture"], float(manifest["temperature"]))
     except Exception as exc:  # a config no layer takes (an unknown key, a size out of reach)
@@ -232,6 +255,9 @@ def load_model(directory: str | Path) -> LoadedModel:
     if problem:
         raise ModelFileError(f"layer configs do not fit their arrays: {problem}")
     network.set_arrays(arrays)
+    problem = _variance_problem(network)
+    if problem:
+        raise ModelFileError(f"weights refused: {problem}")
     inference = network.for_inference()
     _check_outputs(inference, len(manifest.get("classes", CLASSES)))
     return LoadedModel(network=inference, manifest=manifest)
