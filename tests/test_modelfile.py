@@ -253,6 +253,17 @@ def test_weights_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit
         load_model(saved[1])
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_weights_whose_logits_overflow_are_refused(tmp_path: Path) -> None:
+    """Every weight finite, but a blank image's logits overflow float32: every answer NaN."""
+    net = Network.build("seed", seed=0)
+    net.layers[1].params["b"][:] = 1e30
+    net.layers[3].params["W"][:] = 1e30
+    save_model(net, tmp_path, name="t", version="v", metrics={})
+    with pytest.raises(ModelFileError, match="logits for a blank image are not finite"):
+        load_model(tmp_path)
+
+
 @pytest.mark.parametrize(("config", "error"), [
     ({"rng": "x"}, "AttributeError"),  # a constructor argument no config holds
     ({"c_out": 10**12}, "MemoryError"),  # weights out of reach, allocated while building

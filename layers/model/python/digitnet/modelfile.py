@@ -264,9 +264,10 @@ def load_model(directory: str | Path) -> LoadedModel:
 
 
 def _check_outputs(network: Network, classes: int) -> None:
-    """One output per class, from layers that chain: a network whose last layer gave 12
-    loaded and answered. One pass of a blank image shows both (well under a millisecond
-    for the shipped CNN), whatever kinds of layer come last."""
+    """One finite output per class, from layers that chain: a network whose last layer gave
+    12 loaded and answered, one whose finite weights overflow answered NaN. One pass of a
+    blank image shows all three (well under a millisecond for the shipped CNN), whatever
+    kinds of layer come last."""
     try:
         logits = network.logits(np.zeros((1, *IMAGE_SHAPE), np.float32))
     except (ValueError, TypeError, IndexError) as exc:
@@ -276,3 +277,6 @@ def _check_outputs(network: Network, classes: int) -> None:
         outputs = logits.shape[1] if logits.ndim == 2 else list(logits.shape[1:])
         raise ModelFileError(f"the network gives {outputs} outputs an image, but the manifest "
                              f"has {classes} classes: it needs one output per class")
+    if not np.isfinite(logits).all():
+        raise ModelFileError("the network's logits for a blank image are not finite (its "
+                             "weights overflow float32): every answer would be NaN")
