@@ -216,6 +216,12 @@ def _rewrite_about(directory: Path, change: Any) -> None:
      "its opt arrays are not the optimiser's: the file is missing ['velocity.3']"),
     ("seed", lambda d: _rewrite_arrays(d, lambda a: a.update({"opt:t": np.array(1)})),
      "its opt arrays are not the optimiser's: the optimiser has no ['t']"),
+    # a traceback, once the data was read
+    ("seed", lambda d: _rewrite_about(d, lambda a: a.update(best="ab")),
+     "best must be [val_acc, -val_loss], two numbers, got 'ab'"),
+    # compared with each epoch's (val_acc, -val_loss): a TypeError at a tie
+    ("seed", lambda d: _rewrite_about(d, lambda a: a.update(best=[0.5, None])),
+     "best must be [val_acc, -val_loss], two numbers, got [0.5, None]"),
 ])
 def test_a_checkpoint_that_does_not_fit_its_run_is_refused_in_one_line(
         arch: str, damage: Any, said: str, data_dir: Path, tmp_path: Path,

@@ -23,6 +23,7 @@ import numpy as np
 from digitnet.modelfile import (
     ModelFileError,
     array_mismatch,
+    is_number,
     npz_bytes,
     read_weights,
     sha256_hex,
@@ -218,7 +219,7 @@ def restore_state(checkpoint: Checkpoint, cfg: TrainConfig) -> TrainState:
         for i, rng in _layer_rngs(state.net).items():
             rng.bit_generator.state = about["layer_rngs"][str(i)]
         state.history = [EpochRecord(**r) for r in about["history"]]
-        state.best, state.seconds = tuple(about["best"]), float(about["seconds"])
+        state.best, state.seconds = _best(about["best"]), float(about["seconds"])
         state.epoch = int(about["epoch"])
     except KeyError as exc:
         raise CheckpointError(f"checkpoint {checkpoint.directory} lacks {exc}") from None
@@ -240,6 +241,14 @@ def _part(arrays: dict[str, np.ndarray], part: str, expected: dict[str, tuple[in
     if problem:
         raise ValueError(f"its {part} arrays are not the {what}'s: {problem}")
     return found
+
+
+def _best(value: Any) -> tuple[float, float]:
+    """checkpoint.json's `best`, (val_acc, -val_loss) of the best epoch, checked: the
+    run compares each epoch's with it."""
+    if not (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))):
+        raise ValueError(f"best must be [val_acc, -val_loss], two numbers, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def remove_checkpoint(directory: Path) -> None:
