@@ -70,6 +70,28 @@ def test_head_health_is_503_without_a_model():
     assert (r.status_code, r.content) == (503, b"")
 
 
+def test_health_is_503_with_weights_that_answer_nan(tmp_path):
+    """One NaN weight, its checksum re-computed by whoever wrote it: /health said ok while
+    every /predict was a 500 (the probabilities are not finite)."""
+    from digitnet.modelfile import npz_bytes, sha256_hex
+    from inference import ModelState
+
+    model = copy_model(tmp_path)
+    with np.load(model / "model.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["0.W"].flat[0] = np.nan
+    (model / "model.npz").write_bytes(data := npz_bytes(arrays))
+    manifest = json.loads((model / "manifest.json").read_text())
+    (model / "manifest.json").write_text(json.dumps({**manifest,
+                                                     "weights_sha256": sha256_hex(data)}))
+    app = app_module().create_app(ModelState.load(model))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        health, predict = c.get("/health"), c.post("/predict", json={"pixels": pixels_of(SEVEN)})
+    assert (health.status_code, health.json()["ok"]) == (503, False), health.text
+    assert "(ModelFileError)" in health.json()["reason"]
+    assert predict.status_code == 503, predict.text
+
+
 @pytest.mark.parametrize(("strokes", "digit"), [(ONE, 1), (SEVEN, 7), (ZERO, 0)])
 def test_pixels_are_recognised(client, strokes, digit):
     r = client.post("/predict", json={"pixels": pixels_of(strokes)})

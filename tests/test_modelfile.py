@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from digitnet.layers import Dense, Flatten
-from digitnet.modelfile import ModelFileError, load_model, read_manifest, save_model
+from digitnet.modelfile import (
+    ModelFileError,
+    load_model,
+    npz_bytes,
+    read_manifest,
+    save_model,
+    sha256_hex,
+)
 from digitnet.network import Network
 from test_layers_gradcheck import with_trained_like_batchnorm
 
@@ -167,12 +175,93 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
     (lambda m: m["architecture"][0].update(arrays=[]), "architecture"),
     (lambda m: m["architecture"][0].update(config=None), "architecture"),
     (lambda m: m.update(weights_file="../model.npz"), "weights_file"),
+    # float32 makes 1e-40 a denormal (logits / T overflow) and 1e-300 zero; calibration
+    # never fits a T outside the range it searches
+    (lambda m: m.update(temperature=1e-300), r"temperature must be a number in \[0\.05, 20"),
+    (lambda m: m.update(temperature=1e-40), "temperature"),
+    (lambda m: m.update(temperature=1e39), "temperature"),
+    (lambda m: m.update(temperature=21), "temperature"),
+    (lambda m: m["architecture"][10]["config"].update(eps=-100.0),
+     r"layer 10: batchnorm eps must be a finite number > 0, got -100\.0"),
+    (lambda m: m["architecture"][10]["config"].update(eps=0), "eps"),
+    (lambda m: m["architecture"][10]["config"].update(eps="1e-5"), "eps"),
+    (lambda m: m["architecture"][12]["config"].update(rate=2.0),
+     r"layer 12: dropout rate must be a number in \[0, 1\), got 2\.0"),
+    (lambda m: m["architecture"][12]["config"].update(rate=1), "rate"),
+    (lambda m: m["architecture"][12]["config"].update(rate=-0.1), "rate"),
+    (lambda m: m["architecture"][0]["arrays"].update(b=2),  # a TypeError, not refused
+     r"layer 0: the shape of array b must be a list of non-negative integers, got 2"),
+    (lambda m: m["architecture"][0]["arrays"].update(b=[2.0]), "shape of array b"),
+    (lambda m: m["architecture"][0]["arrays"].update(b=[-2]), "shape of array b"),
+    (lambda m: m["architecture"][0]["arrays"].update(W=[5, 5, True, 2]), "shape of array W"),
 ])
 def test_manifest_fields_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit,
                                                         message: str) -> None:
     _edit_manifest(saved[1], edit)
     with pytest.raises(ModelFileError, match=message):
         load_model(saved[1])
+
+
+ArraysEdit = Callable[[dict[str, np.ndarray]], None]
+
+
+def _edit_arrays(path: Path, edit: ArraysEdit) -> None:
+    """Change the weights and write their new checksum in the manifest, as whoever made a
+    bad file would: what the checksum cannot catch."""
+    with np.load(path / "model.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    edit(arrays)
+    data = npz_bytes(arrays)
+    (path / "model.npz").write_bytes(data)
+    _edit_manifest(path, lambda m: m.update(weights_sha256=sha256_hex(data)))
+
+
+def _changed(key: str, change: Callable[[np.ndarray], np.ndarray]) -> ArraysEdit:
+    """An `_edit_arrays` edit: `arrays[key]` replaced by `change` of a copy of it."""
+    def edit(arrays: dict[str, np.ndarray]) -> None:
+        arrays[key] = change(arrays[key].copy())
+    return edit
+
+
+def _first(value: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A `_changed` change: the array with its first value replaced by `value`."""
+    def change(a: np.ndarray) -> np.ndarray:
+        a.flat[0] = value
+        return a
+    return change
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_changed("0.W", _first(np.nan)), r"arrays must be finite: NaN or infinity in 0\.W"),
+    (_changed("13.b", _first(np.inf)), r"finite: NaN or infinity in 13\.b"),
+    # var + eps stays positive: no NaN, only a wrong scale
+    (_changed("6.var", _first(-1e-6)), r"BatchNorm running variances must be >= 0: 6\.var"),
+    (_changed("10.var", lambda v: -v), r"variances must be >= 0: 10\.var"),
+    (lambda a: a.update({k: v.astype(np.float64) for k, v in a.items()}),
+     r"arrays must be float32: 0\.W \(float64\)"),
+    (_changed("0.W", lambda w: (w * 100).astype(np.int32)), r"float32: 0\.W \(int32\)"),
+    (_changed("0.b", lambda b: b > 0), r"float32: 0\.b \(bool\)"),
+    (_changed("0.b", lambda b: b.astype(np.complex64) + 1j), r"float32: 0\.b \(complex64\)"),
+    (_changed("0.b", lambda b: b.astype(str)), r"float32: 0\.b \(<U"),
+])
+def test_weights_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit,
+                                               message: str) -> None:
+    """Each loaded silently: answers NaN (the API's /predict a 500 while /health said ok),
+    or other than the file's float32 weights give."""
+    _edit_arrays(saved[1], edit)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(saved[1])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_weights_whose_logits_overflow_are_refused(tmp_path: Path) -> None:
+    """Every weight finite, but a blank image's logits overflow float32: every answer NaN."""
+    net = Network.build("seed", seed=0)
+    net.layers[1].params["b"][:] = 1e30
+    net.layers[3].params["W"][:] = 1e30
+    save_model(net, tmp_path, name="t", version="v", metrics={})
+    with pytest.raises(ModelFileError, match="logits for a blank image are not finite"):
+        load_model(tmp_path)
 
 
 @pytest.mark.parametrize(("config", "error"), [

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from digitnet.modelfile import npz_bytes, sha256_hex, shapes_of
 from digitnet.optim import SGD, Adam
 from test_idx import write_split
 from test_training import synthetic_digits
@@ -184,6 +185,59 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(
         assert err.count("unreadable") == 1
 
 
+def _rewrite_arrays(directory: Path, change: Any) -> None:
+    """Change a checkpoint's arrays and write their new sha256 in checkpoint.json, as a tool
+    that rewrote them would: what the checksum cannot catch."""
+    about = json.loads((directory / "checkpoint.json").read_text())
+    path = directory / about["arrays_file"]
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    path.write_bytes(data := npz_bytes(arrays))
+    about["arrays_sha256"] = sha256_hex(data)
+    (directory / "checkpoint.json").write_text(json.dumps(about))
+
+
+def _rewrite_about(directory: Path, change: Any) -> None:
+    about = json.loads((directory / "checkpoint.json").read_text())
+    change(about)
+    (directory / "checkpoint.json").write_text(json.dumps(about))
+
+
+@pytest.mark.parametrize(("arch", "damage", "said"), [
+    # resumed with exit code 0, the first moment silently restarted at zero
+    ("mlp", lambda d: _rewrite_arrays(d, lambda a: a.pop("opt:m.0")),
+     "its opt arrays are not the optimiser's: the file is missing ['m.0']"),
+    # a ValueError traceback, once the data was read
+    ("mlp", lambda d: _rewrite_arrays(d, lambda a: a.update({"opt:m.0": np.zeros(3, "f4")})),
+     "its opt arrays are not the optimiser's: shape mismatch for m.0: the optimiser has "
+     "[784, 800], the file [3]"),
+    ("seed", lambda d: _rewrite_arrays(d, lambda a: a.pop("opt:velocity.3")),
+     "its opt arrays are not the optimiser's: the file is missing ['velocity.3']"),
+    ("seed", lambda d: _rewrite_arrays(d, lambda a: a.update({"opt:t": np.array(1)})),
+     "its opt arrays are not the optimiser's: the optimiser has no ['t']"),
+    # a traceback, once the data was read
+    ("seed", lambda d: _rewrite_about(d, lambda a: a.update(best="ab")),
+     "best must be [val_acc, -val_loss], two numbers, got 'ab'"),
+    # compared with each epoch's (val_acc, -val_loss): a TypeError at a tie
+    ("seed", lambda d: _rewrite_about(d, lambda a: a.update(best=[0.5, None])),
+     "best must be [val_acc, -val_loss], two numbers, got [0.5, None]"),
+])
+def test_a_checkpoint_that_does_not_fit_its_run_is_refused_in_one_line(
+        arch: str, damage: Any, said: str, data_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Its checksum right (re-computed), what it holds not this run's: refused before the
+    data is read."""
+    out = tmp_path / "model"
+    _interrupted(data_dir, out, arch, monkeypatch, capsys)
+    damage(out / ".checkpoint")
+    with monkeypatch.context() as m:
+        m.setattr(cli, "load_split", lambda *_: pytest.fail("data read before the refusal"))
+        assert main(_args(data_dir, out, arch, "--resume")) == 1
+    assert capsys.readouterr().err == (f"error: checkpoint {out / '.checkpoint'} does not fit "
+                                       f"this run: {said}\n")
+
+
 def test_a_checkpoint_is_not_thrown_away_without_resume_or_restart(
         data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
@@ -343,6 +397,8 @@ def test_an_optimiser_from_its_state_steps_as_the_original(make: Any) -> None:
              for _ in range(3)]
     original = make()
     original.step(list(zip(weights, grads[0], strict=True)))
+    # what a checkpoint's optimiser arrays are checked against (checkpoint.restore_state)
+    assert shapes_of(original.state()) == original.state_shapes([w.shape for w in weights])
     copy = make()
     copy.load_state(original.state())
     copied = [w.copy() for w in weights]

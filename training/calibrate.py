@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from digitnet.losses import nll, softmax
+from digitnet.losses import TEMPERATURE_RANGE, nll, softmax
 from digitnet.network import Network
 
 from .idx import Split
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray,
-                    lo: float = 0.05, hi: float = 20.0, iters: int = 80) -> float:
+                    lo: float = TEMPERATURE_RANGE[0], hi: float = TEMPERATURE_RANGE[1],
+                    iters: int = 80) -> float:
     """The T minimising validation NLL (in float64); NLL is unimodal in log T, so
     golden-section works."""
     logits = logits.astype(np.float64)

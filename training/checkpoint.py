@@ -23,6 +23,7 @@ import numpy as np
 from digitnet.modelfile import (
     ModelFileError,
     array_mismatch,
+    is_number,
     npz_bytes,
     read_weights,
     sha256_hex,
@@ -208,15 +209,17 @@ def restore_state(checkpoint: Checkpoint, cfg: TrainConfig) -> TrainState:
     """The state the checkpoint saved, rebuilt for `cfg` (whose settings it was saved with)."""
     state = start_state(cfg)
     about, arrays = checkpoint.about, checkpoint.arrays
+    net_shapes = shapes_of(state.net.arrays())
+    opt_shapes = state.opt.state_shapes(state.net.parameter_shapes())
     try:
-        state.net.set_arrays(_part(arrays, "net", state.net))
-        state.best_arrays = _part(arrays, "best", state.net)
-        state.opt.load_state(unprefixed(arrays, "opt:"))
+        state.net.set_arrays(_part(arrays, "net", net_shapes, "network"))
+        state.best_arrays = _part(arrays, "best", net_shapes, "network")
+        state.opt.load_state(_part(arrays, "opt", opt_shapes, "optimiser"))
         state.rng.bit_generator.state = about["rng"]
         for i, rng in _layer_rngs(state.net).items():
             rng.bit_generator.state = about["layer_rngs"][str(i)]
         state.history = [EpochRecord(**r) for r in about["history"]]
-        state.best, state.seconds = tuple(about["best"]), float(about["seconds"])
+        state.best, state.seconds = _best(about["best"]), float(about["seconds"])
         state.epoch = int(about["epoch"])
     except KeyError as exc:
         raise CheckpointError(f"checkpoint {checkpoint.directory} lacks {exc}") from None
@@ -229,13 +232,23 @@ def restore_state(checkpoint: Checkpoint, cfg: TrainConfig) -> TrainState:
     return state
 
 
-def _part(arrays: dict[str, np.ndarray], part: str, net: Network) -> dict[str, np.ndarray]:
-    """The network's arrays saved under `part:`, checked to be the network's keys and shapes."""
+def _part(arrays: dict[str, np.ndarray], part: str, expected: dict[str, tuple[int, ...]],
+          what: str) -> dict[str, np.ndarray]:
+    """The arrays saved under `part:`, checked to have the keys and shapes `what` (the
+    network, the optimiser) expects: a missing moment silently restarted at zero."""
     found = unprefixed(arrays, f"{part}:")
-    problem = array_mismatch(shapes_of(net.arrays()), found, "network")
+    problem = array_mismatch(expected, found, what)
     if problem:
-        raise ValueError(f"its {part} arrays are not the network's: {problem}")
+        raise ValueError(f"its {part} arrays are not the {what}'s: {problem}")
     return found
+
+
+def _best(value: Any) -> tuple[float, float]:
+    """checkpoint.json's `best`, (val_acc, -val_loss) of the best epoch, checked: the
+    run compares each epoch's with it."""
+    if not (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))):
+        raise ValueError(f"best must be [val_acc, -val_loss], two numbers, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def remove_checkpoint(directory: Path) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The temperatures calibration searches (training.calibrate), so the only ones a model file
+# may hold: float32 holds them, and logits / T stays in range.
+TEMPERATURE_RANGE = (0.05, 20.0)
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of logits / temperature, shifted for numerical safety."""

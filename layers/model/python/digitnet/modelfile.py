@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .layers import BatchNorm
+from .losses import TEMPERATURE_RANGE
 from .network import IMAGE_SHAPE, N_CLASSES, Network
 from .preprocess import PREPROCESS_VERSION
 
@@ -26,6 +29,11 @@ MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"  # documentation, written by training.report; not verified
 FORMAT_VERSION = 1
 CLASSES = list(range(N_CLASSES))  # logit i is digit i
+# Layer settings that the layers take whatever they are: (rule as said, test of a number).
+CONFIG_RULES: dict[tuple[str, str], tuple[str, Callable[[float], bool]]] = {
+    ("batchnorm", "eps"): ("a finite number > 0", lambda x: 0 < x < math.inf),  # sqrt(var+eps)
+    ("dropout", "rate"): ("a number in [0, 1)", lambda x: 0 <= x < 1),  # scales by 1/(1-rate)
+}
 
 
 class ModelFileError(Exception):
@@ -121,18 +129,42 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
                 f"{PREPROCESS_VERSION!r}")
     if manifest.get("classes", CLASSES) != CLASSES:
         return f"classes must be 0..{N_CLASSES - 1} in order, got {manifest['classes']!r}"
-    temperature = manifest["temperature"]
-    if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
-            or not 0 < temperature < float("inf"):
-        return f"temperature must be a positive finite number, got {temperature!r}"
+    temperature, (lo, hi) = manifest["temperature"], TEMPERATURE_RANGE
+    if not (is_number(temperature) and lo <= temperature <= hi):
+        return (f"temperature must be a number in [{lo}, {hi}] (the range calibration "
+                f"searches), got {temperature!r}")
     layers = manifest["architecture"]
     if not isinstance(layers, list) or not all(
             isinstance(layer, dict) and isinstance(layer.get("config", {}), dict)
             and isinstance(layer.get("arrays", {}), dict) for layer in layers):
         return "architecture must be a list of layers, each with a config and arrays object"
+    for i, layer in enumerate(layers):
+        problem = _layer_problem(layer)
+        if problem:
+            return f"layer {i}: {problem}"
     weights_file = manifest.get("weights_file", WEIGHTS_FILE)
     if not isinstance(weights_file, str) or Path(weights_file).name != weights_file:
         return f"weights_file must be a file name in the model directory, got {weights_file!r}"
+    return None
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number as json.loads gives it (True is an int to Python, not to JSON)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _layer_problem(layer: dict[str, Any]) -> str | None:
+    """A config value (CONFIG_RULES) or an array shape the layer would take and misuse."""
+    config = layer.get("config", {})
+    for (kind, key), (rule, holds) in CONFIG_RULES.items():
+        if layer.get("type") == kind and key in config \
+                and not (is_number(config[key]) and holds(config[key])):
+            return f"{kind} {key} must be {rule}, got {config[key]!r}"
+    for name, shape in layer.get("arrays", {}).items():
+        if not isinstance(shape, list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            return (f"the shape of array {name} must be a list of non-negative integers, "
+                    f"got {shape!r}")
     return None
 
 
@@ -169,6 +201,25 @@ def array_mismatch(expected: Mapping[str, tuple[int, ...]], arrays: Mapping[str,
     return "shape mismatch for " + "; ".join(wrong) if wrong else None
 
 
+def array_value_problem(arrays: Mapping[str, np.ndarray]) -> str | None:
+    """Which arrays are not float32 or hold a NaN or an infinity, or None: the network
+    computes in float32 (anything else was converted silently), and one NaN weight makes
+    every answer NaN."""
+    wrong = [f"{k} ({v.dtype})" for k, v in arrays.items() if v.dtype != np.float32]
+    if wrong:
+        return f"arrays must be float32: {', '.join(wrong)}"
+    bad = [k for k, v in arrays.items() if not np.isfinite(v).all()]
+    return f"arrays must be finite: NaN or infinity in {', '.join(bad)}" if bad else None
+
+
+def _variance_problem(network: Network) -> str | None:
+    """BatchNorm divides by sqrt(var + eps): a negative running variance gives NaN, or a
+    scale the training never had."""
+    bad = [f"{i}.var" for i, layer in enumerate(network.layers)
+           if isinstance(layer, BatchNorm) and (layer.state["var"] < 0).any()]
+    return f"BatchNorm running variances must be >= 0: {', '.join(bad)}" if bad else None
+
+
 def shapes_of(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
     return {k: v.shape for k, v in arrays.items()}
 
@@ -192,6 +243,9 @@ def load_model(directory: str | Path) -> LoadedModel:
     problem = array_mismatch(_manifest_shapes(manifest), arrays, "manifest")
     if problem:
         raise ModelFileError(f"weights do not match manifest: {problem}")
+    problem = array_value_problem(arrays)
+    if problem:
+        raise ModelFileError(f"weights refused: {problem}")
     try:
         network = Network.from_spec(manifest["architecture"], float(manifest["temperature"]))
     except Exception as exc:  # a config no layer takes (an unknown key, a size out of reach)
@@ -201,15 +255,19 @@ def load_model(directory: str | Path) -> LoadedModel:
     if problem:
         raise ModelFileError(f"layer configs do not fit their arrays: {problem}")
     network.set_arrays(arrays)
+    problem = _variance_problem(network)
+    if problem:
+        raise ModelFileError(f"weights refused: {problem}")
     inference = network.for_inference()
     _check_outputs(inference, len(manifest.get("classes", CLASSES)))
     return LoadedModel(network=inference, manifest=manifest)
 
 
 def _check_outputs(network: Network, classes: int) -> None:
-    """One output per class, from layers that chain: a network whose last layer gave 12
-    loaded and answered. One pass of a blank image shows both (well under a millisecond
-    for the shipped CNN), whatever kinds of layer come last."""
+    """One finite output per class, from layers that chain: a network whose last layer gave
+    12 loaded and answered, one whose finite weights overflow answered NaN. One pass of a
+    blank image shows all three (well under a millisecond for the shipped CNN), whatever
+    kinds of layer come last."""
     try:
         logits = network.logits(np.zeros((1, *IMAGE_SHAPE), np.float32))
     except (ValueError, TypeError, IndexError) as exc:
@@ -219,3 +277,6 @@ def _check_outputs(network: Network, classes: int) -> None:
         outputs = logits.shape[1] if logits.ndim == 2 else list(logits.shape[1:])
         raise ModelFileError(f"the network gives {outputs} outputs an image, but the manifest "
                              f"has {classes} classes: it needs one output per class")
+    if not np.isfinite(logits).all():
+        raise ModelFileError("the network's logits for a blank image are not finite (its "
+                             "weights overflow float32): every answer would be NaN")

@@ -182,6 +182,11 @@ class Network:
         """(value, gradient) pairs after a backward pass, for an optimiser."""
         return [(layer.params[k], layer.grads[k]) for layer in self.layers for k in layer.params]
 
+    def parameter_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of `parameters()`' values, in its order (an optimiser's indices),
+        without a backward pass: what a saved optimiser state must fit."""
+        return [layer.params[k].shape for layer in self.layers for k in layer.params]
+
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         h = np.asarray(x, dtype=np.float32).reshape(-1, *IMAGE_SHAPE, 1)
         for layer in self.layers:

@@ -31,6 +31,11 @@ class SGD:
         needs to take the next step as the uninterrupted one would."""
         return {f"velocity.{i}": v for i, v in self._velocity.items()}
 
+    def state_shapes(self, shapes: list[tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        """The arrays `state()` holds once it stepped parameters of these shapes: what a
+        saved state must be to go on with them."""
+        return {f"velocity.{i}": shape for i, shape in enumerate(shapes)}
+
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Continue from `state()`'s arrays (copied: the optimiser updates them in place)."""
         self._velocity = _indexed(arrays, "velocity")
@@ -67,6 +72,12 @@ class Adam:
         count `t` their bias correction depends on: what a resumed run needs."""
         return {**{f"m.{i}": m for i, m in self._m.items()},
                 **{f"v.{i}": v for i, v in self._v.items()}, "t": np.array(self.t)}
+
+    def state_shapes(self, shapes: list[tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        """The arrays `state()` holds once it stepped parameters of these shapes: what a
+        saved state must be to go on with them."""
+        return {**{f"{name}.{i}": shape for name in ("m", "v") for i, shape in enumerate(shapes)},
+                "t": ()}
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Continue from `state()`'s arrays (copied: the optimiser updates them in place)."""
