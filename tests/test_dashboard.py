@@ -389,7 +389,7 @@ def test_dashboard_only_when_asked(source, value, created):
     parameter = template["Parameters"]["Dashboard"]
     assert parameter["AllowedValues"] == ["true", "false"]
     assert parameter["Default"] == "false"
-    refs = {"AlarmEmail": "", "MaxConcurrency": "0", "Dashboard": value}
+    refs = {"AlarmEmail": "", "MaxConcurrency": "0", "Dashboard": value, "TracingMode": "Disabled"}
     conditions = {name: _evaluate(c, refs) for name, c in template["Conditions"].items()}
     present = {name for name, r in template["Resources"].items()
                if conditions.get(r.get("Condition"), True)}

@@ -130,25 +130,162 @@ def test_powertools_tracer_follows_the_tracing_mode(source, mode, disabled):
     assert source["Mappings"]["Tracing"][mode][key] == disabled
 
 
-def xray_policies(role: dict[str, Any]) -> list[Any]:
-    arns = role["Properties"].get("ManagedPolicyArns", [])
-    return [arn for arn in arns if "xray" in json.dumps(arn).lower()]
+# The managed policies SAM attaches to the roles it makes, as AWS publishes them (AWS
+# Managed Policy reference): read like the template's own statements, so a role that went
+# back to one is judged by what it grants.
+MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": [
+        {"Effect": "Allow", "Resource": "*",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]}],
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": [
+        {"Effect": "Allow", "Resource": ["*"],
+         "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"]}],
+}
+ACCOUNT = "123456789012"
+STACK_NAME = "digits"
+NO_VALUE = object()
+
+
+def _resolve(value: Any, refs: dict[str, str], conditions: dict[str, bool]) -> Any:
+    """value as CloudFormation resolves it: each Fn::If by its condition, AWS::NoValue
+    dropped, the other intrinsics by _evaluate."""
+    if isinstance(value, dict):
+        if list(value) == ["Fn::If"]:
+            condition, if_true, if_false = value["Fn::If"]
+            return _resolve(if_true if conditions[condition] else if_false, refs, conditions)
+        if value == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        if len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref")):
+            return _evaluate(value, refs)
+        resolved = {k: _resolve(v, refs, conditions) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+    if isinstance(value, list):
+        return [v for v in (_resolve(x, refs, conditions) for x in value) if v is not NO_VALUE]
+    return value
+
+
+def _stand_ins(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """Parameter values, pseudo parameters and the attributes the roles read, as a stack
+    named STACK_NAME would have them; a log group's Arn is given in the documented form
+    (AWS::Logs::LogGroup, return values: it ends in ":*")."""
+    refs: dict[str, Any] = {name: str(p.get("Default", ""))
+                            for name, p in template["Parameters"].items()}
+    refs.update(parameters)
+    refs.update({"AWS::StackName": STACK_NAME, "AWS::Region": "us-east-1",
+                 "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                 "SiteBucket": "site-bucket", "SiteBucket.Arn": "arn:aws:s3:::site-bucket"})
+    for name, group in log_group_names(template).items():
+        refs[name] = group
+        refs[f"{name}.Arn"] = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}:*"
+    return refs
+
+
+def log_group_names(template: dict[str, Any]) -> dict[str, str]:
+    return {name: _evaluate(props["LogGroupName"], {"AWS::StackName": STACK_NAME})
+            for name, props in of_type(template["Resources"], "AWS::Logs::LogGroup").items()}
+
+
+def role_statements(template: dict[str, Any], function: str,
+                    parameters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every statement the function's role grants, resolved for these parameters (its
+    managed policies' included)."""
+    resources = template["Resources"]
+    role = resources[resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+    refs = _stand_ins(template, parameters or {})
+    conditions = {name: _evaluate(c, refs) for name, c in template["Conditions"].items()}
+    statements = [statement for policy in role.get("Policies", [])
+                  for statement in _resolve(policy["PolicyDocument"], refs, conditions)[
+                      "Statement"]]
+    for arn in _resolve(role.get("ManagedPolicyArns", []), refs, conditions):
+        assert arn in MANAGED_POLICIES, f"{function}: what does {arn} grant?"
+        statements += MANAGED_POLICIES[arn]
+    for statement in statements:  # what allows() reads, and nothing it would misread
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, statement
+        assert statement["Effect"] == "Allow", statement
+    return statements
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def _iam_match(pattern: str, value: str, case_sensitive: bool = True) -> bool:
+    """IAM's wildcards: * is any run of characters (":" and "/" too), ? any one."""
+    regex = ".*".join(".".join(map(re.escape, part.split("?"))) for part in pattern.split("*"))
+    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+def allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    return any(
+        any(_iam_match(a, action, case_sensitive=False) for a in _as_list(s["Action"]))
+        and any(_iam_match(r, resource) for r in _as_list(s["Resource"]))
+        for s in statements)
+
+
+def xray_actions(statements: list[dict[str, Any]]) -> set[str]:
+    """The X-Ray actions granted, and any wildcard that would grant one."""
+    return {a for s in statements for a in _as_list(s["Action"])
+            if a.lower().startswith("xray:")
+            or _iam_match(a, "xray:PutTraceSegments", case_sensitive=False)}
 
 
 @pytest.mark.parametrize("parameters", [None, {"TracingMode": "Disabled"}], ids=["default", "set"])
 def test_tracing_off_grants_no_xray_access(source, parameters):
     """Least privilege: no trace is written, so the role may not write any."""
-    resources = translate(source, parameters)["Resources"]
-    function = resources["PredictFunction"]["Properties"]
+    template = translate(source, parameters)
+    function = template["Resources"]["PredictFunction"]["Properties"]
     assert "TracingConfig" not in function
-    assert xray_policies(resources[function["Role"]["Fn::GetAtt"][0]]) == []
+    assert xray_actions(role_statements(template, "PredictFunction", parameters)) == set()
 
 
 def test_active_tracing_traces_and_may_write_traces(source):
-    resources = translate(source, {"TracingMode": "Active"})["Resources"]
-    function = resources["PredictFunction"]["Properties"]
+    template = translate(source, {"TracingMode": "Active"})
+    function = template["Resources"]["PredictFunction"]["Properties"]
     assert function["TracingConfig"] == {"Mode": {"Ref": "TracingMode"}}
-    assert len(xray_policies(resources[function["Role"]["Fn::GetAtt"][0]])) == 1
+    statements = role_statements(template, "PredictFunction", {"TracingMode": "Active"})
+    for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+        assert allows(statements, action, "*"), action  # X-Ray has no resource-level permissions
+
+
+def _stream(group: str) -> str:
+    """A stream of group, named as Lambda names it in a custom log group
+    (YYYY/MM/DD/<function>[<version>]<environment id>)."""
+    return (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}"
+            ":log-stream:2026/01/31/fn[$LATEST]0123456789abcdef0123456789abcdef")
+
+
+LOGGED = {"PredictFunction": "PredictLogGroup", "SitePublisherFunction": "PublisherLogGroup"}
+
+
+@pytest.mark.parametrize("tracing", ["Disabled", "Active"])
+@pytest.mark.parametrize("function", LOGGED)
+def test_each_role_writes_only_its_own_log_group_and_creates_none(source, function, tracing):
+    """Least privilege: SAM's role for a function (AWSLambdaBasicExecutionRole) may create
+    and write every log group of the account. Each function's role here may write streams
+    of its own group (the stack makes it) and no other, and may create no group. So the
+    publisher's last log lines, which can come after the stack deleted its group (delete,
+    rollback), cannot make the group again outside the stack, where it would fail the next
+    deploy of that stack name ("already exists")."""
+    template = translate(source, {"TracingMode": tracing})
+    statements = role_statements(template, function, {"TracingMode": tracing})
+    groups = log_group_names(template)
+    own = groups[LOGGED[function]]
+    assert template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"] == {
+        "Ref": LOGGED[function]}
+    others = [g for name, g in groups.items() if name != LOGGED[function]]
+    others += [f"/aws/lambda/{STACK_NAME}", f"{own}-old", f"/aws/lambda/other-{STACK_NAME}"]
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        assert allows(statements, action, _stream(own)), action
+        for group in others:
+            assert not allows(statements, action, _stream(group)), (action, group)
+    for group in [own, *others]:
+        for arn in (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}",
+                    f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}:*"):
+            assert not allows(statements, "logs:CreateLogGroup", arn), arn
+    logs = {a for s in statements for a in _as_list(s["Action"]) if a.lower().startswith("logs:")}
+    assert logs == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert all("*" not in a for s in statements for a in _as_list(s["Action"]))
 
 
 def test_dependencies_layer_is_built_for_the_functions_runtime_and_cpu(source):
@@ -243,6 +380,8 @@ def _evaluate(value: Any, refs: dict[str, str]) -> Any:
         if name == "Fn::Sub" and isinstance(args, str):
             return re.sub(r"\$\{([^}]+)\}", lambda m: refs[m[1]], args)
         args = [_evaluate(arg, refs) for arg in args]
+        if name == "Fn::GetAtt":
+            return refs[".".join(args)]
         if name == "Fn::Not":
             return not args[0]
         if name == "Fn::Equals":
@@ -317,20 +456,17 @@ def test_site_sends_security_headers(resources):
     assert "AWS::StackId" in json.dumps(name)
 
 
-def test_publisher_may_touch_only_the_site_bucket(resources):
-    role = resources["SitePublisherFunctionRole"]["Properties"]
-    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-    assert statements
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [
-            statement["Action"]]
+def test_publisher_may_touch_only_the_site_bucket(source):
+    """Beyond its log group (test_each_role_writes_only_its_own_log_group_and_creates_none)."""
+    statements = role_statements(translate(source), "SitePublisherFunction")
+    bucket = [s for s in statements if not set(_as_list(s["Action"])) <= {
+        "logs:CreateLogStream", "logs:PutLogEvents"}]
+    assert bucket
+    for statement in bucket:
+        actions = _as_list(statement["Action"])
         assert all(a.startswith("s3:") and "*" not in a for a in actions), actions
         assert statement["Resource"] in (
-            {"Fn::GetAtt": ["SiteBucket", "Arn"]}, {"Fn::Sub": "${SiteBucket.Arn}/*"},
-        ), statement["Resource"]
-    managed = role["ManagedPolicyArns"]
-    assert all(arn.endswith("AWSLambdaBasicExecutionRole") for arn in managed)
+            "arn:aws:s3:::site-bucket", "arn:aws:s3:::site-bucket/*"), statement["Resource"]
 
 
 def test_custom_resource_reruns_when_the_site_changes(resources):
@@ -412,7 +548,7 @@ def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
     pattern = template["Parameters"]["AlarmEmail"]["AllowedPattern"]
     assert re.fullmatch(pattern, email)
     conditions = {name: _evaluate(c, {"AlarmEmail": email, "MaxConcurrency": "0",
-                                      "Dashboard": "false"})
+                                      "Dashboard": "false", "TracingMode": "Disabled"})
                   for name, c in template["Conditions"].items()}
     present = {name for name, r in template["Resources"].items()
                if conditions.get(r.get("Condition"), True)}
@@ -468,7 +604,7 @@ def test_the_function_has_a_concurrency_ceiling_only_when_asked(source, ceiling,
     assert parameter["Default"] == "0"
     assert re.fullmatch(parameter["AllowedPattern"], ceiling)
     conditions = {name: _evaluate(c, {"MaxConcurrency": ceiling, "AlarmEmail": "",
-                                      "Dashboard": "false"})
+                                      "Dashboard": "false", "TracingMode": "Disabled"})
                   for name, c in template["Conditions"].items()}
     prop = template["Resources"]["PredictFunction"]["Properties"]["ReservedConcurrentExecutions"]
     condition, if_true, if_false = prop["Fn::If"]
