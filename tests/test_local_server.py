@@ -126,6 +126,26 @@ def test_a_port_in_use_is_one_clear_line_before_anything_else():
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("flags", [(), ("--no-access-log",)])
+def test_make_serve_logs_each_request_and_the_load_test_none(tmp_path, flags):
+    """`make serve` shows who asked what (uvicorn's access line), and nothing of uvicorn's
+    start-up chatter; the load test's server writes no line per request."""
+    from tools.loadtest import SERVE_COMMAND
+    from tools.loadtest import local_server as serve_command
+
+    command = (*SERVE_COMMAND[:SERVE_COMMAND.index("--no-access-log")], *flags)
+    log = tmp_path / "server.log"
+    with serve_command(command, log_path=log) as port:
+        httpx2.get(f"http://127.0.0.1:{port}/health")
+        httpx2.post(f"http://127.0.0.1:{port}/predict", json={"pixels": [0]})
+    text = log.read_text()
+    assert text.startswith("Digit recognizer: open http://127.0.0.1:")
+    assert "Started server process" not in text
+    assert "Uvicorn running" not in text
+    lines = ['"GET /health HTTP/1.1" 200', '"POST /predict HTTP/1.1" 422']
+    assert all(line in text for line in lines) == (not flags), text
+
+
 def test_the_readmes_python_client_works(server_url):
     """The README's standard-library example, as written, against the real server."""
     readme = (ROOT / "README.md").read_text()

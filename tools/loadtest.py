@@ -237,7 +237,9 @@ def _log_tail(log_path: Path | None, size: int = 4000) -> str:
     return "\n" + log_path.read_bytes()[-size:].decode(errors="replace")
 
 
-SERVE_COMMAND = (sys.executable, "-m", "tools.serve", "--port", "{port}")
+# No access log: a line per request would cost the server under load (and the naive app
+# it is compared with logs none).
+SERVE_COMMAND = (sys.executable, "-m", "tools.serve", "--port", "{port}", "--no-access-log")
 
 
 def main(argv: list[str] | None = None) -> None:

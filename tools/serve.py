@@ -8,7 +8,7 @@ import socket
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tools.paths import FUNCTION_DIR, ROOT, SHIPPED_MODEL
 
@@ -80,12 +80,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                        help="a line per request (default; the load test turns it off)")
     args = parser.parse_args(argv)
     if problem := port_problem(args.host, args.port):
         raise SystemExit(problem)
     url = f"http://{args.host}:{args.port}/"
     print(f"Digit recognizer: open {url}  (API docs at {url}docs)", flush=True)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=_log_config(),
+                log_level=None, access_log=args.access_log)
+
+
+def _log_config() -> dict[str, Any]:
+    """Uvicorn's default logging, its own lines at warning (its start-up lines say nothing
+    the line above does not) and its access lines, when on, at info."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    return {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"],
+                                          "uvicorn.error": {"level": "WARNING"}}}
 
 
 if __name__ == "__main__":
