@@ -40,10 +40,28 @@ export function buildBars() {
     li.dataset.digit = String(d);
     li.innerHTML = `<span class="prob-digit">${d}</span>
       <span class="prob-track"><span class="prob-fill"></span></span>
-      <span class="prob-value">–</span>`;
-    li.setAttribute("aria-label", `${d}: no prediction yet`);
+      <span class="prob-value"></span>`;
+    clearRow(li);
     list.append(li);
   }
+}
+
+/** A row shows its digit's probability `p`; `top` marks the answer's row. */
+function showRow(li, p, top) {
+  li.querySelector(".prob-fill").style.width = `${Math.max(p * 100, 0)}%`;
+  li.querySelector(".prob-value").textContent = percent(p);
+  li.dataset.p = String(p);
+  li.classList.toggle("top", top);
+  li.setAttribute("aria-label", `${li.dataset.digit}: ${percent(p)}`);
+}
+
+/** A row with no probability: an empty bar and a dash. */
+function clearRow(li) {
+  li.querySelector(".prob-fill").style.width = "0%";
+  li.querySelector(".prob-value").textContent = "–";
+  delete li.dataset.p;
+  li.classList.remove("top");
+  li.setAttribute("aria-label", `${li.dataset.digit}: no prediction yet`);
 }
 
 let shown = null; // the answer on the card, or null
@@ -56,12 +74,7 @@ export function showPrediction(result) {
   $("confidence").textContent = percent(confidence);
   for (const li of $("probs").children) {
     const d = Number(li.dataset.digit);
-    const p = probabilities[d];
-    li.querySelector(".prob-fill").style.width = `${Math.max(p * 100, 0)}%`;
-    li.querySelector(".prob-value").textContent = percent(p);
-    li.dataset.p = String(p);
-    li.classList.toggle("top", d === digit); // the API's digit is the top probability
-    li.setAttribute("aria-label", `${d}: ${percent(p)}`);
+    showRow(li, probabilities[d], d === digit); // the API's digit is the top probability
   }
   $("model-name").textContent = model ? `${model.name} ${model.version}` : "–";
   const runnerUp = doubt(result);
@@ -142,13 +155,7 @@ export function resetPrediction() {
   $("confidence").textContent = "–";
   $("pad-badge").hidden = true;
   showUnsure(null);
-  for (const li of $("probs").children) {
-    li.querySelector(".prob-fill").style.width = "0%";
-    li.querySelector(".prob-value").textContent = "–";
-    li.classList.remove("top");
-    delete li.dataset.p;
-    li.setAttribute("aria-label", `${li.dataset.digit}: no prediction yet`);
-  }
+  for (const li of $("probs").children) clearRow(li);
   drawSeen(null);
 }
 
