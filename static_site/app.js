@@ -30,8 +30,7 @@ const NOT_A_PICTURE = problem("This browser cannot open that file as a picture:"
 const state = {
   config: null, // from config.json: read only after `configReady`
   configReady: null,
-  inflight: null, // AbortController of the request in flight
-  seq: 0, // numbers requests; only the newest may update the page
+  inflight: null, // AbortController of the request in flight; aborted, its answer is stale
   liveTimer: 0,
   sayTimer: 0,
   restsAt: 0, // live, after a stroke: when the drawing will have rested (Date.now()'s time)
@@ -53,7 +52,6 @@ const pad = new DrawPad($("pad"), {
 /** Cancels the request in flight and makes any answer still on its way stale. */
 function cancelPending() {
   clearTimeout(state.liveTimer);
-  state.seq++;
   state.inflight?.abort();
   state.inflight = null;
   setBusy(false);
@@ -154,26 +152,25 @@ async function recognise({ live = false } = {}) {
     showProblem(refusal);
     return;
   }
-  const ctrl = new AbortController();
-  const seq = state.seq; // a newer drawing or request moves it on
+  const ctrl = new AbortController(); // a newer drawing or request aborts it (cancelPending)
   state.inflight = ctrl;
   setBusy(true);
   setPhase("busy");
   await state.configReady;
   try {
-    const drawing = pad.drawing; // what is sent; a change before the answer moves seq on
+    const drawing = pad.drawing; // what is sent; a change before the answer aborts it
     const result = await predict(state.config, pad.toDataURL(), ctrl.signal);
-    if (seq !== state.seq) return;
+    if (ctrl.signal.aborted) return;
     state.answer = { drawing, result };
     showAnswer(result);
     setApiStatus("ready", "API ready");
   } catch (err) {
-    if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
+    if (ctrl.signal.aborted) return; // stale: a newer drawing or request took over
     const problem = explain(err, { photo: pad.hasPhoto });
     if (problem.api) setApiStatus(...problem.api);
     showProblem({ ...problem, unreachable: err instanceof ApiError && err.kind === "unreachable" });
   } finally {
-    if (seq === state.seq) {
+    if (!ctrl.signal.aborted) {
       state.inflight = null;
       setBusy(false);
     }
