@@ -2,12 +2,13 @@
 // Predictions run on demand (button, Enter) and live, 250 ms after a stroke
 // ends; a newer drawing cancels the request for an older one.
 
+import { dropUnsaid, say, sayAtOnce, sayOnceRested } from "./announce.js";
 import { ApiError, EMPTY_CANVAS, explain, health, loadConfig, predict, problem } from "./api.js";
 import { $ } from "./dom.js";
 import { DrawPad, squarePhoto } from "./drawpad.js";
 import {
-  buildBars, describeAnswer, hideProblem, resetPrediction, setSentence, setStale, showBadge,
-  showBusy, showMessage, showPrediction,
+  buildBars, describeAnswer, hideProblem, resetPrediction, setStale, showBadge, showBusy,
+  showMessage, showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
@@ -32,8 +33,6 @@ const state = {
   configReady: null,
   inflight: null, // AbortController of the request in flight; aborted, its answer is stale
   liveTimer: 0,
-  sayTimer: 0,
-  restsAt: 0, // live, after a stroke: when the drawing will have rested (Date.now()'s time)
   problem: null, // the problem shown (message and badge), or null
   sample: Math.floor(Math.random() * 10), // the last sample digit shown
   answer: null, // the last answer shown, { drawing, result }: pad.drawing when it was asked
@@ -43,7 +42,7 @@ const pad = new DrawPad($("pad"), {
   brushSize: Number($("brush-size").value),
   onstrokestart: () => {
     cancelPending();
-    clearTimeout(state.sayTimer); // not resting: what was to be said once it rests waits
+    dropUnsaid();
     setPhase("drawing");
   },
   onchange: (why) => drawingChanged(why),
@@ -64,7 +63,8 @@ function drawingChanged(why) {
   $("pad-placeholder").hidden = !empty;
   cancelPending();
   const live = $("live").checked;
-  state.restsAt = why === "stroke" && live ? Date.now() + LIVE_ANNOUNCE_MS : 0;
+  if (why === "stroke" && live) sayOnceRested(LIVE_ANNOUNCE_MS);
+  else sayAtOnce();
   if (empty) {
     dropProblem();
     resetPrediction();
@@ -108,18 +108,6 @@ function setBusy(on) {
 }
 
 /**
- * The sentence a screen reader hears (result.js, setSentence): at once, or live after a
- * stroke, once the drawing has rested (a new stroke drops it). Emptied at once: that says
- * nothing.
- */
-function say(text) {
-  clearTimeout(state.sayTimer);
-  const wait = text ? state.restsAt - Date.now() : 0;
-  if (wait > 0) state.sayTimer = setTimeout(() => setSentence(text), wait);
-  else setSentence(text);
-}
-
-/**
  * What is wrong with the drawing before any request, or null: an empty canvas is said so
  * as the API would (a blank image sent for a 422), and a photo (its paper is ink to the
  * other checks) goes to the API.
@@ -140,7 +128,7 @@ function drawingProblem() {
  */
 async function recognise({ live = false } = {}) {
   cancelPending();
-  if (!live) state.restsAt = 0; // asked for: said at once
+  if (!live) sayAtOnce(); // asked for
   const refusal = drawingProblem();
   if (refusal === DOT && live) {
     dropProblem();

@@ -100,15 +100,6 @@ export function describeAnswer() {
 }
 
 /**
- * The sentence in the polite live region, which holds nothing else: a screen reader says
- * it each time it changes, so the same words are not set again.
- */
-export function setSentence(text) {
-  const el = $("verdict-text");
-  if (el.textContent !== text) el.textContent = text;
-}
-
-/**
  * The card's note (null: none) and the unsure look (body.unsure in style.css: the digit's
  * box and the badge in amber), which a stale answer keeps, greyed, as it is still that answer.
  */
@@ -146,7 +137,7 @@ export function showBusy(on, problem = null) {
 const answerBadge = (result) => `${result.digit}${doubt(result) ? "?" : ""} · `
   + `${percent(result.confidence)}`;
 
-/** No answer on the card (the sentence is the caller's: app.js, say). */
+/** No answer on the card (the sentence is the caller's: announce.js, say). */
 export function resetPrediction() {
   shown = null;
   setStale(false);
