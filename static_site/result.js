@@ -16,7 +16,8 @@ const aDigit = (d) => `${d === 8 ? "an" : "a"} ${d}`;
  * 90% it is on 28 of the 42, and on 44 of the right ones (1.5%): `python -m
  * training.canvas_eval` prints these (its UNSURE_BELOW is this one). Letters in handwriting
  * fonts, which still get a digit: 34% under 90%, 5% under 50% (2,496 of them, a one-off
- * measurement). At 90% and over the answer looks as it always did.
+ * measurement). At 90% and over the answer looks as it always did. Exported for no module:
+ * tests/test_canvas_eval.py reads it here to check that canvas_eval uses the same value.
  */
 export const UNSURE_BELOW = 0.9;
 
@@ -24,7 +25,7 @@ export const UNSURE_BELOW = 0.9;
  * The one place that decides whether an answer is unsure: its runner-up, { digit, p }, the
  * likeliest other digit, which the note and the announcement name; null when it is sure.
  */
-export function doubt({ digit, confidence, probabilities }) {
+function doubt({ digit, confidence, probabilities }) {
   if (confidence >= UNSURE_BELOW) return null;
   const others = probabilities.map((p, d) => ({ digit: d, p })).filter((o) => o.digit !== digit);
   return others.reduce((best, o) => (o.p > best.p ? o : best));
@@ -185,13 +186,9 @@ export function showMessage(title, text, kind = "error") {
   box.hidden = false;
 }
 
-export function hideMessage() {
-  $("message").hidden = true;
-}
-
 /** Why the last drawing had no answer (message and badge) goes: it is not this drawing's. */
 export function hideProblem() {
-  hideMessage();
+  $("message").hidden = true;
   const badge = $("pad-badge");
   // An answer stays, greyed; "Thinking…" stays while its request runs.
   if (badge.dataset.kind !== "answer" && badge.dataset.kind !== "busy") badge.hidden = true;
@@ -202,4 +199,4 @@ export function setStale(stale) {
   document.body.classList.toggle("stale", stale && Boolean(shown));
 }
 
-export const isStale = () => document.body.classList.contains("stale");
+const isStale = () => document.body.classList.contains("stale");
