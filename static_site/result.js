@@ -171,7 +171,7 @@ function drawSeen(pixels) {
   );
 }
 
-/** A message above the result; kind picks the colour ("error", "warn", "info"). */
+/** A message above the result; kind picks the colour ("error" or "warn"). */
 export function showMessage(title, text, kind = "error") {
   const box = $("message");
   // The same problem, still shown (live, the next stroke's answer): an alert rebuilt is said again.
