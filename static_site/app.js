@@ -130,16 +130,20 @@ async function recognise({ live = false } = {}) {
   cancelPending();
   if (!live) sayAtOnce(); // asked for
   const refusal = drawingProblem();
-  if (refusal === DOT && live) {
-    dropProblem();
-    resetPrediction(); // an older answer is not this drawing's
-    say("No digit yet: keep drawing.");
-    return;
-  }
-  if (refusal) {
-    showProblem(refusal);
-    return;
-  }
+  if (refusal === DOT && live) waitForMoreStrokes();
+  else if (refusal) showProblem(refusal);
+  else await send();
+}
+
+/** Live, a dot or a dash so far: no answer, no warning, only a word to keep drawing. */
+function waitForMoreStrokes() {
+  dropProblem();
+  resetPrediction(); // an older answer is not this drawing's
+  say("No digit yet: keep drawing.");
+}
+
+/** Asks the API about the drawing and shows its answer or its problem, unless stale by then. */
+async function send() {
   const ctrl = new AbortController(); // a newer drawing or request aborts it (cancelPending)
   state.inflight = ctrl;
   setBusy(true);
