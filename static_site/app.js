@@ -6,6 +6,7 @@ import { dropUnsaid, say, sayAtOnce, sayOnceRested } from "./announce.js";
 import { ApiError, EMPTY_CANVAS, explain, health, loadConfig, predict, problem } from "./api.js";
 import { $ } from "./dom.js";
 import { DrawPad, squarePhoto } from "./drawpad.js";
+import { listenForPhotos } from "./photo-input.js";
 import {
   buildBars, describeAnswer, hideProblem, resetPrediction, setStale, showBadge, showBusy,
   showMessage, showPrediction,
@@ -242,34 +243,6 @@ async function openPhoto(file) {
   recognise();
 }
 
-/** The first picture among dropped or pasted files, if any. */
-function pictureIn(files) {
-  return [...(files ?? [])].find((file) => file.type.startsWith("image/"));
-}
-
-function wirePhotos() {
-  const input = $("photo-file");
-  $("photo").addEventListener("click", () => input.click());
-  input.addEventListener("change", () => {
-    const [file] = input.files;
-    input.value = ""; // the same file chosen again is a change too
-    if (file) openPhoto(file);
-  });
-  const frame = $("pad").parentElement;
-  frame.addEventListener("dragover", (e) => e.preventDefault()); // else the browser opens it
-  frame.addEventListener("drop", (e) => {
-    e.preventDefault();
-    const file = e.dataTransfer?.files?.[0];
-    if (file) openPhoto(file);
-  });
-  document.addEventListener("paste", (e) => {
-    const file = pictureIn(e.clipboardData?.files);
-    if (!file) return;
-    e.preventDefault();
-    openPhoto(file);
-  });
-}
-
 function wireControls() {
   $("predict").addEventListener("click", () => recognise());
   $("undo").addEventListener("click", () => pad.undo());
@@ -288,7 +261,7 @@ function wireControls() {
     if (e.target.checked && $("result").dataset.phase === "pending") recognise({ live: true });
   });
   document.addEventListener("keydown", onKey);
-  wirePhotos();
+  listenForPhotos(openPhoto);
 }
 
 /** Enter recognises, Ctrl/Cmd+Z undoes, Escape clears; buttons keep their own keys. */
