@@ -65,7 +65,7 @@ const MODEL_UNAVAILABLE = "model_unavailable"; // the API's name for it (app.py,
  * goes as text/plain: the API parses JSON whatever the Content-Type, and a cross-origin
  * POST with a CORS-safelisted type needs no preflight (one round trip less).
  */
-export async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+async function requestJson(url, { body, signal, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
   // An abort event never fires for a signal that is already aborted.
   if (signal?.aborted) throw new ApiError("aborted", "Cancelled.");
   const ctrl = new AbortController();

@@ -2,12 +2,14 @@
 // Predictions run on demand (button, Enter) and live, 250 ms after a stroke
 // ends; a newer drawing cancels the request for an older one.
 
+import { dropUnsaid, say, sayAtOnce, sayOnceRested } from "./announce.js";
 import { ApiError, EMPTY_CANVAS, explain, health, loadConfig, predict, problem } from "./api.js";
 import { $ } from "./dom.js";
 import { DrawPad, squarePhoto } from "./drawpad.js";
+import { listenForPhotos } from "./photo-input.js";
 import {
-  buildBars, describeAnswer, hideProblem, resetPrediction, setSentence, setStale, showBadge,
-  showBusy, showMessage, showPrediction,
+  buildBars, describeAnswer, hideProblem, resetPrediction, setStale, showBadge, showBusy,
+  showMessage, showPrediction,
 } from "./result.js";
 
 const LIVE_DELAY_MS = 250;
@@ -30,11 +32,8 @@ const NOT_A_PICTURE = problem("This browser cannot open that file as a picture:"
 const state = {
   config: null, // from config.json: read only after `configReady`
   configReady: null,
-  inflight: null, // AbortController of the request in flight
-  seq: 0, // numbers requests; only the newest may update the page
+  inflight: null, // AbortController of the request in flight; aborted, its answer is stale
   liveTimer: 0,
-  sayTimer: 0,
-  restsAt: 0, // live, after a stroke: when the drawing will have rested (Date.now()'s time)
   problem: null, // the problem shown (message and badge), or null
   sample: Math.floor(Math.random() * 10), // the last sample digit shown
   answer: null, // the last answer shown, { drawing, result }: pad.drawing when it was asked
@@ -44,7 +43,7 @@ const pad = new DrawPad($("pad"), {
   brushSize: Number($("brush-size").value),
   onstrokestart: () => {
     cancelPending();
-    clearTimeout(state.sayTimer); // not resting: what was to be said once it rests waits
+    dropUnsaid();
     setPhase("drawing");
   },
   onchange: (why) => drawingChanged(why),
@@ -53,7 +52,6 @@ const pad = new DrawPad($("pad"), {
 /** Cancels the request in flight and makes any answer still on its way stale. */
 function cancelPending() {
   clearTimeout(state.liveTimer);
-  state.seq++;
   state.inflight?.abort();
   state.inflight = null;
   setBusy(false);
@@ -66,7 +64,8 @@ function drawingChanged(why) {
   $("pad-placeholder").hidden = !empty;
   cancelPending();
   const live = $("live").checked;
-  state.restsAt = why === "stroke" && live ? Date.now() + LIVE_ANNOUNCE_MS : 0;
+  if (why === "stroke" && live) sayOnceRested(LIVE_ANNOUNCE_MS);
+  else sayAtOnce();
   if (empty) {
     dropProblem();
     resetPrediction();
@@ -110,18 +109,6 @@ function setBusy(on) {
 }
 
 /**
- * The sentence a screen reader hears (result.js, setSentence): at once, or live after a
- * stroke, once the drawing has rested (a new stroke drops it). Emptied at once: that says
- * nothing.
- */
-function say(text) {
-  clearTimeout(state.sayTimer);
-  const wait = text ? state.restsAt - Date.now() : 0;
-  if (wait > 0) state.sayTimer = setTimeout(() => setSentence(text), wait);
-  else setSentence(text);
-}
-
-/**
  * What is wrong with the drawing before any request, or null: an empty canvas is said so
  * as the API would (a blank image sent for a 422), and a photo (its paper is ink to the
  * other checks) goes to the API.
@@ -142,38 +129,41 @@ function drawingProblem() {
  */
 async function recognise({ live = false } = {}) {
   cancelPending();
-  if (!live) state.restsAt = 0; // asked for: said at once
+  if (!live) sayAtOnce(); // asked for
   const refusal = drawingProblem();
-  if (refusal === DOT && live) {
-    dropProblem();
-    resetPrediction(); // an older answer is not this drawing's
-    say("No digit yet: keep drawing.");
-    return;
-  }
-  if (refusal) {
-    showProblem(refusal);
-    return;
-  }
-  const ctrl = new AbortController();
-  const seq = state.seq; // a newer drawing or request moves it on
+  if (refusal === DOT && live) waitForMoreStrokes();
+  else if (refusal) showProblem(refusal);
+  else await send();
+}
+
+/** Live, a dot or a dash so far: no answer, no warning, only a word to keep drawing. */
+function waitForMoreStrokes() {
+  dropProblem();
+  resetPrediction(); // an older answer is not this drawing's
+  say("No digit yet: keep drawing.");
+}
+
+/** Asks the API about the drawing and shows its answer or its problem, unless stale by then. */
+async function send() {
+  const ctrl = new AbortController(); // a newer drawing or request aborts it (cancelPending)
   state.inflight = ctrl;
   setBusy(true);
   setPhase("busy");
   await state.configReady;
   try {
-    const drawing = pad.drawing; // what is sent; a change before the answer moves seq on
+    const drawing = pad.drawing; // what is sent; a change before the answer aborts it
     const result = await predict(state.config, pad.toDataURL(), ctrl.signal);
-    if (seq !== state.seq) return;
+    if (ctrl.signal.aborted) return;
     state.answer = { drawing, result };
     showAnswer(result);
     setApiStatus("ready", "API ready");
   } catch (err) {
-    if (seq !== state.seq || (err instanceof ApiError && err.kind === "aborted")) return;
+    if (ctrl.signal.aborted) return; // stale: a newer drawing or request took over
     const problem = explain(err, { photo: pad.hasPhoto });
     if (problem.api) setApiStatus(...problem.api);
     showProblem({ ...problem, unreachable: err instanceof ApiError && err.kind === "unreachable" });
   } finally {
-    if (seq === state.seq) {
+    if (!ctrl.signal.aborted) {
       state.inflight = null;
       setBusy(false);
     }
@@ -253,34 +243,6 @@ async function openPhoto(file) {
   recognise();
 }
 
-/** The first picture among dropped or pasted files, if any. */
-function pictureIn(files) {
-  return [...(files ?? [])].find((file) => file.type.startsWith("image/"));
-}
-
-function wirePhotos() {
-  const input = $("photo-file");
-  $("photo").addEventListener("click", () => input.click());
-  input.addEventListener("change", () => {
-    const [file] = input.files;
-    input.value = ""; // the same file chosen again is a change too
-    if (file) openPhoto(file);
-  });
-  const frame = $("pad").parentElement;
-  frame.addEventListener("dragover", (e) => e.preventDefault()); // else the browser opens it
-  frame.addEventListener("drop", (e) => {
-    e.preventDefault();
-    const file = e.dataTransfer?.files?.[0];
-    if (file) openPhoto(file);
-  });
-  document.addEventListener("paste", (e) => {
-    const file = pictureIn(e.clipboardData?.files);
-    if (!file) return;
-    e.preventDefault();
-    openPhoto(file);
-  });
-}
-
 function wireControls() {
   $("predict").addEventListener("click", () => recognise());
   $("undo").addEventListener("click", () => pad.undo());
@@ -299,7 +261,7 @@ function wireControls() {
     if (e.target.checked && $("result").dataset.phase === "pending") recognise({ live: true });
   });
   document.addEventListener("keydown", onKey);
-  wirePhotos();
+  listenForPhotos(openPhoto);
 }
 
 /** Enter recognises, Ctrl/Cmd+Z undoes, Escape clears; buttons keep their own keys. */

@@ -3,7 +3,7 @@
 // size, and the image sent to the API is 280x280, so it does not depend on the
 // screen; only the pixels shown follow the screen's.
 
-export const SIZE = 280;
+const SIZE = 280;
 const INK = "#111827";
 const PAPER = "#ffffff";
 const INK_LEVEL = 136; // a red channel under this (halfway from paper to ink) counts as ink

@@ -16,7 +16,8 @@ const aDigit = (d) => `${d === 8 ? "an" : "a"} ${d}`;
  * 90% it is on 28 of the 42, and on 44 of the right ones (1.5%): `python -m
  * training.canvas_eval` prints these (its UNSURE_BELOW is this one). Letters in handwriting
  * fonts, which still get a digit: 34% under 90%, 5% under 50% (2,496 of them, a one-off
- * measurement). At 90% and over the answer looks as it always did.
+ * measurement). At 90% and over the answer looks as it always did. Exported for no module:
+ * tests/test_canvas_eval.py reads it here to check that canvas_eval uses the same value.
  */
 export const UNSURE_BELOW = 0.9;
 
@@ -24,7 +25,7 @@ export const UNSURE_BELOW = 0.9;
  * The one place that decides whether an answer is unsure: its runner-up, { digit, p }, the
  * likeliest other digit, which the note and the announcement name; null when it is sure.
  */
-export function doubt({ digit, confidence, probabilities }) {
+function doubt({ digit, confidence, probabilities }) {
   if (confidence >= UNSURE_BELOW) return null;
   const others = probabilities.map((p, d) => ({ digit: d, p })).filter((o) => o.digit !== digit);
   return others.reduce((best, o) => (o.p > best.p ? o : best));
@@ -40,10 +41,28 @@ export function buildBars() {
     li.dataset.digit = String(d);
     li.innerHTML = `<span class="prob-digit">${d}</span>
       <span class="prob-track"><span class="prob-fill"></span></span>
-      <span class="prob-value">–</span>`;
-    li.setAttribute("aria-label", `${d}: no prediction yet`);
+      <span class="prob-value"></span>`;
+    clearRow(li);
     list.append(li);
   }
+}
+
+/** A row shows its digit's probability `p`; `top` marks the answer's row. */
+function showRow(li, p, top) {
+  li.querySelector(".prob-fill").style.width = `${Math.max(p * 100, 0)}%`;
+  li.querySelector(".prob-value").textContent = percent(p);
+  li.dataset.p = String(p);
+  li.classList.toggle("top", top);
+  li.setAttribute("aria-label", `${li.dataset.digit}: ${percent(p)}`);
+}
+
+/** A row with no probability: an empty bar and a dash. */
+function clearRow(li) {
+  li.querySelector(".prob-fill").style.width = "0%";
+  li.querySelector(".prob-value").textContent = "–";
+  delete li.dataset.p;
+  li.classList.remove("top");
+  li.setAttribute("aria-label", `${li.dataset.digit}: no prediction yet`);
 }
 
 let shown = null; // the answer on the card, or null
@@ -56,12 +75,7 @@ export function showPrediction(result) {
   $("confidence").textContent = percent(confidence);
   for (const li of $("probs").children) {
     const d = Number(li.dataset.digit);
-    const p = probabilities[d];
-    li.querySelector(".prob-fill").style.width = `${Math.max(p * 100, 0)}%`;
-    li.querySelector(".prob-value").textContent = percent(p);
-    li.dataset.p = String(p);
-    li.classList.toggle("top", d === digit); // the API's digit is the top probability
-    li.setAttribute("aria-label", `${d}: ${percent(p)}`);
+    showRow(li, probabilities[d], d === digit); // the API's digit is the top probability
   }
   $("model-name").textContent = model ? `${model.name} ${model.version}` : "–";
   const runnerUp = doubt(result);
@@ -84,15 +98,6 @@ export function describeAnswer() {
   let words = `model ${verb} ${aDigit(digit)}, with ${percent(confidence)} confidence`;
   if (runnerUp) words += `, or ${aDigit(runnerUp.digit)}, with ${percent(runnerUp.p)}`;
   return old ? `Outdated: the ${words}; the drawing has changed since.` : `The ${words}.`;
-}
-
-/**
- * The sentence in the polite live region, which holds nothing else: a screen reader says
- * it each time it changes, so the same words are not set again.
- */
-export function setSentence(text) {
-  const el = $("verdict-text");
-  if (el.textContent !== text) el.textContent = text;
 }
 
 /**
@@ -133,7 +138,7 @@ export function showBusy(on, problem = null) {
 const answerBadge = (result) => `${result.digit}${doubt(result) ? "?" : ""} · `
   + `${percent(result.confidence)}`;
 
-/** No answer on the card (the sentence is the caller's: app.js, say). */
+/** No answer on the card (the sentence is the caller's: announce.js, say). */
 export function resetPrediction() {
   shown = null;
   setStale(false);
@@ -142,13 +147,7 @@ export function resetPrediction() {
   $("confidence").textContent = "–";
   $("pad-badge").hidden = true;
   showUnsure(null);
-  for (const li of $("probs").children) {
-    li.querySelector(".prob-fill").style.width = "0%";
-    li.querySelector(".prob-value").textContent = "–";
-    li.classList.remove("top");
-    delete li.dataset.p;
-    li.setAttribute("aria-label", `${li.dataset.digit}: no prediction yet`);
-  }
+  for (const li of $("probs").children) clearRow(li);
   drawSeen(null);
 }
 
@@ -172,7 +171,7 @@ function drawSeen(pixels) {
   );
 }
 
-/** A message above the result; kind picks the colour ("error", "warn", "info"). */
+/** A message above the result; kind picks the colour ("error" or "warn"). */
 export function showMessage(title, text, kind = "error") {
   const box = $("message");
   // The same problem, still shown (live, the next stroke's answer): an alert rebuilt is said again.
@@ -187,13 +186,9 @@ export function showMessage(title, text, kind = "error") {
   box.hidden = false;
 }
 
-export function hideMessage() {
-  $("message").hidden = true;
-}
-
 /** Why the last drawing had no answer (message and badge) goes: it is not this drawing's. */
 export function hideProblem() {
-  hideMessage();
+  $("message").hidden = true;
   const badge = $("pad-badge");
   // An answer stays, greyed; "Thinking…" stays while its request runs.
   if (badge.dataset.kind !== "answer" && badge.dataset.kind !== "busy") badge.hidden = true;
@@ -204,4 +199,4 @@ export function setStale(stale) {
   document.body.classList.toggle("stale", stale && Boolean(shown));
 }
 
-export const isStale = () => document.body.classList.contains("stale");
+const isStale = () => document.body.classList.contains("stale");
