@@ -216,6 +216,12 @@ def _rewrite_about(directory: Path, change: Any) -> None:
      "its opt arrays are not the optimiser's: the file is missing ['velocity.3']"),
     ("seed", lambda d: _rewrite_arrays(d, lambda a: a.update({"opt:t": np.array(1)})),
      "its opt arrays are not the optimiser's: the optimiser has no ['t']"),
+    # resumed, to train on from NaN until the epoch's end called it diverged
+    ("seed", lambda d: _rewrite_arrays(d, lambda a: a["net:1.W"].__setitem__((0, 0), np.nan)),
+     "its net arrays: arrays must be finite: NaN or infinity in 1.W"),
+    ("seed", lambda d: _rewrite_arrays(
+        d, lambda a: a.update({"best:1.b": a["best:1.b"].astype("f8")})),
+     "its best arrays: arrays must be float32: 1.b (float64)"),
     # a traceback, once the data was read
     ("seed", lambda d: _rewrite_about(d, lambda a: a.update(best="ab")),
      "best must be [val_acc, -val_loss], two numbers, got 'ab'"),

@@ -23,6 +23,7 @@ import numpy as np
 from digitnet.modelfile import (
     ModelFileError,
     array_mismatch,
+    array_value_problem,
     is_number,
     npz_bytes,
     read_weights,
@@ -240,6 +241,10 @@ def _part(arrays: dict[str, np.ndarray], part: str, expected: dict[str, tuple[in
     problem = array_mismatch(expected, found, what)
     if problem:
         raise ValueError(f"its {part} arrays are not the {what}'s: {problem}")
+    if what == "network":  # a NaN weight would train on, to a 'diverged' epochs later
+        problem = array_value_problem(found)
+        if problem:
+            raise ValueError(f"its {part} arrays: {problem}")
     return found
 
 
