@@ -177,7 +177,8 @@ def test_quick_bench_produces_the_table_and_json(tmp_path, capsys, mnist_dir) ->
     keys = {row["key"] for row in data["rows"]}
     assert {"mnist_test_accuracy", "mnist_test_ece", "canvas_accuracy", "load_throughput",
             "load_p99", "load_errors", "size_PredictFunction_deployed", "model_forward_median",
-            "api_pixels_median", "api_cold_start"} <= keys
+            "api_pixels_median", "api_cold_start", "api_batch_ceiling",
+            "api_batch_parse_ceiling", "api_batch_floor_ceiling"} <= keys
     for row in data["rows"]:
         assert isinstance(row["value"], int | float), row
         assert row["value"] >= 0, row

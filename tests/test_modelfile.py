@@ -182,8 +182,11 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
     (lambda m: m.update(temperature=1e39), "temperature"),
     (lambda m: m.update(temperature=21), "temperature"),
     (lambda m: m["architecture"][10]["config"].update(eps=-100.0),
-     r"layer 10: batchnorm eps must be a finite number > 0, got -100\.0"),
+     r"layer 10: batchnorm eps must be a number in \(0, 0\.1\], got -100\.0"),
     (lambda m: m["architecture"][10]["config"].update(eps=0), "eps"),
+    # every answer the same digit (1e30), or NaN past float32 (1e39)
+    (lambda m: m["architecture"][10]["config"].update(eps=1e30), "eps"),
+    (lambda m: m["architecture"][10]["config"].update(eps=10**400), "eps"),
     (lambda m: m["architecture"][10]["config"].update(eps="1e-5"), "eps"),
     (lambda m: m["architecture"][12]["config"].update(rate=2.0),
      r"layer 12: dropout rate must be a number in \[0, 1\), got 2\.0"),

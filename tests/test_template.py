@@ -469,6 +469,25 @@ def test_publisher_may_touch_only_the_site_bucket(source):
             "arn:aws:s3:::site-bucket", "arn:aws:s3:::site-bucket/*"), statement["Resource"]
 
 
+def test_the_publishers_bucket_policy_keeps_the_name_sams_role_gave_it(source):
+    """An update from a stack whose publisher had SAM's role runs the publisher again (the
+    layers' new names): its S3 rights must not lapse while IAM takes in a policy of another
+    name. SAM names a function's first inline policy <Function>RolePolicy0; the role that
+    replaced SAM's keeps the S3 statements under that name, so IAM overwrites them in place."""
+    without_role = copy.deepcopy(source)
+    publisher = without_role["Resources"]["SitePublisherFunction"]["Properties"]
+    publisher.pop("Role")
+    del without_role["Resources"]["SitePublisherFunctionRole"]  # SAM makes it, by that name
+    publisher["Policies"] = [{"Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
+                                             "Resource": "*"}]}]
+    sams = translate(without_role)["Resources"]["SitePublisherFunctionRole"]["Properties"]
+    ours = translate(source)["Resources"]["SitePublisherFunctionRole"]["Properties"]
+    (sams_name,) = [p["PolicyName"] for p in sams["Policies"]]
+    (kept,) = [p for p in ours["Policies"] if p["PolicyName"] == sams_name]
+    assert any(a.startswith("s3:") for st in kept["PolicyDocument"]["Statement"]
+               for a in _as_list(st["Action"]))
+
+
 def test_custom_resource_reruns_when_the_site_changes(resources):
     (publication,) = [r["Properties"] for r in resources.values()
                       if r["Type"] == "Custom::SitePublisher"]

@@ -190,6 +190,18 @@ def test_values_that_cannot_train_are_usage_errors(tmp_path: Path, flags: list[s
     assert f"argument {flags[0]}: must be a positive number" in capsys.readouterr().err
 
 
+def test_a_batch_of_one_image_is_a_usage_error(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    """Every batch would be one image: batch norm's variance 0, nothing learnt."""
+    with pytest.raises(SystemExit):
+        parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path),
+                    "--batch-size", "1"])
+    assert "argument --batch-size: must be 2 or more" in capsys.readouterr().err
+    args = parse_args(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path),
+                       "--batch-size", "2"])
+    assert args.batch_size == 2
+
+
 def test_a_negative_seed_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """It once failed in numpy, after the data was read."""
     with pytest.raises(SystemExit):

@@ -19,3 +19,13 @@ def positive[T: (int, float)](kind: type[T], *, zero: bool = False) -> Callable[
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
+
+
+def batch_size(text: str) -> int:
+    """An argparse type: 2 images or more (batch norm learns nothing from one: its variance
+    is 0; train.batch_bounds joins a last batch of one to the one before for that reason)."""
+    value = positive(int)(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more (batch norm cannot learn from one "
+                                         f"image a batch), got {text}")
+    return value

@@ -19,7 +19,7 @@ import numpy as np
 from digitnet.modelfile import CARD_FILE, save_model
 from digitnet.network import Network
 
-from .argtypes import positive
+from .argtypes import batch_size, positive
 from .calibrate import fit_and_apply
 from .checkpoint import (
     Checkpoint,
@@ -90,7 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t.add_argument("--arch", choices=sorted(RECIPES), default="cnn",
                    help="architecture and its recipe (default: %(default)s)")
     t.add_argument("--epochs", type=positive(int), help="default: the recipe's")
-    t.add_argument("--batch-size", type=positive(int), help="default: the recipe's")
+    t.add_argument("--batch-size", type=batch_size, help="default: the recipe's")
     t.add_argument("--lr", type=positive(float), help="peak learning rate (default: the recipe's)")
     t.add_argument("--seed", type=positive(int, zero=True), default=DEFAULT_SEED,
                    help="seed of every random choice, the validation split included "

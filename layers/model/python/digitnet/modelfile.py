@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,9 @@ FORMAT_VERSION = 1
 CLASSES = list(range(N_CLASSES))  # logit i is digit i
 # Layer settings that the layers take whatever they are: (rule as said, test of a number).
 CONFIG_RULES: dict[tuple[str, str], tuple[str, Callable[[float], bool]]] = {
-    ("batchnorm", "eps"): ("a finite number > 0", lambda x: 0 < x < math.inf),  # sqrt(var+eps)
+    # sqrt(var + eps): models use 1e-5 to 1e-3; a huge eps (1e30 passed '< inf') makes every
+    # answer the same digit, and past float32's range NaN.
+    ("batchnorm", "eps"): ("a number in (0, 0.1]", lambda x: 0 < x <= 0.1),
     ("dropout", "rate"): ("a number in [0, 1)", lambda x: 0 <= x < 1),  # scales by 1/(1-rate)
 }
 
