@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import observability as obs
 from api_docs import ERRORS, docs_page, openapi_with_models, operation
-from api_errors import ApiError, UnexpectedErrorMiddleware, not_json
+from api_errors import ApiError, UnexpectedErrorMiddleware
 from digitnet.imagefile import MAX_EDGE
 from digitnet.preprocess import PREPROCESS_VERSION
 from fastapi import FastAPI, Request
 from inference import ModelState
 from inputs import batch_inputs, model_input
 from mangum import Mangum
-from pydantic import TypeAdapter, ValidationError
+from request_body import parse_body
 from schemas import (
     BATCH_ADAPTER,
     MAX_BATCH,
@@ -88,7 +88,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         network saw."""
         started = perf_counter()
         _require_model(state)
-        item = _parse(PREDICT_ADAPTER, await _read_body(request), request)
+        item = await parse_body(request, PREDICT_ADAPTER)
         image = model_input(item)[None]
         probabilities = state.predict(image)
         body = state.encoder.encode(probabilities, image)[0]
@@ -100,7 +100,7 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
     async def predict_batch(request: Request) -> Response:
         started = perf_counter()
         _require_model(state)
-        batch = _parse(BATCH_ADAPTER, await _read_body(request), request)
+        batch = await parse_body(request, BATCH_ADAPTER)
         images = batch_inputs(batch.items)
         probabilities = state.predict(images)
         body = b",".join(state.encoder.encode(probabilities, images))
@@ -142,39 +142,8 @@ def _require_model(state: ModelState) -> None:
                        "model_unavailable")
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _body_too_large()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _body_too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _body_too_large() -> ApiError:
-    return ApiError(413, ["body"], f"request body is larger than {MAX_BODY_BYTES / 2**20:g} MiB "
-                    f"({MAX_BODY_BYTES:,} bytes)", "body_too_large")
-
-
 def _kind(item: PredictRequest) -> str:
     return "image" if item.pixels is None else "pixels"
-
-
-def _parse[T](adapter: TypeAdapter[T], body: bytes, request: Request) -> T:
-    """JSON text, a UTF-8 byte order mark before it ignored (RFC 8259 allows it; Windows
-    PowerShell 5.1 writes one); an image file or a form instead is named in the 422."""
-    try:
-        return adapter.validate_json(body.removeprefix(b"\xef\xbb\xbf"))
-    except ValidationError as exc:
-        headers = request.headers
-        hint = not_json(headers.get("content-type", ""), body,
-                        headers.get("content-encoding", ""))
-        raise ApiError.invalid(exc, hint) from exc
 
 
 def _record(kinds: list[str], probabilities: np.ndarray, started: float) -> None:
