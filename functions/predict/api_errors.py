@@ -1,48 +1,26 @@
 """Client and server errors as JSON: `{"detail": [{"loc", "msg", "type"}]}` like FastAPI's 422.
 
-A client's mistake is a 4xx naming the field and the rule; anything unexpected
-is a 500 whose body says only that, with the request id to find the logged
-stack trace.
+A client's mistake is a 4xx naming the field and the rule (validation_errors.py
+words pydantic's); anything unexpected is a 500 whose body says only that, with
+the request id to find the logged stack trace.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from digitnet.imagefile import signature_format
-from pydantic import ValidationError
-from schemas import BatchRequest, PredictRequest
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Loc = Sequence[str | int]
-# A form's content type: what the body is, and what to send instead. curl -d sends JSON as
-# a form's type too: a body that starts like JSON is read as JSON with a typo.
-FORMS = {"multipart/form-data": ("a file upload (curl -F, requests' files=)",
-                                 '{"image": "<the file in base64>"}'),
-         "application/x-www-form-urlencoded": ("form fields (curl -d k=v, requests' data=)",
-                                               "the fields as JSON (requests' json=)")}
-GZIP_MAGIC = b"\x1f\x8b"
-EMPTY_BODY = ('the body is empty: send {"pixels": [784 numbers]} or {"image": "<a PNG or '
-              'JPEG in base64>"}')
-# An unknown field that belongs to the other route: the route to send it to.
-OTHER_ROUTE = {**{(name,): "a batch's items go to POST /predict/batch"
-                  for name in BatchRequest.model_fields},
-               **{(name,): 'one image goes to POST /predict; a batch is {"items": [...]}'
-                  for name in PredictRequest.model_fields}}
-FIELDS = (*PredictRequest.model_fields, *BatchRequest.model_fields)
-MAX_NAME = 64  # characters of an unknown field's name echoed back
-# A batch of 256 items of 784 strings is 200,704 problems: listed in full, 20 MB of JSON,
-# past Lambda's 6 MB response limit (so API Gateway would answer a 5xx).
-MAX_LISTED_ERRORS = 20
-NOT_FLAT_MESSAGE = ("pixels must be one flat list of 784 numbers (the 28 rows one after "
-                    "another), not a list of rows: flatten it, e.g. numpy's a.ravel().tolist()")
 
 
 class ApiError(Exception):
-    """A request the API refuses, with the HTTP status and where the problem is."""
+    """A request the API refuses, with the HTTP status and where the problem is.
+
+    `items`, when given, is the whole detail list (a 422 with several problems) and
+    takes the place of the one item made of `loc`, `msg` and `kind`.
+    """
 
     def __init__(self, status: int, loc: Loc, msg: str, kind: str,
                  items: list[dict[str, object]] | None = None) -> None:
@@ -50,100 +28,10 @@ class ApiError(Exception):
         self.status, self.msg = status, msg
         self.items = items or [{"loc": list(loc), "msg": msg, "type": kind}]
 
-    @classmethod
-    def invalid(cls, exc: ValidationError, not_json: str = "") -> ApiError:
-        """A 422 listing the problems pydantic found (the first MAX_LISTED_ERRORS);
-        `not_json`, what the body is instead of JSON, said after a json_invalid."""
-        items = validation_items(exc)
-        for item in items:
-            if item["type"] == "json_invalid" and not_json:
-                item["msg"] = f"{item['msg']}: {not_json}"
-        return cls(422, ["body"], "invalid request", "validation", items)
-
     def response(self) -> Response:
         if self.status >= 500:  # not the client's doing: a plain message, no field
             return JSONResponse({"detail": self.msg}, self.status)
         return JSONResponse({"detail": self.items}, self.status)
-
-
-def validation_items(exc: ValidationError) -> list[dict[str, object]]:
-    """pydantic's errors without echoing the input back (a 784-number list per error), the
-    first MAX_LISTED_ERRORS of them, then one item saying how many more there are."""
-    errors = _rows_as_one(exc.errors(include_url=False, include_context=False))
-    items: list[dict[str, object]] = [
-        {"loc": ["body", *map(_shortened, err["loc"])], "msg": _with_hint(err),
-         "type": err["type"]}
-        for err in errors[:MAX_LISTED_ERRORS]
-    ]
-    if len(errors) > MAX_LISTED_ERRORS:
-        items.append({"loc": ["body"], "type": "too_many_errors",
-                      "msg": f"and {len(errors) - MAX_LISTED_ERRORS:,} more problems: "
-                             f"only the first {MAX_LISTED_ERRORS} are listed"})
-    return items
-
-
-def _shortened(part: str | int) -> str | int:
-    """A field name as the client sent it, cut to MAX_NAME characters: a 4 MB name echoed
-    back (escaped twice as long) passed Lambda's 6 MB response limit, a 5xx."""
-    if isinstance(part, str) and len(part) > MAX_NAME:
-        return part[: MAX_NAME - 1] + "\N{HORIZONTAL ELLIPSIS}"
-    return part
-
-
-def _with_hint(err: Any) -> str:
-    """pydantic's message, and for an unknown field the one meant: a typo of a known name,
-    or a field of the other route (items sent to /predict, an image's to /predict/batch)."""
-    loc, msg = tuple(err["loc"]), err["msg"]
-    if err["type"] != "extra_forbidden" or not loc or not isinstance(loc[-1], str):
-        return msg
-    if loc in OTHER_ROUTE:
-        return f"{msg}: {OTHER_ROUTE[loc]}"
-    if len(loc[-1]) > MAX_NAME:  # no typo of a short name (difflib took 1 s on 6 MB)
-        return msg
-    others = [name for name in FIELDS if name != loc[-1]]  # "items" inside an item: no typo
-    close = difflib.get_close_matches(loc[-1].lower(), others, n=1, cutoff=0.6)
-    return f"{msg}: did you mean '{close[0]}'?" if close else msg
-
-
-def _rows_as_one(errors: list[Any]) -> list[Any]:
-    """A 28x28 list of rows (numpy's .tolist() of an image) as pixels: one problem that
-    says to flatten it, not 28 "Input should be a valid number". The inputs, looked at
-    here, are never echoed back."""
-    out, flagged = [], set()
-    for err in errors:
-        loc = tuple(err["loc"])
-        is_row = (err["type"] == "float_type" and len(loc) >= 2 and loc[-2] == "pixels"
-                  and isinstance(err.get("input"), list))
-        if not is_row:
-            out.append(err)
-        elif loc[:-1] not in flagged:
-            flagged.add(loc[:-1])
-            out.append({"loc": loc[:-1], "type": "pixels_not_flat", "msg": NOT_FLAT_MESSAGE})
-    return out
-
-
-def not_json(content_type: str, body: bytes, content_encoding: str = "") -> str:
-    """What a body that is no JSON most likely is, and what to send instead ('' if unsure,
-    or when it starts like JSON: a typo): nothing, a compressed body (neither API Gateway
-    nor the app inflates one), an image file posted as it is (curl -d @a.png strips its
-    line breaks, which a PNG's signature holds), or a form."""
-    kind = content_type.partition(";")[0].strip().lower()
-    if not body.strip():
-        return EMPTY_BODY
-    if body.lstrip()[:1] in (b"{", b"["):
-        return ""
-    encoding = content_encoding.strip().lower()
-    if body.startswith(GZIP_MAGIC) or encoding not in ("", "identity"):
-        what = f"compressed ({encoding or 'gzip'})"
-        return f"the body is {what}: send the JSON uncompressed, with no Content-Encoding"
-    found = signature_format(body) or ("PNG" if body.startswith(b"\x89PNG") else None)
-    if found or kind.startswith("image/"):
-        what = f"a {found}" if found else "an image"
-        return f'the body is {what} file, not JSON: send {{"image": "<the file in base64>"}}'
-    if kind in FORMS:
-        what, instead = FORMS[kind]
-        return f"the body is {what}, not JSON: send {instead}"
-    return ""
 
 
 def internal_error_response(request_id: str | None) -> Response:

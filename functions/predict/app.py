@@ -1,9 +1,9 @@
 """The predict Lambda: a FastAPI app, `handler = Mangum(app)` under Powertools.
 
 The model is loaded once, at import (the cold start). Request bodies are read
-as bytes and validated by pydantic-core straight from JSON, and answers are
-written as JSON text: FastAPI's default body and response path costs more than
-the network's forward pass.
+as bytes and validated by pydantic-core straight from JSON (request_body.py),
+and answers are written as JSON text (prediction_json.py): FastAPI's default
+body and response path costs more than the network's forward pass.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import observability as obs
 from api_docs import ERRORS, docs_page, openapi_with_models, operation
-from api_errors import ApiError, UnexpectedErrorMiddleware, not_json
+from api_errors import ApiError, UnexpectedErrorMiddleware
 from digitnet.imagefile import MAX_EDGE
 from digitnet.preprocess import PREPROCESS_VERSION
 from fastapi import FastAPI, Request
 from inference import ModelState
 from inputs import batch_inputs, model_input
 from mangum import Mangum
-from pydantic import TypeAdapter, ValidationError
+from request_body import parse_body
 from schemas import (
     BATCH_ADAPTER,
     MAX_BATCH,
@@ -72,7 +72,9 @@ def create_app(state: ModelState) -> FastAPI:
         docs_url=None, redoc_url=None,  # /docs below, with pinned files; no /redoc
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Powertools does these
     )
-    _add_routes(app, state)
+    _add_prediction_routes(app, state)
+    _add_docs_route(app)
+    _add_model_routes(app, state)
     app.add_exception_handler(ApiError, _api_error)
     app.add_middleware(UnexpectedErrorMiddleware, on_error=_log_unexpected_error)
     app.openapi = openapi_with_models(app)
@@ -80,7 +82,10 @@ def create_app(state: ModelState) -> FastAPI:
     return app
 
 
-def _add_routes(app: FastAPI, state: ModelState) -> None:
+def _add_prediction_routes(app: FastAPI, state: ModelState) -> None:
+    """/predict and /predict/batch: each reads its JSON body, predicts, and writes the
+    answer as JSON text (request_body.py, prediction_json.py)."""
+
     @app.post("/predict", openapi_extra=operation(Prediction, ERRORS, body=PredictRequest))
     async def predict(request: Request) -> Response:
         """Which digit a drawing is: `pixels` (784 numbers, MNIST-style) or `image` (a PNG,
@@ -88,11 +93,11 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         network saw."""
         started = perf_counter()
         _require_model(state)
-        item = _parse(PREDICT_ADAPTER, await _read_body(request), request)
+        item = await parse_body(request, PREDICT_ADAPTER)
         image = model_input(item)[None]
         probabilities = state.predict(image)
         body = state.encoder.encode(probabilities, image)[0]
-        _record([_kind(item)], probabilities, started)
+        _record_predictions([_input_kind(item)], probabilities, started)
         return Response(body, media_type="application/json")
 
     @app.post("/predict/batch", description=BATCH_DESCRIPTION,
@@ -100,17 +105,39 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
     async def predict_batch(request: Request) -> Response:
         started = perf_counter()
         _require_model(state)
-        batch = _parse(BATCH_ADAPTER, await _read_body(request), request)
+        batch = await parse_body(request, BATCH_ADAPTER)
         images = batch_inputs(batch.items)
         probabilities = state.predict(images)
         body = b",".join(state.encoder.encode(probabilities, images))
-        _record([_kind(item) for item in batch.items], probabilities, started)
+        _record_predictions([_input_kind(item) for item in batch.items], probabilities, started)
         return Response(b'{"predictions":[' + body + b"]}", media_type="application/json")
 
+
+def _require_model(state: ModelState) -> None:
+    if not state.ok:
+        raise ApiError(503, [], f"model unavailable: {state.public_reason}",
+                       "model_unavailable")
+
+
+def _input_kind(item: PredictRequest) -> str:
+    """The item's kind in the metrics (InputPixels, InputImage)."""
+    return "image" if item.pixels is None else "pixels"
+
+
+def _record_predictions(kinds: list[str], probabilities: np.ndarray, started: float) -> None:
+    digits = probabilities.argmax(axis=1).tolist()
+    obs.record_predictions(kinds, digits, (perf_counter() - started) * 1000)
+
+
+def _add_docs_route(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")  # a named stage's prefix
         return docs_page(root + (app.openapi_url or ""), f"{app.title} - Swagger UI")
+
+
+def _add_model_routes(app: FastAPI, state: ModelState) -> None:
+    """/health and /model: whether a model is loaded, and what it is."""
 
     @app.get("/health", openapi_extra=operation(Health, {"503": (Health, "No model loaded")}))
     async def health() -> Response:
@@ -134,52 +161,6 @@ def _add_routes(app: FastAPI, state: ModelState) -> None:
         assert state.model is not None
         return JSONResponse({**state.ref(), "manifest": state.model.manifest,
                               "card": state.card})
-
-
-def _require_model(state: ModelState) -> None:
-    if not state.ok:
-        raise ApiError(503, [], f"model unavailable: {state.public_reason}",
-                       "model_unavailable")
-
-
-async def _read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _body_too_large()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _body_too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _body_too_large() -> ApiError:
-    return ApiError(413, ["body"], f"request body is larger than {MAX_BODY_BYTES / 2**20:g} MiB "
-                    f"({MAX_BODY_BYTES:,} bytes)", "body_too_large")
-
-
-def _kind(item: PredictRequest) -> str:
-    return "image" if item.pixels is None else "pixels"
-
-
-def _parse[T](adapter: TypeAdapter[T], body: bytes, request: Request) -> T:
-    """JSON text, a UTF-8 byte order mark before it ignored (RFC 8259 allows it; Windows
-    PowerShell 5.1 writes one); an image file or a form instead is named in the 422."""
-    try:
-        return adapter.validate_json(body.removeprefix(b"\xef\xbb\xbf"))
-    except ValidationError as exc:
-        headers = request.headers
-        hint = not_json(headers.get("content-type", ""), body,
-                        headers.get("content-encoding", ""))
-        raise ApiError.invalid(exc, hint) from exc
-
-
-def _record(kinds: list[str], probabilities: np.ndarray, started: float) -> None:
-    digits = probabilities.argmax(axis=1).tolist()
-    obs.record_predictions(kinds, digits, (perf_counter() - started) * 1000)
 
 
 async def _api_error(_request: Request, exc: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""The loaded model (or why there is none) and its answers as JSON text.
+"""The loaded model (or why there is none), and its predictions.
 
 Loaded once per execution environment. Any failure to load leaves a state
 that says why, so the API answers 503 rather than a wrong digit.
@@ -6,21 +6,20 @@ that says why, so the API answers 503 rather than a wrong digit.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from digitnet.modelfile import CARD_FILE, LoadedModel, load_model
-
-# "0,".."255," NUL-padded to 4 bytes: a row of levels becomes JSON by one take and one
-# replace in C (json.dumps of 784 ints costs 8x more, a str join 2x).
-_GREY_JSON = np.array([f"{level},".encode() for level in range(256)], dtype="S4")
+from prediction_json import PredictionEncoder
 
 
 @dataclass(frozen=True)
 class ModelState:
+    """`model` is None when it could not be loaded, and `reason` says why; `card` is
+    its MODEL_CARD.md, when shipped."""
+
     model: LoadedModel | None
     reason: str | None = None
     card: str | None = None
@@ -70,25 +69,3 @@ def _read_card(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-
-
-class PredictionEncoder:
-    """Writes predictions as JSON text directly: the response path's main cost otherwise."""
-
-    def __init__(self, model_ref: dict[str, str]) -> None:
-        self._model_json = json.dumps(model_ref, separators=(",", ":"))
-
-    def encode(self, probabilities: np.ndarray, images: np.ndarray) -> list[bytes]:
-        """(N, 10) probabilities and the (N, 28, 28) images the model saw -> N JSON objects."""
-        probs = probabilities.astype(np.float64)
-        probs /= probs.sum(axis=1, keepdims=True)
-        digits = probs.argmax(axis=1).tolist()
-        levels = np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
-        grey = _GREY_JSON[levels.reshape(len(levels), -1)]
-        return [
-            f'{{"digit":{digit},"confidence":{row[digit]!r},'
-            f'"probabilities":{json.dumps(row, separators=(",", ":"))},'
-            f'"model":{self._model_json},"input":['.encode()
-            + grey[i].tobytes().replace(b"\0", b"")[:-1] + b"]}"
-            for i, (digit, row) in enumerate(zip(digits, probs.tolist(), strict=True))
-        ]

@@ -97,6 +97,20 @@ def batch_images(items: list[PredictRequest]) -> dict[int, bytes]:
 
 def image_bytes(text: str, loc: Loc) -> bytes:
     """Raw base64 or a `data:image/...;base64,` URL -> the file's bytes."""
+    text = _base64_part(text, loc)
+    if len(text) > MAX_BASE64_CHARS and _base64_length(text) > MAX_BASE64_CHARS:
+        raise _image_too_large(loc, _starts_as_jpeg(text))  # before decoding any more
+    data = _decoded_base64(text, loc)
+    if len(data) > MAX_IMAGE_BYTES:  # the text's length allows up to 2 bytes more
+        raise _image_too_large(loc, _is_jpeg(data))
+    if not data:
+        raise ApiError(422, loc, "image is empty", "image_decode")
+    return data
+
+
+def _base64_part(text: str, loc: Loc) -> str:
+    """A data: URL's base64 (an image's, as the browser's canvas.toDataURL writes it), or
+    the text as it is; a web address is refused, since nothing is fetched."""
     if text[:5].lower() == "data:":  # URL schemes are case-insensitive
         head, comma, text = text.partition(",")
         media = head[5:].lower()
@@ -106,21 +120,27 @@ def image_bytes(text: str, loc: Loc) -> bytes:
     if text[:8].lower().startswith(("http://", "https://")):
         raise ApiError(422, loc, "image must hold the picture itself (base64 or a data: URL); "
                        "URLs are not fetched", "invalid_base64")
-    if len(text) > MAX_BASE64_CHARS and _base64_length(text) > MAX_BASE64_CHARS:
-        head = _lenient_base64("".join(text[:64].split())[:8]) or b""  # the rest not decoded
-        raise _image_too_large(loc, _is_jpeg(head))
+    return text
+
+
+def _decoded_base64(text: str, loc: Loc) -> bytes:
+    """Strict base64 first (the fast path), then as other tools write it."""
     try:
-        data = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        data = _lenient_base64(text)
-        if data is None:
-            raise ApiError(422, loc, "image is not valid base64: A-Z a-z 0-9 + / (or - _), "
-                           "padded with =", "invalid_base64") from None
-    if len(data) > MAX_IMAGE_BYTES:  # the text's length allows up to 2 bytes more
-        raise _image_too_large(loc, _is_jpeg(data))
-    if not data:
-        raise ApiError(422, loc, "image is empty", "image_decode")
+        pass
+    data = _lenient_base64(text)
+    if data is None:
+        raise ApiError(422, loc, "image is not valid base64: A-Z a-z 0-9 + / (or - _), "
+                       "padded with =", "invalid_base64")
     return data
+
+
+def _starts_as_jpeg(text: str) -> bool:
+    """Whether base64 text starts with a JPEG's signature, from its first 8 characters
+    (6 bytes) past any white space: an oversized text is not decoded."""
+    head = _lenient_base64("".join(text[:64].split())[:8])
+    return _is_jpeg(head or b"")
 
 
 def _base64_length(text: str) -> int:
