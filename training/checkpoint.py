@@ -213,8 +213,8 @@ def restore_state(checkpoint: Checkpoint, cfg: TrainConfig) -> TrainState:
     net_shapes = shapes_of(state.net.arrays())
     opt_shapes = state.opt.state_shapes(state.net.parameter_shapes())
     try:
-        state.net.set_arrays(_part(arrays, "net", net_shapes, "network"))
-        state.best_arrays = _part(arrays, "best", net_shapes, "network")
+        state.net.set_arrays(_part(arrays, "net", net_shapes, "network", weights=True))
+        state.best_arrays = _part(arrays, "best", net_shapes, "network", weights=True)
         state.opt.load_state(_part(arrays, "opt", opt_shapes, "optimiser"))
         state.rng.bit_generator.state = about["rng"]
         for i, rng in _layer_rngs(state.net).items():
@@ -234,14 +234,16 @@ def restore_state(checkpoint: Checkpoint, cfg: TrainConfig) -> TrainState:
 
 
 def _part(arrays: dict[str, np.ndarray], part: str, expected: dict[str, tuple[int, ...]],
-          what: str) -> dict[str, np.ndarray]:
+          what: str, *, weights: bool = False) -> dict[str, np.ndarray]:
     """The arrays saved under `part:`, checked to have the keys and shapes `what` (the
-    network, the optimiser) expects: a missing moment silently restarted at zero."""
+    network, the optimiser) expects: a missing moment silently restarted at zero. `weights`:
+    also float32 and finite, as a model file's (a NaN weight trained on, to a 'diverged'
+    epochs later); the optimiser's step count is an integer."""
     found = unprefixed(arrays, f"{part}:")
     problem = array_mismatch(expected, found, what)
     if problem:
         raise ValueError(f"its {part} arrays are not the {what}'s: {problem}")
-    if what == "network":  # a NaN weight would train on, to a 'diverged' epochs later
+    if weights:
         problem = array_value_problem(found)
         if problem:
             raise ValueError(f"its {part} arrays: {problem}")

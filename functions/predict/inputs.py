@@ -159,7 +159,7 @@ def _lenient_base64(text: str) -> bytes | None:
 
 
 def _is_jpeg(head: bytes) -> bool:
-    return head.startswith(b"\xff\xd8\xff")
+    return imagefile.signature_format(head) == "JPEG"
 
 
 def _image_too_large(loc: Loc, jpeg: bool) -> ApiError:
