@@ -395,6 +395,36 @@ def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
     assert saved["epoch"] == int(said[2])
 
 
+def test_a_closed_output_pipe_stops_the_run_as_ctrl_c_would(
+        first_run: Path, data_dir: Path, tmp_path: Path) -> None:
+    """`python -m training train ... | head`: once the reader is gone the run stops with
+    exit 141 (SIGPIPE's) and one line on stderr, no traceback; the model in --out untouched
+    and the checkpoint of the epochs done kept, as after a Ctrl-C."""
+    out = shutil.copytree(first_run, tmp_path / "model")
+    before = _files(out)
+    cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir), "--tiny",
+           "--arch", "cnn", "--epochs", "50", "--out", str(out), "--overwrite"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            if line.startswith("epoch  2/50"):
+                break
+        proc.stdout.close()  # type: ignore[union-attr]
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 141, err
+    said = re.fullmatch(rf"output's reader closed the pipe: interrupted at epoch (\d+) of 50; no "
+                        rf"new model written to {re.escape(str(out))}; its checkpoint after epoch "
+                        r"(\d+) of 50 is kept: --resume continues from there\n", err)
+    assert said, err
+    assert int(said[2]) == int(said[1]) - 1 >= 2
+    assert _files(out) == before
+    assert [p.name for p in out.iterdir() if p.is_dir()] == [".checkpoint"]
+
+
 def test_ctrl_c_before_the_model_is_written_leaves_only_the_checkpoint(
         data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -389,4 +390,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: where it stopped and what --out holds, no traceback
         print(progress.interrupted(args.out), file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader is gone, so stop as Ctrl-C would
+        _stdout_to_devnull()
+        print(f"output's reader closed the pipe: {progress.interrupted(args.out)}", file=sys.stderr)
+        return 141  # 128 + SIGPIPE, what a shell reports for a program the pipe stopped
     return 0
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so Python's flush at exit does not hit the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
