@@ -118,6 +118,57 @@ def test_stage_prefix_via_api_root_path():
 
 
 
+def test_handler_runs_no_lifespan_and_loads_no_model_per_invocation(monkeypatch):
+    """Kludex/mangum#342: with lifespan on, Mangum runs startup and shutdown on every
+    invocation; the model loads once, at import (the cold start), never per request."""
+    import inference
+    import mangum.adapter
+
+    app_module()  # imported (the cold start) before the invocations are watched
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("per-invocation work that belongs to the cold start")
+
+    monkeypatch.setattr(mangum.adapter, "LifespanCycle", never)
+    monkeypatch.setattr(inference.ModelState, "load", never)
+    for name in ("v2-health", "v2-predict-pixels", "v2-predict-image"):
+        status, _, body = invoke(load_event(name))
+        assert status == 200, (name, body)
+
+STAGE_SCRIPT = """
+import json, sys
+import app
+from tools.lambda_fakes import LambdaContext
+for name in sys.argv[1:]:
+    r = app.handler(json.load(open(name)), LambdaContext())
+    print(json.dumps([r["statusCode"], r["body"]]))
+"""
+
+
+def test_the_exported_handler_serves_a_named_stage_from_api_root_path(tmp_path):
+    """Kludex/mangum#147: the handler Lambda runs, not one a test builds, must pass
+    API_ROOT_PATH to Mangum (routes) and to the app (the docs page's schema link)."""
+    events = []
+    for name, path in [("v2-health", "/prod/health"), ("v2-docs", "/prod/docs"),
+                       ("v2-openapi", "/prod/openapi.json")]:
+        event = load_event(name)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        events.append(tmp_path / f"{name}.json")
+        events[-1].write_text(json.dumps(event))
+    env = {**os.environ, "PYTHONPATH": str(FUNCTION_DIR), "MODEL_DIR": str(SHIPPED_MODEL),
+           "API_ROOT_PATH": "/prod/"}
+    done = subprocess.run([sys.executable, "-c", STAGE_SCRIPT, *map(str, events)], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("[")]
+    assert [status for status, _ in answers] == [200, 200, 200], answers
+    (_, health), (_, docs), (_, schema) = answers
+    assert json.loads(health)["ok"] is True
+    assert "/prod/openapi.json" in docs
+    assert '"/predict"' in schema
+
+
+
 @pytest.fixture
 def app_logs():
     """What the app's Powertools logger writes, as parsed JSON records."""
