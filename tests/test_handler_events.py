@@ -117,7 +117,6 @@ def test_stage_prefix_via_api_root_path():
         assert expect in response["body"], path
 
 
-
 def test_handler_runs_no_lifespan_and_loads_no_model_per_invocation(monkeypatch):
     """Kludex/mangum#342: with lifespan on, Mangum runs startup and shutdown on every
     invocation; the model loads once, at import (the cold start), never per request."""
@@ -134,6 +133,7 @@ def test_handler_runs_no_lifespan_and_loads_no_model_per_invocation(monkeypatch)
     for name in ("v2-health", "v2-predict-pixels", "v2-predict-image"):
         status, _, body = invoke(load_event(name))
         assert status == 200, (name, body)
+
 
 STAGE_SCRIPT = """
 import json, sys
@@ -166,7 +166,6 @@ def test_the_exported_handler_serves_a_named_stage_from_api_root_path(tmp_path):
     assert json.loads(health)["ok"] is True
     assert "/prod/openapi.json" in docs
     assert '"/predict"' in schema
-
 
 
 @pytest.fixture
