@@ -4,9 +4,10 @@
 
 The HTTP API (v2) and REST (v1) proxy events come from SAM's generator; this
 script points them at our routes and puts in bodies: a "7" drawn as 28x28
-pixels, and the same "7" as a 280x280 canvas PNG with a transparent
+pixels, the same "7" as a 280x280 canvas PNG with a transparent
 background (a bare canvas's `toDataURL()`: the site paints white paper under its
-strokes, so it sends an opaque one; also written as seven.png).
+strokes, so it sends an opaque one; also written as seven.png), and as a JPEG
+photo of paper lit from one side (an opaque image takes the photo and page code).
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ def seven_data_url() -> str:
     return "data:image/png;base64," + base64.b64encode(seven_png()).decode()
 
 
+def seven_photo_data_url() -> str:
+    """The "7" in dark ink on paper lit from one side, as a phone's JPEG: the opaque path."""
+    ink = np.asarray(drawing(280, 14, "L"), dtype=np.float32) / 255
+    paper = np.linspace(150, 225, 280, dtype=np.float32)[None, :]  # brighter to the right
+    grey = (paper * (1 - 0.75 * ink)).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(grey).convert("RGB").save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def v2(template: dict, method: str, path: str, body: object | None = None, *,
        base64_body: bool = False) -> dict:
     event = json.loads(json.dumps(template))
@@ -96,6 +107,7 @@ def main() -> None:
     events = {
         "v2-predict-pixels": v2(http, "POST", "/predict", pixels),
         "v2-predict-image": v2(http, "POST", "/predict", image),
+        "v2-predict-photo": v2(http, "POST", "/predict", {"image": seven_photo_data_url()}),
         "v2-predict-base64-body": v2(http, "POST", "/predict", pixels, base64_body=True),
         "v2-predict-batch": v2(http, "POST", "/predict/batch", {"items": [pixels, image]}),
         "v2-predict-invalid": v2(http, "POST", "/predict", {"pixels": [0] * 3}),

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 
 @pytest.mark.parametrize(
-    "name", ["v2-predict-pixels", "v2-predict-image", "v2-predict-base64-body",
+    "name", ["v2-predict-pixels", "v2-predict-image", "v2-predict-photo", "v2-predict-base64-body",
              "v1-predict-pixels"],
 )
 def test_predict_events_answer_json(name):

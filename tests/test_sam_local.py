@@ -115,7 +115,7 @@ def test_health(api_url):
     assert (head.status_code, head.content) == (200, b"")
 
 
-@pytest.mark.parametrize("event", ["v2-predict-pixels", "v2-predict-image"])
+@pytest.mark.parametrize("event", ["v2-predict-pixels", "v2-predict-image", "v2-predict-photo"])
 def test_predict_returns_the_digit(api_url, event):
     r = httpx2.post(api_url + "/predict", json=event_body(event), timeout=60)
     assert r.status_code == 200, r.text
