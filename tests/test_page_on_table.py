@@ -110,7 +110,8 @@ def test_a_page_cut_off_by_the_photo_s_edge_is_found_too() -> None:
 def test_a_notebook_page_on_a_table_loses_its_lines_too() -> None:
     """The photo comes back cropped to its page, across which the printed lines run (on the
     whole photo they spanned too little of it to be told from strokes). A crop whose edge
-    falls on a line still misleads the paper's colour, as any such image does (README)."""
+    falls on a line still misleads the paper's colour, as any such image does
+    (layers/model/README.md)."""
     data, where = page_on_table(SEVEN, TABLES["dark desk"], page=0.9, ruled=True)
     assert strokes_alone(decode_image(data), where)
 

@@ -187,7 +187,7 @@ def test_paper_of_two_tones_is_not_lighting(monkeypatch) -> None:
     """A long strip, its left third 105 levels darker (a table beside the paper): no
     lighting is fitted, and the table is no ink (digitnet.table; before, it was clear ink
     and the stroke beside it was dropped as a stray mark). (A grey only 45-55 levels
-    darker is taken for lighting: see the README.)"""
+    darker is taken for lighting: see layers/model/README.md.)"""
     image = Image.new("RGB", (900, 300), "white")
     draw = ImageDraw.Draw(image)
     draw.rectangle([(0, 0), (299, 299)], fill=(150, 150, 150))

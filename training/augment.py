@@ -14,8 +14,8 @@ canvas-style set 95.74% -> 96.49% (every subgroup up), for ~4 s more per
 55k epoch. The shipped CNN's recipe (`training.recipes`) turns it on; the
 dataclass default stays off so that other recipes keep their recorded results.
 Those were comparisons on the test set and on canvas drawings of test digits:
-having chosen on them (and on more, README), the shipped model's test figures are
-optimistic (README, model card). A clean comparison uses the validation split and
+having chosen on them (and on more, training/README.md), the shipped model's test figures are
+optimistic (training/README.md, model card). A clean comparison uses the validation split and
 `python -m training.canvas_eval --model DIR --digits val`.
 """
 

@@ -1,7 +1,7 @@
 """`python -m training train ...`: train, calibrate, test and write a model directory.
 
 The defaults are the shipped recipe (`make train`); its weights differ from the shipped
-model's since a later change to preprocessing (README, "The model and its training").
+model's since a later change to preprocessing (training/README.md, "Reproducibility").
 """
 
 from __future__ import annotations

@@ -103,12 +103,12 @@ def recipe_notes(config: dict[str, Any]) -> list[str]:
         notes.append(
             "Why this network: the lean CNN (16/32 channels) was chosen over the wider "
             "32/64-channel one for the API's latency budget (a third of the work per image), "
-            "at some cost in test accuracy; see the README's training section.")
+            "at some cost in test accuracy; see training/README.md.")
     if config.get("augment") and config.get("renormalize"):
         notes.append(
             "Data hygiene: the MNIST *test* set, and canvas sets built from test digits, guided "
             "several choices of this recipe and of the preprocessing (the renormalize step "
-            "among them, `training/augment.py`; the README's training section lists them): the "
+            "among them, `training/augment.py`; training/README.md lists them): the "
             "test figures above are development figures, optimistic by an amount not measured. "
             "A clean comparison uses the validation split and a canvas set "
             "built from the run's own validation digits (`python -m training.canvas_eval "

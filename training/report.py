@@ -4,7 +4,7 @@ What a card says, and who writes it:
 - facts about this run (metrics, command, commit, data, history) are generated here from
   the manifest on every run;
 - why the recipe is what it is, true for every run of it, is generated from the recipe
-  (`recipes.recipe_notes`) and explained in the README's training section;
+  (`recipes.recipe_notes`) and explained in training/README.md;
 - facts about particular weights that no run measures (their canvas-set accuracy, latency,
   where they were first written) are hand-written in a notes block that names the weights'
   sha256. A retrain keeps the block only if its weights are bit-identical to those; else it
