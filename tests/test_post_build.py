@@ -7,7 +7,6 @@ shows without a `sam build`.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -165,32 +164,15 @@ for name in sys.argv[2:]:
 
 
 def test_the_app_answers_every_input_kind_without_what_slim_removes(tmp_path):
-    """The sample events the built function is tested with are a see-through canvas and
-    pixels; an opaque drawing, a JPEG, WebP or GIF, or a photo of a page takes other code
-    (np.median on floats asks for numpy.ma, a removed module was a 500 on every photo)."""
-    from api_helpers import SEVEN, drawn_digit, load_event
-    from test_page_on_table import TABLES, page_on_table
-    from test_preprocess_photos import photo
+    """The sample events are a see-through canvas and pixels; an opaque drawing, a JPEG, WebP
+    or GIF, or a photo of a page takes other code (np.median of floats asks for numpy.ma: a
+    removed module was a 500 on every photo)."""
+    from infra_helpers import image_kind_events
 
     from tools.paths import EVENTS_DIR, FUNCTION_DIR, ROOT
 
-    images = {fmt: drawn_digit(SEVEN, fmt=fmt, mode="RGB") for fmt in ("PNG", "JPEG", "WEBP",
-                                                                       "GIF")}
-    images["shaded photo"] = photo(SEVEN, grad=60)
-    images["page on a table"] = page_on_table(SEVEN, TABLES["wood"])[0]
-    template = load_event("v2-predict-pixels")
-    events = sorted(EVENTS_DIR.glob("v2-*.json"))
-    for i, (kind, data) in enumerate(images.items()):
-        event = {**template, "body": json.dumps({"image": base64.b64encode(data).decode()})}
-        events.append(tmp_path / f"{i}-{kind.replace(' ', '-')}.json")
-        events[-1].write_text(json.dumps(event))
-    batch = {**template, "rawPath": "/predict/batch", "routeKey": "POST /predict/batch",
-             "requestContext": {**template["requestContext"], "http": {
-                 **template["requestContext"]["http"], "path": "/predict/batch"}},
-             "body": json.dumps({"items": [{"image": base64.b64encode(d).decode()}
-                                           for d in images.values()]})}
-    events.append(tmp_path / "batch.json")
-    events[-1].write_text(json.dumps(batch))
+    drawn = image_kind_events(tmp_path)
+    events = sorted(EVENTS_DIR.glob("v2-*.json")) + drawn
     path = os.pathsep.join([str(FUNCTION_DIR), str(ROOT / "layers" / "model" / "python")])
     env = {**os.environ, "PYTHONPATH": path, "POWERTOOLS_METRICS_DISABLED": "true",
            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "CRITICAL"}
@@ -200,14 +182,14 @@ def test_the_app_answers_every_input_kind_without_what_slim_removes(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line.split(" ", 3)[1:] for line in done.stdout.splitlines()
              if line.startswith("RESULT ")]
-    results = {Path(name).stem: (int(status), json.loads(body)) for name, status, body in lines}
-    assert len(results) == len(events)
+    results = {name: (int(status), json.loads(body)) for name, status, body in lines}
+    assert set(results) == set(map(str, events))
     for name, (status, body) in results.items():
         assert status < 500, (name, body[:2000])
-        if name[0].isdigit() or name == "batch":  # the drawn "7"s above
-            answer = json.loads(body)
-            digits = [p["digit"] for p in answer.get("predictions", [answer])]
-            assert digits == [7] * len(digits), (name, digits)
+    for event in drawn:
+        status, body = results[str(event)]
+        predictions = json.loads(body).get("predictions") or [json.loads(body)]
+        assert [p["digit"] for p in predictions] == [7] * len(predictions), (event.name, body)
 
 
 # ---------------------------------------------------------------- unreachable_libraries

@@ -22,6 +22,7 @@ from infra_helpers import (
     EVENTS_DIR,
     SYS_PATH,
     built_app,
+    image_kind_events,
     invoke_built,
     run_built,
     runtime_site,
@@ -221,6 +222,19 @@ def test_built_function_answers_the_sample_events(build_dir):
             digits = [p["digit"] for p in body.get("predictions", [body])]
             assert digits
             assert all(d == 7 for d in digits), (name, digits)  # events/ all draw a "7"
+
+
+def test_built_function_reads_every_image_kind(build_dir, tmp_path):
+    """What the trimmed build must keep beyond the sample events: each format's Pillow codec
+    and bundled library, and what NumPy imports lazily for the photo and page code."""
+    events = image_kind_events(tmp_path)
+    results = {Path(r["event"]).name: r["answer"] for r in invoke_built(build_dir, events)}
+    assert set(results) == {e.name for e in events}
+    for name, answer in results.items():
+        assert answer["statusCode"] == 200, (name, answer)
+        body = json.loads(answer["body"])
+        digits = [p["digit"] for p in body.get("predictions", [body])]
+        assert digits == [7] * len(digits), (name, digits)
 
 
 def test_publisher_finds_the_built_site_where_lambda_mounts_it(build_dir, monkeypatch):
