@@ -288,6 +288,17 @@ def test_a_checkpoint_naming_arrays_outside_its_folder_is_refused(tmp_path: Path
         checkpoint.load_checkpoint(directory)
 
 
+@pytest.mark.parametrize("version", [checkpoint.FORMAT_VERSION + 1, None])
+def test_a_checkpoint_of_another_format_is_refused(tmp_path: Path, version: Any) -> None:
+    """A checkpoint.json of another format (a later code's, or none said) is named as such,
+    not resumed as if its fields meant what this code's do."""
+    (tmp_path / "checkpoint.json").write_text(json.dumps({
+        "format_version": version, "epoch": 1, "epochs": 3}))
+    with pytest.raises(checkpoint.CheckpointError, match="is not a format-1 checkpoint"):
+        checkpoint.read_about(tmp_path)
+    assert "is not a format-1 checkpoint" in checkpoint.describe_checkpoint(tmp_path)
+
+
 def test_a_save_stopped_half_way_leaves_the_previous_checkpoint_whole(
         straight: dict[str, Path], data_dir: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
