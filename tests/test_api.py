@@ -465,6 +465,18 @@ def test_an_unknown_fields_huge_name_is_not_echoed_whole(client):
     assert len(r.content) < 1000
 
 
+@pytest.mark.parametrize(("length", "echoed"), [
+    (64, "k" * 64), (65, "k" * 63 + "\N{HORIZONTAL ELLIPSIS}"),
+])
+def test_an_unknown_fields_name_is_echoed_whole_up_to_64_characters(client, length, echoed):
+    """MAX_NAME characters are echoed back as sent; only a longer name is cut (to 63 and
+    an ellipsis)."""
+    r = client.post("/predict", json={"pixels": SEVEN_PIXELS, "k" * length: 1})
+    assert r.status_code == 422
+    (problem,) = r.json()["detail"]
+    assert (problem["type"], problem["loc"]) == ("extra_forbidden", ["body", echoed])
+
+
 @pytest.mark.parametrize(("route", "body", "loc", "hint"), [
     ("/predict", {"pixel": [0] * 784}, ["body", "pixel"], "did you mean 'pixels'?"),
     ("/predict", {"items": [{"image": "abc"}]}, ["body", "items"],
@@ -514,6 +526,21 @@ def test_size_limits_are_413(client):
     assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "body_too_large")
 
 
+def test_a_body_of_exactly_6_mib_is_read_not_refused(client):
+    """413 is for a body larger than 6 MiB: one of exactly MAX_BODY_BYTES (a request padded
+    with white space) is answered, whether its length is declared or streamed."""
+    from schemas import MAX_BODY_BYTES
+
+    body = json.dumps({"pixels": SEVEN_PIXELS}).encode()
+    body += b" " * (MAX_BODY_BYTES - len(body))
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text[:200]
+    streamed = (body[i : i + 2**16] for i in range(0, len(body), 2**16))  # no Content-Length
+    r = client.post("/predict", content=streamed, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text[:200]
+    assert_prediction(r.json(), 7)
+
+
 def test_batch_matches_single_calls(client):
     items = [{"pixels": pixels_of(SEVEN)}, {"image": data_url(drawn_digit(ONE))},
              {"pixels": pixels_of(ZERO), "normalize": True}]
@@ -526,6 +553,17 @@ def test_batch_matches_single_calls(client):
         single = client.post("/predict", json=item).json()
         assert batched["input"] == single["input"]
         assert batched["probabilities"] == pytest.approx(single["probabilities"], abs=1e-5)
+
+
+def test_probabilities_add_up_to_one_in_float64(client):
+    """A float32 softmax's ten add up to 1 only within ~1e-7: the answer re-normalises them
+    in float64, so a client summing them gets 1 to within rounding."""
+    items = [{"pixels": pixels_of(strokes)} for strokes in (SEVEN, ONE, ZERO)]
+    items += [{"image": data_url(drawn_digit(strokes))} for strokes in (SEVEN, ONE, ZERO)]
+    r = client.post("/predict/batch", json={"items": items})
+    assert r.status_code == 200, r.text
+    for answer in r.json()["predictions"]:
+        assert sum(answer["probabilities"]) == pytest.approx(1, abs=1e-14)
 
 
 def test_batch_error_names_the_item(client):

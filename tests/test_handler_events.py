@@ -250,6 +250,27 @@ def test_metrics_are_emitted_as_emf(monkeypatch, capfd):
     assert namespaces == {observability.NAMESPACE}
 
 
+def test_metrics_count_each_input_kind_apart(monkeypatch, capfd):
+    """InputPixels and InputImage each count their own requests: with one of each, names
+    swapped would add up the same."""
+    metrics_on(monkeypatch)
+    for name in ("v2-predict-pixels", "v2-predict-pixels", "v2-predict-image"):
+        invoke(load_event(name))
+    values = emf_totals(emf_records(capfd.readouterr().out))
+    assert (values["InputPixels"], values["InputImage"], values["Predictions"]) == (2, 1, 3)
+
+
+def test_predict_latency_is_recorded_in_milliseconds(monkeypatch, capfd):
+    """The dashboard's latency graph is in milliseconds (MetricUnit.Milliseconds): a request
+    the clock says took 0.25 s is recorded as 250."""
+    app = app_module()
+    metrics_on(monkeypatch)
+    clock = iter([10.0, 10.25])
+    monkeypatch.setattr(app, "perf_counter", lambda: next(clock))
+    invoke(load_event("v2-predict-pixels"))
+    assert emf_totals(emf_records(capfd.readouterr().out))["PredictLatency"] == 250
+
+
 def corrupt_copy(tmp_path: Path) -> Path:
     """A copy of the shipped model with one byte of its weights flipped."""
     model = copy_model(tmp_path)

@@ -218,6 +218,19 @@ def test_batchnorm_inference_with_zero_variance_stays_finite() -> None:
     np.testing.assert_allclose(y, 1 / np.sqrt(bn.eps), rtol=1e-5)
 
 
+def test_batchnorm_training_on_a_channel_with_no_spread_stays_finite() -> None:
+    """A channel constant over the batch (a filter that never fires) has variance 0: without
+    eps it normalises to 0/0, and one NaN spreads to every weight at the next step."""
+    bn = BatchNorm(3)
+    bn.params["beta"] = np.array([0.5, -1.0, 2.0], np.float32)
+    x = _x(4, 3)
+    x[:, 1] = 0.0
+    y = bn.forward(x, train=True)
+    assert np.isfinite(y).all()
+    np.testing.assert_array_equal(y[:, 1], -1.0)  # beta: nothing to normalise
+    assert np.isfinite(bn.backward(np.ones_like(y))).all()
+
+
 def test_dropout_is_identity_at_inference() -> None:
     x = _x(5, 8)
     np.testing.assert_array_equal(Dropout(0.5).forward(x, train=False), x)
@@ -248,6 +261,19 @@ def test_softmax_temperature() -> None:
     np.testing.assert_allclose(p2.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(p2, softmax(logits / 2.0), rtol=1e-12)
     assert (p2.max(axis=1) < p1.max(axis=1)).all()  # a higher temperature softens
+
+
+def test_softmax_of_large_logits_at_the_lowest_temperature_stays_finite() -> None:
+    """exp overflows float32 past 88: a logit of 10 at the lowest temperature a model may
+    hold (0.05) is 200, and unshifted every answer of a sure model would be NaN."""
+    logits = np.zeros((2, 10), np.float32)
+    logits[0, 3], logits[1, 7] = 10.0, 1000.0
+    for temperature in (0.05, 1.0):
+        p = softmax(logits, temperature)
+        assert np.isfinite(p).all()
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+        assert p.argmax(axis=1).tolist() == [3, 7]
+
 
 
 def test_whole_cnn_gradient() -> None:

@@ -205,6 +205,23 @@ def test_manifest_fields_the_checksum_cannot_vouch_for(saved: tuple[Network, Pat
         load_model(saved[1])
 
 
+@pytest.mark.parametrize("edit", [
+    lambda m: m.update(temperature=0.05),
+    lambda m: m.update(temperature=20.0),
+    lambda m: m.update(temperature=20),  # a JSON integer
+    lambda m: m["architecture"][10]["config"].update(eps=0.1),
+    lambda m: m["architecture"][12]["config"].update(rate=0),
+    lambda m: m["architecture"][12]["config"].update(rate=0.0),
+], ids=["temperature-0.05", "temperature-20.0", "temperature-20", "eps-0.1", "rate-0",
+        "rate-0.0"])
+def test_manifest_values_at_the_closed_ends_of_their_ranges_load(
+        saved: tuple[Network, Path], edit) -> None:
+    """The ranges the refusals name are closed there ([0.05, 20], (0, 0.1], [0, 1)): a
+    temperature fitted at calibration's bound, or a recipe without dropout, is a model."""
+    _edit_manifest(saved[1], edit)
+    assert load_model(saved[1]).network.predict_proba(_images()).shape == (4, 10)
+
+
 ArraysEdit = Callable[[dict[str, np.ndarray]], None]
 
 
@@ -254,6 +271,13 @@ def test_weights_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit
     _edit_arrays(saved[1], edit)
     with pytest.raises(ModelFileError, match=message):
         load_model(saved[1])
+
+
+def test_a_batchnorm_running_variance_of_zero_loads(saved: tuple[Network, Path]) -> None:
+    """Variances must be >= 0, not > 0: a channel that never varied (a filter that never
+    fires) is eps away from zero, and the network still answers."""
+    _edit_arrays(saved[1], _changed("6.var", lambda v: np.zeros_like(v)))
+    assert np.isfinite(load_model(saved[1]).network.predict_proba(_images())).all()
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")

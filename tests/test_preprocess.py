@@ -430,6 +430,26 @@ def test_a_solid_bar_wider_than_high_is_no_digit(box: tuple[int, int, int, int])
         digit(canvas)
 
 
+def _sieved_bar(step: int) -> Image.Image:
+    """A bar (40, 100)-(240, 180) painted with 4x4 px holes every `step` px (no blank row
+    or column: one patch of ink)."""
+    canvas = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((40, 100, 240, 180), fill=0)
+    for y in range(104, 176, step):
+        for x in range(44, 236, step):
+            draw.rectangle((x, y, x + 3, y + 3), fill=255)
+    return canvas
+
+
+def test_a_bar_counts_as_solid_from_85_percent_ink() -> None:
+    """BAR_FILL: a band painted across with gaps (91% ink) is still a bar; a sieve of
+    holes (84% ink) is left to the model, as a hollow shape is."""
+    with pytest.raises(NoDigitError, match="solid bar"):
+        digit(_sieved_bar(12))
+    assert digit(_sieved_bar(10)).max() == pytest.approx(1.0)
+
+
 def test_a_solid_bar_as_high_as_wide_or_hollow_is_left_to_the_model() -> None:
     """Not a bar: a fat 1 (upright), a slanting stroke (not filling its box), a flat 0
     (hollow)."""

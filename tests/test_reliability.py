@@ -232,6 +232,14 @@ def test_an_image_url_is_refused_saying_urls_are_not_fetched(client):
     assert "URLs are not fetched" in assert_client_error(r, 422)
 
 
+def test_an_image_url_in_capitals_is_refused_saying_urls_are_not_fetched(client):
+    """URL schemes are case-insensitive (QR codes often hold them in capitals): told that
+    URLs are not fetched, not that the text is bad base64."""
+    for url in ("HTTPS://EXAMPLE.COM/SEVEN.PNG", "Http://example.com/7.png"):
+        r = client.post("/predict", json={"image": url})
+        assert "URLs are not fetched" in assert_client_error(r, 422), url
+
+
 def test_lying_content_type_is_read_as_json(client):
     """README: the body is parsed as JSON whatever its Content-Type (the site sends
     text/plain to skip a CORS preflight)."""

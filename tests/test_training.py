@@ -574,6 +574,22 @@ def test_model_files_move_in_only_when_all_are_written(tmp_path: Path,
     assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "manifest.json", "model.npz"]
 
 
+@pytest.mark.parametrize("stop", [RuntimeError("the card's plot failed"), KeyboardInterrupt()])
+def test_a_model_that_never_came_leaves_none_of_the_folders_made_for_it(
+        tmp_path: Path, stop: BaseException) -> None:
+    """--out new/model, the run failing or stopped while writing: new/ and new/model/ go
+    again (the ones there before stay), not left empty to be mistaken for a model's."""
+    out = tmp_path / "new" / "model"
+
+    def fails_half_way(directory: Path) -> None:
+        (directory / "model.npz").write_text("new weights")
+        raise stop
+
+    with pytest.raises(type(stop)):
+        write_when_complete(out, fails_half_way)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_model_folder_linked_elsewhere_is_written_through_the_link(tmp_path: Path) -> None:
     """The scratch folder is inside the target: the moves never cross file systems, and
     the link's parent need not be writable."""

@@ -275,6 +275,30 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path: Path,
                                        "checkpoint to resume from\n")
 
 
+def test_a_checkpoint_naming_arrays_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    """checkpoint.json names a file in .checkpoint/, as the manifest's weights_file is a
+    file in the model's folder: '../' would read whatever file the sha256 fits."""
+    directory, outside = tmp_path / ".checkpoint", tmp_path / "epoch-001.npz"
+    directory.mkdir()
+    outside.write_bytes(data := npz_bytes({"net:0.W": np.zeros(2, np.float32)}))
+    (directory / "checkpoint.json").write_text(json.dumps({
+        "format_version": checkpoint.FORMAT_VERSION, "epoch": 1, "epochs": 3,
+        "arrays_file": "../epoch-001.npz", "arrays_sha256": sha256_hex(data)}))
+    with pytest.raises(checkpoint.CheckpointError, match="names no arrays file"):
+        checkpoint.load_checkpoint(directory)
+
+
+@pytest.mark.parametrize("version", [checkpoint.FORMAT_VERSION + 1, None])
+def test_a_checkpoint_of_another_format_is_refused(tmp_path: Path, version: Any) -> None:
+    """A checkpoint.json of another format (a later code's, or none said) is named as such,
+    not resumed as if its fields meant what this code's do."""
+    (tmp_path / "checkpoint.json").write_text(json.dumps({
+        "format_version": version, "epoch": 1, "epochs": 3}))
+    with pytest.raises(checkpoint.CheckpointError, match="is not a format-1 checkpoint"):
+        checkpoint.read_about(tmp_path)
+    assert "is not a format-1 checkpoint" in checkpoint.describe_checkpoint(tmp_path)
+
+
 def test_a_save_stopped_half_way_leaves_the_previous_checkpoint_whole(
         straight: dict[str, Path], data_dir: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
