@@ -275,7 +275,6 @@ def test_softmax_of_large_logits_at_the_lowest_temperature_stays_finite() -> Non
         assert p.argmax(axis=1).tolist() == [3, 7]
 
 
-
 def test_whole_cnn_gradient() -> None:
     """Every layer chained: catches wiring mistakes the per-layer checks cannot."""
     net = Network.build("cnn", seed=0, c1=2, c2=3, hidden=4, k1=5, k2=3, dropout=0.0)
