@@ -606,6 +606,8 @@ _TAP = [[(0.5, 0.5)]]
 _DASH = [[(0.45, 0.5), (0.55, 0.5)]]  # 28 canvas units: with the brush, under 2.5 brushes
 # One zig-zag stroke over every row, so live recognition cannot start half-way through.
 _SCRIBBLE = [[(x, y) for y in np.arange(0.02, 1, 0.08) for x in (0.02, 0.98)]]
+# Its top three quarters: over MAX_INK_SHARE (0.6) of the canvas, short of all of it.
+_THREE_QUARTERS = [[(x, y) for y in np.arange(0.02, 0.7, 0.08) for x in (0.02, 0.98)]]
 _DOT_MESSAGE = "That's a dot or a dash: draw a whole digit, from 0 to 9."
 
 
@@ -615,8 +617,9 @@ _DOT_MESSAGE = "That's a dot or a dash: draw a whole digit, from 0 to 9."
         (_TAP, 20, _DOT_MESSAGE),
         (_DASH, 20, _DOT_MESSAGE),
         (_SCRIBBLE, 40, "That covers most of the canvas: clear it and draw one digit."),
+        (_THREE_QUARTERS, 40, "That covers most of the canvas: clear it and draw one digit."),
     ],
-    ids=["tap", "dash", "scribble"],
+    ids=["tap", "dash", "scribble", "three-quarters"],
 )
 def test_dots_dashes_and_inked_over_canvases_are_not_sent(still_page, strokes, brush, shown):
     """The model would name a digit, surely (a tap: "0, 96%"; ink everywhere: "1, 99.5%").
