@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
-from test_template import _evaluate, translate
+from test_template import deployed, translate
 
 from tools.paths import FUNCTION_DIR, ROOT
 
@@ -385,12 +385,10 @@ def test_dashboard_name_is_valid_and_the_output_links_to_it(template, stack, reg
 @pytest.mark.parametrize(("value", "created"), [("false", False), ("true", True)])
 def test_dashboard_only_when_asked(source, value, created):
     """Off by default: a body the API refused would fail the whole deploy."""
-    template = translate(source, {"Dashboard": value})
+    template, _, conditions = deployed(source, {"Dashboard": value})
     parameter = template["Parameters"]["Dashboard"]
     assert parameter["AllowedValues"] == ["true", "false"]
     assert parameter["Default"] == "false"
-    refs = {"AlarmEmail": "", "MaxConcurrency": "0", "Dashboard": value, "TracingMode": "Disabled"}
-    conditions = {name: _evaluate(c, refs) for name, c in template["Conditions"].items()}
     present = {name for name, r in template["Resources"].items()
                if conditions.get(r.get("Condition"), True)}
     dashboards = {n for n, r in template["Resources"].items()

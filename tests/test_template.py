@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import tomllib
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from samtranslator.translator.transform import transform
@@ -331,19 +331,157 @@ def test_every_log_group_expires_and_goes_with_the_stack(resources):
         assert function["LoggingConfig"]["LogGroup"]["Ref"] in groups, name
 
 
+CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
+SITE_DOMAIN = {"SiteDomainName": "digits.example.com",
+               "SiteCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                                     "12345678-1234-1234-1234-123456789012"}
+
+
+class Stack(NamedTuple):
+    """The translated template as a stack with some parameters has it."""
+
+    template: dict[str, Any]
+    refs: dict[str, Any]
+    conditions: dict[str, bool]
+
+    def resources(self, kind: str, *path: str) -> list[Any]:
+        """The properties (or the one at `path` in them), resolved, of each resource of this
+        kind that its condition keeps."""
+        found = []
+        for resource in self.template["Resources"].values():
+            if resource["Type"] == kind and self.conditions.get(resource.get("Condition"), True):
+                value = resource["Properties"]
+                for key in path:
+                    value = value[key]
+                found.append(self.resolve(value))
+        return found
+
+    def output(self, name: str) -> Any:
+        return self.resolve(self.template["Outputs"][name]["Value"])
+
+    def resolve(self, value: Any) -> Any:
+        return _resolve(value, self.refs, self.conditions)
+
+
+def deployed(source: dict[str, Any], parameters: dict[str, str] | None = None) -> Stack:
+    parameters = parameters or {}
+    template = translate(source, parameters)
+    refs = {**_stand_ins(template, parameters), "AWS::URLSuffix": "amazonaws.com",
+            "SiteDistribution.DomainName": CLOUDFRONT_DOMAIN, "HttpApi": "api1234567",
+            "SiteBucket.RegionalDomainName": "site-bucket.s3.us-east-1.amazonaws.com",
+            "SiteOriginAccessControl.Id": "E2OAC", "SiteHeadersPolicy": "headers-policy-id"}
+    conditions = {name: _evaluate(c, refs) for name, c in template["Conditions"].items()}
+    return Stack(template, refs, conditions)
+
+
+def cors_of(stack: Stack) -> dict[str, Any]:
+    (cors,) = stack.resources("AWS::ApiGatewayV2::Api", "Body", "x-amazon-apigateway-cors")
+    return cors
+
+
+def distribution_of(stack: Stack) -> dict[str, Any]:
+    (config,) = stack.resources("AWS::CloudFront::Distribution", "DistributionConfig")
+    return config
+
+
 def test_cors_allows_only_the_site_origin(source):
-    default = translate(source)["Resources"]
-    cors = only(default, "AWS::ApiGatewayV2::Api")["Body"]["x-amazon-apigateway-cors"]
+    cors = cors_of(deployed(source))
     assert cors["allowOrigins"] == [
-        {"Fn::Sub": "https://${SiteDistribution.DomainName}"},
+        f"https://{CLOUDFRONT_DOMAIN}",
         "https://none.invalid",  # a reserved name (RFC 2606): no page has this origin
     ]
     assert set(cors["allowMethods"]) == {"GET", "POST", "OPTIONS"}
+    assert cors["allowHeaders"] == ["content-type"]
     assert "*" not in json.dumps(cors)
 
-    dev = translate(source, {"ExtraCorsOrigin": "http://localhost:8000"})["Resources"]
-    dev_cors = only(dev, "AWS::ApiGatewayV2::Api")["Body"]["x-amazon-apigateway-cors"]
-    assert dev_cors["allowOrigins"][1] == "http://localhost:8000"
+    dev = cors_of(deployed(source, {"ExtraCorsOrigin": "http://localhost:8000"}))
+    assert dev["allowOrigins"][1] == "http://localhost:8000"
+
+
+def test_the_site_is_on_cloudfronts_address_unless_given_a_domain(source):
+    """No domain: CloudFront's own name and certificate, no DNS records, no alias."""
+    stack = deployed(source)
+    assert {"Aliases", "ViewerCertificate"}.isdisjoint(distribution_of(stack))
+    assert stack.resources("AWS::Route53::RecordSetGroup") == []
+    assert stack.output("SiteUrl") == f"https://{CLOUDFRONT_DOMAIN}"
+    assert stack.output("SiteDistributionDomain") == CLOUDFRONT_DOMAIN
+
+
+@pytest.mark.parametrize("zone", ["", "Z0123456789ABCDEFGHIJ"])
+def test_the_site_answers_on_its_own_domain(source, zone):
+    """SiteDomainName: CloudFront serves that name with its certificate (SNI, TLS 1.2 or
+    later), the API accepts its origin beside CloudFront's (the page may be opened on
+    either), SiteUrl is it, and with a hosted zone its A and AAAA records point at the
+    distribution (else SiteDistributionDomain says where to point a CNAME)."""
+    stack = deployed(source, {**SITE_DOMAIN, "SiteHostedZoneId": zone})
+    config = distribution_of(stack)
+    assert config["Aliases"] == ["digits.example.com"]
+    assert config["ViewerCertificate"] == {
+        "AcmCertificateArn": SITE_DOMAIN["SiteCertificateArn"], "SslSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021"}
+    cors = cors_of(stack)
+    assert cors["allowOrigins"] == [f"https://{CLOUDFRONT_DOMAIN}", "https://digits.example.com",
+                                    "https://none.invalid"]
+    assert (cors["allowMethods"], cors["allowHeaders"], cors["maxAge"]) == (
+        cors_of(deployed(source))["allowMethods"], ["content-type"], 600)
+    assert stack.output("SiteUrl") == "https://digits.example.com"
+    records = stack.resources("AWS::Route53::RecordSetGroup")
+    if not zone:
+        assert records == []
+        return
+    (group,) = records
+    assert group["HostedZoneId"] == zone
+    alias = {"DNSName": CLOUDFRONT_DOMAIN, "HostedZoneId": "Z2FHTSAECXBWFG"}  # CloudFront's
+    assert sorted(group["RecordSets"], key=lambda r: r["Type"]) == [
+        {"Name": "digits.example.com", "Type": kind, "AliasTarget": alias}
+        for kind in ("A", "AAAA")]
+
+
+def _rules_broken(source: dict[str, Any], parameters: dict[str, str]) -> list[str]:
+    """The Rules' assertions these parameter values break, as CloudFormation checks them
+    before it makes anything."""
+    refs = {name: str(p.get("Default", "")) for name, p in source["Parameters"].items()}
+    refs.update(parameters)
+    return [assertion["AssertDescription"] for rule in source["Rules"].values()
+            if _evaluate(rule["RuleCondition"], refs)
+            for assertion in rule["Assertions"] if not _evaluate(assertion["Assert"], refs)]
+
+
+@pytest.mark.parametrize(("parameters", "broken"), [
+    ({}, []),
+    (SITE_DOMAIN, []),
+    ({**SITE_DOMAIN, "SiteHostedZoneId": "Z0123456789ABCDEFGHIJ"}, []),
+    ({"SiteDomainName": "digits.example.com"}, ["SiteDomainName needs SiteCertificateArn"]),
+    ({"SiteCertificateArn": SITE_DOMAIN["SiteCertificateArn"]}, ["SiteCertificateArn is used"]),
+    ({"SiteHostedZoneId": "Z0123456789ABCDEFGHIJ"}, ["SiteHostedZoneId is used"]),
+])
+def test_a_domain_and_its_certificate_go_together(source, parameters, broken):
+    """A domain without a certificate would fail in CloudFront minutes into the deploy; a
+    certificate or zone without a domain would do nothing: each is refused first."""
+    said = _rules_broken(source, parameters)
+    assert [s.split(",")[0][:len(b)] for s, b in zip(said, broken, strict=True)] == broken
+
+
+@pytest.mark.parametrize(("name", "good", "bad"), [
+    ("SiteDomainName", ["", "digits.example.com", "example.co.uk", "x-1.example.com"],
+     ["https://digits.example.com", "Digits.Example.com", "*.example.com", "example.com/",
+      "digits.example.com.", "-a.example.com", "example", "a b.example.com"]),
+    ("SiteCertificateArn", ["", SITE_DOMAIN["SiteCertificateArn"]],
+     [SITE_DOMAIN["SiteCertificateArn"].replace("us-east-1", "eu-west-1"),
+      "12345678-1234-1234-1234-123456789012", "arn:aws:acm:us-east-1:123:certificate/x"]),
+    ("SiteHostedZoneId", ["", "Z0123456789ABCDEFGHIJ", "Z2FHTSAECXBWFG"],
+     ["0123456789", "z0123", "Z012 345", "/hostedzone/Z0123456789ABCDEFGHIJ"]),
+])
+def test_site_domain_parameters_refuse_what_cannot_work(source, name, good, bad):
+    """Checked before the deploy: a certificate outside us-east-1 (CloudFront takes none),
+    a URL or a wildcard for a name (a CORS origin is one exact host, in lower case)."""
+    parameter = source["Parameters"][name]
+    assert parameter["Default"] == ""
+    for value in good:
+        assert re.fullmatch(parameter["AllowedPattern"], value), value
+    for value in bad:
+        assert re.fullmatch(parameter["AllowedPattern"], value) is None, value
+    assert parameter["ConstraintDescription"].startswith("must be ")
 
 
 def test_site_bucket_is_private_and_encrypted(resources):
@@ -521,9 +659,11 @@ def test_custom_resource_reruns_when_the_publisher_code_changes(source):
 
 
 def test_outputs(source):
-    outputs = translate(source)["Outputs"]
-    assert {"SiteUrl", "ApiUrl", "SiteBucket", "ModelLayerVersion"} <= set(outputs)
-    assert outputs["SiteUrl"]["Value"]["Fn::Sub"].startswith("https://")
+    stack = deployed(source)
+    outputs = set(stack.template["Outputs"])
+    assert {"SiteUrl", "ApiUrl", "SiteBucket", "ModelLayerVersion"} <= outputs
+    assert stack.output("SiteUrl").startswith("https://")
+    assert stack.output("ApiUrl") == "https://api1234567.execute-api.us-east-1.amazonaws.com"
 
 
 ALARMS = {  # alarm: (namespace, metric, dimension, what it watches)
@@ -563,12 +703,9 @@ def test_the_alarm_topic_is_an_output_to_subscribe_again(source):
 @pytest.mark.parametrize(("email", "alarmed"), [("", False), ("ops@example.com", True)])
 def test_alarms_exist_only_with_an_email_to_tell(source, email, alarmed):
     """No address, no alarms: an idle stack then costs nothing for them."""
-    template = translate(source)
+    template, _, conditions = deployed(source, {"AlarmEmail": email})
     pattern = template["Parameters"]["AlarmEmail"]["AllowedPattern"]
     assert re.fullmatch(pattern, email)
-    conditions = {name: _evaluate(c, {"AlarmEmail": email, "MaxConcurrency": "0",
-                                      "Dashboard": "false", "TracingMode": "Disabled"})
-                  for name, c in template["Conditions"].items()}
     present = {name for name, r in template["Resources"].items()
                if conditions.get(r.get("Condition"), True)}
     assert ({"AlarmTopic", *ALARMS} <= present) is alarmed
@@ -618,13 +755,10 @@ def test_alarm_email_must_be_one_address(source, email):
 @pytest.mark.parametrize(("ceiling", "reserved"), [("0", None), ("5", "5")])
 def test_the_function_has_a_concurrency_ceiling_only_when_asked(source, ceiling, reserved):
     """0 reserves nothing: an account limited to 10 (new ones) cannot reserve any."""
-    template = translate(source)
+    template, _, conditions = deployed(source, {"MaxConcurrency": ceiling})
     parameter = template["Parameters"]["MaxConcurrency"]
     assert parameter["Default"] == "0"
     assert re.fullmatch(parameter["AllowedPattern"], ceiling)
-    conditions = {name: _evaluate(c, {"MaxConcurrency": ceiling, "AlarmEmail": "",
-                                      "Dashboard": "false", "TracingMode": "Disabled"})
-                  for name, c in template["Conditions"].items()}
     prop = template["Resources"]["PredictFunction"]["Properties"]["ReservedConcurrentExecutions"]
     condition, if_true, if_false = prop["Fn::If"]
     chosen = if_true if conditions[condition] else if_false
