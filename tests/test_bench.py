@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 import zipfile
 from pathlib import Path
 
@@ -70,6 +71,17 @@ def test_load_generator_counts_error_statuses() -> None:
     assert result.errors == 50
     assert result.statuses == {200: 50, 500: 25, 404: 25}
     assert result.error_samples
+
+
+def test_load_generator_stops_at_its_duration() -> None:
+    """Bounded in time as well as in requests: `make bench` and `python -m tools.loadtest`
+    ask for a million requests and rely on the duration to stop."""
+    started = time.monotonic()
+    load = _serve_and_load([200], False, connections=2, duration_s=0.5, max_requests=10**9)
+    result = asyncio.run(asyncio.wait_for(load, 10))  # a TimeoutError here: it never stopped
+    assert time.monotonic() - started < 5
+    assert 0 < result.requests < 10**9
+    assert result.errors == 0
 
 
 def test_load_generator_survives_a_dead_port() -> None:

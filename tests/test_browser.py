@@ -17,6 +17,7 @@ checked on Playwright's fake clock, stopped until a test moves it on: never a sl
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -1695,3 +1696,155 @@ def test_live_a_problem_with_the_drawing_goes_with_the_next_stroke(still_page, a
     draw(page, [[(0.3, 0.5), (0.7, 0.5)]])
     assert page.is_hidden("#message")
     assert _badge(page)[0]
+
+
+def test_only_the_main_button_draws(page):
+    """A right click (its menu is kept away from the canvas) or a middle click is no stroke:
+    it would add ink, and an undo step, that nobody drew."""
+    page.uncheck("#live")
+    box = page.locator("#pad").bounding_box()
+    for button in ("right", "middle"):
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+        page.mouse.down(button=button)
+        page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.7 * box["height"], steps=8)
+        page.mouse.up(button=button)
+        assert dark_pixels(page) == 0, f"a {button} click drew"
+    assert page.is_disabled("#undo")
+
+
+def test_a_second_finger_leaves_the_first_fingers_stroke_alone(browser, api_url):
+    """A palm or a second finger touching a phone's canvas mid-stroke starts no stroke of its
+    own and does not take the first one over: the stroke drawn is the first finger's, whole."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    _open(page, api_url)
+    page.uncheck("#live")
+    page.locator("#pad").scroll_into_view_if_needed()
+    box = page.locator("#pad").bounding_box()
+    cdp = page.context.new_cdp_session(page)
+
+    def at(x: float, y: float, finger: int) -> dict:
+        return {"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"], "id": finger}
+
+    def touch(kind: str, *points: dict) -> None:
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": list(points)})
+
+    touch("touchStart", at(0.2, 0.1, 0))
+    for y in np.linspace(0.1, 0.5, 12)[1:]:
+        touch("touchMove", at(0.2, y, 0))
+    touch("touchStart", at(0.2, 0.5, 0), at(0.8, 0.5, 1))  # the second finger lands
+    for y in np.linspace(0.5, 0.9, 12)[1:]:
+        touch("touchMove", at(0.2, y, 0), at(0.8, y, 1))  # both move
+    touch("touchEnd")
+    cdp.detach()
+    right_half = page.eval_on_selector("#pad", """c => {
+        const d = c.getContext('2d').getImageData(c.width / 2, 0, c.width / 2, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
+        return n; }""")
+    assert right_half == 0, "the second finger drew"
+    assert ink_centre(page)[1] == pytest.approx(0.5 * 280, abs=20), "the first stroke is cut short"
+    page.click("#undo")
+    assert dark_pixels(page) == 0, "more than one stroke was drawn"
+    context.close()
+
+
+def test_ctrl_shift_z_is_no_undo(page):
+    """Ctrl+Shift+Z is redo elsewhere; the page has no redo, and an undo there would take
+    away one more stroke than the person meant."""
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    drawn = dark_pixels(page)
+    for keys in ("Control+Shift+Z", "Meta+Shift+Z"):
+        page.keyboard.press(keys)
+        assert dark_pixels(page) == drawn, keys
+    page.keyboard.press("Control+z")
+    assert dark_pixels(page) == 0
+
+
+def test_holding_enter_down_asks_once(page):
+    """A held key repeats: each repeat would send the drawing again and cancel the last."""
+    page.uncheck("#live")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    sent = _predict_requests(page)
+    page.focus("#pad")
+    for _ in range(4):
+        page.keyboard.down("Enter")  # the first a press, then repeats
+    page.keyboard.up("Enter")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    page.wait_for_timeout(200)
+    assert len(sent) == 1
+
+
+def test_escape_on_an_empty_canvas_is_no_undo_step(page):
+    """Else Undo, after Escape pressed twice, would seem to do nothing."""
+    page.uncheck("#live")
+    page.keyboard.press("Escape")
+    assert page.is_disabled("#undo")
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    drawn = dark_pixels(page)
+    for _ in range(3):
+        page.keyboard.press("Escape")
+    page.click("#undo")
+    assert dark_pixels(page) == drawn
+
+
+def test_undo_while_drawing_keeps_the_stroke(page):
+    """Ctrl+Z with the pen still down undoes nothing: the stroke being drawn is no step yet."""
+    page.uncheck("#live")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"], steps=8)
+    page.keyboard.press("Control+z")
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.85 * box["height"], steps=8)
+    page.mouse.up()
+    assert dark_pixels(page) > 0
+    page.click("#undo")
+    assert dark_pixels(page) == 0
+    assert page.is_disabled("#undo")
+
+
+def test_a_landscape_photo_is_cut_to_its_middle_square(page, tmp_path):
+    """A phone's 4:3 photo is framed on what it was pointed at: its middle, not its left."""
+    from PIL import Image, ImageDraw
+
+    photo = Image.new("RGB", (1600, 1200), "white")
+    ImageDraw.Draw(photo).ellipse((700, 500, 900, 700), fill="black")  # at the middle
+    photo.save(tmp_path / "middle.jpg", quality=95)
+    page.route("**/predict", lambda r: r.fulfill(json=_answer(0, 0.99)))
+    page.set_input_files("#photo-file", tmp_path / "middle.jpg")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+    x, y = ink_centre(page)
+    assert (x, y) == (pytest.approx(140, abs=5), pytest.approx(140, abs=5))
+
+
+def test_the_same_sentence_is_not_said_again(page):
+    """The status region is said each time it changes: stroke after stroke without an answer,
+    "No prediction yet." is said once, not after every stroke."""
+    page.uncheck("#live")
+    page.evaluate(_RECORD_ANNOUNCEMENTS)
+    for stroke in ([(0.5, 0.15), (0.5, 0.85)], [(0.3, 0.5), (0.7, 0.5)], [(0.3, 0.3), (0.7, 0.3)]):
+        draw(page, [stroke])
+    assert page.inner_text("#verdict-text") == "No prediction yet."
+    assert page.evaluate("announced.filter(t => t === 'No prediction yet.').length") <= 1
+
+
+def test_the_api_documentation_link_goes_to_the_api(blank_page, cross_origin_site, api_url):
+    """Deployed, the page's origin (CloudFront) has no /docs: the link must name the API's."""
+    _open(blank_page, cross_origin_site)
+    assert blank_page.get_attribute("#api-docs", "href") == api_url + "/docs"
+
+
+def test_each_sample_differs_from_the_one_before(blank_page, api_url):
+    """A Sample that shows the same digit again looks like a button that did nothing."""
+    page = blank_page
+    page.add_init_script("Math.random = () => 0;")  # the likeliest repeat, every time
+    _open(page, api_url)
+    page.uncheck("#live")
+    shown = []
+    for _ in range(4):
+        page.click("#sample")
+        shown.append(page.eval_on_selector("#pad", "c => c.toDataURL()"))
+    assert all(a != b for a, b in itertools.pairwise(shown))

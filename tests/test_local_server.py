@@ -178,3 +178,21 @@ def test_the_readmes_javascript_client_works(server_url, tmp_path):
         else:  # a file that is no image: the 422's detail, naming the field
             assert done.returncode == 1
             assert 'Error: 422: [{"loc":["body","image"]' in done.stderr
+
+
+def test_make_serve_listens_on_this_machine_only_by_default(monkeypatch):
+    """The local server has no authentication: on 0.0.0.0 anyone on the network reaches it.
+    Port 8000 is the one the README and ExtraCorsOrigin's example name."""
+    from tools import serve
+
+    done = subprocess.run(["make", "-n", "--no-print-directory", "serve"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (command,) = [line for line in done.stdout.splitlines() if "tools.serve" in line]
+    assert command.endswith("-m tools.serve --host 127.0.0.1 --port 8000"), command
+    seen = {}
+    monkeypatch.setattr(serve, "port_problem",
+                        lambda host, port: seen.update(host=host, port=port) or "stop here")
+    with pytest.raises(SystemExit, match="stop here"):
+        serve.main([])  # python -m tools.serve, as the README's other commands run it
+    assert seen == {"host": "127.0.0.1", "port": 8000}

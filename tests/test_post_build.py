@@ -335,6 +335,46 @@ def test_precompile_stops_on_a_file_that_does_not_compile(tmp_path, runtime_is_t
         post_build.precompile([tmp_path])
 
 
+def test_finish_precompiles_the_model_layers_code_and_keeps_its_sources(tmp_path,
+                                                                        runtime_is_this_python):
+    """digitnet is imported at every cold start from the model layer, whose /opt is
+    read-only: without its bytecode each cold start compiles it again."""
+    build = make_tree(tmp_path / "build", {
+        "PredictFunction/app.py": "import digitnet\n",
+        f"{post_build.DEPS_LAYER}/python/plain/__init__.py": "X = 1\n",
+        "ModelLayer/python/digitnet/__init__.py": "from .network import Y\n",
+        "ModelLayer/python/digitnet/network.py": "Y = 2\n",
+        "ModelLayer/model/weights.json": "{}",
+    })
+    post_build.finish(build)
+    layer = build / "ModelLayer" / "python" / "digitnet"
+    assert {"__init__.py", "network.py"} <= tree(layer)  # digitnet keeps its sources
+    for module in ("__init__", "network"):
+        (pyc,) = (layer / "__pycache__").glob(f"{module}.cpython-*.pyc")
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01  # unchecked hash
+    assert list((build / "PredictFunction" / "__pycache__").glob("app.cpython-*.pyc"))
+
+
+def test_make_build_finishes_the_folder_sam_build_writes(monkeypatch, tmp_path, capsys):
+    """`make build` runs `python -m tools.post_build` with no folder after a plain
+    `sam build`, which writes .aws-sam/build: any other default leaves the deployable
+    build unfinished (slower cold starts, its CPU not pinned)."""
+    finished = []
+    monkeypatch.setattr(post_build, "finish", lambda build_dir: finished.append(build_dir) or 0)
+    monkeypatch.chdir(tmp_path)  # a relative default would be relative to here
+    try:
+        post_build.main([])
+    except SystemExit:  # no build there: the error names the folder looked in
+        assert f"no built predict function in {post_build.SAM_BUILD_DIR} " in (
+            capsys.readouterr().err)
+    else:
+        assert finished == [post_build.SAM_BUILD_DIR]
+    root = Path(__file__).parents[1]
+    assert root / ".aws-sam" / "build" == post_build.SAM_BUILD_DIR
+    build = "\t$(BIN)/sam build $(if $(CONTAINER),--use-container)\n\t$(PY) -m tools.post_build\n"
+    assert build in (root / "Makefile").read_text()
+
+
 # ---------------------------------------------------------------- architecture pin
 
 

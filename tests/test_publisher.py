@@ -6,6 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import publisher
@@ -13,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from tools.lambda_fakes import LambdaContext
+from tools.paths import ROOT
 
 BUCKET = "site-bucket-test"
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/"
@@ -388,3 +390,81 @@ def test_answers_failed_before_lambda_times_out(s3, site, sink, monkeypatch):
     assert not worker.is_alive()
     assert [r["Status"] for r in sink.responses] == ["FAILED"]  # the late SUCCESS is dropped
     assert guard.cancelled
+
+
+# What IAM checks each S3 call the publisher makes against (Service Authorization
+# Reference, Amazon S3): (action, on the bucket or on the object). DeleteObjects is checked
+# per object, as DeleteObject, or DeleteObjectVersion when a version is named.
+S3_ACTIONS = {
+    "PutObject": ("s3:PutObject", "object"),
+    "ListObjectsV2": ("s3:ListBucket", "bucket"),
+    "ListObjectVersions": ("s3:ListBucketVersions", "bucket"),
+    "HeadBucket": ("s3:ListBucket", "bucket"),
+}
+
+
+def test_the_publishers_role_allows_every_s3_call_it_makes(s3, site, sink, monkeypatch):
+    """Least privilege must not go below need: an action the role lacks fails the deploy, or,
+    on delete, leaves the bucket full and the stack DELETE_FAILED."""
+    from samtranslator.yaml_helper import yaml_parse
+    from test_template import allows, role_statements, translate
+
+    calls: list[tuple[str, dict]] = []
+    real_client = boto3.client
+
+    def recording_client(*args, **kwargs):
+        client = real_client(*args, **kwargs)
+        client.meta.events.register(
+            "before-parameter-build.s3.*",
+            lambda model, params, **_: calls.append((model.name, dict(params))))
+        return client
+
+    monkeypatch.setattr(publisher.boto3, "client", recording_client)
+    s3.put_object(Bucket=BUCKET, Key="old.js", Body=b"stale")
+    assert run(cfn_event("Create", sink), sink)["Status"] == "SUCCESS"  # removes old.js
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=BUCKET, Key="index.html", Body=b"v2")
+    assert run(cfn_event("Delete", sink), sink)["Status"] == "SUCCESS"
+
+    needed: set[tuple[str, str]] = set()
+    for operation, params in calls:
+        if operation == "DeleteObjects":
+            for obj in params["Delete"]["Objects"]:
+                action = "s3:DeleteObjectVersion" if "VersionId" in obj else "s3:DeleteObject"
+                needed.add((action, f"arn:aws:s3:::site-bucket/{obj['Key']}"))
+            continue
+        assert operation in S3_ACTIONS, f"which IAM action does {operation} need?"
+        action, on = S3_ACTIONS[operation]
+        key = f"/{params['Key']}" if on == "object" else ""
+        needed.add((action, f"arn:aws:s3:::site-bucket{key}"))  # the role's stand-in bucket
+    assert {action for action, _ in needed} >= {
+        "s3:PutObject", "s3:ListBucket", "s3:ListBucketVersions", "s3:DeleteObject",
+        "s3:DeleteObjectVersion"}  # every path was taken
+    source = yaml_parse((ROOT / "template.yaml").read_text())
+    statements = role_statements(translate(source), "SitePublisherFunction")
+    refused = sorted(pair for pair in needed if not allows(statements, *pair))
+    assert refused == []
+
+
+def test_a_response_url_that_never_answers_is_given_up_on(s3, site, monkeypatch):
+    """A PUT left waiting would hold the invocation (and the timer's FAILED, which waits for
+    it) until Lambda kills it: each attempt has a timeout, then the invocation fails."""
+    import socket
+
+    monkeypatch.setattr(publisher, "RESPONSE_TIMEOUT_S", 0.5)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connects, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/response"
+        event = cfn_event("Create", SimpleNamespace(url=url))
+        outcome: list[BaseException] = []
+
+        def invoke() -> None:
+            try:
+                publisher.handler(event, LambdaContext())
+            except BaseException as exc:  # what the invocation ends with
+                outcome.append(exc)
+
+        worker = threading.Thread(target=invoke, daemon=True)
+        worker.start()
+        worker.join(10)
+    assert not worker.is_alive(), "the invocation hangs on the ResponseURL"
+    assert [type(exc) for exc in outcome] == [publisher.ResponseNotDeliveredError]

@@ -1,4 +1,5 @@
-"""template.yaml: linters clean, the SAM transform succeeds, and the result is locked down."""
+"""template.yaml: linters clean, the SAM transform succeeds, and the result is locked down;
+samconfig.toml, the Makefile and .ci/run build, deploy and check what it describes."""
 
 from __future__ import annotations
 
@@ -764,3 +765,144 @@ def test_the_function_has_a_concurrency_ceiling_only_when_asked(source, ceiling,
     chosen = if_true if conditions[condition] else if_false
     value = _evaluate(chosen, {"MaxConcurrency": ceiling, "AWS::NoValue": None})
     assert value == reserved
+
+
+def test_cors_lets_the_readmes_json_client_through_its_preflight(resources):
+    """The README's clients POST with content-type: application/json, which a browser
+    preflights asking for that header: refused, such a client on ExtraCorsOrigin cannot call."""
+    cors = only(resources, "AWS::ApiGatewayV2::Api")["Body"]["x-amazon-apigateway-cors"]
+    assert "content-type" in [h.lower() for h in cors["allowHeaders"]]
+    assert "OPTIONS" in cors["allowMethods"]
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:8000", "https://digits.example.com",
+                                    "http://127.0.0.1:3000", "https://none.invalid"])
+def test_the_extra_cors_origin_takes_one_origin(source, origin):
+    assert re.fullmatch(source["Parameters"]["ExtraCorsOrigin"]["AllowedPattern"], origin)
+
+
+@pytest.mark.parametrize("origin", ["*", "null", "", "localhost:8000", "https://example.com/",
+                                    "https://example.com/page", "https://a.example,https://b.example",
+                                    "https://a.example https://b.example", "ftp://example.com"])
+def test_the_extra_cors_origin_refuses_what_would_open_the_api_wider(source, origin):
+    """Not a wildcard, not a list, not a URL with a path (which no browser sends as its
+    Origin, so the origin meant would be refused): refused before the deploy."""
+    assert re.fullmatch(source["Parameters"]["ExtraCorsOrigin"]["AllowedPattern"], origin) is None
+
+
+def test_the_bucket_and_its_objects_refuse_plain_http(resources):
+    """aws:SecureTransport on the objects alone would leave ListBucket and the bucket's
+    settings reachable without TLS."""
+    statements = only(resources, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Principal"] == "*"
+    assert deny["Action"] in ("s3:*", ["s3:*"])
+    refs = {"SiteBucket.Arn": "arn:aws:s3:::site-bucket", "SiteBucket": "site-bucket"}
+    covered = [_evaluate(r, refs) for r in _as_list(deny["Resource"])]
+    for arn in ("arn:aws:s3:::site-bucket", "arn:aws:s3:::site-bucket/index.html"):
+        assert any(_iam_match(pattern, arn) for pattern in covered), arn
+
+
+def test_the_page_may_connect_only_to_its_own_origin_and_this_regions_apis(resources):
+    """connect-src is what stops an injected script sending the drawing elsewhere."""
+    policy = only(resources, "AWS::CloudFront::ResponseHeadersPolicy")
+    headers = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["connect-src"].split() == [
+        "'self'", "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}"]
+    assert directives["base-uri"] == directives["form-action"] == "'none'"
+
+
+def test_the_publisher_has_time_to_publish_before_its_guard_answers_failed(resources):
+    """The publisher answers FAILED TIMEOUT_MARGIN_S before Lambda's limit: a Timeout near
+    that margin fails every deploy at once, and the site takes a minute at most to upload."""
+    import publisher
+
+    timeout = resources["SitePublisherFunction"]["Properties"]["Timeout"]
+    assert timeout - publisher.TIMEOUT_MARGIN_S >= 60
+
+
+def test_old_layer_versions_go_with_the_stack(resources):
+    """Each deploy of a change publishes a layer version (the model's is tens of MB):
+    retained, they would pile up in the account after the stack is gone."""
+    layers = {name: r for name, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"}
+    assert len(layers) == 3
+    for name, layer in layers.items():
+        assert layer.get("DeletionPolicy") == "Delete", name
+
+
+def test_the_site_bucket_goes_with_the_stack(resources):
+    """The publisher empties it on delete so that CloudFormation can delete it: retained, each
+    `sam delete` would leave a bucket behind in the account."""
+    (name,) = [n for n, r in resources.items() if r["Type"] == "AWS::S3::Bucket"]
+    assert resources[name]["DeletionPolicy"] == "Delete"
+    assert resources[name]["UpdateReplacePolicy"] == "Delete"
+
+
+# ---------------------------------------------------------------- samconfig and the Makefile
+
+
+def _samconfig() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "samconfig.toml").read_text())
+
+
+def _overrides(text: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in text.split())
+
+
+def test_samconfig_deploys_what_the_template_needs(source):
+    """The stack makes IAM roles (unnamed: CAPABILITY_IAM, not NAMED_IAM) and local code
+    that `sam deploy` must upload somewhere: without either, every deploy is refused."""
+    deploy = _samconfig()["default"]["deploy"]["parameters"]
+    roles = [r for r in source["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert roles
+    assert all("RoleName" not in r["Properties"] for r in roles)
+    assert "CAPABILITY_IAM" in deploy["capabilities"].split()
+    assert deploy.get("resolve_s3") is True or deploy.get("s3_bucket")
+
+
+def test_samconfig_builds_for_arm64_and_the_local_build_for_this_pc_elsewhere(source):
+    """`make build` (arm64, the cheaper CPU) and `make start-api` (x86_64, for Docker on a
+    PC) must not write one folder: the deployable build would hold x86_64 binaries."""
+    config = _samconfig()
+    allowed = source["Parameters"]["Architecture"]["AllowedValues"]
+    default = _overrides(config["default"]["global"]["parameters"]["parameter_overrides"])
+    assert default["Architecture"] == "arm64"
+    assert "arm64" in allowed
+    local_build = config["local"]["build"]["parameters"]
+    local_api = config["local"]["local_start_api"]["parameters"]
+    for section in (local_build, local_api):
+        assert _overrides(section["parameter_overrides"])["Architecture"] == "x86_64"
+    build_dir = local_build["build_dir"].rstrip("/")
+    assert build_dir != ".aws-sam/build"  # sam build's default: make build's
+    assert local_api["template_file"] == f"{build_dir}/template.yaml"
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"-m tools.post_build {build_dir}\n" in makefile  # start-api finishes that build
+
+
+def _make_dry_run(*args: str) -> str:
+    done = subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_test_lints_and_ci_fails_on_a_skip(tmp_path):
+    """.ci/run is CI's entry point: CI=1 turns a missing piece's skip into a failure
+    (conftest.skip_or_fail), and `make test` runs ruff before pytest."""
+    recorded = tmp_path / "make-calls"
+    fake_make = tmp_path / "make"
+    fake_make.write_text(f'#!/bin/sh\necho "CI=$CI $*" >> {recorded}\n')
+    fake_make.chmod(0o755)
+    done = subprocess.run(["bash", str(ROOT / ".ci" / "run")], capture_output=True, text=True,
+                          env={**os.environ, "CI": "", "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert recorded.read_text().splitlines() == ["CI=1 test"]
+    lines = _make_dry_run("test").splitlines()
+    ruff = [i for i, line in enumerate(lines) if line.endswith("ruff check .")]
+    pytest_runs = [i for i, line in enumerate(lines) if line.endswith("-m pytest")]
+    assert ruff, lines
+    assert pytest_runs, lines
+    assert ruff[0] < pytest_runs[0], lines
