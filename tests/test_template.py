@@ -767,10 +767,11 @@ def test_the_function_has_a_concurrency_ceiling_only_when_asked(source, ceiling,
     assert value == reserved
 
 
-def test_cors_lets_the_readmes_json_client_through_its_preflight(resources):
+@pytest.mark.parametrize("parameters", [{}, SITE_DOMAIN], ids=["cloudfront", "own-domain"])
+def test_cors_lets_the_readmes_json_client_through_its_preflight(source, parameters):
     """The README's clients POST with content-type: application/json, which a browser
     preflights asking for that header: refused, such a client on ExtraCorsOrigin cannot call."""
-    cors = only(resources, "AWS::ApiGatewayV2::Api")["Body"]["x-amazon-apigateway-cors"]
+    cors = cors_of(deployed(source, parameters))
     assert "content-type" in [h.lower() for h in cors["allowHeaders"]]
     assert "OPTIONS" in cors["allowMethods"]
 
@@ -781,12 +782,14 @@ def test_the_extra_cors_origin_takes_one_origin(source, origin):
     assert re.fullmatch(source["Parameters"]["ExtraCorsOrigin"]["AllowedPattern"], origin)
 
 
-@pytest.mark.parametrize("origin", ["*", "null", "", "localhost:8000", "https://example.com/",
+@pytest.mark.parametrize("origin", ["*", "https://*", "https://*.example.com", "null", "",
+                                    "localhost:8000", "https://example.com/",
                                     "https://example.com/page", "https://a.example,https://b.example",
                                     "https://a.example https://b.example", "ftp://example.com"])
 def test_the_extra_cors_origin_refuses_what_would_open_the_api_wider(source, origin):
-    """Not a wildcard, not a list, not a URL with a path (which no browser sends as its
-    Origin, so the origin meant would be refused): refused before the deploy."""
+    """Not a wildcard (an HTTP API takes `https://*` for every https origin), not a list,
+    not a URL with a path (which no browser sends as its Origin, so the origin meant would be
+    refused): refused before the deploy."""
     assert re.fullmatch(source["Parameters"]["ExtraCorsOrigin"]["AllowedPattern"], origin) is None
 
 
