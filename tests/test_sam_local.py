@@ -135,6 +135,15 @@ def test_preflight_is_answered_for_an_allowed_origin_only(api_url):
     assert "access-control-allow-origin" not in other.headers, dict(other.headers)
 
 
+def test_an_answer_to_an_allowed_origin_carries_one_cors_header(api_url):
+    """CORS in one place only: API Gateway's settings add the header, the app none (two
+    Access-Control-Allow-Origin headers make a browser refuse the answer)."""
+    r = httpx2.post(api_url + "/predict", json=event_body("v2-predict-pixels"),
+                    headers={"Origin": DEV_ORIGIN}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.headers.get_list("access-control-allow-origin") == [DEV_ORIGIN]
+
+
 def test_unrouted_path_is_refused(api_url):
     r = httpx2.get(api_url + "/not-a-route", timeout=30)
     assert r.status_code in (403, 404)
