@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import gzip
+import itertools
 import json
 import re
+import string
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -594,6 +597,27 @@ def test_a_flood_of_problems_is_listed_in_part_and_counted(client):
                          "msg": listed[0]["msg"]}
     assert rest["type"] == "too_many_errors"
     assert "200,684 more" in rest["msg"]
+
+
+def test_a_flood_of_unknown_fields_is_counted_without_reading_each(client):
+    """300,000 unknown fields in 2.4 MB were as many Python dicts to list 20 of them (a 6 MB
+    body: 780,000, 0.8 s and 420 MB more, 950 MB at peak); only the first are read now."""
+    keys = ("".join(k) for k in itertools.product(string.ascii_letters + string.digits, repeat=4))
+    body = "{" + ",".join(f'"{k}":0' for k in itertools.islice(keys, 300_000)) + "}"
+    tracemalloc.start()
+    try:
+        r = client.post("/predict", content=body.encode())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r.status_code == 422
+    *listed, rest = r.json()["detail"]
+    assert [p["loc"] for p in listed[:2]] == [["body", "aaaa"], ["body", "aaab"]]
+    assert len(listed) == 20
+    assert all(p["type"] == "extra_forbidden" for p in listed)
+    assert rest["type"] == "too_many_errors"
+    assert "and 299,980 more problems" in rest["msg"]
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MB"
 
 
 @pytest.mark.parametrize(("count", "kind"), [(0, "too_short"), (257, "too_long")])
