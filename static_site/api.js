@@ -16,7 +16,8 @@ export class ApiError extends Error {
 
 /**
  * The deploy writes config.json = {"apiUrl": "https://..."} next to the page;
- * locally there is none and the API is on the same origin.
+ * locally there is none and the API is on the same origin (as with an apiUrl that is no
+ * http or https URL).
  */
 export async function loadConfig() {
   const config = { apiBase: "", timeoutMs: DEFAULT_TIMEOUT_MS };
@@ -26,9 +27,9 @@ export async function loadConfig() {
     const r = await fetch("config.json", { cache: "no-store", signal: ctrl.signal });
     if (!r.ok) return config;
     const data = await r.json();
-    if (typeof data.apiUrl === "string" && data.apiUrl.trim()) {
-      config.apiBase = data.apiUrl.trim().replace(/\/+$/, "");
-    }
+    const apiUrl = typeof data.apiUrl === "string" ? data.apiUrl.trim() : "";
+    // An http(s) URL only: anything else (a javascript: URL) would become the docs link.
+    if (/^https?:\/\/[^/]/i.test(apiUrl)) config.apiBase = apiUrl.replace(/\/+$/, "");
     if (Number.isFinite(data.timeoutMs) && data.timeoutMs > 0) config.timeoutMs = data.timeoutMs;
   } catch {
     // No, slow or unreadable config: same origin.

@@ -433,8 +433,10 @@ SEVEN_PNG = drawn_digit(SEVEN)
     ({"content": gzip.compress(b'{"pixels": []}')}, "the body is compressed (gzip)"),
     ({"content": b"\x8b\x01\x02", "headers": {"content-encoding": "br"}},
      "the body is compressed (br)"),
+    ({"content": b"\x8b\x01\x02", "headers": {"content-encoding": "x" * 8000}},  # cut short
+     f"the body is compressed ({'x' * 63}\N{HORIZONTAL ELLIPSIS}): send the JSON"),
 ], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data=",
-        "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli"])
+        "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli", "8,000-character encoding"])
 @pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
 def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hint):
     """An image file posted as it is, or a form, is the usual first try: the 422 says so."""

@@ -1837,6 +1837,22 @@ def test_the_api_documentation_link_goes_to_the_api(blank_page, cross_origin_sit
     assert blank_page.get_attribute("#api-docs", "href") == api_url + "/docs"
 
 
+@pytest.mark.parametrize("api_url_in_config", ["javascript:alert(1)//", "data:text/html,x",
+                                               "//evil.example", " "])
+def test_a_config_api_url_that_is_no_http_url_is_ignored(blank_page, api_url,
+                                                        api_url_in_config):
+    """config.json's apiUrl becomes the docs link's href and the requests' base: anything
+    but an http(s) URL is ignored and the page's own origin used, as with no config."""
+    page = blank_page
+    page.route("**/config.json", lambda r: r.fulfill(json={"apiUrl": api_url_in_config}))
+    _open(page, api_url)
+    assert page.get_attribute("#api-docs", "href") == "docs"  # the page's own origin
+    page.uncheck("#live")
+    draw(page, [[(0.3, 0.2), (0.7, 0.2), (0.45, 0.8)]])  # a 7
+    page.click("#predict")
+    assert _wait_phase(page, "shown", "error") == "shown", page.inner_text("#message")
+
+
 def test_each_sample_differs_from_the_one_before(blank_page, api_url):
     """A Sample that shows the same digit again looks like a button that did nothing."""
     page = blank_page

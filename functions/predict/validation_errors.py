@@ -92,8 +92,8 @@ def _first_errors(exc: ValidationError, count: int) -> list[Any]:
 
 
 def _shortened(part: str | int) -> str | int:
-    """A field name as the client sent it, cut to MAX_NAME characters: a 4 MB name echoed
-    back (escaped twice as long) passed Lambda's 6 MB response limit, a 5xx."""
+    """A field name (or a header) as the client sent it, cut to MAX_NAME characters: a 4 MB
+    name echoed back (escaped twice as long) passed Lambda's 6 MB response limit, a 5xx."""
     if isinstance(part, str) and len(part) > MAX_NAME:
         return part[: MAX_NAME - 1] + "\N{HORIZONTAL ELLIPSIS}"
     return part
@@ -143,7 +143,7 @@ def _not_json(body: bytes, headers: Mapping[str, str]) -> str:
         return ""
     encoding = headers.get("content-encoding", "").strip().lower()
     if body.startswith(GZIP_MAGIC) or encoding not in ("", "identity"):
-        what = f"compressed ({encoding or 'gzip'})"
+        what = f"compressed ({_shortened(encoding) or 'gzip'})"  # a header: echoed cut short
         return f"the body is {what}: send the JSON uncompressed, with no Content-Encoding"
     found = signature_format(body) or ("PNG" if body.startswith(b"\x89PNG") else None)
     if found or kind.startswith("image/"):
