@@ -361,18 +361,36 @@ def ctrl_c_as_typed() -> Iterator[None]:
     signal.signal(signal.SIGINT, before)
 
 
+def _long_run_over(first_run: Path, data_dir: Path, tmp_path: Path
+                   ) -> tuple[Path, dict[str, bytes], subprocess.Popen[str]]:
+    """`python -m training` started on a 50-epoch tiny run over a copy of `first_run`
+    (--overwrite), its output piped: the copy, its files before, the process."""
+    out = shutil.copytree(first_run, tmp_path / "model")
+    cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir), "--tiny",
+           "--arch", "cnn", "--epochs", "50", "--out", str(out), "--overwrite"]
+    before = _files(out)
+    return out, before, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
+
+
+def _stopped_in_training(out: Path, err: str, said_first: str = "") -> tuple[int, int]:
+    """(epoch stopped at, epoch of the checkpoint kept) from the one line a run stopped
+    mid-training writes; the model in `out` untouched and only the checkpoint beside it."""
+    said = re.fullmatch(rf"{re.escape(said_first)}interrupted at epoch (\d+) of 50; no new "
+                        rf"model written to {re.escape(str(out))}; its checkpoint after epoch "
+                        r"(\d+) of 50 is kept: --resume continues from there\n", err)
+    assert said, err
+    assert [p.name for p in out.iterdir() if p.is_dir()] == [".checkpoint"]
+    return int(said[1]), int(said[2])
+
+
 @pytest.mark.usefixtures("ctrl_c_as_typed")
 def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
         first_run: Path, data_dir: Path, tmp_path: Path) -> None:
     """A real SIGINT to `python -m training` after its second epoch: exit 130, one line, no
     traceback, saying which epoch --resume goes on from; the model in --out untouched, no
     scratch folder left, the checkpoint of the epochs done kept."""
-    out = shutil.copytree(first_run, tmp_path / "model")
-    before = _files(out)
-    cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir), "--tiny",
-           "--arch", "cnn", "--epochs", "50", "--out", str(out), "--overwrite"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    out, before, proc = _long_run_over(first_run, data_dir, tmp_path)
     try:
         for line in proc.stdout:  # type: ignore[union-attr]
             if line.startswith("epoch  2/50"):
@@ -382,17 +400,13 @@ def test_ctrl_c_during_training_says_where_and_leaves_out_whole(
     finally:
         proc.kill()
     assert proc.returncode == 130
+    stopped, kept = _stopped_in_training(out, err)
     # Sent once epoch 2 is reported: epoch 3 at the earliest, later if the parent was slow.
-    said = re.fullmatch(rf"interrupted at epoch (\d+) of 50; no new model written to "
-                        rf"{re.escape(str(out))}; its checkpoint after epoch (\d+) of 50 is "
-                        r"kept: --resume continues from there\n", err)
-    assert said, err
-    assert int(said[1]) in (3, 4)
-    assert int(said[2]) == int(said[1]) - 1
+    assert stopped in (3, 4)
+    assert kept == stopped - 1
     assert _files(out) == before
-    assert [p.name for p in out.iterdir() if p.is_dir()] == [".checkpoint"]
     saved = json.loads((out / ".checkpoint" / "checkpoint.json").read_text())
-    assert saved["epoch"] == int(said[2])
+    assert saved["epoch"] == kept
 
 
 def test_a_closed_output_pipe_stops_the_run_as_ctrl_c_would(
@@ -400,12 +414,7 @@ def test_a_closed_output_pipe_stops_the_run_as_ctrl_c_would(
     """`python -m training train ... | head`: once the reader is gone the run stops with
     exit 141 (SIGPIPE's) and one line on stderr, no traceback; the model in --out untouched
     and the checkpoint of the epochs done kept, as after a Ctrl-C."""
-    out = shutil.copytree(first_run, tmp_path / "model")
-    before = _files(out)
-    cmd = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir), "--tiny",
-           "--arch", "cnn", "--epochs", "50", "--out", str(out), "--overwrite"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    out, before, proc = _long_run_over(first_run, data_dir, tmp_path)
     try:
         for line in proc.stdout:  # type: ignore[union-attr]
             if line.startswith("epoch  2/50"):
@@ -416,13 +425,9 @@ def test_a_closed_output_pipe_stops_the_run_as_ctrl_c_would(
     finally:
         proc.kill()
     assert proc.returncode == 141, err
-    said = re.fullmatch(rf"output's reader closed the pipe: interrupted at epoch (\d+) of 50; no "
-                        rf"new model written to {re.escape(str(out))}; its checkpoint after epoch "
-                        r"(\d+) of 50 is kept: --resume continues from there\n", err)
-    assert said, err
-    assert int(said[2]) == int(said[1]) - 1 >= 2
+    stopped, kept = _stopped_in_training(out, err, "output's reader closed the pipe: ")
+    assert kept == stopped - 1 >= 2
     assert _files(out) == before
-    assert [p.name for p in out.iterdir() if p.is_dir()] == [".checkpoint"]
 
 
 def test_ctrl_c_before_the_model_is_written_leaves_only_the_checkpoint(
