@@ -407,7 +407,7 @@ def test_the_publishers_role_allows_every_s3_call_it_makes(s3, site, sink, monke
     """Least privilege must not go below need: an action the role lacks fails the deploy, or,
     on delete, leaves the bucket full and the stack DELETE_FAILED."""
     from samtranslator.yaml_helper import yaml_parse
-    from test_template import allows, role_statements, translate
+    from test_template import allows, deployed, role_statements
 
     calls: list[tuple[str, dict]] = []
     real_client = boto3.client
@@ -441,7 +441,7 @@ def test_the_publishers_role_allows_every_s3_call_it_makes(s3, site, sink, monke
         "s3:PutObject", "s3:ListBucket", "s3:ListBucketVersions", "s3:DeleteObject",
         "s3:DeleteObjectVersion"}  # every path was taken
     source = yaml_parse((ROOT / "template.yaml").read_text())
-    statements = role_statements(translate(source), "SitePublisherFunction")
+    statements = role_statements(deployed(source), "SitePublisherFunction")
     refused = sorted(pair for pair in needed if not allows(statements, *pair))
     assert refused == []
 

@@ -167,15 +167,19 @@ def _resolve(value: Any, refs: dict[str, str], conditions: dict[str, bool]) -> A
 
 
 def _stand_ins(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
-    """Parameter values, pseudo parameters and the attributes the roles read, as a stack
-    named STACK_NAME would have them; a log group's Arn is given in the documented form
+    """Parameter values, pseudo parameters and the resources' attributes, as a stack named
+    STACK_NAME would have them; a log group's Arn is given in the documented form
     (AWS::Logs::LogGroup, return values: it ends in ":*")."""
     refs: dict[str, Any] = {name: str(p.get("Default", ""))
                             for name, p in template["Parameters"].items()}
     refs.update(parameters)
     refs.update({"AWS::StackName": STACK_NAME, "AWS::Region": "us-east-1",
                  "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-                 "SiteBucket": "site-bucket", "SiteBucket.Arn": "arn:aws:s3:::site-bucket"})
+                 "AWS::URLSuffix": "amazonaws.com",
+                 "SiteBucket": "site-bucket", "SiteBucket.Arn": "arn:aws:s3:::site-bucket",
+                 "SiteBucket.RegionalDomainName": "site-bucket.s3.us-east-1.amazonaws.com",
+                 "SiteDistribution.DomainName": CLOUDFRONT_DOMAIN, "HttpApi": "api1234567",
+                 "SiteOriginAccessControl.Id": "E2OAC", "SiteHeadersPolicy": "headers-policy-id"})
     for name, group in log_group_names(template).items():
         refs[name] = group
         refs[f"{name}.Arn"] = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}:*"
@@ -187,18 +191,54 @@ def log_group_names(template: dict[str, Any]) -> dict[str, str]:
             for name, props in of_type(template["Resources"], "AWS::Logs::LogGroup").items()}
 
 
-def role_statements(template: dict[str, Any], function: str,
-                    parameters: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Every statement the function's role grants, resolved for these parameters (its
-    managed policies' included)."""
-    resources = template["Resources"]
-    role = resources[resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
-    refs = _stand_ins(template, parameters or {})
+CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
+SITE_DOMAIN = {"SiteDomainName": "digits.example.com",
+               "SiteCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                                     "12345678-1234-1234-1234-123456789012"}
+
+
+class Stack(NamedTuple):
+    """The translated template as a stack with some parameters has it."""
+
+    template: dict[str, Any]
+    refs: dict[str, Any]
+    conditions: dict[str, bool]
+
+    def resources(self, kind: str, *path: str) -> list[Any]:
+        """The properties (or the one at `path` in them), resolved, of each resource of this
+        kind that its condition keeps."""
+        found = []
+        for resource in self.template["Resources"].values():
+            if resource["Type"] == kind and self.conditions.get(resource.get("Condition"), True):
+                value = resource["Properties"]
+                for key in path:
+                    value = value[key]
+                found.append(self.resolve(value))
+        return found
+
+    def output(self, name: str) -> Any:
+        return self.resolve(self.template["Outputs"][name]["Value"])
+
+    def resolve(self, value: Any) -> Any:
+        return _resolve(value, self.refs, self.conditions)
+
+
+def deployed(source: dict[str, Any], parameters: dict[str, str] | None = None) -> Stack:
+    parameters = parameters or {}
+    template = translate(source, parameters)
+    refs = _stand_ins(template, parameters)
     conditions = {name: _evaluate(c, refs) for name, c in template["Conditions"].items()}
+    return Stack(template, refs, conditions)
+
+
+def role_statements(stack: Stack, function: str) -> list[dict[str, Any]]:
+    """Every statement the function's role grants in this stack (its managed policies'
+    included)."""
+    resources = stack.template["Resources"]
+    role = resources[resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
     statements = [statement for policy in role.get("Policies", [])
-                  for statement in _resolve(policy["PolicyDocument"], refs, conditions)[
-                      "Statement"]]
-    for arn in _resolve(role.get("ManagedPolicyArns", []), refs, conditions):
+                  for statement in stack.resolve(policy["PolicyDocument"])["Statement"]]
+    for arn in stack.resolve(role.get("ManagedPolicyArns", [])):
         assert arn in MANAGED_POLICIES, f"{function}: what does {arn} grant?"
         statements += MANAGED_POLICIES[arn]
     for statement in statements:  # what allows() reads, and nothing it would misread
@@ -234,17 +274,17 @@ def xray_actions(statements: list[dict[str, Any]]) -> set[str]:
 @pytest.mark.parametrize("parameters", [None, {"TracingMode": "Disabled"}], ids=["default", "set"])
 def test_tracing_off_grants_no_xray_access(source, parameters):
     """Least privilege: no trace is written, so the role may not write any."""
-    template = translate(source, parameters)
-    function = template["Resources"]["PredictFunction"]["Properties"]
+    stack = deployed(source, parameters)
+    function = stack.template["Resources"]["PredictFunction"]["Properties"]
     assert "TracingConfig" not in function
-    assert xray_actions(role_statements(template, "PredictFunction", parameters)) == set()
+    assert xray_actions(role_statements(stack, "PredictFunction")) == set()
 
 
 def test_active_tracing_traces_and_may_write_traces(source):
-    template = translate(source, {"TracingMode": "Active"})
-    function = template["Resources"]["PredictFunction"]["Properties"]
+    stack = deployed(source, {"TracingMode": "Active"})
+    function = stack.template["Resources"]["PredictFunction"]["Properties"]
     assert function["TracingConfig"] == {"Mode": {"Ref": "TracingMode"}}
-    statements = role_statements(template, "PredictFunction", {"TracingMode": "Active"})
+    statements = role_statements(stack, "PredictFunction")
     for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
         assert allows(statements, action, "*"), action  # X-Ray has no resource-level permissions
 
@@ -268,8 +308,9 @@ def test_each_role_writes_only_its_own_log_group_and_creates_none(source, functi
     publisher's last log lines, which can come after the stack deleted its group (delete,
     rollback), cannot make the group again outside the stack, where it would fail the next
     deploy of that stack name ("already exists")."""
-    template = translate(source, {"TracingMode": tracing})
-    statements = role_statements(template, function, {"TracingMode": tracing})
+    stack = deployed(source, {"TracingMode": tracing})
+    template = stack.template
+    statements = role_statements(stack, function)
     groups = log_group_names(template)
     own = groups[LOGGED[function]]
     assert template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"] == {
@@ -330,49 +371,6 @@ def test_every_log_group_expires_and_goes_with_the_stack(resources):
         assert resources[name]["DeletionPolicy"] == "Delete", name
     for name, function in of_type(resources, "AWS::Lambda::Function").items():
         assert function["LoggingConfig"]["LogGroup"]["Ref"] in groups, name
-
-
-CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
-SITE_DOMAIN = {"SiteDomainName": "digits.example.com",
-               "SiteCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
-                                     "12345678-1234-1234-1234-123456789012"}
-
-
-class Stack(NamedTuple):
-    """The translated template as a stack with some parameters has it."""
-
-    template: dict[str, Any]
-    refs: dict[str, Any]
-    conditions: dict[str, bool]
-
-    def resources(self, kind: str, *path: str) -> list[Any]:
-        """The properties (or the one at `path` in them), resolved, of each resource of this
-        kind that its condition keeps."""
-        found = []
-        for resource in self.template["Resources"].values():
-            if resource["Type"] == kind and self.conditions.get(resource.get("Condition"), True):
-                value = resource["Properties"]
-                for key in path:
-                    value = value[key]
-                found.append(self.resolve(value))
-        return found
-
-    def output(self, name: str) -> Any:
-        return self.resolve(self.template["Outputs"][name]["Value"])
-
-    def resolve(self, value: Any) -> Any:
-        return _resolve(value, self.refs, self.conditions)
-
-
-def deployed(source: dict[str, Any], parameters: dict[str, str] | None = None) -> Stack:
-    parameters = parameters or {}
-    template = translate(source, parameters)
-    refs = {**_stand_ins(template, parameters), "AWS::URLSuffix": "amazonaws.com",
-            "SiteDistribution.DomainName": CLOUDFRONT_DOMAIN, "HttpApi": "api1234567",
-            "SiteBucket.RegionalDomainName": "site-bucket.s3.us-east-1.amazonaws.com",
-            "SiteOriginAccessControl.Id": "E2OAC", "SiteHeadersPolicy": "headers-policy-id"}
-    conditions = {name: _evaluate(c, refs) for name, c in template["Conditions"].items()}
-    return Stack(template, refs, conditions)
 
 
 def cors_of(stack: Stack) -> dict[str, Any]:
@@ -597,7 +595,7 @@ def test_site_sends_security_headers(resources):
 
 def test_publisher_may_touch_only_the_site_bucket(source):
     """Beyond its log group (test_each_role_writes_only_its_own_log_group_and_creates_none)."""
-    statements = role_statements(translate(source), "SitePublisherFunction")
+    statements = role_statements(deployed(source), "SitePublisherFunction")
     bucket = [s for s in statements if not set(_as_list(s["Action"])) <= {
         "logs:CreateLogStream", "logs:PutLogEvents"}]
     assert bucket
