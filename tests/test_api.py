@@ -315,6 +315,8 @@ CASES = {
     "blank raw pixels": ({"pixels": [0] * 784, "normalize": False}, ["body", "pixels"],
                          "empty_drawing"),
     "ink everywhere": ({"pixels": [255] * 784}, ["body", "pixels"], "no_digit"),
+    "raw ink everywhere": ({"pixels": [255] * 784, "normalize": False}, ["body", "pixels"],
+                           "no_digit"),
     "a lone speck": ({"pixels": [0] * 400 + [200] + [0] * 383}, ["body", "pixels"], "no_digit"),
     "not base64": ({"image": "not base64!"}, ["body", "image"], "invalid_base64"),
     "base64 with a stray *": ({"image": "iVBORw0K\nGg*o"}, ["body", "image"], "invalid_base64"),
@@ -362,7 +364,9 @@ SEVEN_LEVELS = np.array(pixels_of(SEVEN), dtype=float)
     ((SEVEN_LEVELS / 255).tolist(), True, "empty_drawing", "multiply 0..1 values by 255"),
     ((SEVEN_LEVELS / 255).tolist(), False, "empty_drawing", "multiply 0..1 values by 255"),
     ((255 - SEVEN_LEVELS).tolist(), True, "no_digit", "send 255 - level"),
-], ids=["levels scaled to 0..1", "levels scaled to 0..1, as they are", "dark ink on white"])
+    ((255 - SEVEN_LEVELS).tolist(), False, "no_digit", "send 255 - level"),
+], ids=["levels scaled to 0..1", "levels scaled to 0..1, as they are", "dark ink on white",
+        "dark ink on white, as it is"])
 def test_pixels_refused_say_the_likely_mistake(client, pixels, normalize, kind, hint):
     """The two commonest ways to get MNIST pixels wrong are named, not just "empty"."""
     r = client.post("/predict", json={"pixels": pixels, "normalize": normalize})

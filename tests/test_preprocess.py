@@ -22,6 +22,7 @@ from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS, decode_image, image_pix
 from digitnet.preprocess import (
     BBOX_REL,
     PREPROCESS_VERSION,
+    check_as_is,
     normalize_batch,
     normalize_digit,
     pixels_to_ink,
@@ -740,6 +741,19 @@ def test_no_mnist_digit_is_refused(mnist_dir: Path) -> None:
         except InputError as exc:
             refused.append((i, str(exc)))
     assert refused == []
+
+
+def test_mnist_digits_as_they_are_are_taken_and_inverted_ones_refused(mnist_dir: Path) -> None:
+    """normalize=false's check (check_as_is): MNIST's own digits, and the same digits once
+    normalised, all pass; dark ink on white (255 - level, the commonest mistake) never does."""
+    from training.idx import load_split
+
+    images = load_split(mnist_dir, "t10k").images
+    for image in [*images, *map(normalize_digit, images[:1000])]:
+        check_as_is(image)
+    for image in 1 - images[:1000]:
+        with pytest.raises(NoDigitError, match="no background"):
+            check_as_is(image)
 
 
 @pytest.mark.parametrize(("grey", "empty"), [(20, True), (30, False)])

@@ -182,10 +182,11 @@ def _image_errors(loc: Loc) -> Iterator[None]:
 
 
 def _as_is(ink: np.ndarray, loc: Loc) -> np.ndarray:
-    """normalize=false: the caller vouches the digit is MNIST-like; blank is still refused."""
+    """normalize=false: the caller vouches the digit is MNIST-like; blank, or all ink (no
+    background), is still refused."""
     if ink.shape != (preprocess.SIZE, preprocess.SIZE):
         height, width = ink.shape
         raise ApiError(422, loc, f"with normalize=false the image must be 28x28, got "
                        f"{width}x{height}", "wrong_size")
-    preprocess.ink_peak(ink)
+    preprocess.check_as_is(ink)
     return ink

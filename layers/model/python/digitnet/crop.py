@@ -68,10 +68,7 @@ def crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool,
     apart would be unboxed one by one, 6 s on a 1024 px image)."""
     clear = ink >= BBOX_REL * peak
     if strict:
-        share = np.count_nonzero(clear) / max(ink.shape) ** 2
-        if share > MAX_INK_SHARE and _ring_share(clear) > MAX_INK_SHARE:
-            raise NoDigitError(f"ink covers {share:.0%} of the image, its edge too: there is "
-                               "no background to tell a digit from")
+        refuse_without_background(clear)
     (top, bottom, left, right), marks = _digit_and_marks(clear, ink)
     if strict and max(bottom - top, right - left) < MIN_EXTENT:
         raise NoDigitError(f"the ink is a speck, under {MIN_EXTENT} pixels across: too "
@@ -86,6 +83,15 @@ def crop_to_ink(ink: np.ndarray, peak: float, *, strict: bool,
         return crop_to_ink(np.where(within(inside, MARK_RIM), crop, 0), peak, strict=strict,
                            unbox=False)
     return crop
+
+
+def refuse_without_background(clear: np.ndarray) -> None:
+    """NoDigitError when the clear ink covers MAX_INK_SHARE of the image and of its edge:
+    nothing, or dark ink on white read as light on dark, all ink (a confident 8 before)."""
+    share = np.count_nonzero(clear) / max(clear.shape) ** 2
+    if share > MAX_INK_SHARE and _ring_share(clear) > MAX_INK_SHARE:
+        raise NoDigitError(f"ink covers {share:.0%} of the image, its edge too: there is "
+                           "no background to tell a digit from")
 
 
 def _enclosed(clear: np.ndarray) -> np.ndarray | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .crop import BBOX_REL, crop_to_ink
+from .crop import BBOX_REL, crop_to_ink, refuse_without_background
 from .errors import EmptyDrawingError, InputError, NoDigitError
 
 PREPROCESS_VERSION = "mnist-com-3"
@@ -81,6 +81,13 @@ def ink_peak(ink: np.ndarray) -> float:
     if peak < EMPTY_PEAK:
         raise EmptyDrawingError(EMPTY_MESSAGE)
     return peak
+
+
+def check_as_is(ink: np.ndarray) -> None:
+    """What an ink map sent without normalising (the caller vouches it is MNIST-like) is
+    still refused for: blank (EmptyDrawingError), or ink with no background round it
+    (NoDigitError), as dark-on-white pixels are: read as they are, they were an 8 at 0.98."""
+    refuse_without_background(ink >= BBOX_REL * ink_peak(ink))
 
 
 def _checked_ink(ink: np.ndarray) -> np.ndarray:
