@@ -439,8 +439,13 @@ SEVEN_PNG = drawn_digit(SEVEN)
      "the body is compressed (br)"),
     ({"content": b"\x8b\x01\x02", "headers": {"content-encoding": "x" * 8000}},  # cut short
      f"the body is compressed ({'x' * 63}\N{HORIZONTAL ELLIPSIS}): send the JSON"),
+    ({"content": '{"pixels": [0]}'.encode("utf-16")},  # PowerShell 5.1's Out-File
+     "the body is UTF-16 text (Windows PowerShell 5.1's Out-File and > write it): send it as "
+     "UTF-8"),
+    ({"content": b"\xfe\xff" + '{"pixels": [0]}'.encode("utf-16-be")}, "the body is UTF-16 text"),
 ], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data=",
-        "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli", "8,000-character encoding"])
+        "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli", "8,000-character encoding",
+        "UTF-16", "UTF-16 big-endian"])
 @pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
 def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hint):
     """An image file posted as it is, or a form, is the usual first try: the 422 says so."""
@@ -449,6 +454,21 @@ def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hin
     (detail,) = r.json()["detail"]
     assert detail["type"] == "json_invalid"
     assert detail["msg"].startswith("Invalid JSON: ")
+    assert hint in detail["msg"]
+
+
+@pytest.mark.parametrize(("route", "body", "hint"), [
+    ("/predict", b'[{"pixels": [0]}]', 'a list of them goes to POST /predict/batch as '
+                                       '{"items": [...]}'),
+    ("/predict", b'"seven"', 'send one object, {"pixels": [...]} or {"image": "..."}'),
+    ("/predict/batch", b'[{"pixels": [0]}]', 'a batch is one object: {"items": [...]}'),
+])
+def test_json_that_is_no_object_says_what_each_route_takes(client, route, body, hint):
+    r = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    (detail,) = r.json()["detail"]
+    assert (detail["loc"], detail["type"]) == (["body"], "model_type")
+    assert detail["msg"].startswith("Input should be an object: ")
     assert hint in detail["msg"]
 
 

@@ -3,7 +3,8 @@
 pydantic's errors are listed without the inputs they carry (a 784-number list
 each), at most MAX_LISTED_ERRORS of them, and with a hint where the mistake is a
 common one: a typo of a field, a field of the other route, a 28x28 list of rows,
-or a body that is no JSON at all (an image file, a form, a compressed body).
+JSON that is no object (a list of items sent to /predict), or a body that is no JSON
+at all (an image file, a form, a compressed body, UTF-16 text).
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ FORMS = {"multipart/form-data": ("a file upload (curl -F, requests' files=)",
          "application/x-www-form-urlencoded": ("form fields (curl -d k=v, requests' data=)",
                                                "the fields as JSON (requests' json=)")}
 GZIP_MAGIC = b"\x1f\x8b"
-EMPTY_BODY = ('the body is empty: send {"pixels": [784 numbers]} or {"image": "<a PNG or '
-              'JPEG in base64>"}')
+EMPTY_BODY = ('the body is empty: send {"pixels": [784 numbers]} or {"image": "<a PNG, JPEG, '
+              'WebP or GIF in base64>"}')
+# JSON in UTF-16, as Windows PowerShell 5.1's Out-File and > write it: its byte order marks.
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# A body that is JSON but no object (a list, a string): what each route takes instead.
+NOT_AN_OBJECT = {"PredictRequest": 'send one object, {"pixels": [...]} or {"image": "..."}; '
+                                   'a list of them goes to POST /predict/batch as '
+                                   '{"items": [...]}',
+                 "BatchRequest": 'a batch is one object: {"items": [...]}'}
 # An unknown field that belongs to the other route: the route to send it to.
 OTHER_ROUTE = {**{(name,): "a batch's items go to POST /predict/batch"
                   for name in BatchRequest.model_fields},
@@ -53,6 +61,8 @@ def invalid_body(exc: ValidationError, body: bytes, headers: Mapping[str, str]) 
     for item in items:
         if item["type"] == "json_invalid" and (hint := _not_json(body, headers)):
             item["msg"] = f"{item['msg']}: {hint}"
+        elif item["loc"] == ["body"] and (instead := _instead_of_no_object(item, exc.title)):
+            item["msg"] = f"{item['msg']}: {instead}"
     return ApiError(422, ["body"], "invalid request", "validation", items)
 
 
@@ -89,6 +99,11 @@ def _first_errors(exc: ValidationError, count: int) -> list[Any]:
         if text[at] == ",":
             at += 1
     return errors
+
+
+def _instead_of_no_object(item: dict[str, object], model: str) -> str | None:
+    """What to send instead of JSON that is no object (a list of items sent to /predict)."""
+    return NOT_AN_OBJECT.get(model) if item["type"] == "model_type" else None
 
 
 def _shortened(part: str | int) -> str | int:
@@ -135,12 +150,15 @@ def _not_json(body: bytes, headers: Mapping[str, str]) -> str:
     """What a body that is no JSON most likely is, and what to send instead ('' if unsure,
     or when it starts like JSON: a typo): nothing, a compressed body (neither API Gateway
     nor the app inflates one), an image file posted as it is (curl -d @a.png strips its
-    line breaks, which a PNG's signature holds), or a form."""
+    line breaks, which a PNG's signature holds), UTF-16 text, or a form."""
     kind = headers.get("content-type", "").partition(";")[0].strip().lower()
     if not body.strip():
         return EMPTY_BODY
     if body.lstrip()[:1] in (b"{", b"["):
         return ""
+    if body.startswith(UTF16_BOMS):
+        return ("the body is UTF-16 text (Windows PowerShell 5.1's Out-File and > write it): "
+                "send it as UTF-8, e.g. Out-File -Encoding utf8")
     encoding = headers.get("content-encoding", "").strip().lower()
     if body.startswith(GZIP_MAGIC) or encoding not in ("", "identity"):
         what = f"compressed ({_shortened(encoding) or 'gzip'})"  # a header: echoed cut short

@@ -103,8 +103,8 @@ def _open(data: bytes) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=sorted(FORMATS))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             # Pillow's own check, at its far larger limit, comes before ours could
-            raise ImageTooLargeError("image refused as a decompression bomb: over "
-                                     f"{Image.MAX_IMAGE_PIXELS:,} pixels; the limit is "
+            raise ImageTooLargeError(f"image is over {Image.MAX_IMAGE_PIXELS:,} pixels "
+                                     "(refused as a decompression bomb); the limit is "
                                      f"{MAX_PIXELS:,}") from exc
     if image.format in JPEGS:
         scans = _jpeg_scans(data)
