@@ -114,6 +114,17 @@ def test_a_host_name_that_does_not_resolve_says_so():
     assert "PORT=" not in problem  # not a port problem
 
 
+@pytest.mark.parametrize(("host", "url"), [
+    ("127.0.0.1", "http://127.0.0.1:8000/"), ("localhost", "http://localhost:8000/"),
+    ("0.0.0.0", "http://127.0.0.1:8000/"), ("::", "http://127.0.0.1:8000/"),
+    ("::1", "http://[::1]:8000/"),
+])
+def test_the_address_printed_opens_in_a_browser(host, url):
+    from tools.serve import browser_url
+
+    assert browser_url(host, 8000) == url
+
+
 def test_a_port_in_use_is_one_clear_line_before_anything_else():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

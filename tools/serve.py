@@ -74,6 +74,14 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def browser_url(host: str, port: int) -> str:
+    """The page's address for a browser on this machine: a server on every interface
+    (0.0.0.0, ::) is not at http://0.0.0.0/; an IPv6 address goes in brackets."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if problem := port_problem(args.host, args.port):
         raise SystemExit(problem)
-    url = f"http://{args.host}:{args.port}/"
+    url = browser_url(args.host, args.port)
     print(f"Digit recognizer: open {url}  (API docs at {url}docs)", flush=True)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_config=_log_config(),
                 log_level=None, access_log=args.access_log)
