@@ -218,8 +218,8 @@ def _tight(clear: np.ndarray, region: Box) -> tuple[Box, np.ndarray, np.ndarray]
     inked rows and columns, counted from that box."""
     top, bottom, left, right = region
     part = clear[top:bottom, left:right]
-    rows = np.flatnonzero(part.any(axis=1))
-    cols = np.flatnonzero(part.any(axis=0))
+    rows = part.any(axis=1).nonzero()[0]  # np.flatnonzero's, without its ravel: 1 us less
+    cols = part.any(axis=0).nonzero()[0]
     box = (top + int(rows[0]), top + int(rows[-1]) + 1, left + int(cols[0]),
            left + int(cols[-1]) + 1)
     return box, rows, cols
