@@ -13,8 +13,9 @@ import numpy as np
 
 # "0,".."255," NUL-padded to 4 bytes: a row of levels becomes JSON by one take and one
 # translate deleting the pad, in C (json.dumps of 784 ints costs 8x more, a str join 2x;
-# bytes.replace of the NULs 8x more than translate: 13 us a row).
-_GREY_JSON = np.array([f"{level},".encode() for level in range(256)], dtype="S4")
+# bytes.replace of the NULs 8x more than translate: 13 us a row). Viewed as uint32, the
+# same bytes: NumPy takes 4-byte ints 3x quicker than 4-byte strings.
+_GREY_JSON = np.array([f"{level},".encode() for level in range(256)], dtype="S4").view(np.uint32)
 
 
 class PredictionEncoder:
