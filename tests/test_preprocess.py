@@ -937,6 +937,7 @@ def test_a_list_of_pixels_reads_as_numpy_reads_them() -> None:
      [float("nan")] + [0] * 783, [1e300] + [0] * 783, [None] * 784,
      ["a"] * 784, np.zeros((28, 28, 1))],
 )
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # 1e300
 def test_pixels_to_ink_refuses_bad_input(pixels: object) -> None:
     with pytest.raises(InputError):
         pixels_to_ink(pixels)
