@@ -25,7 +25,7 @@ from .preprocess import SIZE
 IMAGE_SHAPE = (SIZE, SIZE)  # what preprocessing makes
 N_CLASSES = 10
 # Images per inference pass: the CNN's working arrays for a few dozen images stay in the
-# CPU caches (shipped CNN, one BLAS thread: 0.08 ms an image, over twice that in passes
+# CPU caches (shipped CNN, one BLAS thread: 0.056 ms an image, twice that in passes
 # of 500 or more). The logits agree to ~1e-5 whatever the pass size (BLAS takes other paths
 # for passes of a few images; measured: 7.6e-6 at most, never another digit).
 INFERENCE_CHUNK = 32
