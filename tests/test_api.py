@@ -189,6 +189,16 @@ def test_input_is_what_the_model_saw(client):
     assert rounded["input"] == [round(p) for p in fractional]  # nearest level, not cut off
 
 
+def test_every_grey_level_is_echoed_in_the_input(client):
+    """The encoder writes levels from a padded table and deletes the pad: each of 0..255
+    comes back as it was sent, one to four digits, in every row of a batch."""
+    levels = [i % 256 for i in range(784)]
+    items = [{"pixels": pixels, "normalize": False} for pixels in (levels, levels[::-1])]
+    r = client.post("/predict/batch", json={"items": items})
+    assert r.status_code == 200, r.text
+    assert [p["input"] for p in r.json()["predictions"]] == [levels, levels[::-1]]
+
+
 def test_a_28x28_image_with_normalize_false_is_read_as_is(client):
     """normalize=false takes a 28x28 image pixel for pixel: its ink is the `input`, and the
     answer is the one its pixels get; in a batch too."""

@@ -347,3 +347,27 @@ def test_conv_inference_patch_layout_matches_training(c_in: int, k: int) -> None
     x = np.random.default_rng(2).random((3, 10, 10, c_in), dtype=np.float32)
     np.testing.assert_allclose(conv.forward(x), conv.forward(x, train=True), rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize(("c_in", "k", "size"), [(1, 5, 28), (16, 3, 14), (2, 3, 8), (3, 5, 6)])
+def test_a_conv_and_its_pool_in_one_step_give_the_same_numbers(c_in, k, size) -> None:
+    """forward_pooled (pixels in pool order, the bias added after pooling) is the two layers:
+    patch-major (c_in = 1) and row-major patches alike."""
+    rng = np.random.default_rng(7)
+    conv = Conv2D(c_in, 4, k, k // 2, rng=rng)
+    conv.params["b"] = rng.normal(size=4).astype(np.float32)
+    x = rng.random((3, size, size, c_in), dtype=np.float32)
+    two_steps = MaxPool2().forward(conv.forward(x))
+    assert conv.pools_evenly(x.shape)
+    np.testing.assert_allclose(conv.forward_pooled(x), two_steps, rtol=1e-6, atol=1e-6)
+    assert not conv.pools_evenly((3, size + 1, size, c_in))  # an odd side: two steps
+
+
+def test_inference_pools_in_one_step_with_the_same_answers() -> None:
+    net = Network.build("cnn", seed=2, c1=4, c2=6, hidden=8)
+    x = np.random.default_rng(8).random((5, 28, 28), dtype=np.float32)
+    h = x.reshape(-1, 28, 28, 1)
+    for layer in net.layers:
+        h = layer.forward(h)
+    np.testing.assert_allclose(net.forward(x), h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.for_inference().forward(x), h, rtol=1e-4, atol=1e-4)

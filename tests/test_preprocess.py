@@ -933,11 +933,26 @@ def test_pixels_to_ink_accepts_784_or_28x28() -> None:
     np.testing.assert_allclose(ink.ravel(), flat / 255, atol=1e-6)
 
 
+def test_a_list_of_pixels_reads_as_numpy_reads_them() -> None:
+    """A flat list is packed by struct, not read by NumPy: the same float32 levels, to the bit
+    (levels between two float32s rounded alike), and what struct refuses NumPy still reads."""
+    levels = np.random.default_rng(0).random(784) * 255
+    levels[:4] = [1 + 2**-24, 1 + 3 * 2**-24, 254.99999999, 0.0]  # float32 halfway cases
+    for pixels in (levels.tolist(), np.round(levels).astype(int).tolist(), [True] * 784,
+                   [np.float64(0.5)] * 784, ["3"] * 784):
+        ink = pixels_to_ink(pixels)
+        assert ink.tobytes() == pixels_to_ink(np.array(pixels, dtype=np.float32)).tobytes()
+        assert ink.shape == (28, 28)
+        assert ink.dtype == np.float32
+
+
 @pytest.mark.parametrize(
     "pixels",
     [[0] * 783, [0] * 785, [[0] * 28] * 27, [300] + [0] * 783, [-1] + [0] * 783,
-     [float("nan")] + [0] * 783, ["a"] * 784, np.zeros((28, 28, 1))],
+     [float("nan")] + [0] * 783, [1e300] + [0] * 783, [None] * 784,
+     ["a"] * 784, np.zeros((28, 28, 1))],
 )
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # 1e300
 def test_pixels_to_ink_refuses_bad_input(pixels: object) -> None:
     with pytest.raises(InputError):
         pixels_to_ink(pixels)

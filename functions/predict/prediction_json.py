@@ -12,8 +12,10 @@ import json
 import numpy as np
 
 # "0,".."255," NUL-padded to 4 bytes: a row of levels becomes JSON by one take and one
-# replace in C (json.dumps of 784 ints costs 8x more, a str join 2x).
-_GREY_JSON = np.array([f"{level},".encode() for level in range(256)], dtype="S4")
+# translate deleting the pad, in C (json.dumps of 784 ints costs 8x more, a str join 2x;
+# bytes.replace of the NULs 8x more than translate: 13 us a row). Viewed as uint32, the
+# same bytes: NumPy takes 4-byte ints 3x quicker than 4-byte strings.
+_GREY_JSON = np.array([f"{level},".encode() for level in range(256)], dtype="S4").view(np.uint32)
 
 
 class PredictionEncoder:
@@ -31,8 +33,10 @@ class PredictionEncoder:
                 for digit, row, grey in zip(digits, rows.tolist(), grey_levels, strict=True)]
 
     def _prediction(self, digit: int, probabilities: list[float], grey_levels: bytes) -> bytes:
+        """The probabilities as repr writes them, which is what json.dumps writes for finite
+        floats (the model's are: ModelState.predict refuses others), in two thirds the time."""
         head = (f'{{"digit":{digit},"confidence":{probabilities[digit]!r},'
-                f'"probabilities":{json.dumps(probabilities, separators=(",", ":"))},'
+                f'"probabilities":[{",".join(map(repr, probabilities))}],'
                 f'"model":{self._model_json},"input":[')
         return head.encode() + grey_levels + b"]}"
 
@@ -49,4 +53,4 @@ def _grey_levels_json(images: np.ndarray) -> list[bytes]:
     """Each image's 784 grey levels (0..255, row-major), as JSON numbers joined by commas."""
     levels = np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
     table_rows = _GREY_JSON[levels.reshape(len(levels), -1)]
-    return [row.tobytes().replace(b"\0", b"")[:-1] for row in table_rows]  # no pad, last comma
+    return [row.tobytes().translate(None, b"\0")[:-1] for row in table_rows]  # no pad, last comma
