@@ -37,8 +37,7 @@ def multiply_adds(network: Network) -> int:
     (height, width), total = IMAGE_SHAPE, 0
     for layer in network.layers:
         if isinstance(layer, Conv2D):
-            height += 2 * layer.pad - layer.k + 1
-            width += 2 * layer.pad - layer.k + 1
+            height, width = layer.output_size(height, width)
             total += height * width * layer.params["W"].size
         elif isinstance(layer, MaxPool2):
             height, width = height // 2, width // 2
