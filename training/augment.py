@@ -7,16 +7,12 @@ for a share of the batch, a smooth elastic displacement field (Simard et al.
 also gets its strokes thickened (grey dilation) or thinned (grey erosion).
 Each image's peak is then stretched to 1, as `normalize_digit` does.
 
-Re-normalising (`renormalize=True`: the distorted digits go back through
-`digitnet.preprocess.normalize_batch`, so training sees exactly what inference
-sees) measured better, same seed, 5-epoch `mlp`: MNIST test 98.10% -> 98.46%,
-canvas-style set 95.74% -> 96.49% (every subgroup up), for ~4 s more per
-55k epoch. The shipped CNN's recipe (`training.recipes`) turns it on; the
-dataclass default stays off so that other recipes keep their recorded results.
-Those were comparisons on the test set and on canvas drawings of test digits:
-having chosen on them (and on more, training/README.md), the shipped model's test figures are
-optimistic (training/README.md, model card). A clean comparison uses the validation split and
-`python -m training.canvas_eval --model DIR --digits val`.
+Re-normalising (`renormalize=True`) sends the distorted digits back through
+`digitnet.preprocess.normalize_batch`, so training sees exactly what inference sees,
+for ~4 s more per 55k epoch; it scored better (training/README.md, "The test figures
+are optimistic", has the figures and why they flatter). The shipped CNN's recipe
+(`training.recipes`) turns it on; the dataclass default stays off so that other recipes
+keep their recorded results.
 """
 
 from __future__ import annotations
