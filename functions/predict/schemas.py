@@ -20,12 +20,9 @@ MAX_IMAGE_BYTES = 1_000_000  # decoded image file size
 MAX_IMAGE_PIXELS = MAX_PIXELS  # preprocessing's limit, the API's too
 MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)  # "4096x4096" in the docs
 # All of a batch's images together (128 of 512x512, 32 of 1024x1024, 2 of 4096x4096; 256
-# canvas drawings of 280x280 fit): reading them is the cost, inside the function's 10 s
-# timeout. An image up to 1024 px is read whole at its size (larger ones are reduced first).
-# At twice this budget a security review's 256 small PNGs of a ruled 512x512 page on a
-# table took 5.8-6.6 s of CPU here (64 of 1024 px, 5.8 s), too near the timeout on a slower
-# CPU; at this one the costliest found take 3.5 s (128 such 512 px pages; 32 of 1024 px
-# 2.7 s, 2 of 4096 px 1.7 s).
+# canvas drawings of 280x280 fit): reading them is the cost, and it must stay well inside
+# the function's 10 s timeout on a slower CPU. The costliest batch found takes 3.5 s of CPU
+# here, at twice this budget 5.8-6.6 s (README.md, "Errors and limits").
 MAX_BATCH_PIXELS = 2 * MAX_IMAGE_PIXELS
 MAX_BODY_BYTES = 6 * 1024 * 1024  # AWS Lambda's synchronous payload limit
 
