@@ -29,13 +29,10 @@ FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
 # Pillow names a JPEG that carries more pictures (a camera's preview, a phone's HDR
 # frame) "MPO": a still photo, read as its first, main picture.
 JPEGS = frozenset({"JPEG", "MPO"})
-# A progressive JPEG is decoded scan by scan, each over the whole picture: one 368-byte scan
-# repeated 2,523 times in a 4096x4096 JPEG of under 1,000,000 bytes took 18 s to decode, a
-# plain one 0.07 s. libjpeg's progressive scripts write 6 scans (grey), 10 (colour) or 18
-# (CMYK). At this limit the costliest scan of a 4096x4096 CMYK JPEG, repeated, took 0.35 s
-# to decode here and a batch of 16 such images 6.0 s (a batch now holds at most the API's
-# MAX_BATCH_PIXELS); at 64, 0.7 s and 12.5 s, over the function's 10 s timeout; at 100,
-# 1.3 s and 16.7 s.
+# A progressive JPEG is decoded scan by scan, each over the whole picture: 2,523 scans in a
+# 4096x4096 JPEG of under 1,000,000 bytes took 18 s to decode, a plain one 0.07 s. libjpeg's
+# progressive scripts write 6 scans (grey), 10 (colour) or 18 (CMYK); at this limit the
+# costliest 4096x4096 JPEG takes 0.35 s to decode (0.7 s at 64 scans).
 MAX_JPEG_SCANS = 32
 # EXIF read for the picture's orientation at most: a JPEG's APP1 segment holds no more, and
 # Pillow reads every tag (65,000 tags in a 786 KB WebP: 0.6 s; a JPEG's 5,400: 37 ms).
