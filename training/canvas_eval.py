@@ -237,25 +237,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     model = load_model(args.model)  # first: a wrong --model fails before the set is built
     base = load_model(args.baseline) if args.baseline else None
-    images, labels, origins, digits = _digits(args, model.manifest)
-    if args.mnist_count > len(labels):
-        print(f"--mnist-count {args.mnist_count}: there are {len(labels)} of these digits; "
-              "all are drawn", file=sys.stderr)
-    print("building the canvas set...", file=sys.stderr, flush=True)  # ~20 s for the default
-    start = time.perf_counter()
-    samples = build_canvas_set(images, labels, seed=args.seed, mnist_count=args.mnist_count,
-                               font_variants=args.font_variants, origins=origins)
-    mishaps = build_mishap_set(images, labels, seed=args.seed, count=args.mishaps,
-                               origins=origins) if args.mishaps else []
-    print(f"canvas set: {len(samples)} digits" + (f" and {len(mishaps)} mishaps" if mishaps
-                                                  else "")
-          + f" (seed {args.seed}, {digits}) built in {time.perf_counter() - start:.1f} s")
-    samples += mishaps
+    samples, mishap_count, digits = _build_samples(args, model.manifest)
     if args.save_pngs:
-        args.save_pngs.mkdir(parents=True, exist_ok=True)
-        for i, s in enumerate(samples):
-            name = f"{i:05d}-{s.label}-{s.source}-{s.style.replace('/', '-')}.png"
-            (args.save_pngs / name).write_bytes(s.png)
+        _save_pngs(samples, args.save_pngs)
     accuracy, probabilities, refused = scores(samples, model.network)
     columns = {f"{model.name} (product)": accuracy}
     if base is not None:
@@ -268,10 +252,39 @@ def _run(args: argparse.Namespace) -> int:
           f"{timing['png']:.2f} ms (decode_image + normalize_digit), 784-pixel list "
           f"{timing['pixels']:.3f} ms (pixels_to_ink + normalize_digit)")
     if args.json:
-        figures = {"seed": args.seed, "digits": digits, "count": len(samples) - len(mishaps),
-                   "mishaps": len(mishaps), "accuracy": columns, "preprocess_ms_median": timing}
+        figures = {"seed": args.seed, "digits": digits, "count": len(samples) - mishap_count,
+                   "mishaps": mishap_count, "accuracy": columns, "preprocess_ms_median": timing}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
+
+
+def _build_samples(args: argparse.Namespace, manifest: dict[str, Any]
+                   ) -> tuple[list[CanvasDigit], int, str]:
+    """The canvas set, then any mishaps (--mishaps), as one list; how many mishaps it ends
+    with; and the name of the digits drawn. Says on stderr that it is building (~20 s for
+    the default set), and how long it took."""
+    images, labels, origins, digits = _digits(args, manifest)
+    if args.mnist_count > len(labels):
+        print(f"--mnist-count {args.mnist_count}: there are {len(labels)} of these digits; "
+              "all are drawn", file=sys.stderr)
+    print("building the canvas set...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    samples = build_canvas_set(images, labels, seed=args.seed, mnist_count=args.mnist_count,
+                               font_variants=args.font_variants, origins=origins)
+    mishaps = build_mishap_set(images, labels, seed=args.seed, count=args.mishaps,
+                               origins=origins) if args.mishaps else []
+    print(f"canvas set: {len(samples)} digits" + (f" and {len(mishaps)} mishaps" if mishaps
+                                                  else "")
+          + f" (seed {args.seed}, {digits}) built in {time.perf_counter() - start:.1f} s")
+    return samples + mishaps, len(mishaps), digits
+
+
+def _save_pngs(samples: list[CanvasDigit], folder: Path) -> None:
+    """Every drawing's PNG, named by its index, label, source and style (--save-pngs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, s in enumerate(samples):
+        name = f"{i:05d}-{s.label}-{s.source}-{s.style.replace('/', '-')}.png"
+        (folder / name).write_bytes(s.png)
 
 
 if __name__ == "__main__":
