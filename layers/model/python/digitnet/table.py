@@ -67,10 +67,9 @@ INK_SAMPLES = 4096  # dark pixels read at most (a bold digit on a 1024 px page h
 def without_table(image: Image.Image) -> Image.Image:
     """The image cropped to its page, what is left of the table painted in the page's
     colour; any image that is not a page on a table (most: a canvas, a scan, a page filling
-    the photo) as it is, at the cost of a thumbnail: 0.2-0.3 ms on an opaque 280x280 RGB
-    PNG, about 0.5 ms on an RGBA one or with a bold dark digit, up to 2 ms with a bold
-    light digit on dark (6 ms at 1024 px), none on a see-through canvas. decode_image
-    hands over images of at most 1024 px a side."""
+    the photo) as it is, at the cost of a thumbnail, and none on a see-through canvas
+    (layers/model/README.md gives the timings). decode_image hands over images of at
+    most 1024 px a side."""
     bands = _opaque_bands(image)
     if bands is None:
         return image
