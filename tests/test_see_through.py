@@ -113,3 +113,21 @@ def test_blank_opaque_paper_with_a_large_see_through_hole_is_still_empty(
     ImageDraw.Draw(image).rectangle((0, 0, 130, SIDE), fill=(0, 0, 0, 0))
     with pytest.raises(EmptyDrawingError):
         normalize_digit(decode_image(encode(image)))
+
+
+
+@pytest.mark.parametrize("size", [(2100, 4), (4, 2100)], ids=["wide", "tall"])
+def test_a_border_more_opaque_than_any_pixel_once_reduced_is_read_by_its_alpha(
+        size: tuple[int, int]) -> None:
+    """See-through, with a 1 px border of alpha 200: the ring's alpha, read before the
+    image is reduced to 1024 px, is over every pixel's after (the border averaged with the
+    inside), so no pixel is as opaque as the ring. That raised IndexError (a 500); the
+    border is read by its alpha, as unreduced: its ends are ink, nothing between."""
+    alpha = np.zeros(size[::-1], np.uint8)
+    alpha[[0, -1]] = alpha[:, [0, -1]] = 200
+    image = Image.fromarray(np.dstack((np.zeros((*size[::-1], 3), np.uint8), alpha)))
+    ink = decode_image(encode(image), whole=True)
+    ink = ink if size[0] > size[1] else ink.T
+    assert ink.shape == (2, 1024)
+    assert ink[:, [0, -1]].min() > 0.25
+    assert ink[:, 1:-1].max() == 0.0
