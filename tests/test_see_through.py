@@ -115,7 +115,6 @@ def test_blank_opaque_paper_with_a_large_see_through_hole_is_still_empty(
         normalize_digit(decode_image(encode(image)))
 
 
-
 @pytest.mark.parametrize("size", [(2100, 4), (4, 2100)], ids=["wide", "tall"])
 def test_a_border_more_opaque_than_any_pixel_once_reduced_is_read_by_its_alpha(
         size: tuple[int, int]) -> None:
