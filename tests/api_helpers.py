@@ -74,27 +74,30 @@ import app
 from tools.lambda_fakes import LambdaContext
 for name in sys.argv[1:]:
     r = app.handler(json.load(open(name)), LambdaContext())
-    print("RESULT", r["statusCode"], r["body"])
+    print("RESULT", json.dumps([r["statusCode"], r["body"]]))  # one line, whatever the body
 """
 
 
-def run_fresh(model_dir: Path, *names: str,
-              env: dict[str, str] | None = None) -> tuple[list[tuple[int, Any]], list[dict]]:
-    """The events through a fresh interpreter's handler (the app loads its model at import,
-    as on a cold start): (status, answer)s and the JSON records it wrote to stdout (its
-    CloudWatch log stream): Powertools logs and EMF, metrics on unless `env` says."""
+def run_fresh(model_dir: Path, *events: str | Path, env: dict[str, str] | None = None,
+              raw: bool = False) -> tuple[list[tuple[int, Any]], list[dict]]:
+    """The events (a sample event's name, or an event file) through a fresh interpreter's
+    handler (the app loads its model at import, as on a cold start): (status, answer)s,
+    each answer parsed from JSON unless `raw` (the docs page is HTML), and the JSON records
+    it wrote to stdout (its CloudWatch log stream): Powertools logs and EMF, metrics on
+    unless `env` says."""
     base = {**os.environ, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "INFO",
             "PYTHONPATH": str(FUNCTION_DIR)}
     base.pop("POWERTOOLS_METRICS_DISABLED", None)
     env = {**base, **(env or {})}
-    events = [str(EVENTS_DIR / f"{n}.json") for n in names]
-    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, *events], env=env, cwd=ROOT,
+    paths = [str(EVENTS_DIR / f"{e}.json" if isinstance(e, str) else e) for e in events]
+    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, *paths], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    results = [line.split(" ", 2)[1:] for line in lines if line.startswith("RESULT ")]
+    results = [json.loads(line.removeprefix("RESULT ")) for line in lines
+               if line.startswith("RESULT ")]
     records = [json.loads(line) for line in lines if line.startswith("{")]
-    return [(int(s), json.loads(b)) for s, b in results], records
+    return [(status, body if raw else json.loads(body)) for status, body in results], records
 
 
 def copy_model(tmp_path: Path) -> Path:

@@ -135,16 +135,6 @@ def test_handler_runs_no_lifespan_and_loads_no_model_per_invocation(monkeypatch)
         assert status == 200, (name, body)
 
 
-STAGE_SCRIPT = """
-import json, sys
-import app
-from tools.lambda_fakes import LambdaContext
-for name in sys.argv[1:]:
-    r = app.handler(json.load(open(name)), LambdaContext())
-    print(json.dumps([r["statusCode"], r["body"]]))
-"""
-
-
 def test_the_exported_handler_serves_a_named_stage_from_api_root_path(tmp_path):
     """Kludex/mangum#147: the handler Lambda runs, not one a test builds, must pass
     API_ROOT_PATH to Mangum (routes) and to the app (the docs page's schema link)."""
@@ -155,12 +145,7 @@ def test_the_exported_handler_serves_a_named_stage_from_api_root_path(tmp_path):
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
         events.append(tmp_path / f"{name}.json")
         events[-1].write_text(json.dumps(event))
-    env = {**os.environ, "PYTHONPATH": str(FUNCTION_DIR), "MODEL_DIR": str(SHIPPED_MODEL),
-           "API_ROOT_PATH": "/prod/"}
-    done = subprocess.run([sys.executable, "-c", STAGE_SCRIPT, *map(str, events)], env=env,
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("[")]
+    answers, _ = run_fresh(SHIPPED_MODEL, *events, env={"API_ROOT_PATH": "/prod/"}, raw=True)
     assert [status for status, _ in answers] == [200, 200, 200], answers
     (_, health), (_, docs), (_, schema) = answers
     assert json.loads(health)["ok"] is True
