@@ -8,7 +8,6 @@ build` finishes it (tools/post_build.py), so the tests run what is deployed.
 from __future__ import annotations
 
 import atexit
-import base64
 import functools
 import json
 import os
@@ -103,7 +102,7 @@ def image_kind_events(folder: Path) -> list[Path]:
     JPEG, WebP and GIF drawing, a shaded photo, a page on a table, and a batch of them all.
     They take code a see-through canvas never reaches (the photo and page code's float
     medians import numpy.ma; each format its own Pillow codec), which a trimmed build must keep."""
-    from api_helpers import SEVEN, drawn_digit, load_event
+    from api_helpers import SEVEN, b64, drawn_digit, load_event
     from test_page_on_table import TABLES, page_on_table
     from test_preprocess_photos import photo
 
@@ -111,7 +110,7 @@ def image_kind_events(folder: Path) -> list[Path]:
                                                                        "GIF")}
     images["shaded-photo"] = photo(SEVEN, grad=60)
     images["page-on-a-table"] = page_on_table(SEVEN, TABLES["wood"])[0]
-    items = [{"image": base64.b64encode(data).decode()} for data in images.values()]
+    items = [{"image": b64(data)} for data in images.values()]
     single, batch = load_event("v2-predict-pixels"), load_event("v2-predict-batch")
     bodies = {f"image-{kind}": item for kind, item in zip(images, items, strict=True)}
     events = []

@@ -11,11 +11,10 @@ Pixels come from a NumPy generator seeded by hypothesis: quick to draw, reproduc
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
-from api_helpers import ONE, SEVEN, ZERO
+from api_helpers import ONE, SEVEN, ZERO, encode
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
@@ -199,11 +198,10 @@ def paint(size: tuple[int, int], recipe: dict[str, Any]) -> Image.Image:
     image = _background(recipe["background"], size, a, b, rng)
     if recipe["page"]:
         image = _page_on_table(image, rng)
-    ink_mask = Image.new("L", size, 0)
+    ink_mask = Image.new("L", size, 0)  # the digit's strokes: its ink, and a canvas's alpha
     if recipe["digit"]:
-        _digit(ImageDraw.Draw(image), recipe["digit"], size, recipe["ink"], rng)
-        _digit(ImageDraw.Draw(ink_mask), recipe["digit"], size, 255,
-               np.random.default_rng(recipe["seed"]))
+        _digit(ImageDraw.Draw(ink_mask), recipe["digit"], size, 255, rng)
+        image.paste(recipe["ink"], mask=ink_mask)
     if recipe["border"]:
         _border(image, recipe["border"], rng)
     alpha = _alpha(recipe, size, ink_mask, rng)
@@ -280,6 +278,4 @@ def valid_images(draw: st.DrawFn) -> tuple[dict[str, Any], bytes]:
     recipe["orientation"] = orientation
     rng = np.random.default_rng(recipe["seed"] + 1)
     image, mode_options = in_mode(paint(size, recipe), mode, rng)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options, **mode_options)
-    return recipe, buffer.getvalue()
+    return recipe, encode(image, fmt, **options, **mode_options)
