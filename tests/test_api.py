@@ -330,6 +330,8 @@ CASES = {
     "a lone speck": ({"pixels": [0] * 400 + [200] + [0] * 383}, ["body", "pixels"], "no_digit"),
     "not base64": ({"image": "not base64!"}, ["body", "image"], "invalid_base64"),
     "base64 with a stray *": ({"image": "iVBORw0K\nGg*o"}, ["body", "image"], "invalid_base64"),
+    "an image's base64 with a stray *": ({"image": "*" + b64(png((28, 28)))}, ["body", "image"],
+                                         "invalid_base64"),
     "not an image": ({"image": b64(b"hello, world")}, ["body", "image"], "image_decode"),
     "unsupported format": ({"image": b64(_bmp := b"BM" + bytes(64))}, ["body", "image"],
                            "image_decode"),
@@ -388,6 +390,15 @@ def test_pixels_refused_say_the_likely_mistake(client, pixels, normalize, kind, 
 
 def test_blank_pixels_get_no_hint(client):
     r = client.post("/predict", json={"pixels": [0] * 784})
+    assert r.json()["detail"][0]["msg"] == "the drawing is empty: no ink found"
+
+
+def test_faint_pixels_over_1_get_no_hint_to_scale_them(client):
+    """The 0..1 hint is for levels all 1 or less: faint levels up to 2 are refused as
+    blank, without telling the client they are all 1 or less."""
+    faint = (SEVEN_LEVELS * 2 / 255).tolist()  # levels 0..2
+    r = client.post("/predict", json={"pixels": faint})
+    assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["msg"] == "the drawing is empty: no ink found"
 
 
@@ -578,6 +589,33 @@ def test_a_body_of_exactly_6_mib_is_read_not_refused(client):
     r = client.post("/predict", content=streamed, headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text[:200]
     assert_prediction(r.json(), 7)
+
+
+def test_an_oversized_base64_text_is_refused_before_it_is_decoded(client, monkeypatch):
+    """Base64 longer than an image of MAX_IMAGE_BYTES can be (white space apart) is a 413
+    from its length alone: up to 6 MiB of text is not decoded only to be refused."""
+    import inputs
+    from schemas import MAX_IMAGE_BYTES
+
+    decoded = []
+    decode = inputs._decoded_base64
+    monkeypatch.setattr(inputs, "_decoded_base64",
+                        lambda text, loc: decoded.append(len(text)) or decode(text, loc))
+    for text in (b64(bytes(MAX_IMAGE_BYTES + 3)), spaced(bytes(MAX_IMAGE_BYTES + 3)).decode()):
+        r = client.post("/predict", json={"image": text})
+        assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")
+    assert decoded == []
+    r = client.post("/predict", json={"image": b64(bytes(MAX_IMAGE_BYTES))})  # at the limit
+    assert r.json()["detail"][0]["type"] == "image_decode"
+    assert decoded == [len(b64(bytes(MAX_IMAGE_BYTES)))]
+
+
+@pytest.mark.parametrize("image", ["", "data:image/png;base64,"], ids=["raw", "data URL"])
+def test_an_empty_image_is_422_saying_so(client, image):
+    r = client.post("/predict", json={"image": image})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [{"loc": ["body", "image"], "msg": "image is empty",
+                                   "type": "image_decode"}]
 
 
 def test_batch_matches_single_calls(client):
