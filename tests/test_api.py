@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import itertools
@@ -774,6 +775,31 @@ def test_unexpected_error_is_500_without_trace(client, monkeypatch):
     assert r.json() == {"detail": "Internal server error"}
     assert "secret" not in r.text
     assert "Traceback" not in r.text
+
+
+def test_an_error_after_the_answer_started_is_raised_not_answered_again():
+    """Once the status line is sent, a 500 cannot follow: the error is logged and raised
+    (the server cuts the connection), and nothing more is sent."""
+    from api_errors import UnexpectedErrorMiddleware
+
+    async def answer_then_fail(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("after the status line")
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    sent, logged = [], []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/predict"}
+    middleware = UnexpectedErrorMiddleware(answer_then_fail, on_error=logged.append)
+    with pytest.raises(RuntimeError, match="after the status line"):
+        asyncio.run(middleware(scope, receive, send))
+    assert logged == [scope]
+    assert [m["type"] for m in sent] == ["http.response.start"]
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
