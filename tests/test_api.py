@@ -726,6 +726,22 @@ def test_openapi_documents_requests_and_responses(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_documents_the_answers_ranges(client):
+    """The answer is written as JSON text, not through the Prediction model: its schema is
+    what a client generated from /openapi.json checks answers against, so it must state
+    the ranges the answers keep (digit 0..9, ten probabilities, 784 levels 0..255)."""
+    answer = client.get("/openapi.json").json()["components"]["schemas"]["Prediction"]
+    fields = answer["properties"]
+    assert (fields["digit"]["minimum"], fields["digit"]["maximum"]) == (0, 9)
+    assert (fields["confidence"]["minimum"], fields["confidence"]["maximum"]) == (0, 1)
+    probabilities, levels = fields["probabilities"], fields["input"]
+    assert (probabilities["minItems"], probabilities["maxItems"]) == (10, 10)
+    assert (probabilities["items"]["minimum"], probabilities["items"]["maximum"]) == (0, 1)
+    assert (levels["minItems"], levels["maxItems"]) == (784, 784)
+    assert (levels["items"]["minimum"], levels["items"]["maximum"]) == (0, 255)
+    assert set(answer["required"]) == {"digit", "confidence", "probabilities", "model", "input"}
+
+
 def test_openapi_describes_every_operation(client):
     """/docs shows what each route is for, not just its name."""
     paths = client.get("/openapi.json").json()["paths"]
