@@ -544,7 +544,11 @@ def test_an_unknown_fields_name_is_echoed_whole_up_to_64_characters(client, leng
     ("/predict/batch", {"items": [{"Image": "abc"}]}, ["body", "items", 0, "Image"],
      "did you mean 'image'?"),
     ("/predict/batch", {"items": [{"items": []}]}, ["body", "items", 0, "items"], None),
-], ids=["typo", "batch-to-single", "single-to-batch", "typo-in-item", "no-guess"])
+    ("/predict", {"pixels": [0] * 784, "normalise": False}, ["body", "normalise"],
+     "did you mean 'normalize'?"),
+    ("/predict", {"img": "abc"}, ["body", "img"], "did you mean 'image'?"),
+], ids=["typo", "batch-to-single", "single-to-batch", "typo-in-item", "no-guess",
+        "british-spelling", "abbreviated"])
 def test_an_unknown_field_names_the_one_meant(client, route, body, loc, hint):
     r = client.post(route, json=body)
     assert r.status_code == 422
