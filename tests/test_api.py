@@ -74,6 +74,21 @@ def test_head_health_is_503_without_a_model():
     assert (r.status_code, r.content) == (503, b"")
 
 
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_predictions_are_503_without_a_model(path):
+    """A batch too is told the model is unavailable (the kind of failure, no path), not
+    answered a 500 when the missing model is reached."""
+    from inference import ModelState
+
+    item = {"pixels": pixels_of(SEVEN)}
+    body = item if path == "/predict" else {"items": [item, item]}
+    with TestClient(app_module().create_app(ModelState(None, "OSError: gone"))) as c:
+        r = c.post(path, json=body)
+    assert r.status_code == 503, r.text
+    assert r.json() == {"detail": "model unavailable: the model could not be loaded (OSError); "
+                                  "the function's log says why"}
+
+
 def test_health_is_503_with_weights_that_answer_nan(tmp_path):
     """One NaN weight, its checksum re-computed by whoever wrote it: /health said ok while
     every /predict was a 500 (the probabilities are not finite)."""
