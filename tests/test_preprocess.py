@@ -970,10 +970,27 @@ def test_off_centre_28x28_is_recentred(reference: np.ndarray) -> None:
     assert_close(normalize_digit(shifted), reference, mad=0.01, corr=0.98)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(10), np.zeros((2, 3, 4)), np.full((5, 5), np.nan)])
-def test_normalize_digit_refuses_bad_arrays(bad: np.ndarray) -> None:
-    with pytest.raises(InputError):
+@pytest.mark.parametrize(("bad", "words"), [
+    (np.zeros(10), "2-D ink map"), (np.zeros((2, 3, 4)), "2-D ink map"),
+    (np.ones(10), "2-D ink map"), (np.zeros((0, 28)), "2-D ink map"),
+    (np.full((5, 5), np.nan), "NaN or infinite"),
+])
+def test_normalize_digit_refuses_bad_arrays(bad: np.ndarray, words: str) -> None:
+    """Refused for what they are, not as blank drawings (EmptyDrawingError is an
+    InputError too, and all zeros would be one)."""
+    with pytest.raises(InputError, match=words):
         normalize_digit(bad)
+
+
+@pytest.mark.parametrize(("gain", "offset"), [(1.6, 0.0), (1.0, -0.3), (1.6, -0.3)],
+                         ids=["over 1", "under 0", "both"])
+def test_ink_out_of_range_is_read_as_clipped(reference: np.ndarray, gain: float,
+                                            offset: float) -> None:
+    """An ink map past [0, 1] (an interpolation's overshoot) is read as clipped to it."""
+    strayed = reference * gain + offset
+    assert strayed.min() < 0 or strayed.max() > 1
+    np.testing.assert_array_equal(normalize_digit(strayed),
+                                  normalize_digit(np.clip(strayed, 0, 1)))
 
 
 def test_normalize_batch_matches_single_and_keeps_blanks_blank(reference: np.ndarray) -> None:
