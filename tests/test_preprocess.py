@@ -421,6 +421,17 @@ def test_a_solid_blob_is_no_digit(shape: str) -> None:
         digit(canvas)
 
 
+def test_a_solid_blob_with_a_tail_is_no_digit() -> None:
+    """A blob is found wherever it lies in the crop, not only in its top left corner: here
+    a stroke dragged from it up to the left starts the crop 40 px before it."""
+    canvas = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle([(60, 60), (250, 250)], fill=0)
+    draw.line([(20, 20), (70, 70)], fill=0, width=12)
+    with pytest.raises(NoDigitError, match="solid blob"):
+        digit(canvas)
+
+
 @pytest.mark.parametrize("box", [(0, 146, 279, 279),  # the lower half painted over: a 0
                                  (40, 100, 240, 180),  # a bar: a 7 at 0.81
                                  (30, 135, 250, 145)])  # a dash
@@ -991,6 +1002,12 @@ def test_ink_out_of_range_is_read_as_clipped(reference: np.ndarray, gain: float,
     assert strayed.min() < 0 or strayed.max() > 1
     np.testing.assert_array_equal(normalize_digit(strayed),
                                   normalize_digit(np.clip(strayed, 0, 1)))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((28, 28)), np.zeros((1, 1, 28, 28))])
+def test_normalize_batch_refuses_what_is_no_stack_of_images(bad: np.ndarray) -> None:
+    with pytest.raises(InputError, match=r"expected \(N, H, W\) images"):
+        normalize_batch(bad)
 
 
 def test_normalize_batch_matches_single_and_keeps_blanks_blank(reference: np.ndarray) -> None:
