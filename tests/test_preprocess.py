@@ -433,6 +433,7 @@ def test_a_solid_blob_with_a_tail_is_no_digit() -> None:
 
 
 @pytest.mark.parametrize("box", [(0, 146, 279, 279),  # the lower half painted over: a 0
+                                 (50, 90, 199, 189),  # 150x100: exactly BAR_ASPECT
                                  (40, 100, 240, 180),  # a bar: a 7 at 0.81
                                  (30, 135, 250, 145)])  # a dash
 def test_a_solid_bar_wider_than_high_is_no_digit(box: tuple[int, int, int, int]) -> None:
@@ -765,6 +766,16 @@ def test_mnist_digits_as_they_are_are_taken_and_inverted_ones_refused(mnist_dir:
     for image in 1 - images[:1000]:
         with pytest.raises(NoDigitError, match="no background"):
             check_as_is(image)
+
+
+@pytest.mark.parametrize("paper", [0.4, 1.0])
+def test_dark_ink_on_grey_paper_has_no_background_as_it_is(paper: float) -> None:
+    """Clear ink is read against the map's own peak: dark strokes on paper at 0.4 (a
+    low-contrast dark-on-light picture) are all ink too, as on white."""
+    ink = np.full((28, 28), paper, np.float32)
+    ink[6:22, 12:16] = 0
+    with pytest.raises(NoDigitError, match="no background"):
+        check_as_is(ink)
 
 
 @pytest.mark.parametrize(("grey", "empty"), [(20, True), (30, False)])
