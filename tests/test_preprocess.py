@@ -504,6 +504,15 @@ def test_a_bold_digit_cropped_tight_is_read() -> None:
     assert normalize_digit(ink).max() == pytest.approx(1.0)
 
 
+def test_a_one_pixel_wide_stroke_stays_one_pixel_wide() -> None:
+    """A 1 drawn as one column of pixels 20 long is scaled by 1: not widened to two."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[4:24, 10] = 1.0
+    out = normalize_digit(ink)
+    assert np.count_nonzero(out.any(axis=0)) == 1
+    assert np.count_nonzero(out.any(axis=1)) == 20
+
+
 def test_two_specks_apart_span_a_box() -> None:
     ink = np.zeros((28, 28), np.float32)
     ink[5, 5] = ink[20, 9] = 1.0
