@@ -505,12 +505,27 @@ def test_a_bold_digit_cropped_tight_is_read() -> None:
 
 
 def test_a_one_pixel_wide_stroke_stays_one_pixel_wide() -> None:
-    """A 1 drawn as one column of pixels 20 long is scaled by 1: not widened to two."""
+    """A 1 drawn as one column of pixels 20 long is scaled by 1: not widened to two; nor
+    is a row thickened (training's distorted digits can be one, not refused as a bar)."""
     ink = np.zeros((28, 28), np.float32)
     ink[4:24, 10] = 1.0
+    for out in (normalize_digit(ink), normalize_digit(ink.T, strict=False).T):
+        assert np.count_nonzero(out.any(axis=0)) == 1
+        assert np.count_nonzero(out.any(axis=1)) == 20
+
+
+@pytest.mark.parametrize("turn", [False, True], ids=["heavy foot", "heavy right side"])
+def test_a_digit_heavy_on_one_side_is_moved_to_the_edge_not_cut(turn: bool) -> None:
+    """The centre of mass would go past the field's edge: the digit stops at the edge,
+    whole, rather than cut or kept a pixel short of it."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[4:19, 10] = 1.0  # a stem, then a heavy foot
+    ink[19:24, 4:24] = 1.0
+    ink = ink.T if turn else ink
     out = normalize_digit(ink)
-    assert np.count_nonzero(out.any(axis=0)) == 1
-    assert np.count_nonzero(out.any(axis=1)) == 20
+    out = out.T if turn else out
+    assert out[0].any()  # the stem's top on the first row
+    assert np.count_nonzero(out) == np.count_nonzero(ink)
 
 
 def test_two_specks_apart_span_a_box() -> None:
@@ -979,7 +994,8 @@ def test_a_list_of_pixels_reads_as_numpy_reads_them() -> None:
 
 @pytest.mark.parametrize(
     "pixels",
-    [[0] * 783, [0] * 785, [[0] * 28] * 27, [300] + [0] * 783, [-1] + [0] * 783,
+    [[0] * 783, [0] * 785, [[0] * 28] * 27, [300] + [0] * 783, [256] + [0] * 783,
+     [-1] + [0] * 783,
      [float("nan")] + [0] * 783, [1e300] + [0] * 783, [None] * 784,
      ["a"] * 784, np.zeros((28, 28, 1))],
 )
