@@ -458,6 +458,8 @@ SEVEN_PNG = drawn_digit(SEVEN)
      'the body is a PNG file, not JSON: send {"image": "<the file in base64>"}'),
     ({"content": SEVEN_PNG, "headers": {"content-type": "application/octet-stream"}},
      "the body is a PNG file"),
+    ({"content": drawn_digit(SEVEN, fmt="WEBP"),
+      "headers": {"content-type": "application/octet-stream"}}, "the body is a WebP file"),
     ({"content": b"\0\1", "headers": {"content-type": "image/heic"}},
      "the body is an image file"),
     ({"files": {"file": ("seven.png", SEVEN_PNG, "image/png")}},
@@ -480,9 +482,9 @@ SEVEN_PNG = drawn_digit(SEVEN)
      "the body is UTF-16 text (Windows PowerShell 5.1's Out-File and > write it): send it as "
      "UTF-8"),
     ({"content": b"\xfe\xff" + '{"pixels": [0]}'.encode("utf-16-be")}, "the body is UTF-16 text"),
-], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data=",
-        "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli", "8,000-character encoding",
-        "UTF-16", "UTF-16 big-endian"])
+], ids=["curl --data-binary @a.png", "as octet-stream", "a WebP as octet-stream", "image/heic",
+        "files=", "data=", "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli",
+        "8,000-character encoding", "UTF-16", "UTF-16 big-endian"])
 @pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
 def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hint):
     """An image file posted as it is, or a form, is the usual first try: the 422 says so."""
