@@ -333,6 +333,16 @@ def test_progressive_jpeg_with_an_exif_thumbnail_decodes(reference: np.ndarray,
     assert_close(normalize_digit(decode_image(data)), reference, mad=0.02, corr=0.97)
 
 
+def test_too_many_scans_after_an_exif_thumbnail_are_refused() -> None:
+    """Each segment is skipped by its length, so the thumbnail's own end-of-image inside
+    APP1 does not end the count: a thumbnail cannot hide the picture's scans."""
+    thumbnail = progressive_jpeg(draw_digit().resize((40, 40)))
+    data = progressive_jpeg(draw_digit(mode="RGB"), scans=MAX_JPEG_SCANS + 1,
+                            thumbnail=thumbnail)
+    with pytest.raises(ImageTooLargeError, match=f"has {MAX_JPEG_SCANS + 1} progressive scans"):
+        image_pixels(data)
+
+
 def test_multi_picture_jpeg_counts_the_scans_of_its_main_picture(reference: np.ndarray) -> None:
     """An MPO's other pictures follow the first one's end-of-image marker: only the first
     is decoded, so only its scans count."""
