@@ -18,7 +18,7 @@ from digitnet.errors import (
     InputError,
     NoDigitError,
 )
-from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS, decode_image, image_pixels
+from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS, _eight_bits, decode_image, image_pixels
 from digitnet.preprocess import (
     BBOX_REL,
     PREPROCESS_VERSION,
@@ -382,6 +382,14 @@ def test_sixteen_bit_png_reads_as_its_eight_bit_version_without_a_float_copy() -
         tracemalloc.stop()
     assert peak < 8 * 4096 * 4096, f"{peak / 2**20:.0f} MB"
     np.testing.assert_allclose(ink, decode_image(eight), rtol=0, atol=1 / 255)
+
+
+def test_sixteen_bit_levels_become_eight_bit_ones_by_257() -> None:
+    """v // 257: 65535 is 255 and 257 * k is k, as 255 * v / 65535 truncates."""
+    values = np.array([[0, 256, 257, 32896, 65278, 65535]], np.uint16)
+    image = Image.fromarray(values)
+    assert image.mode == "I;16"
+    assert np.asarray(_eight_bits(image)).tolist() == [[0, 0, 1, 128, 254, 255]]
 
 
 def test_jpeg_noise_does_not_move_the_box(reference: np.ndarray) -> None:
