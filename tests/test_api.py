@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import itertools
@@ -71,6 +72,21 @@ def test_head_health_is_503_without_a_model():
     with TestClient(app_module().create_app(ModelState(None, "OSError: gone"))) as c:
         r = c.head("/health")
     assert (r.status_code, r.content) == (503, b"")
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_predictions_are_503_without_a_model(path):
+    """A batch too is told the model is unavailable (the kind of failure, no path), not
+    answered a 500 when the missing model is reached."""
+    from inference import ModelState
+
+    item = {"pixels": pixels_of(SEVEN)}
+    body = item if path == "/predict" else {"items": [item, item]}
+    with TestClient(app_module().create_app(ModelState(None, "OSError: gone"))) as c:
+        r = c.post(path, json=body)
+    assert r.status_code == 503, r.text
+    assert r.json() == {"detail": "model unavailable: the model could not be loaded (OSError); "
+                                  "the function's log says why"}
 
 
 def test_health_is_503_with_weights_that_answer_nan(tmp_path):
@@ -330,6 +346,8 @@ CASES = {
     "a lone speck": ({"pixels": [0] * 400 + [200] + [0] * 383}, ["body", "pixels"], "no_digit"),
     "not base64": ({"image": "not base64!"}, ["body", "image"], "invalid_base64"),
     "base64 with a stray *": ({"image": "iVBORw0K\nGg*o"}, ["body", "image"], "invalid_base64"),
+    "an image's base64 with a stray *": ({"image": "*" + b64(png((28, 28)))}, ["body", "image"],
+                                         "invalid_base64"),
     "not an image": ({"image": b64(b"hello, world")}, ["body", "image"], "image_decode"),
     "unsupported format": ({"image": b64(_bmp := b"BM" + bytes(64))}, ["body", "image"],
                            "image_decode"),
@@ -391,6 +409,15 @@ def test_blank_pixels_get_no_hint(client):
     assert r.json()["detail"][0]["msg"] == "the drawing is empty: no ink found"
 
 
+def test_faint_pixels_over_1_get_no_hint_to_scale_them(client):
+    """The 0..1 hint is for levels all 1 or less: faint levels up to 2 are refused as
+    blank, without telling the client they are all 1 or less."""
+    faint = (SEVEN_LEVELS * 2 / 255).tolist()  # levels 0..2
+    r = client.post("/predict", json={"pixels": faint})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["msg"] == "the drawing is empty: no ink found"
+
+
 def test_rows_of_pixels_are_one_problem_saying_flatten(client):
     """numpy's .tolist() of a 28x28 image: one clear item, not 28 "not a number"."""
     rows = SEVEN_LEVELS.reshape(28, 28).tolist()
@@ -431,6 +458,8 @@ SEVEN_PNG = drawn_digit(SEVEN)
      'the body is a PNG file, not JSON: send {"image": "<the file in base64>"}'),
     ({"content": SEVEN_PNG, "headers": {"content-type": "application/octet-stream"}},
      "the body is a PNG file"),
+    ({"content": drawn_digit(SEVEN, fmt="WEBP"),
+      "headers": {"content-type": "application/octet-stream"}}, "the body is a WebP file"),
     ({"content": b"\0\1", "headers": {"content-type": "image/heic"}},
      "the body is an image file"),
     ({"files": {"file": ("seven.png", SEVEN_PNG, "image/png")}},
@@ -453,9 +482,9 @@ SEVEN_PNG = drawn_digit(SEVEN)
      "the body is UTF-16 text (Windows PowerShell 5.1's Out-File and > write it): send it as "
      "UTF-8"),
     ({"content": b"\xfe\xff" + '{"pixels": [0]}'.encode("utf-16-be")}, "the body is UTF-16 text"),
-], ids=["curl --data-binary @a.png", "as octet-stream", "image/heic", "files=", "data=",
-        "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli", "8,000-character encoding",
-        "UTF-16", "UTF-16 big-endian"])
+], ids=["curl --data-binary @a.png", "as octet-stream", "a WebP as octet-stream", "image/heic",
+        "files=", "data=", "curl -d @a.png", "empty", "gzip", "gzip unsaid", "brotli",
+        "8,000-character encoding", "UTF-16", "UTF-16 big-endian"])
 @pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
 def test_a_body_that_is_no_json_says_what_it_is(client, route, request_args, hint):
     """An image file posted as it is, or a form, is the usual first try: the 422 says so."""
@@ -492,14 +521,21 @@ def test_plain_bad_json_gets_no_guess(client, content_type):
         assert msg == "Invalid JSON: key must be a string at line 1 column 2", encoding
 
 
-def test_an_unknown_fields_huge_name_is_not_echoed_whole(client):
+def test_an_unknown_fields_huge_name_is_not_echoed_whole(client, monkeypatch):
     """A 4 MB name, escaped to 8 MB in the answer, passed Lambda's 6 MB response limit (a
     5xx, the alarms); guessing the field meant from it took a second."""
+    import validation_errors
+
+    guessed = []
+    monkeypatch.setattr(validation_errors.difflib, "get_close_matches",
+                        lambda word, *args, **kwargs: guessed.append(len(word)) or [])
     r = client.post("/predict", content=b'{"' + b"\\" * 2_000_000 + b'": 1}',
                     headers={"content-type": "application/json"})
     assert r.status_code == 422
     (problem,) = r.json()["detail"]
     assert problem["type"] == "extra_forbidden"
+    assert problem["msg"] == "Extra inputs are not permitted"
+    assert guessed == []  # no field meant is looked for
     assert problem["loc"] == ["body", "\\" * 63 + "\N{HORIZONTAL ELLIPSIS}"]
     assert len(r.content) < 1000
 
@@ -525,7 +561,11 @@ def test_an_unknown_fields_name_is_echoed_whole_up_to_64_characters(client, leng
     ("/predict/batch", {"items": [{"Image": "abc"}]}, ["body", "items", 0, "Image"],
      "did you mean 'image'?"),
     ("/predict/batch", {"items": [{"items": []}]}, ["body", "items", 0, "items"], None),
-], ids=["typo", "batch-to-single", "single-to-batch", "typo-in-item", "no-guess"])
+    ("/predict", {"pixels": [0] * 784, "normalise": False}, ["body", "normalise"],
+     "did you mean 'normalize'?"),
+    ("/predict", {"img": "abc"}, ["body", "img"], "did you mean 'image'?"),
+], ids=["typo", "batch-to-single", "single-to-batch", "typo-in-item", "no-guess",
+        "british-spelling", "abbreviated"])
 def test_an_unknown_field_names_the_one_meant(client, route, body, loc, hint):
     r = client.post(route, json=body)
     assert r.status_code == 422
@@ -578,6 +618,33 @@ def test_a_body_of_exactly_6_mib_is_read_not_refused(client):
     r = client.post("/predict", content=streamed, headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text[:200]
     assert_prediction(r.json(), 7)
+
+
+def test_an_oversized_base64_text_is_refused_before_it_is_decoded(client, monkeypatch):
+    """Base64 longer than an image of MAX_IMAGE_BYTES can be (white space apart) is a 413
+    from its length alone: up to 6 MiB of text is not decoded only to be refused."""
+    import inputs
+    from schemas import MAX_IMAGE_BYTES
+
+    decoded = []
+    decode = inputs._decoded_base64
+    monkeypatch.setattr(inputs, "_decoded_base64",
+                        lambda text, loc: decoded.append(len(text)) or decode(text, loc))
+    for text in (b64(bytes(MAX_IMAGE_BYTES + 3)), spaced(bytes(MAX_IMAGE_BYTES + 3)).decode()):
+        r = client.post("/predict", json={"image": text})
+        assert (r.status_code, r.json()["detail"][0]["type"]) == (413, "image_too_large")
+    assert decoded == []
+    r = client.post("/predict", json={"image": b64(bytes(MAX_IMAGE_BYTES))})  # at the limit
+    assert r.json()["detail"][0]["type"] == "image_decode"
+    assert decoded == [len(b64(bytes(MAX_IMAGE_BYTES)))]
+
+
+@pytest.mark.parametrize("image", ["", "data:image/png;base64,"], ids=["raw", "data URL"])
+def test_an_empty_image_is_422_saying_so(client, image):
+    r = client.post("/predict", json={"image": image})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [{"loc": ["body", "image"], "msg": "image is empty",
+                                   "type": "image_decode"}]
 
 
 def test_batch_matches_single_calls(client):
@@ -687,6 +754,22 @@ def test_openapi_documents_requests_and_responses(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_documents_the_answers_ranges(client):
+    """The answer is written as JSON text, not through the Prediction model: its schema is
+    what a client generated from /openapi.json checks answers against, so it must state
+    the ranges the answers keep (digit 0..9, ten probabilities, 784 levels 0..255)."""
+    answer = client.get("/openapi.json").json()["components"]["schemas"]["Prediction"]
+    fields = answer["properties"]
+    assert (fields["digit"]["minimum"], fields["digit"]["maximum"]) == (0, 9)
+    assert (fields["confidence"]["minimum"], fields["confidence"]["maximum"]) == (0, 1)
+    probabilities, levels = fields["probabilities"], fields["input"]
+    assert (probabilities["minItems"], probabilities["maxItems"]) == (10, 10)
+    assert (probabilities["items"]["minimum"], probabilities["items"]["maximum"]) == (0, 1)
+    assert (levels["minItems"], levels["maxItems"]) == (784, 784)
+    assert (levels["items"]["minimum"], levels["items"]["maximum"]) == (0, 255)
+    assert set(answer["required"]) == {"digit", "confidence", "probabilities", "model", "input"}
+
+
 def test_openapi_describes_every_operation(client):
     """/docs shows what each route is for, not just its name."""
     paths = client.get("/openapi.json").json()["paths"]
@@ -736,6 +819,31 @@ def test_unexpected_error_is_500_without_trace(client, monkeypatch):
     assert r.json() == {"detail": "Internal server error"}
     assert "secret" not in r.text
     assert "Traceback" not in r.text
+
+
+def test_an_error_after_the_answer_started_is_raised_not_answered_again():
+    """Once the status line is sent, a 500 cannot follow: the error is logged and raised
+    (the server cuts the connection), and nothing more is sent."""
+    from api_errors import UnexpectedErrorMiddleware
+
+    async def answer_then_fail(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("after the status line")
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    sent, logged = [], []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/predict"}
+    middleware = UnexpectedErrorMiddleware(answer_then_fail, on_error=logged.append)
+    with pytest.raises(RuntimeError, match="after the status line"):
+        asyncio.run(middleware(scope, receive, send))
+    assert logged == [scope]
+    assert [m["type"] for m in sent] == ["http.response.start"]
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])

@@ -245,6 +245,18 @@ def test_metrics_count_each_input_kind_apart(monkeypatch, capfd):
     assert (values["InputPixels"], values["InputImage"], values["Predictions"]) == (2, 1, 3)
 
 
+def test_metrics_count_each_item_of_a_batch(monkeypatch, capfd):
+    """A batch of a pixels item and an image item, both 7s: each item is a prediction of
+    its own kind and digit, and the batch one latency."""
+    metrics_on(monkeypatch)
+    status, _, _ = invoke(load_event("v2-predict-batch"))
+    assert status == 200
+    values = emf_totals(emf_records(capfd.readouterr().out))
+    assert (values["Predictions"], values["PredictedDigit7"]) == (2, 2)
+    assert (values["InputPixels"], values["InputImage"]) == (1, 1)
+    assert values["PredictLatency"] > 0
+
+
 def test_predict_latency_is_recorded_in_milliseconds(monkeypatch, capfd):
     """The dashboard's latency graph is in milliseconds (MetricUnit.Milliseconds): a request
     the clock says took 0.25 s is recorded as 250."""

@@ -18,7 +18,7 @@ from digitnet.errors import (
     InputError,
     NoDigitError,
 )
-from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS, decode_image, image_pixels
+from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS, _eight_bits, decode_image, image_pixels
 from digitnet.preprocess import (
     BBOX_REL,
     PREPROCESS_VERSION,
@@ -333,6 +333,16 @@ def test_progressive_jpeg_with_an_exif_thumbnail_decodes(reference: np.ndarray,
     assert_close(normalize_digit(decode_image(data)), reference, mad=0.02, corr=0.97)
 
 
+def test_too_many_scans_after_an_exif_thumbnail_are_refused() -> None:
+    """Each segment is skipped by its length, so the thumbnail's own end-of-image inside
+    APP1 does not end the count: a thumbnail cannot hide the picture's scans."""
+    thumbnail = progressive_jpeg(draw_digit().resize((40, 40)))
+    data = progressive_jpeg(draw_digit(mode="RGB"), scans=MAX_JPEG_SCANS + 1,
+                            thumbnail=thumbnail)
+    with pytest.raises(ImageTooLargeError, match=f"has {MAX_JPEG_SCANS + 1} progressive scans"):
+        image_pixels(data)
+
+
 def test_multi_picture_jpeg_counts_the_scans_of_its_main_picture(reference: np.ndarray) -> None:
     """An MPO's other pictures follow the first one's end-of-image marker: only the first
     is decoded, so only its scans count."""
@@ -372,6 +382,14 @@ def test_sixteen_bit_png_reads_as_its_eight_bit_version_without_a_float_copy() -
         tracemalloc.stop()
     assert peak < 8 * 4096 * 4096, f"{peak / 2**20:.0f} MB"
     np.testing.assert_allclose(ink, decode_image(eight), rtol=0, atol=1 / 255)
+
+
+def test_sixteen_bit_levels_become_eight_bit_ones_by_257() -> None:
+    """v // 257: 65535 is 255 and 257 * k is k, as 255 * v / 65535 truncates."""
+    values = np.array([[0, 256, 257, 32896, 65278, 65535]], np.uint16)
+    image = Image.fromarray(values)
+    assert image.mode == "I;16"
+    assert np.asarray(_eight_bits(image)).tolist() == [[0, 0, 1, 128, 254, 255]]
 
 
 def test_jpeg_noise_does_not_move_the_box(reference: np.ndarray) -> None:
@@ -421,7 +439,19 @@ def test_a_solid_blob_is_no_digit(shape: str) -> None:
         digit(canvas)
 
 
+def test_a_solid_blob_with_a_tail_is_no_digit() -> None:
+    """A blob is found wherever it lies in the crop, not only in its top left corner: here
+    a stroke dragged from it up to the left starts the crop 40 px before it."""
+    canvas = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle([(60, 60), (250, 250)], fill=0)
+    draw.line([(20, 20), (70, 70)], fill=0, width=12)
+    with pytest.raises(NoDigitError, match="solid blob"):
+        digit(canvas)
+
+
 @pytest.mark.parametrize("box", [(0, 146, 279, 279),  # the lower half painted over: a 0
+                                 (50, 90, 199, 189),  # 150x100: exactly BAR_ASPECT
                                  (40, 100, 240, 180),  # a bar: a 7 at 0.81
                                  (30, 135, 250, 145)])  # a dash
 def test_a_solid_bar_wider_than_high_is_no_digit(box: tuple[int, int, int, int]) -> None:
@@ -490,6 +520,30 @@ def test_a_bold_digit_cropped_tight_is_read() -> None:
     ink = decode_image(encode(image))
     assert (ink > 0.25).mean() > 0.6
     assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+def test_a_one_pixel_wide_stroke_stays_one_pixel_wide() -> None:
+    """A 1 drawn as one column of pixels 20 long is scaled by 1: not widened to two; nor
+    is a row thickened (training's distorted digits can be one, not refused as a bar)."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[4:24, 10] = 1.0
+    for out in (normalize_digit(ink), normalize_digit(ink.T, strict=False).T):
+        assert np.count_nonzero(out.any(axis=0)) == 1
+        assert np.count_nonzero(out.any(axis=1)) == 20
+
+
+@pytest.mark.parametrize("turn", [False, True], ids=["heavy foot", "heavy right side"])
+def test_a_digit_heavy_on_one_side_is_moved_to_the_edge_not_cut(turn: bool) -> None:
+    """The centre of mass would go past the field's edge: the digit stops at the edge,
+    whole, rather than cut or kept a pixel short of it."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[4:19, 10] = 1.0  # a stem, then a heavy foot
+    ink[19:24, 4:24] = 1.0
+    ink = ink.T if turn else ink
+    out = normalize_digit(ink)
+    out = out.T if turn else out
+    assert out[0].any()  # the stem's top on the first row
+    assert np.count_nonzero(out) == np.count_nonzero(ink)
 
 
 def test_two_specks_apart_span_a_box() -> None:
@@ -756,6 +810,16 @@ def test_mnist_digits_as_they_are_are_taken_and_inverted_ones_refused(mnist_dir:
             check_as_is(image)
 
 
+@pytest.mark.parametrize("paper", [0.4, 1.0])
+def test_dark_ink_on_grey_paper_has_no_background_as_it_is(paper: float) -> None:
+    """Clear ink is read against the map's own peak: dark strokes on paper at 0.4 (a
+    low-contrast dark-on-light picture) are all ink too, as on white."""
+    ink = np.full((28, 28), paper, np.float32)
+    ink[6:22, 12:16] = 0
+    with pytest.raises(NoDigitError, match="no background"):
+        check_as_is(ink)
+
+
 @pytest.mark.parametrize(("grey", "empty"), [(20, True), (30, False)])
 def test_ink_under_a_tenth_of_full_is_a_blank_drawing(grey: int, empty: bool) -> None:
     """EMPTY_PEAK: a peak of 20 grey levels (0.078) is blank paper, 30 (0.118) is a drawing."""
@@ -948,7 +1012,8 @@ def test_a_list_of_pixels_reads_as_numpy_reads_them() -> None:
 
 @pytest.mark.parametrize(
     "pixels",
-    [[0] * 783, [0] * 785, [[0] * 28] * 27, [300] + [0] * 783, [-1] + [0] * 783,
+    [[0] * 783, [0] * 785, [[0] * 28] * 27, [300] + [0] * 783, [256] + [0] * 783,
+     [-1] + [0] * 783,
      [float("nan")] + [0] * 783, [1e300] + [0] * 783, [None] * 784,
      ["a"] * 784, np.zeros((28, 28, 1))],
 )
@@ -970,10 +1035,33 @@ def test_off_centre_28x28_is_recentred(reference: np.ndarray) -> None:
     assert_close(normalize_digit(shifted), reference, mad=0.01, corr=0.98)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(10), np.zeros((2, 3, 4)), np.full((5, 5), np.nan)])
-def test_normalize_digit_refuses_bad_arrays(bad: np.ndarray) -> None:
-    with pytest.raises(InputError):
+@pytest.mark.parametrize(("bad", "words"), [
+    (np.zeros(10), "2-D ink map"), (np.zeros((2, 3, 4)), "2-D ink map"),
+    (np.ones(10), "2-D ink map"), (np.zeros((0, 28)), "2-D ink map"),
+    (np.full((5, 5), np.nan), "NaN or infinite"),
+])
+def test_normalize_digit_refuses_bad_arrays(bad: np.ndarray, words: str) -> None:
+    """Refused for what they are, not as blank drawings (EmptyDrawingError is an
+    InputError too, and all zeros would be one)."""
+    with pytest.raises(InputError, match=words):
         normalize_digit(bad)
+
+
+@pytest.mark.parametrize(("gain", "offset"), [(1.6, 0.0), (1.0, -0.3), (1.6, -0.3)],
+                         ids=["over 1", "under 0", "both"])
+def test_ink_out_of_range_is_read_as_clipped(reference: np.ndarray, gain: float,
+                                            offset: float) -> None:
+    """An ink map past [0, 1] (an interpolation's overshoot) is read as clipped to it."""
+    strayed = reference * gain + offset
+    assert strayed.min() < 0 or strayed.max() > 1
+    np.testing.assert_array_equal(normalize_digit(strayed),
+                                  normalize_digit(np.clip(strayed, 0, 1)))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((28, 28)), np.zeros((1, 1, 28, 28))])
+def test_normalize_batch_refuses_what_is_no_stack_of_images(bad: np.ndarray) -> None:
+    with pytest.raises(InputError, match=r"expected \(N, H, W\) images"):
+        normalize_batch(bad)
 
 
 def test_normalize_batch_matches_single_and_keeps_blanks_blank(reference: np.ndarray) -> None:
