@@ -25,7 +25,7 @@ import numpy as np
 import observability as obs
 from api_docs import ERRORS, docs_page, openapi_with_models, operation
 from api_errors import ApiError, UnexpectedErrorMiddleware
-from digitnet.imagefile import MAX_EDGE
+from digitnet.imagefile import MAX_EDGE, MAX_JPEG_SCANS
 from digitnet.preprocess import PREPROCESS_VERSION
 from fastapi import FastAPI, Request
 from inference import ModelState
@@ -57,8 +57,8 @@ DESCRIPTION = f"""Recognise a handwritten digit: 784 MNIST-style pixels or an im
 Errors: 422 names the field and the rule; 413 when the body is over
 {MAX_BODY_BYTES / 2**20:g} MiB or an image is over {MAX_IMAGE_BYTES:,} bytes or
 {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels or {MAX_EDGE:,} on a side (decompression bombs
-included), or a batch's images over {MAX_BATCH_PIXELS:,} pixels in all; 503 when the model
-could not be loaded.
+included) or a JPEG of over {MAX_JPEG_SCANS} scans, or a batch's images over
+{MAX_BATCH_PIXELS:,} pixels in all; 503 when the model could not be loaded.
 """
 BATCH_DESCRIPTION = f"""Up to {MAX_BATCH} items, predicted together; one bad item refuses
 the whole batch (the error's loc names it, e.g. ["body", "items", 3, "pixels"])."""
