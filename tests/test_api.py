@@ -66,24 +66,27 @@ def test_head_health_answers_like_get_without_a_body(client):
     assert head.headers["content-type"] == "application/json"
 
 
-def test_head_health_is_503_without_a_model():
+@pytest.fixture
+def client_without_model():
+    """The app as it starts when the weights could not be loaded (an OSError)."""
     from inference import ModelState
 
     with TestClient(app_module().create_app(ModelState(None, "OSError: gone"))) as c:
-        r = c.head("/health")
+        yield c
+
+
+def test_head_health_is_503_without_a_model(client_without_model):
+    r = client_without_model.head("/health")
     assert (r.status_code, r.content) == (503, b"")
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
-def test_predictions_are_503_without_a_model(path):
+def test_predictions_are_503_without_a_model(client_without_model, path):
     """A batch too is told the model is unavailable (the kind of failure, no path), not
     answered a 500 when the missing model is reached."""
-    from inference import ModelState
-
     item = {"pixels": pixels_of(SEVEN)}
     body = item if path == "/predict" else {"items": [item, item]}
-    with TestClient(app_module().create_app(ModelState(None, "OSError: gone"))) as c:
-        r = c.post(path, json=body)
+    r = client_without_model.post(path, json=body)
     assert r.status_code == 503, r.text
     assert r.json() == {"detail": "model unavailable: the model could not be loaded (OSError); "
                                   "the function's log says why"}
