@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from digitnet.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2, ReLU
-from digitnet.losses import cross_entropy, nll, softmax
+from digitnet.losses import cross_entropy, log_softmax, nll, softmax
 from digitnet.network import Network
 
 EPS = 1e-6
@@ -273,6 +273,23 @@ def test_softmax_of_large_logits_at_the_lowest_temperature_stays_finite() -> Non
         assert np.isfinite(p).all()
         np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
         assert p.argmax(axis=1).tolist() == [3, 7]
+
+
+def test_log_softmax_of_large_logits_is_exact_and_finite() -> None:
+    """log_softmax (the nll calibration minimises) works from the shifted logits: a sure
+    model's logit of 1000, or of 10 at the lowest temperature, gives the log-probabilities
+    (float64's logaddexp here), not the -inf left when exp(z) overflows. Its temperature
+    defaults to 1."""
+    logits = np.zeros((2, 10), np.float32)
+    logits[0, 3], logits[1, 7] = 10.0, 1000.0
+    for temperature in (0.05, 1.0):
+        z = logits.astype(np.float64) / temperature
+        expected = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+        np.testing.assert_allclose(log_softmax(logits, temperature), expected, rtol=1e-5,
+                                   atol=1e-6)
+    np.testing.assert_array_equal(log_softmax(logits), log_softmax(logits, 1.0))
+    labels = np.array([3, 7])
+    assert 0 <= nll(logits, labels, 0.05) < 1e-6
 
 
 def test_whole_cnn_gradient() -> None:
