@@ -495,7 +495,6 @@ def test_from_spec_without_a_temperature_is_uncalibrated() -> None:
     assert Network.from_spec(net.spec(), 1.7).temperature == 1.7
 
 
-
 def test_logits_in_passes_are_inference_whatever_the_pass_size() -> None:
     """Beyond one pass of `chunk` images, each pass is still inference: the training copy's
     BatchNorm uses its running statistics and Dropout keeps every value."""
