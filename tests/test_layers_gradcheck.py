@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from digitnet.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2, ReLU
-from digitnet.losses import cross_entropy, nll, softmax
-from digitnet.network import Network
+from digitnet.losses import cross_entropy, log_softmax, nll, softmax
+from digitnet.network import ARCHITECTURES, Network
 
 EPS = 1e-6
 TOL = 1e-6
@@ -106,6 +106,18 @@ def test_the_first_conv_skips_its_input_gradient_only_with_nothing_trainable_ups
     normed.backward(_x(4, 10).astype(np.float32))
     assert {id(g) for _, g in normed.parameters()}  # every layer's gradients, BatchNorm's too
     assert normed.layers[0].grads["gamma"].shape == (1,)
+
+
+def test_backward_stops_at_a_conv_that_gives_no_input_gradient() -> None:
+    """Layers with nothing to learn before the first conv (a pool here) get no gradient
+    to pass on: backward ends at the conv, which has its own."""
+    rng = np.random.default_rng(0)
+    net = Network([MaxPool2(), Conv2D(1, 2, 3, 1, rng=rng), Flatten(),
+                   Dense(14 * 14 * 2, 10, rng=rng)])
+    assert net.layers[1].input_grad is False
+    net.forward(_x(4, 28, 28).astype(np.float32), train=True)
+    net.backward(_x(4, 10).astype(np.float32))
+    assert net.layers[1].grads["W"].shape == (3, 3, 1, 2)
 
 
 # The gradient checks prove each backward matches its forward; these check the forwards
@@ -275,6 +287,23 @@ def test_softmax_of_large_logits_at_the_lowest_temperature_stays_finite() -> Non
         assert p.argmax(axis=1).tolist() == [3, 7]
 
 
+def test_log_softmax_of_large_logits_is_exact_and_finite() -> None:
+    """log_softmax (the nll calibration minimises) works from the shifted logits: a sure
+    model's logit of 1000, or of 10 at the lowest temperature, gives the log-probabilities
+    (float64's logaddexp here), not the -inf left when exp(z) overflows. Its temperature
+    defaults to 1."""
+    logits = np.zeros((2, 10), np.float32)
+    logits[0, 3], logits[1, 7] = 10.0, 1000.0
+    for temperature in (0.05, 1.0):
+        z = logits.astype(np.float64) / temperature
+        expected = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+        np.testing.assert_allclose(log_softmax(logits, temperature), expected, rtol=1e-5,
+                                   atol=1e-6)
+    np.testing.assert_array_equal(log_softmax(logits), log_softmax(logits, 1.0))
+    labels = np.array([3, 7])
+    assert 0 <= nll(logits, labels, 0.05) < 1e-6
+
+
 def test_whole_cnn_gradient() -> None:
     """Every layer chained: catches wiring mistakes the per-layer checks cannot."""
     net = Network.build("cnn", seed=0, c1=2, c2=3, hidden=4, k1=5, k2=3, dropout=0.0)
@@ -328,6 +357,52 @@ def test_folded_batchnorm_computes_the_same_function() -> None:
     assert folded.temperature == 1.7
 
 
+def test_folding_scales_the_bias_before_a_batchnorm() -> None:
+    """A bias before a BatchNorm does nothing in training, but trained weights hold whatever
+    Adam made of it: folded, it is scaled with the weights (b * s + t)."""
+    rng = np.random.default_rng(9)
+    net = with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=4, c2=6, hidden=8), rng)
+    for layer in net.layers:
+        if isinstance(layer, Dense | Conv2D):
+            layer.params["b"] = rng.normal(0, 1, layer.params["b"].shape).astype(np.float32)
+    x = rng.random((5, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(net.for_inference().forward(x), net.forward(x), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_folded_layers_carry_no_gradients_of_the_original() -> None:
+    """Merged layers are new objects: after a backward pass of the original, they hold no
+    gradients (the original's were for other weights), and the original keeps its own."""
+    net = Network.build("cnn", seed=2, c1=2, c2=3, hidden=4)
+    rng = np.random.default_rng(10)
+    logits = net.forward(rng.random((3, 28, 28), dtype=np.float32), train=True)
+    net.backward(cross_entropy(logits, rng.integers(0, 10, 3))[1])
+    merged = [layer for layer in net.for_inference().layers if layer not in net.layers]
+    assert len(merged) == 3  # each conv and the hidden dense, with their BatchNorm
+    assert all(layer.grads == {} for layer in merged)
+    assert all(layer.grads for layer in net.layers if isinstance(layer, Dense | Conv2D))
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_cnn_convs_keep_the_image_size_for_any_odd_kernel(k: int) -> None:
+    """Each conv pads k // 2 (`--option k1=7 k2=5`): two pools leave 7x7 for the dense layer."""
+    net = Network.build("cnn", seed=0, c1=2, c2=3, hidden=4, k1=k, k2=k)
+    assert net.forward(np.zeros((2, 28, 28), np.float32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_each_dense_is_initialised_for_what_follows_it(arch: str) -> None:
+    """He initialisation before a ReLU (BatchNorm and Dropout between), Glorot for the
+    logits: no ReLU after the last layer."""
+    layers = Network.build(arch, seed=0).layers
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Dense):
+            after = [x for x in layers[i + 1:] if not isinstance(x, BatchNorm | Dropout)]
+            assert layer.relu_next == (bool(after) and isinstance(after[0], ReLU)), (arch, i)
+    assert isinstance(layers[-1], Dense)
+    assert not layers[-1].relu_next
+
+
 def test_batchnorm_with_a_negative_scale_is_not_folded_across_a_pool() -> None:
     """max(-x) != -max(x): such a BatchNorm stays, the answer stays right."""
     rng = np.random.default_rng(6)
@@ -371,3 +446,60 @@ def test_inference_pools_in_one_step_with_the_same_answers() -> None:
         h = layer.forward(h)
     np.testing.assert_allclose(net.forward(x), h, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net.for_inference().forward(x), h, rtol=1e-4, atol=1e-4)
+
+
+def test_inference_takes_the_one_step_path_and_training_does_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each conv followed by its pool goes through forward_pooled at inference (the speed
+    the bench measures); training goes layer by layer, keeping what backward needs."""
+    calls: list[tuple[int, ...]] = []
+    pooled = Conv2D.forward_pooled
+
+    def spy(self: Conv2D, x: np.ndarray) -> np.ndarray:
+        calls.append(x.shape)
+        return pooled(self, x)
+
+    monkeypatch.setattr(Conv2D, "forward_pooled", spy)
+    net = Network.build("cnn", seed=2, c1=2, c2=3, hidden=4)
+    x = np.zeros((2, 28, 28), np.float32)
+    net.forward(x, train=True)
+    assert calls == []
+    net.forward(x)
+    assert calls == [(2, 28, 28, 1), (2, 14, 14, 2)]
+
+
+def test_a_conv_after_a_pool_without_one_after_it_goes_layer_by_layer() -> None:
+    """Only a MaxPool2 right after a conv joins it: a conv after a pool is not merged with
+    whatever follows it."""
+    rng = np.random.default_rng(11)
+    layers = [Conv2D(1, 2, 3, 1, rng=rng), MaxPool2(), Conv2D(2, 2, 3, 1, rng=rng), ReLU(),
+              Flatten(), Dense(14 * 14 * 2, 10, relu_next=False, rng=rng)]
+    x = rng.random((3, 28, 28), dtype=np.float32)
+    h = x.reshape(-1, 28, 28, 1)
+    for layer in layers:
+        h = layer.forward(h)
+    np.testing.assert_allclose(Network(layers).forward(x), h, rtol=1e-5, atol=1e-6)
+
+
+def test_build_names_the_architectures_it_knows() -> None:
+    with pytest.raises(ValueError, match=r"unknown architecture 'cnn2'; choose from "
+                                         r"\['cnn', 'mlp', 'seed'\]"):
+        Network.build("cnn2")
+
+
+def test_from_spec_without_a_temperature_is_uncalibrated() -> None:
+    """T = 1 (softmax of the logits as they are), as a new Network's; the loader passes the
+    manifest's."""
+    net = Network.build("seed", seed=0)
+    assert Network.from_spec(net.spec()).temperature == 1.0
+    assert Network.from_spec(net.spec(), 1.7).temperature == 1.7
+
+
+def test_logits_in_passes_are_inference_whatever_the_pass_size() -> None:
+    """Beyond one pass of `chunk` images, each pass is still inference: the training copy's
+    BatchNorm uses its running statistics and Dropout keeps every value."""
+    rng = np.random.default_rng(12)
+    net = with_trained_like_batchnorm(Network.build("cnn", seed=2, c1=2, c2=3, hidden=8), rng)
+    x = rng.random((10, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(net.logits(x, chunk=3), net.logits(x, chunk=None), rtol=1e-5,
+                               atol=1e-5)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from digitnet.layers import Dense, Flatten
+from digitnet.layers import Conv2D, Dense, Flatten
 from digitnet.modelfile import (
     ModelFileError,
     load_model,
@@ -126,6 +127,32 @@ def test_save_model_returns_the_manifest_read_manifest_reads(tmp_path: Path) -> 
     assert written == read_manifest(tmp_path) == load_model(tmp_path).manifest
 
 
+def test_save_model_makes_missing_parent_directories(tmp_path: Path) -> None:
+    """A training run's --out may name a directory not yet made, a level or more down."""
+    net = Network.build("seed", seed=0)
+    save_model(net, tmp_path / "runs" / "a", name="t", version="v", metrics={})
+    np.testing.assert_array_equal(load_model(tmp_path / "runs" / "a").network.logits(_images()),
+                                  net.logits(_images()))
+
+
+def test_manifest_describes_the_input_the_network_takes(tmp_path: Path) -> None:
+    """The manifest says what another runtime must feed the weights: 28x28 float32 with
+    bright ink in [0, 1], what preprocessing makes."""
+    written = save_model(Network.build("seed", seed=0), tmp_path, name="t", version="v",
+                         metrics={})
+    assert written["input"] == {"shape": [28, 28], "dtype": "float32", "range": [0, 1],
+                                "ink": "bright"}
+    assert written["classes"] == list(range(10))
+
+
+def test_a_loaded_model_cannot_be_rebound(saved: tuple[Network, Path]) -> None:
+    """The API shares one LoadedModel between requests: its network and manifest stay
+    the ones verified together."""
+    loaded = load_model(saved[1])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.network = Network.build("seed", seed=0)  # type: ignore[misc]
+
+
 def test_read_manifest_reads_a_model_load_model_refuses(saved: tuple[Network, Path]) -> None:
     """A model of an older preprocessing still has a name, for the trainer to say what --out
     holds; only loading it is refused."""
@@ -184,6 +211,7 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
     (lambda m: m["architecture"][10]["config"].update(eps=-100.0),
      r"layer 10: batchnorm eps must be a number in \(0, 0\.1\], got -100\.0"),
     (lambda m: m["architecture"][10]["config"].update(eps=0), "eps"),
+    (lambda m: m["architecture"][10]["config"].update(eps=0.11), "eps"),  # just past 0.1
     # every answer the same digit (1e30), or NaN past float32 (1e39)
     (lambda m: m["architecture"][10]["config"].update(eps=1e30), "eps"),
     (lambda m: m["architecture"][10]["config"].update(eps=10**400), "eps"),
@@ -197,6 +225,9 @@ def test_corrupt_manifest(saved: tuple[Network, Path]) -> None:
     (lambda m: m["architecture"][0]["arrays"].update(b=[2.0]), "shape of array b"),
     (lambda m: m["architecture"][0]["arrays"].update(b=[-2]), "shape of array b"),
     (lambda m: m["architecture"][0]["arrays"].update(W=[5, 5, True, 2]), "shape of array W"),
+    # 0 is a size (non-negative, as the refusal says): refused for the mismatch it is
+    (lambda m: m["architecture"][0]["arrays"].update(b=[0]),
+     r"shape mismatch for 0\.b: the manifest has \[0\], the file \[2\]"),
 ])
 def test_manifest_fields_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit,
                                                         message: str) -> None:
@@ -273,6 +304,53 @@ def test_weights_the_checksum_cannot_vouch_for(saved: tuple[Network, Path], edit
         load_model(saved[1])
 
 
+def test_an_array_the_manifest_does_not_list_is_refused(saved: tuple[Network, Path]) -> None:
+    """A file holding more than its manifest describes is not the file described, even if
+    nothing would read the extra array."""
+    _edit_arrays(saved[1], lambda a: a.update({"0.extra": np.zeros(2, np.float32)}))
+    with pytest.raises(ModelFileError,
+                       match=r"do not match manifest: the manifest has no \['0\.extra'\]$"):
+        load_model(saved[1])
+
+
+class _Touch:
+    """Unpickling this creates `marker`: a weights file must never be unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[[Path], None], tuple[Path]]:
+        return Path.touch, (self.marker,)
+
+
+def _write_weights(path: Path, data: bytes) -> None:
+    """`data` as model.npz, with the checksum the manifest then vouches for."""
+    (path / "model.npz").write_bytes(data)
+    _edit_manifest(path, lambda m: m.update(weights_sha256=sha256_hex(data)))
+
+
+@pytest.mark.parametrize("content", ["garbage", "truncated", "pickled"])
+def test_weights_numpy_cannot_read_safely_are_refused(saved: tuple[Network, Path],
+                                                      content: str) -> None:
+    """Bytes that are no npz, an npz cut short and an object array (a pickle) all fail as
+    a ModelFileError naming the weights, and the pickle is never run."""
+    path, marker = saved[1], saved[1] / "PWNED"
+    data = (path / "model.npz").read_bytes()
+    if content == "garbage":
+        data = b"not an npz file at all"
+    elif content == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        with np.load(path / "model.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        arrays["0.b"] = np.array([_Touch(marker)], dtype=object)
+        data = npz_bytes(arrays)
+    _write_weights(path, data)
+    with pytest.raises(ModelFileError, match="cannot read weights"):
+        load_model(path)
+    assert not marker.exists()
+
+
 def test_a_batchnorm_running_variance_of_zero_loads(saved: tuple[Network, Path]) -> None:
     """Variances must be >= 0, not > 0: a channel that never varied (a filter that never
     fires) is eps away from zero, and the network still answers."""
@@ -315,6 +393,15 @@ def test_network_without_one_output_per_class_is_refused(tmp_path: Path) -> None
     save_model(Network([Flatten(), Dense(784, 12, relu_next=False, rng=rng)]), tmp_path,
                name="t", version="v", metrics={})
     with pytest.raises(ModelFileError, match=r"gives 12 outputs an image.* 10 classes"):
+        load_model(tmp_path)
+
+
+def test_network_whose_output_is_not_one_row_an_image_is_refused(tmp_path: Path) -> None:
+    """A last layer that keeps the image's shape (a conv, no Flatten or Dense after it) is
+    refused, naming the shape an image gives."""
+    save_model(Network([Conv2D(1, 2, 3, 1, rng=np.random.default_rng(0))]), tmp_path,
+               name="t", version="v", metrics={})
+    with pytest.raises(ModelFileError, match=r"gives \[28, 28, 2\] outputs an image"):
         load_model(tmp_path)
 
 
