@@ -754,16 +754,30 @@ def test_a_line_apart_is_underline_aspect_times_as_wide_as_high_or_more(
 
 @pytest.mark.parametrize(("digit_box", "line", "apart"), [
     ((0, 20, 0, 10), (20, 25, 12, 40), True),  # under: from the row past the digit's last
+    ((0, 20, 30, 40), (25, 28, 0, 35), True),  # under, and left of the digit's right edge
     ((3, 20, 37, 40), (0, 3, 0, 36), True),  # over: to the digit's first row, 0.9 across
+    ((5, 20, 0, 10), (0, 3, 2, 40), True),  # over, and right of the digit's left edge
     ((3, 20, 37, 40), (0, 3, 0, 35), False),  # short of OVERLINE_SPAN
     ((5, 38, 10, 20), (0, 2, 0, 40), True),  # the digit stops 2 rows short of the bottom
     ((5, 39, 10, 20), (0, 2, 0, 40), False),  # 1 row short: it runs to the edge (a photo)
-], ids=["under", "over", "over-short", "over-clear-of-bottom", "over-to-bottom"])
+    ((0, 20, 0, 10), (15, 22, 12, 40), False),  # beside the digit, lower: not under it
+    ((3, 20, 37, 40), (0, 5, 0, 36), False),  # beside it, higher: not over it
+], ids=["under", "under-left", "over", "over-right", "over-short", "over-clear-of-bottom",
+        "over-to-bottom", "beside-low", "beside-high"])
 def test_where_a_line_apart_may_lie(digit_box: tuple, line: tuple, apart: bool) -> None:
     """Boxes of a 40x40 image: a line below the rest starts at or past the row after its
-    last, one above ends at or before its first; above, it spans OVERLINE_SPAN of the
-    width and the rest stops short of the bottom edge (a row of margin is not short)."""
+    last, one above ends at or before its first (sharing rows, it is beside); above, it
+    spans OVERLINE_SPAN of the width and the rest stops short of the bottom edge (a row
+    of margin is not short)."""
     assert (_lines_apart([digit_box, line], (40, 40)) == [line]) == apart
+
+
+def test_a_line_over_the_digit_spans_the_images_width_and_the_digit_its_height() -> None:
+    """On an image 60 high and 40 wide, a line 36 px long spans OVERLINE_SPAN of its width,
+    and a digit ending at row 45 stops short of its bottom edge; 58, it does not."""
+    line = (0, 3, 0, 36)
+    assert _lines_apart([(10, 45, 37, 40), line], (60, 40)) == [line]
+    assert _lines_apart([(10, 59, 37, 40), line], (60, 40)) == []
 
 
 @pytest.mark.parametrize(("level", "width"), [(0.2, 4), (0.25, 20)])
@@ -808,12 +822,30 @@ def test_what_a_box_encloses_spans_enclosed_share_of_it_or_more(
     assert (_enclosed(clear) is not None) == inside
 
 
+@pytest.mark.parametrize(("bar", "inside"), [(24, True), (23, False)])
+def test_what_a_box_encloses_spans_enclosed_share_across_too(bar: int, inside: bool) -> None:
+    """Across counts as well as down: a T inside a box 60 px across, 12 px high and 24
+    wide (ENCLOSED_SHARE: 0.4 of 60), is the digit; a pixel narrower, it is not."""
+    clear = boxed_stroke(10, width=2, side=60)  # the T's stem, rows 25-34
+    clear[23:25, 30 - bar // 2 : 30 - bar // 2 + bar] = True  # its bar, over the stem
+    assert (_enclosed(clear) is not None) == inside
+
+
 @pytest.mark.parametrize(("width", "inside"), [(34, True), (33, False)])
 def test_a_box_is_enclosure_width_as_wide_as_high_or_more(width: int, inside: bool) -> None:
     """A box 40 px high round a stroke is unboxed when 34 px wide (ENCLOSURE_WIDTH: 0.85
     of its height) or wider; narrower, it is a 0 with a stroke inside."""
     clear = boxed_stroke(24, side=40)[:, :width]
     clear[:, -1] = True
+    assert (_enclosed(clear) is not None) == inside
+
+
+@pytest.mark.parametrize(("top", "inside"), [(2, True), (1, False)])
+def test_what_a_box_encloses_is_clear_of_it(top: int, inside: bool) -> None:
+    """A stroke inside a box with a pixel of paper between them is the digit; one touching
+    the box (a stroke across a loop) is not."""
+    clear = boxed_stroke(0, side=46)
+    clear[top:30, 23] = True
     assert (_enclosed(clear) is not None) == inside
 
 
@@ -864,6 +896,16 @@ def test_nested_boxes_are_unboxed_in_one_pass(monkeypatch) -> None:
                         _enclosed(clear))
     with pytest.raises(NoDigitError):  # the boxes left are a blob of ink
         normalize_digit(ink)
+    assert len(calls) == 1
+
+
+def test_a_boxed_digit_is_searched_for_a_box_once(monkeypatch) -> None:
+    """Unboxed, the digit is cropped again without looking for a box round it (unbox
+    once: nested boxes taken off one at a time cost seconds)."""
+    bare = digit(enclosed(SEVEN, "none"))
+    calls = []
+    monkeypatch.setattr(crop, "_enclosed", lambda clear: calls.append(1) or _enclosed(clear))
+    np.testing.assert_array_equal(digit(enclosed(SEVEN, "box")), bare)
     assert len(calls) == 1
 
 
@@ -922,6 +964,45 @@ def test_a_marks_rim_is_its_faint_ink_within_mark_rim_pixels() -> None:
     np.testing.assert_array_equal(out[10 - 2 : 16 - 2, 16 - 5 : 22 - 5], 0)
     np.testing.assert_array_equal(out[9 - 2, 16 - 5 : 23 - 5], np.float32(0.2))
     np.testing.assert_array_equal(out[10 - 2 : 16 - 2, 22 - 5], np.float32(0.2))
+
+
+@pytest.mark.parametrize("turn", [False, True], ids=["above", "left"])
+@pytest.mark.parametrize(("speck_top", "rim_inside"), [(7, True), (5, False)])
+def test_the_rim_of_a_mark_outside_the_digits_box_is_zeroed_where_it_reaches_in(
+        turn: bool, speck_top: int, rim_inside: bool) -> None:
+    """A speck a blank row above the digit's box (or a column left of it): its rim, the
+    faint ink within MARK_RIM pixels of it, reaches the crop's first row and is zeroed
+    there, the digit's clear ink staying; 3 rows up, its rim ends outside the box, and the
+    faint ink in it is the digit's."""
+    ink = np.zeros((40, 40), np.float32)
+    ink[10:30, 5:35] = 1.0
+    ink[10:13, 15:25] = 0.2  # a faint notch in the digit's top
+    ink[speck_top : speck_top + 2, 19:21] = 1.0  # the speck
+    ink = ink.T if turn else ink
+    out = crop_to_ink(ink, 1.0, strict=True)
+    out = out.T if turn else out
+    assert out.shape == (20, 30)
+    near = out[0, 17 - 5 : 23 - 5]  # within 2 px of the speck's columns
+    np.testing.assert_array_equal(near, 0 if rim_inside else np.float32(0.2))
+    np.testing.assert_array_equal(out[0, [15 - 5, 16 - 5, 23 - 5, 24 - 5]], np.float32(0.2))
+    np.testing.assert_array_equal(out[1:3, 15 - 5 : 25 - 5], np.float32(0.2))
+    np.testing.assert_array_equal(out[0, : 15 - 5], 1)
+
+
+@pytest.mark.parametrize("turn", [False, True], ids=["rising-above", "reaching-left"])
+def test_a_mark_between_pieces_sticking_out_of_the_box_is_zeroed_inside_it(
+        turn: bool) -> None:
+    """A thin mark between two strokes (blank columns apart), rising 3 rows above them:
+    the box is the strokes', and the part of the mark inside it is zeroed, from its first
+    row down."""
+    ink = np.zeros((30, 30), np.float32)
+    ink[5:25, 0:4] = ink[5:25, 20:24] = 1.0
+    ink[2:8, 10] = 1.0  # 6 pixels: under SPECK_REL of a stroke's 80
+    ink = ink.T if turn else ink
+    out = crop_to_ink(ink, 1.0, strict=True)
+    out = out.T if turn else out
+    assert out.shape == (20, 24)
+    assert out.sum() == 160
 
 
 def test_many_separate_marks_are_split_no_further_than_max_patches() -> None:
