@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from api_helpers import ONE, SEVEN, ZERO, encode, raw_png
 from digitnet import crop
-from digitnet.crop import _digit_and_marks, _enclosed, _ink_patches
+from digitnet.crop import (
+    _digit_and_marks,
+    _enclosed,
+    _ink_patches,
+    _lines_apart,
+    crop_to_ink,
+    refuse_without_background,
+)
 from digitnet.errors import (
     EmptyDrawingError,
     ImageDecodeError,
@@ -417,6 +424,60 @@ def test_ink_everywhere_is_no_digit(field: np.ndarray) -> None:
         normalize_digit(field.astype(np.float32))
 
 
+@pytest.mark.parametrize(("shape", "reason"), [((2, 3), "solid bar"), ((3, 3), "no background")])
+def test_a_strip_too_thin_for_an_inside_is_not_refused_for_its_edge(
+        shape: tuple[int, int], reason: str) -> None:
+    """All ink, 2 px high: its ring is all of it, so its edge (read as 0) says nothing and
+    it is refused as what it is, a bar; 3 px high has an inside, and an edge of ink."""
+    with pytest.raises(NoDigitError, match=reason):
+        normalize_digit(np.ones(shape, np.float32))
+
+
+@pytest.mark.parametrize("three_sides", [False, True])
+def test_much_ink_is_refused_only_with_an_edge_of_ink_too(three_sides: bool) -> None:
+    """86% of the image is ink (a bold digit cropped close): refused only when over
+    MAX_INK_SHARE (60%) of its edge is ink too (three sides: 82 of 108 pixels); with 5
+    pixels of it ink, it is a digit."""
+    clear = np.zeros((28, 28), bool)
+    clear[1:27, 1:27] = True
+    if three_sides:
+        clear[[0, -1], :] = clear[:, 0] = True
+        with pytest.raises(NoDigitError, match="no background"):
+            refuse_without_background(clear)
+    else:
+        clear[0, 5:10] = True
+        refuse_without_background(clear)
+
+
+def test_ink_at_max_ink_share_is_not_over_it() -> None:
+    """Refused only over MAX_INK_SHARE (60%), of the image and of its edge: at 60% of
+    either exactly there is background enough; a pixel more, there is none."""
+    clear = np.zeros((10, 10), bool)
+    clear[[0, -1], :] = clear[:, [0, -1]] = True  # the edge: 36 pixels
+    clear[1:-1, 1:4] = True  # 24 more: 60 of 100
+    refuse_without_background(clear)
+    clear[1, 4] = True
+    with pytest.raises(NoDigitError, match="no background"):
+        refuse_without_background(clear)
+    small = np.ones((6, 6), bool)  # 28 of 36 ink; 12 of the 20 edge pixels
+    small[0] = small[-1, :2] = False
+    refuse_without_background(small)
+    small[-1, 0] = True
+    with pytest.raises(NoDigitError, match="no background"):
+        refuse_without_background(small)
+
+
+def test_ink_at_noise_rel_of_the_peak_is_kept() -> None:
+    """Ink at NOISE_REL of the peak, and over, is a light stroke; only under it is noise
+    zeroed (the faint patch sits inside the frame's box, so no resampling blurs it)."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[4:24, 4:24] = 1.0
+    ink[6:22, 6:22] = 0
+    ink[10:14, 10:14] = 0.08
+    out = crop_to_ink(ink, 1.0, strict=True)
+    np.testing.assert_array_equal(out[6:10, 6:10], np.float32(0.08))
+
+
 @pytest.mark.parametrize("size", [1, 2])
 def test_a_speck_is_no_digit(size: int) -> None:
     """Scaled up to a 20x20 blob, a lone speck read as an 8 at 0.81."""
@@ -601,6 +662,17 @@ def test_a_detached_stroke_with_real_weight_is_part_of_the_digit(bar_width: int)
     assert not np.array_equal(digit(whole), digit(body))
 
 
+def test_a_patch_with_speck_rel_of_the_largest_patchs_ink_is_the_digits() -> None:
+    """Beside a stroke of 100 pixels, a patch apart of 8 (SPECK_REL: 8%) is part of the
+    digit, boxed with it; with 7 it is a stray mark, left out."""
+    ink = np.zeros((40, 40), np.float32)
+    ink[10:30, 5:10] = 1.0
+    ink[10:12, 20:24] = 1.0
+    assert _digit_and_marks(ink >= BBOX_REL, ink) == ((10, 30, 5, 24), [])
+    ink[11, 23] = 0
+    assert _digit_and_marks(ink >= BBOX_REL, ink) == ((10, 30, 5, 10), [(10, 12, 20, 24)])
+
+
 def test_a_mark_of_a_twentieth_of_the_digit_is_left_out() -> None:
     """Under SPECK_REL: a bar 20 px long and 2 px thick, a few percent of the ink."""
     body, _ = five(12)
@@ -659,6 +731,135 @@ def test_a_bar_across_a_photo_cropped_to_a_seven_is_part_of_it() -> None:
     assert _digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1] == []
 
 
+def test_a_rule_across_the_image_over_the_digit_is_left_out() -> None:
+    """A rule of the page above the digit, spanning the image (OVERLINE_SPAN), while the
+    digit stops short of the bottom edge: a line apart, not the digit's bar."""
+    body, _ = five(12)
+    ruled = body.copy()
+    ImageDraw.Draw(ruled).line([(0, 40), (279, 40)], fill=0, width=6)
+    ink = decode_image(encode(ruled))
+    assert len(_digit_and_marks(ink >= BBOX_REL * ink.max(), ink)[1]) == 1
+    np.testing.assert_array_equal(digit(ruled), digit(body))
+
+
+@pytest.mark.parametrize(("height", "line"), [(5, True), (6, False)])
+def test_a_line_apart_is_underline_aspect_times_as_wide_as_high_or_more(
+        height: int, line: bool) -> None:
+    """A patch 20 wide under a digit 10 wide (twice as wide: past UNDERLINE_WIDER) is a
+    line at 4 times as wide as high (UNDERLINE_ASPECT), not at 3.3: a bar that thick is a
+    digit's base, or a stroke."""
+    digit_box, under = (0, 20, 0, 10), (25, 25 + height, 0, 20)
+    assert (_lines_apart([digit_box, under], (40, 40)) == [under]) == line
+
+
+@pytest.mark.parametrize(("digit_box", "line", "apart"), [
+    ((0, 20, 0, 10), (20, 25, 12, 40), True),  # under: from the row past the digit's last
+    ((0, 20, 30, 40), (25, 28, 0, 35), True),  # under, and left of the digit's right edge
+    ((3, 20, 37, 40), (0, 3, 0, 36), True),  # over: to the digit's first row, 0.9 across
+    ((5, 20, 0, 10), (0, 3, 2, 40), True),  # over, and right of the digit's left edge
+    ((3, 20, 37, 40), (0, 3, 0, 35), False),  # short of OVERLINE_SPAN
+    ((5, 38, 10, 20), (0, 2, 0, 40), True),  # the digit stops 2 rows short of the bottom
+    ((5, 39, 10, 20), (0, 2, 0, 40), False),  # 1 row short: it runs to the edge (a photo)
+    ((0, 20, 0, 10), (15, 22, 12, 40), False),  # beside the digit, lower: not under it
+    ((3, 20, 37, 40), (0, 5, 0, 36), False),  # beside it, higher: not over it
+], ids=["under", "under-left", "over", "over-right", "over-short", "over-clear-of-bottom",
+        "over-to-bottom", "beside-low", "beside-high"])
+def test_where_a_line_apart_may_lie(digit_box: tuple, line: tuple, apart: bool) -> None:
+    """Boxes of a 40x40 image: a line below the rest starts at or past the row after its
+    last, one above ends at or before its first (sharing rows, it is beside); above, it
+    spans OVERLINE_SPAN of the width and the rest stops short of the bottom edge (a row
+    of margin is not short)."""
+    assert (_lines_apart([digit_box, line], (40, 40)) == [line]) == apart
+
+
+def test_a_line_over_the_digit_spans_the_images_width_and_the_digit_its_height() -> None:
+    """On an image 60 high and 40 wide, a line 36 px long spans OVERLINE_SPAN of its width,
+    and a digit ending at row 45 stops short of its bottom edge; 58, it does not."""
+    line = (0, 3, 0, 36)
+    assert _lines_apart([(10, 45, 37, 40), line], (60, 40)) == [line]
+    assert _lines_apart([(10, 59, 37, 40), line], (60, 40)) == []
+
+
+@pytest.mark.parametrize(("level", "width"), [(0.2, 4), (0.25, 20)])
+def test_ink_under_bbox_rel_does_not_stretch_the_box(level: float, width: int) -> None:
+    """A broad smudge apart from a stroke, with half its ink or more: under BBOX_REL of
+    the peak (a fifth) it is no part of the box; at BBOX_REL it is clear ink, boxed."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[4:24, 4:8] = 1.0
+    ink[4:24, 14:24] = level
+    assert crop_to_ink(ink, 1.0, strict=True).shape == (20, width)
+
+
+def boxed_stroke(height: int, *, width: int = 1, side: int = 56) -> np.ndarray:
+    """Clear ink: a square box `side` px across, one pixel thick, round a stroke `height`
+    px high and `width` wide in its middle."""
+    clear = np.zeros((side, side), bool)
+    clear[[0, -1], :] = clear[:, [0, -1]] = True
+    top = (side - height) // 2
+    clear[top : top + height, side // 2 : side // 2 + width] = True
+    return clear
+
+
+@pytest.mark.parametrize(("height", "inside"), [(20, True), (19, False)])
+def test_what_a_box_encloses_is_the_digit_from_enclosed_ink_of_the_ink(
+        height: int, inside: bool) -> None:
+    """Inside a box 46 px across (180 pixels of ink), a stroke holding a tenth of the ink
+    (ENCLOSED_INK) is the digit; one a pixel shorter, 9.5%, is not (a dot in a ring: a 0),
+    though both span ENCLOSED_SHARE of the box."""
+    clear = boxed_stroke(height, side=46)
+    assert np.count_nonzero(clear) == 180 + height
+    assert (_enclosed(clear) is not None) == inside
+
+
+@pytest.mark.parametrize(("height", "inside"), [(24, True), (23, False)])
+def test_what_a_box_encloses_spans_enclosed_share_of_it_or_more(
+        height: int, inside: bool) -> None:
+    """Inside a box 60 px across, a stroke 24 px high (ENCLOSED_SHARE: 0.4 of 60) is the
+    digit; one a pixel shorter is a mark in a loop (a 0's), though it holds as much of
+    the ink (ENCLOSED_INK)."""
+    clear = boxed_stroke(height, width=2, side=60)
+    assert np.count_nonzero(clear[1:-1, 1:-1]) >= 0.1 * np.count_nonzero(clear)
+    assert (_enclosed(clear) is not None) == inside
+
+
+@pytest.mark.parametrize(("bar", "inside"), [(24, True), (23, False)])
+def test_what_a_box_encloses_spans_enclosed_share_across_too(bar: int, inside: bool) -> None:
+    """Across counts as well as down: a T inside a box 60 px across, 12 px high and 24
+    wide (ENCLOSED_SHARE: 0.4 of 60), is the digit; a pixel narrower, it is not."""
+    clear = boxed_stroke(10, width=2, side=60)  # the T's stem, rows 25-34
+    clear[23:25, 30 - bar // 2 : 30 - bar // 2 + bar] = True  # its bar, over the stem
+    assert (_enclosed(clear) is not None) == inside
+
+
+@pytest.mark.parametrize(("width", "inside"), [(34, True), (33, False)])
+def test_a_box_is_enclosure_width_as_wide_as_high_or_more(width: int, inside: bool) -> None:
+    """A box 40 px high round a stroke is unboxed when 34 px wide (ENCLOSURE_WIDTH: 0.85
+    of its height) or wider; narrower, it is a 0 with a stroke inside."""
+    clear = boxed_stroke(24, side=40)[:, :width]
+    clear[:, -1] = True
+    assert (_enclosed(clear) is not None) == inside
+
+
+@pytest.mark.parametrize(("top", "inside"), [(2, True), (1, False)])
+def test_what_a_box_encloses_is_clear_of_it(top: int, inside: bool) -> None:
+    """A stroke inside a box with a pixel of paper between them is the digit; one touching
+    the box (a stroke across a loop) is not."""
+    clear = boxed_stroke(0, side=46)
+    clear[top:30, 23] = True
+    assert (_enclosed(clear) is not None) == inside
+
+
+def test_a_box_overshooting_inwards_is_box_not_digit() -> None:
+    """A box whose stroke runs on a few pixels inside at a corner: that tick is in the
+    first run of ink of its columns, so it is the box's (the shell is the outer runs of
+    rows or of columns), and what the box encloses is the stroke alone."""
+    clear = boxed_stroke(40)
+    clear[1:6, 5] = True  # the tick, down from the top edge
+    inside = _enclosed(clear)
+    assert inside is not None
+    np.testing.assert_array_equal(inside, boxed_stroke(40) & ~boxed_stroke(0))
+
+
 def enclosed(strokes: list, around: str, *, mode: str = "RGB") -> Image.Image:
     """Strokes (fractions of 280 px) with a box, a ring or a 0 drawn round them, or nothing."""
     image = Image.new(mode, (280, 280), (0, 0, 0, 0) if mode == "RGBA" else "white")
@@ -695,6 +896,16 @@ def test_nested_boxes_are_unboxed_in_one_pass(monkeypatch) -> None:
                         _enclosed(clear))
     with pytest.raises(NoDigitError):  # the boxes left are a blob of ink
         normalize_digit(ink)
+    assert len(calls) == 1
+
+
+def test_a_boxed_digit_is_searched_for_a_box_once(monkeypatch) -> None:
+    """Unboxed, the digit is cropped again without looking for a box round it (unbox
+    once: nested boxes taken off one at a time cost seconds)."""
+    bare = digit(enclosed(SEVEN, "none"))
+    calls = []
+    monkeypatch.setattr(crop, "_enclosed", lambda clear: calls.append(1) or _enclosed(clear))
+    np.testing.assert_array_equal(digit(enclosed(SEVEN, "box")), bare)
     assert len(calls) == 1
 
 
@@ -738,6 +949,60 @@ def test_a_mark_between_pieces_of_the_digit_goes_with_its_faint_rim() -> None:
     assert box[2] < marks[0][2]
     assert marks[0][3] < box[3]
     np.testing.assert_array_equal(digit(dotted), digit(whole))
+
+
+def test_a_marks_rim_is_its_faint_ink_within_mark_rim_pixels() -> None:
+    """A speck between a digit's two pieces, in a blur of faint ink (a fifth of the peak:
+    over NOISE_REL, under BBOX_REL): the blur within MARK_RIM (2) pixels of it is zeroed
+    with it; the faint ink a pixel further, above it or beside it, is the digit's, and
+    stays."""
+    ink = np.zeros((40, 40), np.float32)
+    ink[2:6, 5:35] = ink[26:38, 5:35] = 1.0  # a bar and a body, apart
+    ink[9:16, 16:23] = 0.2  # the blur: 3 rows above the speck and a column right of it
+    ink[12:14, 18:20] = 1.0  # the speck, a few percent of the ink
+    out = crop_to_ink(ink, 1.0, strict=True)  # cropped to rows 2:38, columns 5:35
+    np.testing.assert_array_equal(out[10 - 2 : 16 - 2, 16 - 5 : 22 - 5], 0)
+    np.testing.assert_array_equal(out[9 - 2, 16 - 5 : 23 - 5], np.float32(0.2))
+    np.testing.assert_array_equal(out[10 - 2 : 16 - 2, 22 - 5], np.float32(0.2))
+
+
+@pytest.mark.parametrize("turn", [False, True], ids=["above", "left"])
+@pytest.mark.parametrize(("speck_top", "rim_inside"), [(7, True), (5, False)])
+def test_the_rim_of_a_mark_outside_the_digits_box_is_zeroed_where_it_reaches_in(
+        turn: bool, speck_top: int, rim_inside: bool) -> None:
+    """A speck a blank row above the digit's box (or a column left of it): its rim, the
+    faint ink within MARK_RIM pixels of it, reaches the crop's first row and is zeroed
+    there, the digit's clear ink staying; 3 rows up, its rim ends outside the box, and the
+    faint ink in it is the digit's."""
+    ink = np.zeros((40, 40), np.float32)
+    ink[10:30, 5:35] = 1.0
+    ink[10:13, 15:25] = 0.2  # a faint notch in the digit's top
+    ink[speck_top : speck_top + 2, 19:21] = 1.0  # the speck
+    ink = ink.T if turn else ink
+    out = crop_to_ink(ink, 1.0, strict=True)
+    out = out.T if turn else out
+    assert out.shape == (20, 30)
+    near = out[0, 17 - 5 : 23 - 5]  # within 2 px of the speck's columns
+    np.testing.assert_array_equal(near, 0 if rim_inside else np.float32(0.2))
+    np.testing.assert_array_equal(out[0, [15 - 5, 16 - 5, 23 - 5, 24 - 5]], np.float32(0.2))
+    np.testing.assert_array_equal(out[1:3, 15 - 5 : 25 - 5], np.float32(0.2))
+    np.testing.assert_array_equal(out[0, : 15 - 5], 1)
+
+
+@pytest.mark.parametrize("turn", [False, True], ids=["rising-above", "reaching-left"])
+def test_a_mark_between_pieces_sticking_out_of_the_box_is_zeroed_inside_it(
+        turn: bool) -> None:
+    """A thin mark between two strokes (blank columns apart), rising 3 rows above them:
+    the box is the strokes', and the part of the mark inside it is zeroed, from its first
+    row down."""
+    ink = np.zeros((30, 30), np.float32)
+    ink[5:25, 0:4] = ink[5:25, 20:24] = 1.0
+    ink[2:8, 10] = 1.0  # 6 pixels: under SPECK_REL of a stroke's 80
+    ink = ink.T if turn else ink
+    out = crop_to_ink(ink, 1.0, strict=True)
+    out = out.T if turn else out
+    assert out.shape == (20, 24)
+    assert out.sum() == 160
 
 
 def test_many_separate_marks_are_split_no_further_than_max_patches() -> None:
