@@ -186,7 +186,7 @@ def _lines_apart(patches: list[Box], shape: tuple[int, int]) -> list[Box]:
     rest = [box for box in patches if box is not highest]
     if (highest[1] <= min(box[0] for box in rest) and _line_like(highest, rest)
             and highest[3] - highest[2] >= OVERLINE_SPAN * shape[1]
-            and max(box[1] for box in rest) < shape[0] - 1 and highest not in lines):
+            and max(box[1] for box in rest) < shape[0] - 1):
         lines.append(highest)
     return lines
 
