@@ -183,6 +183,19 @@ def test_a_vignette_is_paper_too() -> None:
     assert decode_image(data)[away_from(ZERO)].max() < 0.1
 
 
+def test_a_surface_leaving_0_6_of_the_one_colour_s_misfit_is_lighting() -> None:
+    """A trend with ink running off the edge fits only so well: the surface's misfit 0.6
+    of the one colour's (a 20-level trend so) is still lighting, under SHADING_GAIN."""
+    ones = np.ones((4, 6))
+    samples = np.array([[8.0], [8.0], [8.0], [8.0]])  # 8 levels off one colour, 0
+    points = lighting._Points(samples, ones)
+    coef = np.zeros((6, 1))
+    coef[0] = 8 - 8 * np.sqrt(0.6)  # leaves sqrt(0.6) of the residual: 0.6 of the misfit
+    assert points.smooth(coef, np.zeros(1))
+    coef[0] = 8 - 8 * np.sqrt(0.75)
+    assert not points.smooth(coef, np.zeros(1))
+
+
 def test_paper_of_two_tones_is_not_lighting(monkeypatch) -> None:
     """A long strip, its left third 105 levels darker (a table beside the paper): no
     lighting is fitted, and the table is no ink (digitnet.table; before, it was clear ink
