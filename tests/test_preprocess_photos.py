@@ -351,6 +351,16 @@ def test_an_evenly_lit_border_is_not_searched_for_lines(monkeypatch) -> None:
         assert decode_image(data).max() > 0.5
 
 
+def test_a_colour_edge_line_levels_off_the_paper_is_the_paper_s() -> None:
+    """Within EDGE_LINE_LEVELS (16) of the paper, in the worst channel, is paper; one level
+    more is unlike it, a line's colour or ink: the bound is the same on both sides."""
+    paper = np.array([250.0, 250.0, 250.0])
+    near, off = np.array([250.0, 234.0, 250.0]), np.array([250.0, 233.0, 250.0])
+    assert not border._unlike(near, paper)
+    assert border._unlike(off, paper)
+    assert border._covers(np.stack([near, off, paper]), paper) == 2
+
+
 def test_a_broad_band_of_ink_is_no_printed_line() -> None:
     """A black bar 30 px thick across the page is ink (the digit's, or no digit)."""
     image = Image.new("RGB", (SIDE, SIDE), "white")
