@@ -17,6 +17,7 @@ from digitnet import border, lighting
 from digitnet import paper as paper_module
 from digitnet.imagefile import decode_image
 from digitnet.preprocess import normalize_digit
+from digitnet.ruled_lines import widest_rule
 from PIL import Image, ImageDraw, ImageFilter
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -359,6 +360,17 @@ def test_a_colour_edge_line_levels_off_the_paper_is_the_paper_s() -> None:
     assert not border._unlike(near, paper)
     assert border._unlike(off, paper)
     assert border._covers(np.stack([near, off, paper]), paper) == 2
+
+
+def test_lines_all_round_are_read_past_though_a_rule_lies_just_inside_one() -> None:
+    """Cropped on its lines all round, a ruled line just past the top one: the pixels read
+    past the top and bottom lines are half that rule's colour, so those past the left and
+    right lines must count too, else the lines' colour is taken for the paper's."""
+    page = np.full((SIDE, SIDE, 3), 250, np.uint8)
+    page[:2] = page[-2:] = page[:, :2] = page[:, -2:] = RULE
+    page[widest_rule(SIDE) + 1] = RULE  # the row the pixels past the top line are read on
+    _, colour = border.read_ring(Image.fromarray(page))
+    np.testing.assert_array_equal(colour, [250, 250, 250])
 
 
 def test_a_broad_band_of_ink_is_no_printed_line() -> None:
