@@ -159,6 +159,19 @@ def test_the_lighting_is_not_fitted_for_a_canvas_or_white_paper(monkeypatch) -> 
     assert normalize_digit(decode_image(encode(white))).max() == pytest.approx(1.0)
 
 
+def test_a_ring_shading_levels_off_its_median_is_not_fitted(monkeypatch) -> None:
+    """Every ring pixel within SHADING_LEVELS (8) of the median, the bound included, is an
+    evenly lit ring: one colour, no fit."""
+    def no_fit(*args: object) -> None:
+        raise AssertionError("the lighting was fitted")
+
+    monkeypatch.setattr(lighting, "_robust_surface", no_fit)
+    image = Image.new("RGB", (100, 100), (200, 200, 200))
+    ImageDraw.Draw(image).line([(0, 0), (99, 0)], fill=(200, 192, 200))
+    ring, colour = border.read_ring(image)
+    assert lighting.shading(image, ring, colour) is None
+
+
 def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
     rgb = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG")))
     rgba = rgb.convert("RGBA")
