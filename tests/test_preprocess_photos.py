@@ -386,6 +386,29 @@ def test_lines_all_round_are_read_past_though_a_rule_lies_just_inside_one() -> N
     np.testing.assert_array_equal(colour, [250, 250, 250])
 
 
+def edge_band(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
+    """A _edge_bands band, (rows from the edge inward, along, bands): one colour a row."""
+    return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
+
+
+def test_an_edge_row_of_two_colours_is_no_printed_line() -> None:
+    """A printed line is one colour along RULE_SPAN of the side: with a fifth of its edge
+    row another colour (ink running along the edge), it is not one, whatever lies past."""
+    band = edge_band([RULE] * 2 + [(250, 250, 250)] * 20)
+    band[:2, :9] = BLUE_INK  # under a tenth of it: ink crossing the line
+    assert border._edge_line(band, 11, 11) is not None
+    band[:2, :20] = BLUE_INK
+    assert border._edge_line(band, 11, 11) is None
+
+
+def test_an_edge_line_gives_way_to_a_colour_that_holds() -> None:
+    """Past the line, the colour must hold steady for RULE_ROWS rows or more: a gradient
+    (lighting, a stroke's edge) is no paper past a line."""
+    fading = [(250 - 12 * i,) * 3 for i in range(20)]
+    assert border._edge_line(edge_band([RULE] * 2 + fading), 11, 11) is None
+    assert border._edge_line(edge_band([RULE] * 2 + [(250, 250, 250)] * 2), 11, 11) is None
+
+
 def test_a_broad_band_of_ink_is_no_printed_line() -> None:
     """A black bar 30 px thick across the page is ink (the digit's, or no digit)."""
     image = Image.new("RGB", (SIDE, SIDE), "white")
