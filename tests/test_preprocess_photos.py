@@ -172,6 +172,16 @@ def test_a_ring_shading_levels_off_its_median_is_not_fitted(monkeypatch) -> None
     assert lighting.shading(image, ring, colour) is None
 
 
+def test_the_surface_is_the_fitted_quadratic_on_the_image_s_grid() -> None:
+    """_surface sums the terms _design fits, at the grid's pixel centres: evaluated so, it
+    must give what the fit saw, or the paper is another surface than the ring's."""
+    coef = np.random.default_rng(0).normal(0, 50, (6, 2))
+    grid = lighting._surface(coef, 5, 4)
+    y, x = (np.mgrid[0:4, 0:5] + 0.5) / np.array([4, 5])[:, None, None]
+    where = np.column_stack((x.ravel(), y.ravel()))
+    np.testing.assert_allclose(grid.reshape(20, 2), lighting._design(where) @ coef, atol=1e-3)
+
+
 def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
     rgb = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG")))
     rgba = rgb.convert("RGBA")
