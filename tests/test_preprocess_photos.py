@@ -182,6 +182,17 @@ def test_the_surface_is_the_fitted_quadratic_on_the_image_s_grid() -> None:
     np.testing.assert_allclose(grid.reshape(20, 2), lighting._design(where) @ coef, atol=1e-3)
 
 
+def test_a_fit_trusting_under_half_the_ring_keeps_the_last_one() -> None:
+    """Most of the ring ink (0, untrusted), the rest paper 30 levels off the median read:
+    with under half the ring trusted, the fit stays where it started, the median's 100,
+    not bent to the few pixels left."""
+    where = border.ring_where(40, 40)
+    paper = np.random.default_rng(0).random(len(where)) < 0.4
+    points = lighting._Points(np.where(paper, 130.0, 0.0)[:, None], lighting._design(where))
+    coef = lighting._robust_surface(points, np.array([100.0]))
+    np.testing.assert_array_equal(lighting._surface(coef, 9, 9), np.full((9, 9, 1), 100))
+
+
 def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
     rgb = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG")))
     rgba = rgb.convert("RGBA")
