@@ -172,6 +172,17 @@ def test_a_ring_shading_levels_off_its_median_is_not_fitted(monkeypatch) -> None
     assert lighting.shading(image, ring, colour) is None
 
 
+def test_the_ring_s_pixels_sit_at_their_pixel_centres() -> None:
+    """ring_where gives _border_ring's pixels, top, bottom, left and right, as fractions of
+    the image at pixel centres: the lighting is fitted where the ring was read."""
+    top = [[0.125, 0.25], [0.375, 0.25], [0.625, 0.25], [0.875, 0.25]]
+    bottom = [[0.125, 0.75], [0.375, 0.75], [0.625, 0.75], [0.875, 0.75]]
+    left, right = [[0.125, 0.25], [0.125, 0.75]], [[0.875, 0.25], [0.875, 0.75]]
+    np.testing.assert_allclose(border.ring_where(4, 2), top + bottom + left + right)
+    inset = border.ring_where(4, 2, (0, 0, 1, 0))  # the left side a column in
+    np.testing.assert_allclose(inset[8:10], [[0.375, 0.25], [0.375, 0.75]])
+
+
 def test_the_surface_is_the_fitted_quadratic_on_the_image_s_grid() -> None:
     """_surface sums the terms _design fits, at the grid's pixel centres: evaluated so, it
     must give what the fit saw, or the paper is another surface than the ring's."""
