@@ -439,6 +439,8 @@ def test_an_edge_line_gives_way_to_a_colour_that_holds() -> None:
     fading = [(250 - 12 * i,) * 3 for i in range(20)]
     assert border._edge_line(edge_band([RULE] * 2 + fading), 11, 11) is None
     assert border._edge_line(edge_band([RULE] * 2 + [(250, 250, 250)] * 2), 11, 11) is None
+    # Held: read on the last row of those checked, the line's 2, 2 blended and 5 (11 // 2)
+    assert border._edge_line(edge_band([RULE] * 2 + [(250, 250, 250)] * 20), 11, 11).depth == 8
 
 
 def test_a_broad_band_of_ink_is_no_printed_line() -> None:
