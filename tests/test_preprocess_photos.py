@@ -272,6 +272,17 @@ def test_a_see_through_hole_leaves_the_photo_to_its_alpha(monkeypatch) -> None:
     assert not np.array_equal(decode_image(opaque), without_fit(monkeypatch, opaque))
 
 
+def test_a_ring_pixel_of_alpha_254_is_see_through() -> None:
+    """Only an alpha of 255 all round is opaque paper: one pixel a level short of it makes
+    the ring see-through (the alpha is the ink), in RGBA and LA alike."""
+    opaque = np.full((8, 4), 255, np.uint8)
+    assert not border.see_through(opaque, "RGBA")
+    opaque[3, -1] = 254
+    assert border.see_through(opaque, "RGBA")
+    assert border.see_through(opaque[:, 2:], "LA")
+    assert not border.see_through(opaque[:, :3], "RGB")
+
+
 def test_a_canvas_with_strokes_off_its_edge_is_read_by_its_alpha(monkeypatch) -> None:
     """Coloured ink on a transparent canvas, running off the edge: the ring's colours vary,
     but see-through paper means the alpha is the ink, with no fit."""
