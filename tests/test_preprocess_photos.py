@@ -17,6 +17,7 @@ from digitnet import border, lighting
 from digitnet import paper as paper_module
 from digitnet.imagefile import decode_image
 from digitnet.preprocess import normalize_digit
+from digitnet.ruled_lines import widest_rule
 from PIL import Image, ImageDraw, ImageFilter
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -158,6 +159,51 @@ def test_the_lighting_is_not_fitted_for_a_canvas_or_white_paper(monkeypatch) -> 
     assert normalize_digit(decode_image(encode(white))).max() == pytest.approx(1.0)
 
 
+def test_a_ring_shading_levels_off_its_median_is_not_fitted(monkeypatch) -> None:
+    """Every ring pixel within SHADING_LEVELS (8) of the median, the bound included, is an
+    evenly lit ring: one colour, no fit."""
+    def no_fit(*args: object) -> None:
+        raise AssertionError("the lighting was fitted")
+
+    monkeypatch.setattr(lighting, "_robust_surface", no_fit)
+    image = Image.new("RGB", (100, 100), (200, 200, 200))
+    ImageDraw.Draw(image).line([(0, 0), (99, 0)], fill=(200, 192, 200))
+    ring, colour = border.read_ring(image)
+    assert lighting.shading(image, ring, colour) is None
+
+
+def test_the_ring_s_pixels_sit_at_their_pixel_centres() -> None:
+    """ring_where gives _border_ring's pixels, top, bottom, left and right, as fractions of
+    the image at pixel centres: the lighting is fitted where the ring was read."""
+    top = [[0.125, 0.25], [0.375, 0.25], [0.625, 0.25], [0.875, 0.25]]
+    bottom = [[0.125, 0.75], [0.375, 0.75], [0.625, 0.75], [0.875, 0.75]]
+    left, right = [[0.125, 0.25], [0.125, 0.75]], [[0.875, 0.25], [0.875, 0.75]]
+    np.testing.assert_allclose(border.ring_where(4, 2), top + bottom + left + right)
+    inset = border.ring_where(4, 2, (0, 0, 1, 0))  # the left side a column in
+    np.testing.assert_allclose(inset[8:10], [[0.375, 0.25], [0.375, 0.75]])
+
+
+def test_the_surface_is_the_fitted_quadratic_on_the_image_s_grid() -> None:
+    """_surface sums the terms _design fits, at the grid's pixel centres: evaluated so, it
+    must give what the fit saw, or the paper is another surface than the ring's."""
+    coef = np.random.default_rng(0).normal(0, 50, (6, 2))
+    grid = lighting._surface(coef, 5, 4)
+    y, x = (np.mgrid[0:4, 0:5] + 0.5) / np.array([4, 5])[:, None, None]
+    where = np.column_stack((x.ravel(), y.ravel()))
+    np.testing.assert_allclose(grid.reshape(20, 2), lighting._design(where) @ coef, atol=1e-3)
+
+
+def test_a_fit_trusting_under_half_the_ring_keeps_the_last_one() -> None:
+    """Most of the ring ink (0, untrusted), the rest paper 30 levels off the median read:
+    with under half the ring trusted, the fit stays where it started, the median's 100,
+    not bent to the few pixels left."""
+    where = border.ring_where(40, 40)
+    paper = np.random.default_rng(0).random(len(where)) < 0.4
+    points = lighting._Points(np.where(paper, 130.0, 0.0)[:, None], lighting._design(where))
+    coef = lighting._robust_surface(points, np.array([100.0]))
+    np.testing.assert_array_equal(lighting._surface(coef, 9, 9), np.full((9, 9, 1), 100))
+
+
 def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
     rgb = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG")))
     rgba = rgb.convert("RGBA")
@@ -181,6 +227,19 @@ def test_a_vignette_is_paper_too() -> None:
     rgb = np.stack([paper * (1 - cover) + level * cover for level in BLUE_INK], -1)
     data = encode(Image.fromarray(np.round(rgb).astype(np.uint8)))
     assert decode_image(data)[away_from(ZERO)].max() < 0.1
+
+
+def test_a_surface_leaving_0_6_of_the_one_colour_s_misfit_is_lighting() -> None:
+    """A trend with ink running off the edge fits only so well: the surface's misfit 0.6
+    of the one colour's (a 20-level trend so) is still lighting, under SHADING_GAIN."""
+    ones = np.ones((4, 6))
+    samples = np.array([[8.0], [8.0], [8.0], [8.0]])  # 8 levels off one colour, 0
+    points = lighting._Points(samples, ones)
+    coef = np.zeros((6, 1))
+    coef[0] = 8 - 8 * np.sqrt(0.6)  # leaves sqrt(0.6) of the residual: 0.6 of the misfit
+    assert points.smooth(coef, np.zeros(1))
+    coef[0] = 8 - 8 * np.sqrt(0.75)
+    assert not points.smooth(coef, np.zeros(1))
 
 
 def test_paper_of_two_tones_is_not_lighting(monkeypatch) -> None:
@@ -211,6 +270,17 @@ def test_a_see_through_hole_leaves_the_photo_to_its_alpha(monkeypatch) -> None:
     holed = encode(rgba)
     assert np.array_equal(decode_image(holed), without_fit(monkeypatch, holed))
     assert not np.array_equal(decode_image(opaque), without_fit(monkeypatch, opaque))
+
+
+def test_a_ring_pixel_of_alpha_254_is_see_through() -> None:
+    """Only an alpha of 255 all round is opaque paper: one pixel a level short of it makes
+    the ring see-through (the alpha is the ink), in RGBA and LA alike."""
+    opaque = np.full((8, 4), 255, np.uint8)
+    assert not border.see_through(opaque, "RGBA")
+    opaque[3, -1] = 254
+    assert border.see_through(opaque, "RGBA")
+    assert border.see_through(opaque[:, 2:], "LA")
+    assert not border.see_through(opaque[:, :3], "RGB")
 
 
 def test_a_canvas_with_strokes_off_its_edge_is_read_by_its_alpha(monkeypatch) -> None:
@@ -336,6 +406,52 @@ def test_an_evenly_lit_border_is_not_searched_for_lines(monkeypatch) -> None:
     for data in (photo(FOUR_OFF_THE_EDGE, grad=0), photo(ZERO, grad=0, specks=6),
                  notebook(SEVEN, squared=True)[0]):
         assert decode_image(data).max() > 0.5
+
+
+def test_a_colour_edge_line_levels_off_the_paper_is_the_paper_s() -> None:
+    """Within EDGE_LINE_LEVELS (16) of the paper, in the worst channel, is paper; one level
+    more is unlike it, a line's colour or ink: the bound is the same on both sides."""
+    paper = np.array([250.0, 250.0, 250.0])
+    near, off = np.array([250.0, 234.0, 250.0]), np.array([250.0, 233.0, 250.0])
+    assert not border._unlike(near, paper)
+    assert border._unlike(off, paper)
+    assert border._covers(np.stack([near, off, paper]), paper) == 2
+
+
+def test_lines_all_round_are_read_past_though_a_rule_lies_just_inside_one() -> None:
+    """Cropped on its lines all round, a ruled line just past the top one: the pixels read
+    past the top and bottom lines are half that rule's colour, so those past the left and
+    right lines must count too, else the lines' colour is taken for the paper's."""
+    page = np.full((SIDE, SIDE, 3), 250, np.uint8)
+    page[:2] = page[-2:] = page[:, :2] = page[:, -2:] = RULE
+    page[widest_rule(SIDE) + 1] = RULE  # the row the pixels past the top line are read on
+    _, colour = border.read_ring(Image.fromarray(page))
+    np.testing.assert_array_equal(colour, [250, 250, 250])
+
+
+def edge_band(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
+    """A _edge_bands band, (rows from the edge inward, along, bands): one colour a row."""
+    return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
+
+
+def test_an_edge_row_of_two_colours_is_no_printed_line() -> None:
+    """A printed line is one colour along RULE_SPAN of the side: with a fifth of its edge
+    row another colour (ink running along the edge), it is not one, whatever lies past."""
+    band = edge_band([RULE] * 2 + [(250, 250, 250)] * 20)
+    band[:2, :9] = BLUE_INK  # under a tenth of it: ink crossing the line
+    assert border._edge_line(band, 11, 11) is not None
+    band[:2, :20] = BLUE_INK
+    assert border._edge_line(band, 11, 11) is None
+
+
+def test_an_edge_line_gives_way_to_a_colour_that_holds() -> None:
+    """Past the line, the colour must hold steady for RULE_ROWS rows or more: a gradient
+    (lighting, a stroke's edge) is no paper past a line."""
+    fading = [(250 - 12 * i,) * 3 for i in range(20)]
+    assert border._edge_line(edge_band([RULE] * 2 + fading), 11, 11) is None
+    assert border._edge_line(edge_band([RULE] * 2 + [(250, 250, 250)] * 2), 11, 11) is None
+    # Held: read on the last row of those checked, the line's 2, 2 blended and 5 (11 // 2)
+    assert border._edge_line(edge_band([RULE] * 2 + [(250, 250, 250)] * 20), 11, 11).depth == 8
 
 
 def test_a_broad_band_of_ink_is_no_printed_line() -> None:
