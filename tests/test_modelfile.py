@@ -256,15 +256,19 @@ def test_manifest_values_at_the_closed_ends_of_their_ranges_load(
 ArraysEdit = Callable[[dict[str, np.ndarray]], None]
 
 
+def _write_weights(path: Path, data: bytes) -> None:
+    """`data` as model.npz, with the checksum the manifest then vouches for."""
+    (path / "model.npz").write_bytes(data)
+    _edit_manifest(path, lambda m: m.update(weights_sha256=sha256_hex(data)))
+
+
 def _edit_arrays(path: Path, edit: ArraysEdit) -> None:
     """Change the weights and write their new checksum in the manifest, as whoever made a
     bad file would: what the checksum cannot catch."""
     with np.load(path / "model.npz", allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     edit(arrays)
-    data = npz_bytes(arrays)
-    (path / "model.npz").write_bytes(data)
-    _edit_manifest(path, lambda m: m.update(weights_sha256=sha256_hex(data)))
+    _write_weights(path, npz_bytes(arrays))
 
 
 def _changed(key: str, change: Callable[[np.ndarray], np.ndarray]) -> ArraysEdit:
@@ -323,12 +327,6 @@ class _Touch:
         return Path.touch, (self.marker,)
 
 
-def _write_weights(path: Path, data: bytes) -> None:
-    """`data` as model.npz, with the checksum the manifest then vouches for."""
-    (path / "model.npz").write_bytes(data)
-    _edit_manifest(path, lambda m: m.update(weights_sha256=sha256_hex(data)))
-
-
 @pytest.mark.parametrize("content", ["garbage", "truncated", "pickled"])
 def test_weights_numpy_cannot_read_safely_are_refused(saved: tuple[Network, Path],
                                                       content: str) -> None:
@@ -336,16 +334,11 @@ def test_weights_numpy_cannot_read_safely_are_refused(saved: tuple[Network, Path
     a ModelFileError naming the weights, and the pickle is never run."""
     path, marker = saved[1], saved[1] / "PWNED"
     data = (path / "model.npz").read_bytes()
-    if content == "garbage":
-        data = b"not an npz file at all"
-    elif content == "truncated":
-        data = data[: len(data) // 2]
+    if content == "pickled":
+        _edit_arrays(path, lambda a: a.update({"0.b": np.array([_Touch(marker)], dtype=object)}))
     else:
-        with np.load(path / "model.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        arrays["0.b"] = np.array([_Touch(marker)], dtype=object)
-        data = npz_bytes(arrays)
-    _write_weights(path, data)
+        _write_weights(path, b"not an npz file at all" if content == "garbage"
+                       else data[: len(data) // 2])
     with pytest.raises(ModelFileError, match="cannot read weights"):
         load_model(path)
     assert not marker.exists()

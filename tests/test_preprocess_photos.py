@@ -144,12 +144,17 @@ def test_evenly_lit_images_read_against_one_paper_colour_bit_for_bit(data: bytes
     assert np.array_equal(decode_image(data), constant_paper_ink(data))
 
 
-def test_the_lighting_is_not_fitted_for_a_canvas_or_white_paper(monkeypatch) -> None:
-    """A transparent canvas (its alpha is the ink) and an exactly even border cost no fit."""
+@pytest.fixture
+def no_lighting_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fitting a lighting surface fails the test: for images that must cost no fit."""
     def no_fit(*args: object) -> None:
         raise AssertionError("the lighting was fitted")
 
     monkeypatch.setattr(lighting, "_robust_surface", no_fit)
+
+
+def test_the_lighting_is_not_fitted_for_a_canvas_or_white_paper(no_lighting_fit: None) -> None:
+    """A transparent canvas (its alpha is the ink) and an exactly even border cost no fit."""
     canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
     canvas.putalpha(strokes_mask(SEVEN, side=280))
     alpha = np.asarray(canvas.getchannel("A"), np.float32) * np.float32(1 / 255)
@@ -159,13 +164,9 @@ def test_the_lighting_is_not_fitted_for_a_canvas_or_white_paper(monkeypatch) -> 
     assert normalize_digit(decode_image(encode(white))).max() == pytest.approx(1.0)
 
 
-def test_a_ring_shading_levels_off_its_median_is_not_fitted(monkeypatch) -> None:
+def test_a_ring_shading_levels_off_its_median_is_not_fitted(no_lighting_fit: None) -> None:
     """Every ring pixel within SHADING_LEVELS (8) of the median, the bound included, is an
     evenly lit ring: one colour, no fit."""
-    def no_fit(*args: object) -> None:
-        raise AssertionError("the lighting was fitted")
-
-    monkeypatch.setattr(lighting, "_robust_surface", no_fit)
     image = Image.new("RGB", (100, 100), (200, 200, 200))
     ImageDraw.Draw(image).line([(0, 0), (99, 0)], fill=(200, 192, 200))
     ring, colour = border.read_ring(image)
@@ -283,13 +284,9 @@ def test_a_ring_pixel_of_alpha_254_is_see_through() -> None:
     assert not border.see_through(opaque[:, :3], "RGB")
 
 
-def test_a_canvas_with_strokes_off_its_edge_is_read_by_its_alpha(monkeypatch) -> None:
+def test_a_canvas_with_strokes_off_its_edge_is_read_by_its_alpha(no_lighting_fit: None) -> None:
     """Coloured ink on a transparent canvas, running off the edge: the ring's colours vary,
     but see-through paper means the alpha is the ink, with no fit."""
-    def no_fit(*args: object) -> None:
-        raise AssertionError("the lighting was fitted")
-
-    monkeypatch.setattr(lighting, "_robust_surface", no_fit)
     canvas = Image.new("RGBA", (SIDE, SIDE), (0, 0, 0, 0))
     canvas.paste(Image.new("RGBA", (SIDE, SIDE), (*BLUE_INK, 255)),
                  mask=strokes_mask(FOUR_OFF_THE_EDGE))
