@@ -205,6 +205,27 @@ def test_a_fit_trusting_under_half_the_ring_keeps_the_last_one() -> None:
     np.testing.assert_array_equal(lighting._surface(coef, 9, 9), np.full((9, 9, 1), 100))
 
 
+def test_the_paper_s_surface_is_clipped_to_the_uint8_range() -> None:
+    """A surface overshooting 0 or 255 (a steep fit's corner) is paper of 0 or 255, the
+    bounds included: not 1 or 254, nor wrapped round to the other end by the uint8."""
+    for level, paper in ((300.0, 255), (255.0, 255), (0.0, 0), (-40.0, 0)):
+        coef = np.zeros((6, 1))
+        coef[0] = level
+        image = lighting.paper_image("L", (4, 3), np.array([level]), coef)
+        np.testing.assert_array_equal(np.asarray(image), np.full((3, 4), paper))
+
+
+def test_the_surface_s_strays_are_read_on_a_9x9_grid() -> None:
+    """_uneven reads the surface at a 9x9 grid's centres, the outermost 4/9 of the way out
+    from the middle: a slope straying 8.1 levels there is uneven, 7.95 not (SHADING_LEVELS
+    is 8), across the image and down it."""
+    for term in (1, 3):  # the x and the y slope
+        for stray, uneven in ((8.1, True), (7.95, False)):
+            coef = np.zeros((6, 1))
+            coef[0], coef[term] = 200, stray / (4 / 9)
+            assert lighting._uneven(coef, np.array([200.0])) == uneven
+
+
 def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
     rgb = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG")))
     rgba = rgb.convert("RGBA")
