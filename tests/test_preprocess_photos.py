@@ -447,6 +447,16 @@ def test_lines_all_round_are_read_past_though_a_rule_lies_just_inside_one() -> N
     np.testing.assert_array_equal(colour, [250, 250, 250])
 
 
+def test_lines_as_wide_as_the_widest_rule_all_round_are_read_past() -> None:
+    """Cropped on lines all round as wide as the widest printed line: the pixels read past
+    the lines lie a row beyond that width, on the paper, so the lines are read past."""
+    page = np.full((SIDE, SIDE, 3), 250, np.uint8)
+    wide = widest_rule(SIDE)
+    page[:wide] = page[-wide:] = page[:, :wide] = page[:, -wide:] = RULE
+    _, colour = border.read_ring(Image.fromarray(page))
+    np.testing.assert_array_equal(colour, [250, 250, 250])
+
+
 def edge_band(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
     """A _edge_bands band, (rows from the edge inward, along, bands): one colour a row."""
     return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
@@ -477,3 +487,18 @@ def test_a_broad_band_of_ink_is_no_printed_line() -> None:
     image = Image.new("RGB", (SIDE, SIDE), "white")
     ImageDraw.Draw(image).rectangle([(0, 200), (SIDE - 1, 229)], fill="black")
     assert decode_image(encode(image))[200:230].min() == pytest.approx(1.0)
+
+
+def test_edge_line_levels_off_is_one_colour_in_edge_line_too() -> None:
+    """In _edge_line too, EDGE_LINE_LEVELS (16) off is the same colour and 17 another: along
+    the edge row, from the line to the rows past it, and among the rows holding steady."""
+    paper = [(250, 250, 250)]
+    band = edge_band([RULE] * 2 + paper * 20)
+    for level, same in ((16, True), (17, False)):
+        near = (RULE[0] + level, *RULE[1:])
+        band[:2, :30] = near  # 30 % of the edge row: one colour with the rest, or not
+        assert (border._edge_line(band, 11, 11) is not None) == same
+        going_on = edge_band([RULE] * 2 + [near] * 20)  # the line, or another colour past it
+        assert (border._edge_line(going_on, 11, 11) is None) == same
+        steady = edge_band([RULE] * 2 + paper * 2 + [(250 - level, 250, 250)] * 4 + paper * 12)
+        assert (border._edge_line(steady, 11, 11) is not None) == same
