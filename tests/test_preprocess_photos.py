@@ -448,10 +448,12 @@ def test_lines_all_round_are_read_past_though_a_rule_lies_just_inside_one() -> N
 
 
 def test_lines_as_wide_as_the_widest_rule_all_round_are_read_past() -> None:
-    """Cropped on lines all round as wide as the widest printed line: the pixels read past
-    the lines lie a row beyond that width, on the paper, so the lines are read past."""
+    """Cropped on lines all round as wide as the widest printed line, and a row blended
+    past them (blur): the pixels read past the lines lie a row beyond that width, on the
+    paper, not on the line nor the blended row, so the lines are read past."""
     page = np.full((SIDE, SIDE, 3), 250, np.uint8)
-    wide = widest_rule(SIDE)
+    wide, blended = widest_rule(SIDE), np.add(RULE, 10)  # within EDGE_LINE_LEVELS of RULE
+    page[: wide + 1] = page[-wide - 1 :] = page[:, : wide + 1] = page[:, -wide - 1 :] = blended
     page[:wide] = page[-wide:] = page[:, :wide] = page[:, -wide:] = RULE
     _, colour = border.read_ring(Image.fromarray(page))
     np.testing.assert_array_equal(colour, [250, 250, 250])
@@ -502,3 +504,67 @@ def test_edge_line_levels_off_is_one_colour_in_edge_line_too() -> None:
         assert (border._edge_line(going_on, 11, 11) is None) == same
         steady = edge_band([RULE] * 2 + paper * 2 + [(250 - level, 250, 250)] * 4 + paper * 12)
         assert (border._edge_line(steady, 11, 11) is not None) == same
+
+
+def test_a_line_as_wide_as_the_widest_rule_is_a_line_and_one_wider_a_bar() -> None:
+    """Only what is deeper than the widest printed line is a bar, whose colour past it is
+    kept (past a bar must lie the paper); a line `most` rows wide is a printed line."""
+    paper = [(250, 250, 250)]
+    assert border._edge_line(edge_band([RULE] * 11 + paper * 20), 11, 20).past is None
+    bar = border._edge_line(edge_band([RULE] * 12 + paper * 20), 11, 20)
+    np.testing.assert_array_equal(bar.past, paper[0])
+
+
+def test_the_rows_blended_past_a_line_are_two_or_a_quarter_of_the_widest() -> None:
+    """JPEG ringing or blur blends two rows past a line however narrow (`most` 3), and a
+    quarter of the widest line's rows when that is more (`most` 16: 4): rows stepping up
+    to the paper there are not read as paper that fails to hold."""
+    paper = [(250, 250, 250)] * 20
+    band = edge_band([RULE] * 2 + [(200, 200, 200), (230, 230, 230)] + paper)
+    assert border._edge_line(band, 3, 20).depth == 6  # the 2 + 2 blended + RULE_ROWS (3)
+    band = edge_band([RULE] * 2 + [(200 + 10 * k,) * 3 for k in range(4)] + paper)
+    assert border._edge_line(band, 16, 112).depth == 13  # 2 + 4 blended + 8 (16 // 2)
+
+
+def test_a_bar_s_colour_past_it_is_read_where_the_ring_is() -> None:
+    """The colour past a bar (checked to be the paper's) is that of its last row checked,
+    the one the ring is then read on: rows 235 then 245 past it, 245 is kept."""
+    band = edge_band([(120, 120, 120)] * 15 + [(235, 235, 235)] * 4 + [(245, 245, 245)] * 20)
+    bar = border._edge_line(band, 11, 112)
+    assert bar.depth == 21
+    np.testing.assert_array_equal(bar.past, [245, 245, 245])
+
+
+@pytest.mark.parametrize("edge", list(EDGES))
+def test_a_printed_line_along_one_side_is_read_past_on_that_side(edge: str) -> None:
+    """Each side's band runs from its edge inward, the bottom and right ones turned so: a
+    2 px line along any one side is read past there (to row 8), the other sides as read."""
+    page = np.full((SIDE, SIDE, 3), 250, np.uint8)
+    page[EDGES[edge]] = RULE
+    image = Image.fromarray(page)
+    depths = tuple(8 if side == edge else 0 for side in EDGES)
+    ring, _ = border.read_ring(image)
+    np.testing.assert_array_equal(ring, border._border_ring(image, depths))
+
+
+def test_a_bar_just_within_its_reach_on_a_small_image_is_read_past() -> None:
+    """A bar 19 rows deep on a 100 px side (MAX_BAR's reach: 20 rows): _edge_bands' band
+    holds the rows past it, so the ring's top is read past it, on the paper."""
+    page = np.full((100, 100, 3), 250, np.uint8)
+    page[:19] = 120
+    image = Image.fromarray(page)
+    ring, _ = border.read_ring(image)
+    np.testing.assert_array_equal(ring, border._border_ring(image, (23, 0, 0, 0)))
+
+
+def test_a_line_covering_as_much_as_the_paper_is_the_paper() -> None:
+    """A line along the edge is read past only when it covers less of the image than the
+    paper past it does: a bar whose colour (a block inside too) covers half of the 32x32
+    overview, as the paper does, is left as read; a pixel less of it, and it is read past."""
+    page = np.full((64, 64, 3), 250, np.uint8)
+    page[:6] = page[20:52, 6:58] = RULE  # 3 + 16 of the overview's 32 rows, 32 + 26 wide
+    image = Image.fromarray(page)
+    assert np.array_equal(border.read_ring(image)[0], border._border_ring(image))
+    page[21, 7] = 250  # an overview pixel (odd row and column) less of the line's colour
+    image = Image.fromarray(page)
+    assert not np.array_equal(border.read_ring(image)[0], border._border_ring(image))
