@@ -528,21 +528,25 @@ def test_the_rows_blended_past_a_line_are_two_or_a_quarter_of_the_widest() -> No
 
 def test_a_bar_s_colour_past_it_is_read_where_the_ring_is() -> None:
     """The colour past a bar (checked to be the paper's) is that of its last row checked,
-    the one the ring is then read on: rows 235 then 245 past it, 245 is kept."""
-    band = edge_band([(120, 120, 120)] * 15 + [(235, 235, 235)] * 4 + [(245, 245, 245)] * 20)
+    the one the ring is then read on: rows 235 past it, then from that row on 245: 245."""
+    band = edge_band([(120, 120, 120)] * 15 + [(235, 235, 235)] * 6 + [(245, 245, 245)] * 20)
     bar = border._edge_line(band, 11, 112)
     assert bar.depth == 21
     np.testing.assert_array_equal(bar.past, [245, 245, 245])
 
 
+@pytest.mark.parametrize("width", [1, 2])
 @pytest.mark.parametrize("edge", list(EDGES))
-def test_a_printed_line_along_one_side_is_read_past_on_that_side(edge: str) -> None:
-    """Each side's band runs from its edge inward, the bottom and right ones turned so: a
-    2 px line along any one side is read past there (to row 8), the other sides as read."""
+def test_a_printed_line_along_one_side_is_read_past_on_that_side(edge: str, width: int) -> None:
+    """Each side's band runs from its very edge inward, the bottom and right ones turned so:
+    a line 1 or 2 px wide along any one side is read past there (2 blended rows and 5 steady
+    ones past it), the other sides as read."""
     page = np.full((SIDE, SIDE, 3), 250, np.uint8)
     page[EDGES[edge]] = RULE
+    if width == 1:
+        page[{"top": 1, "bottom": -2, "left": np.s_[:, 1], "right": np.s_[:, -2]}[edge]] = 250
     image = Image.fromarray(page)
-    depths = tuple(8 if side == edge else 0 for side in EDGES)
+    depths = tuple(width + 6 if side == edge else 0 for side in EDGES)
     ring, _ = border.read_ring(image)
     np.testing.assert_array_equal(ring, border._border_ring(image, depths))
 
@@ -568,3 +572,19 @@ def test_a_line_covering_as_much_as_the_paper_is_the_paper() -> None:
     page[21, 7] = 250  # an overview pixel (odd row and column) less of the line's colour
     image = Image.fromarray(page)
     assert not np.array_equal(border.read_ring(image)[0], border._border_ring(image))
+
+
+def test_a_bar_ends_within_its_reach() -> None:
+    """A bar must give way within `reach` rows (MAX_BAR of the side, "up to" it): one 20
+    rows deep is read past with a reach of 20, one 21 rows deep is not."""
+    paper = [(250, 250, 250)] * 30
+    assert border._edge_line(edge_band([(120, 120, 120)] * 20 + paper), 11, 20) is not None
+    assert border._edge_line(edge_band([(120, 120, 120)] * 21 + paper), 11, 20) is None
+
+
+def test_the_rows_past_a_line_hold_steady_about_the_last_one_checked() -> None:
+    """Steady is within EDGE_LINE_LEVELS of the last row checked, the one the ring is read
+    on: rows 232 and 250 both 9 levels from a last row of 241 hold, though 18 apart."""
+    rows = [(250, 250, 250)] * 2 + [(level,) * 3 for level in (232, 250, 250, 250, 241)]
+    line = border._edge_line(edge_band([RULE] * 2 + rows + [(241, 241, 241)] * 10), 11, 11)
+    assert line.depth == 8
