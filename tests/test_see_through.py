@@ -189,3 +189,20 @@ def test_paper_of_alpha_128_is_read_by_its_colours() -> None:
     alpha[5:15, 8:12] = 255
     image = Image.fromarray(np.dstack((np.zeros((20, 20, 3), np.uint8), alpha)))
     assert decode_image(encode(image)).max() == 0.0
+
+
+def test_on_wholly_see_through_paper_faint_alpha_is_ink_too() -> None:
+    """Paper of alpha 0 is see-through paper whatever the alpha inside rises to: strokes of
+    alpha 20 (under EMPTY_PEAK's 25.5 over it), black on black, are ink of 20 / 255."""
+    alpha = np.zeros((20, 20), np.uint8)
+    alpha[5:15, 8:12] = 20
+    image = Image.fromarray(np.dstack((np.zeros((20, 20, 3), np.uint8), alpha)))
+    np.testing.assert_array_equal(decode_image(encode(image)), alpha * np.float32(1 / 255))
+
+
+def test_the_alpha_draws_from_empty_peak_over_the_paper_s() -> None:
+    """_alpha_draws: an alpha rising EMPTY_PEAK x 255 (25.5) over the paper's draws, the
+    bound included (paper alpha is a median: 100.5); 25 does not; paper of 0 always does."""
+    assert paper_module._alpha_draws(np.array([100.0, 126.0]), 100.5)
+    assert not paper_module._alpha_draws(np.array([100.0, 125.0]), 100.0)
+    assert paper_module._alpha_draws(np.zeros(3), 0.0)
