@@ -104,3 +104,46 @@ def test_a_frame_is_cut_off_before_the_paper_is_read(monkeypatch) -> None:
     assert decode_image(data).shape == (280, 280)
     monkeypatch.setattr(imagefile, "without_frame", lambda image: image)
     assert decode_image(data).shape == (284, 284)
+
+
+def test_a_frame_differs_from_the_paper_by_frame_levels_or_more() -> None:
+    """A frame line FRAME_LEVELS (24) off the white paper inside it, the bound included, is
+    a frame, cut off; 23 levels off is not one."""
+    assert without_frame(framed(SEVEN, (231, 231, 231), 2)).size == (280, 280)
+    faint = framed(SEVEN, (232, 232, 232), 2)
+    assert without_frame(faint) is faint
+
+
+def test_a_line_is_one_colour_but_for_a_few_outliers() -> None:
+    """One colour: all but LINE_OUTLIERS (2 %) of a line within LINE_LEVELS (10) of its
+    median. Of 100 pixels, 3 at 10 levels off are still its colour, at 11 off they are not;
+    2 far off are outliers (JPEG noise, a corner), 3 are too many."""
+    line = np.full((100, 3), 100, np.uint8)
+    for off, count, one_colour in ((10, 3, True), (11, 3, False), (100, 2, True),
+                                   (100, 3, False)):
+        line[:] = 100
+        line[:count, 0] = 100 + off
+        assert frame._one_colour(line) == one_colour
+
+
+def strip(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
+    """A side's strip as _frame reads it, (rows from the edge inward, along, bands)."""
+    return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
+
+
+def test_the_paper_inside_a_frame_goes_on_paper_rows_past_its_first() -> None:
+    """Past a 2 px frame the paper must hold PAPER_ROWS (4) rows past its first: a printed
+    line on the 4th (row 6) is no paper, so no frame; on the 5th (row 7) it is not read."""
+    for at, depth in ((6, 0), (7, 2)):
+        rows = [(0, 0, 0)] * 2 + [(255, 255, 255)] * 10
+        rows[at] = (160, 190, 225)
+        assert frame._frame(strip(rows), 5) == depth
+
+
+def test_the_paper_inside_a_frame_may_be_30_percent_ink() -> None:
+    """A digit drawn up to the frame crosses the paper's rows: PAPER_OUTLIERS (30 %) of
+    each may be ink, the bound included; 31 % is no paper, so no frame."""
+    for ink, depth in ((30, 2), (31, 0)):
+        values = strip([(0, 0, 0)] * 2 + [(255, 255, 255)] * 10)
+        values[2:, :ink] = 0
+        assert frame._frame(values, 5) == depth
