@@ -126,6 +126,24 @@ def test_a_line_is_one_colour_but_for_a_few_outliers() -> None:
         assert frame._one_colour(line) == one_colour
 
 
+def test_a_frame_is_looked_for_when_3_of_4_edge_pixels_differ_from_past_it() -> None:
+    """The quick check reads 4 edge pixels against those past the deepest frame: ink of
+    the frame's colour over one of those (at x = 94, y = 46 of 284) leaves 3 differing,
+    enough to look for the frame, which is cut off."""
+    image = framed([[(0.25, 0.157), (0.4, 0.157)], [(0.5, 0.3), (0.5, 0.9)]], INK, 2)
+    assert image.getpixel((94, 46)) == INK
+    assert without_frame(image).size == (280, 280)
+
+
+def test_a_frame_as_deep_as_frame_share_allows_is_cut_off() -> None:
+    """A 65 px frame round a 280 px canvas is FRAME_SHARE (16 %) of its 410 px side, the
+    deepest there is: the strips read hold the paper's rows past it, and it is cut off.
+    A 66 px one is too deep to be a frame."""
+    assert without_frame(framed(SEVEN, (107, 114, 128), 65)).size == (280, 280)
+    deeper = framed(SEVEN, (107, 114, 128), 66)
+    assert without_frame(deeper) is deeper
+
+
 def strip(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
     """A side's strip as _frame reads it, (rows from the edge inward, along, bands)."""
     return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
@@ -147,3 +165,12 @@ def test_the_paper_inside_a_frame_may_be_30_percent_ink() -> None:
         values = strip([(0, 0, 0)] * 2 + [(255, 255, 255)] * 10)
         values[2:, :ink] = 0
         assert frame._frame(values, 5) == depth
+
+
+def test_the_middle_is_paper_under_frame_levels_from_the_inside_s_edge() -> None:
+    """What lies inside a frame is paper in the middle too when the middle's median colour
+    is under FRAME_LEVELS (24) from its edge's: 23 levels off it is, 24 off it is not."""
+    for level, paper in ((232, True), (231, False)):
+        inside = np.full((100, 100, 3), 255, np.uint8)
+        inside[20:80, 20:80] = level
+        assert frame._paper_in_the_middle(Image.fromarray(inside)) == paper
