@@ -174,3 +174,22 @@ def test_the_middle_is_paper_under_frame_levels_from_the_inside_s_edge() -> None
         inside = np.full((100, 100, 3), 255, np.uint8)
         inside[20:80, 20:80] = level
         assert frame._paper_in_the_middle(Image.fromarray(inside)) == paper
+
+
+def test_a_1_px_frame_is_cut_off() -> None:
+    """The thinnest frame, one row deep on each side, is a frame: cut off, 282 to 280."""
+    assert without_frame(framed(SEVEN, (0, 0, 0), 1)).size == (280, 280)
+
+
+def test_the_middle_is_the_inside_s_central_half() -> None:
+    """Only the central half of what lies inside a frame is its middle: white there, with
+    its right and bottom quarters black, it is paper in the middle."""
+    inside = np.full((100, 100, 3), 255, np.uint8)
+    inside[75:] = inside[:, 75:] = 0
+    assert frame._paper_in_the_middle(Image.fromarray(inside))
+
+
+def test_a_frame_line_is_found_by_its_worst_channel() -> None:
+    """Rows are compared channel by channel: a frame (200, 100, 150) on paper (150, 100,
+    200), as bright on average, is 50 levels off in red and blue, a frame 2 rows deep."""
+    assert frame._frame(strip([(200, 100, 150)] * 2 + [(150, 100, 200)] * 10), 5) == 2
