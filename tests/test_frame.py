@@ -193,3 +193,12 @@ def test_a_frame_line_is_found_by_its_worst_channel() -> None:
     """Rows are compared channel by channel: a frame (200, 100, 150) on paper (150, 100,
     200), as bright on average, is 50 levels off in red and blue, a frame 2 rows deep."""
     assert frame._frame(strip([(200, 100, 150)] * 2 + [(150, 100, 200)] * 10), 5) == 2
+
+
+def test_the_paper_s_last_row_read_is_under_frame_levels_from_its_first() -> None:
+    """The paper's row PAPER_ROWS past its first must be under FRAME_LEVELS (24) from it:
+    23 levels off it is the paper going on (a frame, 2 rows), 24 off it is not."""
+    for level, depth in ((232, 2), (231, 0)):
+        rows = [(0, 0, 0)] * 2 + [(255, 255, 255)] * 10
+        rows[6] = (level, level, level)
+        assert frame._frame(strip(rows), 5) == depth
