@@ -202,3 +202,10 @@ def test_the_paper_s_last_row_read_is_under_frame_levels_from_its_first() -> Non
         rows = [(0, 0, 0)] * 2 + [(255, 255, 255)] * 10
         rows[6] = (level, level, level)
         assert frame._frame(strip(rows), 5) == depth
+
+
+def test_a_frame_line_is_frame_levels_off_the_paper_bound_included() -> None:
+    """Past the quick check too, _frame wants the line FRAME_LEVELS (24) off the paper:
+    24 off (231 on 255) is a frame 2 rows deep, 15 off (240) is none."""
+    for level, depth in ((231, 2), (240, 0)):
+        assert frame._frame(strip([(level,) * 3] * 2 + [(255, 255, 255)] * 10), 5) == depth
