@@ -104,3 +104,108 @@ def test_a_frame_is_cut_off_before_the_paper_is_read(monkeypatch) -> None:
     assert decode_image(data).shape == (280, 280)
     monkeypatch.setattr(imagefile, "without_frame", lambda image: image)
     assert decode_image(data).shape == (284, 284)
+
+
+def test_a_frame_differs_from_the_paper_by_frame_levels_or_more() -> None:
+    """A frame line FRAME_LEVELS (24) off the white paper inside it, the bound included, is
+    a frame, cut off; 23 levels off is not one."""
+    assert without_frame(framed(SEVEN, (231, 231, 231), 2)).size == (280, 280)
+    faint = framed(SEVEN, (232, 232, 232), 2)
+    assert without_frame(faint) is faint
+
+
+def test_a_line_is_one_colour_but_for_a_few_outliers() -> None:
+    """One colour: all but LINE_OUTLIERS (2 %) of a line within LINE_LEVELS (10) of its
+    median. Of 100 pixels, 3 at 10 levels off are still its colour, at 11 off they are not;
+    2 far off are outliers (JPEG noise, a corner), 3 are too many."""
+    line = np.full((100, 3), 100, np.uint8)
+    for off, count, one_colour in ((10, 3, True), (11, 3, False), (100, 2, True),
+                                   (100, 3, False)):
+        line[:] = 100
+        line[:count, 0] = 100 + off
+        assert frame._one_colour(line) == one_colour
+
+
+def test_a_frame_is_looked_for_when_3_of_4_edge_pixels_differ_from_past_it() -> None:
+    """The quick check reads 4 edge pixels against those past the deepest frame: ink of
+    the frame's colour over one of those (at x = 94, y = 46 of 284) leaves 3 differing,
+    enough to look for the frame, which is cut off."""
+    image = framed([[(0.25, 0.157), (0.4, 0.157)], [(0.5, 0.3), (0.5, 0.9)]], INK, 2)
+    assert image.getpixel((94, 46)) == INK
+    assert without_frame(image).size == (280, 280)
+
+
+def test_a_frame_as_deep_as_frame_share_allows_is_cut_off() -> None:
+    """A 65 px frame round a 280 px canvas is FRAME_SHARE (16 %) of its 410 px side, the
+    deepest there is: the strips read hold the paper's rows past it, and it is cut off.
+    A 66 px one is too deep to be a frame."""
+    assert without_frame(framed(SEVEN, (107, 114, 128), 65)).size == (280, 280)
+    deeper = framed(SEVEN, (107, 114, 128), 66)
+    assert without_frame(deeper) is deeper
+
+
+def strip(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
+    """A side's strip as _frame reads it, (rows from the edge inward, along, bands)."""
+    return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
+
+
+def test_the_paper_inside_a_frame_goes_on_paper_rows_past_its_first() -> None:
+    """Past a 2 px frame the paper must hold PAPER_ROWS (4) rows past its first: a printed
+    line on the 4th (row 6) is no paper, so no frame; on the 5th (row 7) it is not read."""
+    for at, depth in ((6, 0), (7, 2)):
+        rows = [(0, 0, 0)] * 2 + [(255, 255, 255)] * 10
+        rows[at] = (160, 190, 225)
+        assert frame._frame(strip(rows), 5) == depth
+
+
+def test_the_paper_inside_a_frame_may_be_30_percent_ink() -> None:
+    """A digit drawn up to the frame crosses the paper's rows: PAPER_OUTLIERS (30 %) of
+    each may be ink, the bound included; 31 % is no paper, so no frame."""
+    for ink, depth in ((30, 2), (31, 0)):
+        values = strip([(0, 0, 0)] * 2 + [(255, 255, 255)] * 10)
+        values[2:, :ink] = 0
+        assert frame._frame(values, 5) == depth
+
+
+def test_the_middle_is_paper_under_frame_levels_from_the_inside_s_edge() -> None:
+    """What lies inside a frame is paper in the middle too when the middle's median colour
+    is under FRAME_LEVELS (24) from its edge's: 23 levels off it is, 24 off it is not."""
+    for level, paper in ((232, True), (231, False)):
+        inside = np.full((100, 100, 3), 255, np.uint8)
+        inside[20:80, 20:80] = level
+        assert frame._paper_in_the_middle(Image.fromarray(inside)) == paper
+
+
+def test_a_1_px_frame_is_cut_off() -> None:
+    """The thinnest frame, one row deep on each side, is a frame: cut off, 282 to 280."""
+    assert without_frame(framed(SEVEN, (0, 0, 0), 1)).size == (280, 280)
+
+
+def test_the_middle_is_the_inside_s_central_half() -> None:
+    """Only the central half of what lies inside a frame is its middle: white there, with
+    its right and bottom quarters black, it is paper in the middle."""
+    inside = np.full((100, 100, 3), 255, np.uint8)
+    inside[75:] = inside[:, 75:] = 0
+    assert frame._paper_in_the_middle(Image.fromarray(inside))
+
+
+def test_a_frame_line_is_found_by_its_worst_channel() -> None:
+    """Rows are compared channel by channel: a frame (200, 100, 150) on paper (150, 100,
+    200), as bright on average, is 50 levels off in red and blue, a frame 2 rows deep."""
+    assert frame._frame(strip([(200, 100, 150)] * 2 + [(150, 100, 200)] * 10), 5) == 2
+
+
+def test_the_paper_s_last_row_read_is_under_frame_levels_from_its_first() -> None:
+    """The paper's row PAPER_ROWS past its first must be under FRAME_LEVELS (24) from it:
+    23 levels off it is the paper going on (a frame, 2 rows), 24 off it is not."""
+    for level, depth in ((232, 2), (231, 0)):
+        rows = [(0, 0, 0)] * 2 + [(255, 255, 255)] * 10
+        rows[6] = (level, level, level)
+        assert frame._frame(strip(rows), 5) == depth
+
+
+def test_a_frame_line_is_frame_levels_off_the_paper_bound_included() -> None:
+    """Past the quick check too, _frame wants the line FRAME_LEVELS (24) off the paper:
+    24 off (231 on 255) is a frame 2 rows deep, 15 off (240) is none."""
+    for level, depth in ((231, 2), (240, 0)):
+        assert frame._frame(strip([(level,) * 3] * 2 + [(255, 255, 255)] * 10), 5) == depth

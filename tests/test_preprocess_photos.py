@@ -205,6 +205,27 @@ def test_a_fit_trusting_under_half_the_ring_keeps_the_last_one() -> None:
     np.testing.assert_array_equal(lighting._surface(coef, 9, 9), np.full((9, 9, 1), 100))
 
 
+def test_the_paper_s_surface_is_clipped_to_the_uint8_range() -> None:
+    """A surface overshooting 0 or 255 (a steep fit's corner) is paper of 0 or 255, the
+    bounds included: not 1 or 254, nor wrapped round to the other end by the uint8."""
+    for level, paper in ((300.0, 255), (255.0, 255), (0.0, 0), (-40.0, 0)):
+        coef = np.zeros((6, 1))
+        coef[0] = level
+        image = lighting.paper_image("L", (4, 3), np.array([level]), coef)
+        np.testing.assert_array_equal(np.asarray(image), np.full((3, 4), paper))
+
+
+def test_the_surface_s_strays_are_read_on_a_9x9_grid() -> None:
+    """_uneven reads the surface at a 9x9 grid's centres, the outermost 4/9 of the way out
+    from the middle: a slope straying 8.1 levels there is uneven, 7.95 not (SHADING_LEVELS
+    is 8), across the image and down it."""
+    for term in (1, 3):  # the x and the y slope
+        for stray, uneven in ((8.1, True), (7.95, False)):
+            coef = np.zeros((6, 1))
+            coef[0], coef[term] = 200, stray / (4 / 9)
+            assert lighting._uneven(coef, np.array([200.0])) == uneven
+
+
 def test_a_shaded_opaque_rgba_photo_is_read_like_its_rgb() -> None:
     rgb = Image.open(io.BytesIO(photo(ZERO, grad=120, fmt="PNG")))
     rgba = rgb.convert("RGBA")
@@ -426,6 +447,18 @@ def test_lines_all_round_are_read_past_though_a_rule_lies_just_inside_one() -> N
     np.testing.assert_array_equal(colour, [250, 250, 250])
 
 
+def test_lines_as_wide_as_the_widest_rule_all_round_are_read_past() -> None:
+    """Cropped on lines all round as wide as the widest printed line, and a row blended
+    past them (blur): the pixels read past the lines lie a row beyond that width, on the
+    paper, not on the line nor the blended row, so the lines are read past."""
+    page = np.full((SIDE, SIDE, 3), 250, np.uint8)
+    wide, blended = widest_rule(SIDE), np.add(RULE, 10)  # within EDGE_LINE_LEVELS of RULE
+    page[: wide + 1] = page[-wide - 1 :] = page[:, : wide + 1] = page[:, -wide - 1 :] = blended
+    page[:wide] = page[-wide:] = page[:, :wide] = page[:, -wide:] = RULE
+    _, colour = border.read_ring(Image.fromarray(page))
+    np.testing.assert_array_equal(colour, [250, 250, 250])
+
+
 def edge_band(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
     """A _edge_bands band, (rows from the edge inward, along, bands): one colour a row."""
     return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
@@ -456,3 +489,102 @@ def test_a_broad_band_of_ink_is_no_printed_line() -> None:
     image = Image.new("RGB", (SIDE, SIDE), "white")
     ImageDraw.Draw(image).rectangle([(0, 200), (SIDE - 1, 229)], fill="black")
     assert decode_image(encode(image))[200:230].min() == pytest.approx(1.0)
+
+
+def test_edge_line_levels_off_is_one_colour_in_edge_line_too() -> None:
+    """In _edge_line too, EDGE_LINE_LEVELS (16) off is the same colour and 17 another: along
+    the edge row, from the line to the rows past it, and among the rows holding steady."""
+    paper = [(250, 250, 250)]
+    band = edge_band([RULE] * 2 + paper * 20)
+    for level, same in ((16, True), (17, False)):
+        near = (RULE[0] + level, *RULE[1:])
+        band[:2, :30] = near  # 30 % of the edge row: one colour with the rest, or not
+        assert (border._edge_line(band, 11, 11) is not None) == same
+        going_on = edge_band([RULE] * 2 + [near] * 20)  # the line, or another colour past it
+        assert (border._edge_line(going_on, 11, 11) is None) == same
+        steady = edge_band([RULE] * 2 + paper * 2 + [(250 - level, 250, 250)] * 4 + paper * 12)
+        assert (border._edge_line(steady, 11, 11) is not None) == same
+
+
+def test_a_line_as_wide_as_the_widest_rule_is_a_line_and_one_wider_a_bar() -> None:
+    """Only what is deeper than the widest printed line is a bar, whose colour past it is
+    kept (past a bar must lie the paper); a line `most` rows wide is a printed line."""
+    paper = [(250, 250, 250)]
+    assert border._edge_line(edge_band([RULE] * 11 + paper * 20), 11, 20).past is None
+    bar = border._edge_line(edge_band([RULE] * 12 + paper * 20), 11, 20)
+    np.testing.assert_array_equal(bar.past, paper[0])
+
+
+def test_the_rows_blended_past_a_line_are_two_or_a_quarter_of_the_widest() -> None:
+    """JPEG ringing or blur blends two rows past a line however narrow (`most` 3), and a
+    quarter of the widest line's rows when that is more (`most` 16: 4): rows stepping up
+    to the paper there are not read as paper that fails to hold."""
+    paper = [(250, 250, 250)] * 20
+    band = edge_band([RULE] * 2 + [(200, 200, 200), (230, 230, 230)] + paper)
+    assert border._edge_line(band, 3, 20).depth == 6  # the 2 + 2 blended + RULE_ROWS (3)
+    band = edge_band([RULE] * 2 + [(200 + 10 * k,) * 3 for k in range(4)] + paper)
+    assert border._edge_line(band, 16, 112).depth == 13  # 2 + 4 blended + 8 (16 // 2)
+
+
+def test_a_bar_s_colour_past_it_is_read_where_the_ring_is() -> None:
+    """The colour past a bar (checked to be the paper's) is that of its last row checked,
+    the one the ring is then read on: rows 235 past it, then from that row on 245: 245."""
+    band = edge_band([(120, 120, 120)] * 15 + [(235, 235, 235)] * 6 + [(245, 245, 245)] * 20)
+    bar = border._edge_line(band, 11, 112)
+    assert bar.depth == 21
+    np.testing.assert_array_equal(bar.past, [245, 245, 245])
+
+
+@pytest.mark.parametrize("width", [1, 2])
+@pytest.mark.parametrize("edge", list(EDGES))
+def test_a_printed_line_along_one_side_is_read_past_on_that_side(edge: str, width: int) -> None:
+    """Each side's band runs from its very edge inward, the bottom and right ones turned so:
+    a line 1 or 2 px wide along any one side is read past there (2 blended rows and 5 steady
+    ones past it), the other sides as read."""
+    page = np.full((SIDE, SIDE, 3), 250, np.uint8)
+    page[EDGES[edge]] = RULE
+    if width == 1:
+        page[{"top": 1, "bottom": -2, "left": np.s_[:, 1], "right": np.s_[:, -2]}[edge]] = 250
+    image = Image.fromarray(page)
+    depths = tuple(width + 6 if side == edge else 0 for side in EDGES)
+    ring, _ = border.read_ring(image)
+    np.testing.assert_array_equal(ring, border._border_ring(image, depths))
+
+
+def test_a_bar_just_within_its_reach_on_a_small_image_is_read_past() -> None:
+    """A bar 19 rows deep on a 100 px side (MAX_BAR's reach: 20 rows): _edge_bands' band
+    holds the rows past it, so the ring's top is read past it, on the paper."""
+    page = np.full((100, 100, 3), 250, np.uint8)
+    page[:19] = 120
+    image = Image.fromarray(page)
+    ring, _ = border.read_ring(image)
+    np.testing.assert_array_equal(ring, border._border_ring(image, (23, 0, 0, 0)))
+
+
+def test_a_line_covering_as_much_as_the_paper_is_the_paper() -> None:
+    """A line along the edge is read past only when it covers less of the image than the
+    paper past it does: a bar whose colour (a block inside too) covers half of the 32x32
+    overview, as the paper does, is left as read; a pixel less of it, and it is read past."""
+    page = np.full((64, 64, 3), 250, np.uint8)
+    page[:6] = page[20:52, 6:58] = RULE  # 3 + 16 of the overview's 32 rows, 32 + 26 wide
+    image = Image.fromarray(page)
+    assert np.array_equal(border.read_ring(image)[0], border._border_ring(image))
+    page[21, 7] = 250  # an overview pixel (odd row and column) less of the line's colour
+    image = Image.fromarray(page)
+    assert not np.array_equal(border.read_ring(image)[0], border._border_ring(image))
+
+
+def test_a_bar_ends_within_its_reach() -> None:
+    """A bar must give way within `reach` rows (MAX_BAR of the side, "up to" it): one 20
+    rows deep is read past with a reach of 20, one 21 rows deep is not."""
+    paper = [(250, 250, 250)] * 30
+    assert border._edge_line(edge_band([(120, 120, 120)] * 20 + paper), 11, 20) is not None
+    assert border._edge_line(edge_band([(120, 120, 120)] * 21 + paper), 11, 20) is None
+
+
+def test_the_rows_past_a_line_hold_steady_about_the_last_one_checked() -> None:
+    """Steady is within EDGE_LINE_LEVELS of the last row checked, the one the ring is read
+    on: rows 232 and 250 both 9 levels from a last row of 241 hold, though 18 apart."""
+    rows = [(250, 250, 250)] * 2 + [(level,) * 3 for level in (232, 250, 250, 250, 241)]
+    line = border._edge_line(edge_band([RULE] * 2 + rows + [(241, 241, 241)] * 10), 11, 11)
+    assert line.depth == 8

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from api_helpers import encode
+from digitnet import paper as paper_module
 from digitnet.errors import EmptyDrawingError
 from digitnet.imagefile import decode_image
 from digitnet.preprocess import normalize_digit
@@ -130,3 +131,78 @@ def test_a_border_more_opaque_than_any_pixel_once_reduced_is_read_by_its_alpha(
     assert ink.shape == (2, 1024)
     assert ink[:, [0, -1]].min() > 0.25
     assert ink[:, 1:-1].max() == 0.0
+
+
+def alpha_with_a_hole(share: float, level: int, opaque: int = 128) -> np.ndarray:
+    """A 10x10 alpha, `opaque` but for `share` of it at `level`, across its middle rows."""
+    levels = np.full(100, opaque, np.float32)
+    levels[40 : 40 + round(share * 100)] = level
+    return levels.reshape(10, 10)
+
+
+def test_see_through_paper_is_alpha_under_128_on_a_fifth_of_the_image() -> None:
+    """_see_through_paper's bounds: an alpha of 127 is see-through (a ring so was read as
+    see-through paper already), 128 opaque, and a fifth of the image see-through
+    (SEE_THROUGH_PAPER) is enough, a pixel fewer is not: a few see-through pixels are no
+    see-through paper."""
+    clear = np.zeros((10, 10), np.float32)  # the colours draw nothing
+    assert paper_module._see_through_paper(alpha_with_a_hole(0.2, 0), clear, 128.0) == 0.0
+    assert paper_module._see_through_paper(alpha_with_a_hole(0.2, 0), clear, 127.0) is None
+    assert paper_module._see_through_paper(alpha_with_a_hole(0.19, 0), clear, 128.0) is None
+    hole = alpha_with_a_hole(0.2, 127, opaque=255)
+    assert paper_module._see_through_paper(hole, clear, 255.0) == 127.0
+
+
+def test_a_canvas_s_ink_is_its_alpha_bit_for_bit_at_every_level() -> None:
+    """On wholly see-through paper the ink is the alpha itself, levels x float32(1 / 255),
+    at all 256 levels: the same map as the alpha read anywhere else, to the bit."""
+    levels = np.zeros((20, 20), np.uint8)
+    levels[2:18, 2:18] = np.arange(256).reshape(16, 16)
+    image = Image.fromarray(np.dstack((np.full((20, 20, 3), 90, np.uint8), levels)))
+    np.testing.assert_array_equal(decode_image(encode(image)), levels * np.float32(1 / 255))
+
+
+def test_an_opaque_part_filling_85_percent_of_its_box_is_solid() -> None:
+    """_solid's bound (SOLID_OPAQUE) is inclusive, and the box spans both its end rows and
+    columns: 170 pixels of a 10x20 box is one solid block, 169 is not; nothing is none."""
+    mask = np.zeros((30, 30), bool)
+    mask[2:12, 3:23] = True
+    mask[5:8, 5:15] = False  # 30 cut out of the box's 200, its edges kept
+    assert paper_module._solid(mask)
+    mask[8, 5] = False
+    assert not paper_module._solid(mask)
+    assert not paper_module._solid(np.zeros((5, 5), bool))
+
+
+def test_ink_over_partly_see_through_paper_is_the_coverage_past_its_alpha() -> None:
+    """Over see-through paper of alpha 50 the ink is how far each alpha goes from 50 to
+    opaque, (alpha - 50) / 205: none at 50 or under (no negative ink), all at 255."""
+    levels = np.array([0, 50, 100, 255], np.float32)
+    coverage = paper_module._coverage(levels, levels * np.float32(1 / 255), 50.0)
+    np.testing.assert_allclose(coverage, [0, 0, 50 / 205, 1], rtol=1e-6)
+
+
+def test_paper_of_alpha_128_is_read_by_its_colours() -> None:
+    """A ring of alpha 128 is opaque paper, as in _see_through_paper: black on black, an
+    opaque block on it draws nothing (read by its alpha over 128, it was all ink)."""
+    alpha = np.full((20, 20), 128, np.uint8)
+    alpha[5:15, 8:12] = 255
+    image = Image.fromarray(np.dstack((np.zeros((20, 20, 3), np.uint8), alpha)))
+    assert decode_image(encode(image)).max() == 0.0
+
+
+def test_on_wholly_see_through_paper_faint_alpha_is_ink_too() -> None:
+    """Paper of alpha 0 is see-through paper whatever the alpha inside rises to: strokes of
+    alpha 20 (under EMPTY_PEAK's 25.5 over it), black on black, are ink of 20 / 255."""
+    alpha = np.zeros((20, 20), np.uint8)
+    alpha[5:15, 8:12] = 20
+    image = Image.fromarray(np.dstack((np.zeros((20, 20, 3), np.uint8), alpha)))
+    np.testing.assert_array_equal(decode_image(encode(image)), alpha * np.float32(1 / 255))
+
+
+def test_the_alpha_draws_from_empty_peak_over_the_paper_s() -> None:
+    """_alpha_draws: an alpha rising EMPTY_PEAK x 255 (25.5) over the paper's draws, the
+    bound included (paper alpha is a median: 100.5); 25 does not; paper of 0 always does."""
+    assert paper_module._alpha_draws(np.array([100.0, 126.0]), 100.5)
+    assert not paper_module._alpha_draws(np.array([100.0, 125.0]), 100.0)
+    assert paper_module._alpha_draws(np.zeros(3), 0.0)
