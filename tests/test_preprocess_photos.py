@@ -561,12 +561,24 @@ def test_a_bar_just_within_its_reach_on_a_small_image_is_read_past() -> None:
     np.testing.assert_array_equal(ring, border._border_ring(image, (23, 0, 0, 0)))
 
 
+def test_a_bar_as_deep_as_max_bar_is_read_past_on_a_small_image_too() -> None:
+    """Bars are read past "up to" MAX_BAR of the side: one exactly that deep, on sides
+    whose widest printed line is 3 rows (under ~200 px), leaves the band the rows past it
+    (it once ended a row short, and such bars were taken for the paper)."""
+    for side in (60, 100, 140, 280):
+        deep = int(border.MAX_BAR * side)
+        page = np.full((side, side, 3), 250, np.uint8)
+        page[:deep] = 120
+        image = Image.fromarray(page)
+        assert border.read_ring(image)[0][0].tolist() == [250, 250, 250], side
+
+
 def test_a_line_covering_as_much_as_the_paper_is_the_paper() -> None:
     """A line along the edge is read past only when it covers less of the image than the
     paper past it does: a bar whose colour (a block inside too) covers half of the 32x32
     overview, as the paper does, is left as read; a pixel less of it, and it is read past."""
     page = np.full((64, 64, 3), 250, np.uint8)
-    page[:6] = page[20:52, 6:58] = RULE  # 3 + 16 of the overview's 32 rows, 32 + 26 wide
+    page[:6] = page[19:51, 6:58] = RULE  # 3 + 16 of the overview's 32 rows, 32 + 26 wide
     image = Image.fromarray(page)
     assert np.array_equal(border.read_ring(image)[0], border._border_ring(image))
     page[21, 7] = 250  # an overview pixel (odd row and column) less of the line's colour

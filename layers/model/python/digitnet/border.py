@@ -178,7 +178,8 @@ def _edge_bands(image: Image.Image) -> Iterator[tuple[np.ndarray, int, int]]:
                                           (height, width), (height, width))):
         most = widest_rule(deep)
         reach = max(most, int(MAX_BAR * deep))
-        rows = min(reach + most + 1, deep)
+        blended, steady = _rows_past(most)
+        rows = min(reach + blended + steady, deep)  # a bar ending at `reach`, rows past it
         box = ((0, 0, width, rows), (0, height - rows, width, height),
                (0, 0, rows, height), (width - rows, 0, width, height))[side]
         samples = min(along, EDGE_BAND_SAMPLES)
@@ -187,6 +188,13 @@ def _edge_bands(image: Image.Image) -> Iterator[tuple[np.ndarray, int, int]]:
         band = band if band.ndim == 3 else band[..., None]
         band = band.transpose(1, 0, 2) if side >= 2 else band
         yield (band[::-1] if side % 2 else band), most, reach
+
+
+def _rows_past(most: int) -> tuple[int, int]:
+    """Past the first row unlike a line (or bar): how many rows a blurred edge blends
+    (JPEG ringing, a photo's blur; as for a line `most` rows wide), then how many must
+    hold steady."""
+    return max(2, most // 4), max(RULE_ROWS, most // 2)
 
 
 def _edge_line(band: np.ndarray, most: int, reach: int) -> EdgeLine | None:
@@ -203,8 +211,9 @@ def _edge_line(band: np.ndarray, most: int, reach: int) -> EdgeLine | None:
     if len(changed) == 0:
         return None
     first = int(changed[0])
-    start = first + max(2, most // 4)  # JPEG ringing, a photo's blur
-    past = profile[start : start + max(RULE_ROWS, most // 2)]
+    blended, steady = _rows_past(most)
+    start = first + blended
+    past = profile[start : start + steady]
     if len(past) < RULE_ROWS or np.abs(past - past[-1]).max() > EDGE_LINE_LEVELS:
         return None  # not steady: lighting, a stroke, another line close by
     return EdgeLine(start + len(past) - 1, line, past[-1] if first > most else None)
