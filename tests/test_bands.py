@@ -233,10 +233,21 @@ def test_a_bar_s_first_row_is_inked_across_edge_span() -> None:
 
 def test_a_band_reaches_max_band_of_the_side_and_no_further() -> None:
     """A band and the blank row after it lie within MAX_BAND of the height and one row
-    more: 25 rows of 100 deep go, 26 (no blank row within reach) stay."""
+    more: 25 rows of 100 deep go, 26 (no blank row within reach) stay; so do 30 of 100
+    on an image 200 wide (the height it is, not the width)."""
     assert not without_edge_bands(bar_over_blob(100, bar=25))[:25].any()
-    deeper = bar_over_blob(100, bar=26)
-    assert without_edge_bands(deeper) is deeper
+    for deeper in (bar_over_blob(100, bar=26), bar_over_blob(200, bar=30)):
+        assert without_edge_bands(deeper) is deeper
+
+
+def test_a_band_ends_at_its_first_blank_row() -> None:
+    """A row inked across the side past the band's blank row (a printed line, another bar)
+    is not the band's: it stays."""
+    ink = bar_over_blob(100)
+    ink[12] = 1.0
+    without = without_edge_bands(ink)
+    assert not without[:10].any()
+    np.testing.assert_array_equal(without[10:], ink[10:])
 
 
 def test_rows_past_the_band_s_last_full_row_stay() -> None:
