@@ -503,3 +503,32 @@ def test_logits_in_passes_are_inference_whatever_the_pass_size() -> None:
     x = rng.random((10, 28, 28), dtype=np.float32)
     np.testing.assert_allclose(net.logits(x, chunk=3), net.logits(x, chunk=None), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_the_defaults_are_the_ones_the_networks_rely_on() -> None:
+    """cnn_layers builds BatchNorm(n) (momentum 0.9, eps 1e-5) and Conv2D, Dropout with
+    their defaults in reach (3x3 padded by 1, rate 0.5); a forward without `train` is the
+    inference path: BatchNorm's running statistics, Dropout the identity, no caches kept
+    for a backward pass (the module's contract)."""
+    x = _x(4, 6, 6, 2).astype(np.float32)
+    bn = BatchNorm(2)
+    bn.forward(x, train=True)
+    np.testing.assert_allclose(bn.state["mean"], 0.1 * x.mean(axis=(0, 1, 2)), rtol=1e-5)
+    bn.state["var"] = np.zeros(2, np.float32)
+    np.testing.assert_allclose(bn.forward(np.ones((1, 2), np.float32))[0],
+                               1 / np.sqrt(1e-5) * (1 - bn.state["mean"]), rtol=1e-5)
+    assert bn.state["var"].max() == 0  # that forward was inference: nothing moved
+    y = Dropout(rng=np.random.default_rng(0)).forward(np.ones((50, 50), np.float32), train=True)
+    np.testing.assert_array_equal(np.unique(y), [0.0, 2.0])  # kept 1 in 2, scaled by 2
+    assert Dropout(0.5).forward(x) is x
+    conv = Conv2D(2, 3)
+    assert conv.params["W"].shape == (3, 3, 2, 3)
+    np.testing.assert_allclose(conv.forward(x), _conv_by_loops(x, conv.params["W"], 0, 1),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(Dense(20, 10).params["W"],
+                                  Dense(20, 10, relu_next=True).params["W"])  # He init
+    for layer, inp in ((Dense(72, 3), x.reshape(4, -1)), (ReLU(), x), (Flatten(), x),
+                       (conv, x), (MaxPool2(), x)):
+        dy = layer.forward(inp)
+        with pytest.raises((AttributeError, TypeError)):
+            layer.backward(dy)

@@ -33,21 +33,22 @@ def _run(opt: SGD | Adam) -> list[np.ndarray]:
     return weights
 
 
-def _sgd_by_hand(w: np.ndarray, gs: list[np.ndarray], mu: float, wd: float) -> np.ndarray:
+def _sgd_by_hand(w: np.ndarray, gs: list[np.ndarray], mu: float, wd: float,
+                 lrs: tuple[float, ...] = LRS) -> np.ndarray:
     """v <- mu v - lr (g + wd w); w <- w + v."""
     w, v = w.astype(np.float64), np.zeros(w.shape)
-    for lr, g in zip(LRS, gs, strict=True):
+    for lr, g in zip(lrs, gs, strict=True):
         v = mu * v - lr * (g + wd * w)
         w = w + v
     return w
 
 
 def _adam_by_hand(w: np.ndarray, gs: list[np.ndarray], b1: float, b2: float, eps: float,
-                  wd: float) -> np.ndarray:
+                  wd: float, lrs: tuple[float, ...] = LRS) -> np.ndarray:
     """AdamW: m, v moving averages of g and g^2, bias-corrected by 1 - beta^t;
     w <- w - lr wd w - lr m_hat / (sqrt(v_hat) + eps)."""
     w, m, v = w.astype(np.float64), np.zeros(w.shape), np.zeros(w.shape)
-    for t, (lr, g) in enumerate(zip(LRS, gs, strict=True), start=1):
+    for t, (lr, g) in enumerate(zip(lrs, gs, strict=True), start=1):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
@@ -78,3 +79,27 @@ def test_adam_two_steps_with_bias_correction_and_decoupled_decay() -> None:
         vector, _adam_by_hand(b0, [g[1] for g in grads], b1, b2, eps, 0.0), rtol=1e-5,
         atol=1e-6)
 
+
+def _steps(opt: SGD | Adam, weights: list[np.ndarray], grads: list[list[np.ndarray]]
+           ) -> list[np.ndarray]:
+    """Copies of `weights` after one step of `opt` per entry of `grads`, at its own lr."""
+    weights = [w.copy() for w in weights]
+    for step_grads in grads:
+        opt.step(list(zip(weights, step_grads, strict=True)))
+    return weights
+
+
+def test_the_defaults_are_the_textbook_ones() -> None:
+    """SGD: lr 0.1, momentum 0.9; Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8; neither
+    decays. Training builds Adam with only its lr and decay, so its betas and eps are these.
+    Adam's gradients are 1e-8 small, so that eps, added to sqrt(v_hat) ~ 1e-8, shows."""
+    weights, grads = _problem()
+    tiny = [[g * np.float32(1e-8) for g in step] for step in grads]
+    sgd, adam = _steps(SGD(), weights, grads), _steps(Adam(), weights, tiny)
+    for i, w0 in enumerate(weights):
+        np.testing.assert_allclose(
+            sgd[i], _sgd_by_hand(w0, [g[i] for g in grads], 0.9, 0.0, lrs=(0.1, 0.1)),
+            rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            adam[i], _adam_by_hand(w0, [g[i] for g in tiny], 0.9, 0.999, 1e-8, 0.0,
+                                   lrs=(1e-3, 1e-3)), rtol=1e-5, atol=1e-6)

@@ -17,7 +17,7 @@ from digitnet import border, lighting
 from digitnet import paper as paper_module
 from digitnet.imagefile import decode_image
 from digitnet.preprocess import normalize_digit
-from digitnet.ruled_lines import widest_rule
+from digitnet.ruled_lines import widest_rule, without_rules
 from PIL import Image, ImageDraw, ImageFilter
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -600,3 +600,79 @@ def test_the_rows_past_a_line_hold_steady_about_the_last_one_checked() -> None:
     rows = [(250, 250, 250)] * 2 + [(level,) * 3 for level in (232, 250, 250, 250, 241)]
     line = border._edge_line(edge_band([RULE] * 2 + rows + [(241, 241, 241)] * 10), 11, 11)
     assert line.depth == 8
+
+
+def stem_across(rows: slice, side: int = 100, level: float = 1.0, span: int = 0) -> np.ndarray:
+    """side x side ink: a stem down columns 45-54 (ink 0.8), crossed by `rows` inked `level`
+    across the first `span` columns (all by default): a printed line, or not."""
+    ink = np.zeros((side, side), np.float32)
+    ink[:, 45:55] = 0.8
+    ink[rows, : span or side] = level
+    return ink
+
+
+@pytest.mark.parametrize("turned", [False, True], ids=["row", "column"])
+def test_a_printed_line_is_inked_rule_ink_across_rule_span(turned: bool) -> None:
+    """RULE_INK (0.1) across RULE_SPAN (90 of 100 px) is a printed line, a row's or a
+    column's: it becomes the rows either side, the stem crossing it kept whole; fainter, or
+    across 89 px, it is ink."""
+    turn = np.transpose if turned else np.asarray
+    ink = turn(stem_across(slice(50, 52), level=0.1, span=90))
+    np.testing.assert_array_equal(without_rules(ink), turn(stem_across(slice(0))))
+    np.testing.assert_array_equal(ink, turn(stem_across(slice(50, 52), level=0.1, span=90)))
+    for ink in (stem_across(slice(50, 52), level=0.099), stem_across(slice(50, 52), span=89)):
+        np.testing.assert_array_equal(without_rules(turn(ink)), turn(ink))
+
+
+def test_no_printed_line_leaves_the_same_array_and_one_alone_is_taken_out() -> None:
+    """Without a printed line, the ink is handed back as it is; a line across a drawing with
+    no column inked across the page (no squared paper) is still a line."""
+    blob = np.zeros((100, 100), np.float32)
+    blob[40:60, 40:60] = 1.0
+    assert without_rules(blob) is blob
+    ink = blob.copy()
+    ink[70] = 1.0
+    np.testing.assert_array_equal(without_rules(ink), blob)
+
+
+def test_a_printed_line_s_neighbours_are_the_rows_next_to_it() -> None:
+    """The rows just above and below the line, not further: lines at rows 1-2 and 50-51 take
+    the lesser of rows 0 and 3, 49 and 52; one from row 1 to the bottom of a 4-row image
+    takes row 0."""
+    ink = stem_across(slice(1, 3))
+    ink[0, 0], ink[3, 0], ink[49, 0], ink[52, 0] = 0.6, 0.3, 0.3, 0.6
+    ink[50:52] = 1.0
+    out = without_rules(ink)
+    assert out[1:3, 0].tolist() == out[50:52, 0].tolist() == [np.float32(0.3)] * 2
+    short = np.ones((4, 20), np.float32)
+    short[0] = 0.05  # under RULE_INK: no column is inked across
+    np.testing.assert_array_equal(without_rules(short), np.full((4, 20), np.float32(0.05)))
+
+
+@pytest.mark.parametrize(("side", "widest"), [(100, 3), (300, 6)])
+def test_a_printed_line_is_at_most_rule_width_of_the_side_thick(side: int, widest: int) -> None:
+    """RULE_ROWS (3) rows, or RULE_WIDTH (2%) of the side when more, are a printed line;
+    a band one row thicker is ink."""
+    assert widest_rule(side) == widest
+    np.testing.assert_array_equal(without_rules(stem_across(slice(50, 50 + widest), side)),
+                                  stem_across(slice(0), side))
+    thick = stem_across(slice(50, 51 + widest), side)
+    np.testing.assert_array_equal(without_rules(thick), thick)
+
+
+def test_a_printed_line_becomes_the_lesser_of_the_rows_either_side() -> None:
+    """The line's rows take the lesser ink of the row above and the row below, each pixel:
+    a stroke ending at the line is not drawn across it; at the image's edge, the one row
+    inside; a page all ruled is blank."""
+    ink = stem_across(slice(50, 52))
+    ink[:50, 20:30] = 0.5  # a stroke from the top down to the line
+    expected = stem_across(slice(0))
+    expected[:50, 20:30] = 0.5
+    np.testing.assert_array_equal(without_rules(ink), expected)
+    for rows, inside in ((slice(0, 2), 2), (slice(98, 100), 97)):
+        ink = stem_across(rows)
+        ink[inside, 0] = 0.3  # a speck beside the line: copied over it
+        expected = ink.copy()
+        expected[rows] = ink[inside]
+        np.testing.assert_array_equal(without_rules(ink), expected)
+    assert not without_rules(np.ones((3, 20), np.float32)).any()
