@@ -505,11 +505,9 @@ def test_logits_in_passes_are_inference_whatever_the_pass_size() -> None:
                                atol=1e-5)
 
 
-def test_the_defaults_are_the_ones_the_networks_rely_on() -> None:
-    """cnn_layers builds BatchNorm(n) (momentum 0.9, eps 1e-5) and Conv2D, Dropout with
-    their defaults in reach (3x3 padded by 1, rate 0.5); a forward without `train` is the
-    inference path: BatchNorm's running statistics, Dropout the identity, no caches kept
-    for a backward pass (the module's contract)."""
+def test_batchnorm_defaults_to_momentum_0_9_and_eps_1e_5() -> None:
+    """cnn_layers builds BatchNorm(n): a training step moves the running mean 0.1 of the
+    way, and inference on zero variance divides by sqrt(1e-5) without moving anything."""
     x = _x(4, 6, 6, 2).astype(np.float32)
     bn = BatchNorm(2)
     bn.forward(x, train=True)
@@ -518,17 +516,33 @@ def test_the_defaults_are_the_ones_the_networks_rely_on() -> None:
     np.testing.assert_allclose(bn.forward(np.ones((1, 2), np.float32))[0],
                                1 / np.sqrt(1e-5) * (1 - bn.state["mean"]), rtol=1e-5)
     assert bn.state["var"].max() == 0  # that forward was inference: nothing moved
+
+
+def test_dropout_defaults_to_rate_0_5() -> None:
+    """In training it keeps 1 in 2 and scales them by 2; at inference it hands x back."""
     y = Dropout(rng=np.random.default_rng(0)).forward(np.ones((50, 50), np.float32), train=True)
-    np.testing.assert_array_equal(np.unique(y), [0.0, 2.0])  # kept 1 in 2, scaled by 2
+    np.testing.assert_array_equal(np.unique(y), [0.0, 2.0])
+    x = _x(4, 6, 6, 2).astype(np.float32)
     assert Dropout(0.5).forward(x) is x
+
+
+def test_conv2d_defaults_to_3x3_padded_by_1_and_dense_to_he_init() -> None:
+    """Conv2D(c_in, c_out) is a 3x3 kernel keeping the size; Dense's default init is He's,
+    the one for a ReLU next."""
+    x = _x(4, 6, 6, 2).astype(np.float32)
     conv = Conv2D(2, 3)
     assert conv.params["W"].shape == (3, 3, 2, 3)
     np.testing.assert_allclose(conv.forward(x), _conv_by_loops(x, conv.params["W"], 0, 1),
                                rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(Dense(20, 10).params["W"],
-                                  Dense(20, 10, relu_next=True).params["W"])  # He init
+                                  Dense(20, 10, relu_next=True).params["W"])
+
+
+def test_a_forward_without_train_keeps_nothing_for_a_backward_pass() -> None:
+    """Inference is the default: no layer keeps the caches backward needs."""
+    x = _x(4, 6, 6, 2).astype(np.float32)
     for layer, inp in ((Dense(72, 3), x.reshape(4, -1)), (ReLU(), x), (Flatten(), x),
-                       (conv, x), (MaxPool2(), x)):
+                       (Conv2D(2, 3), x), (MaxPool2(), x)):
         dy = layer.forward(inp)
         with pytest.raises((AttributeError, TypeError)):
             layer.backward(dy)
