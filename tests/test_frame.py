@@ -209,3 +209,100 @@ def test_a_frame_line_is_frame_levels_off_the_paper_bound_included() -> None:
     24 off (231 on 255) is a frame 2 rows deep, 15 off (240) is none."""
     for level, depth in ((231, 2), (240, 0)):
         assert frame._frame(strip([(level,) * 3] * 2 + [(255, 255, 255)] * 10), 5) == depth
+
+
+@pytest.mark.parametrize("size", [20, 23])
+def test_the_middle_is_the_inside_s_central_half_to_the_pixel(size) -> None:
+    """The middle runs size // 4 in from each side, to the pixel: white by a bare majority
+    there (black inside it, and all round it) it is paper in the middle; one more black
+    pixel and it is not."""
+    q = size // 4
+    for extra, paper in ((0, True), (1, False)):
+        inside = np.zeros((size, size, 3), np.uint8)
+        inside[0] = 255  # the edge: white paper
+        middle = inside[q:size - q, q:size - q]
+        middle[:] = 255
+        core = middle[1:-1, 1:-1]
+        black = (middle.shape[0] * middle.shape[1] - 1) // 2 + extra
+        core[np.unravel_index(np.arange(black), core.shape[:2])] = 0
+        assert frame._paper_in_the_middle(Image.fromarray(inside)) == paper
+
+
+def test_the_inside_s_edge_is_its_whole_first_row() -> None:
+    """The edge is the median colour of the inside's whole first row: half white, half
+    black, it is neither, so a black middle is no paper (127.5 levels off it)."""
+    inside = np.zeros((100, 100, 3), np.uint8)
+    inside[0, :50] = 255
+    assert not frame._paper_in_the_middle(Image.fromarray(inside))
+
+
+def test_where_a_frame_ends_is_screened_by_row_means_at_half_frame_levels() -> None:
+    """The rows' means find where the frame ends at FRAME_LEVELS / 2 (12) off the first row:
+    a second row 11 off it is still the frame (2 rows deep); a paper row 30 % crossed by
+    ink, 21.5 off a (200) frame on average, is already the paper."""
+    assert frame._frame(strip([(0, 0, 0), (11, 11, 11)] + [(255, 255, 255)] * 10), 5) == 2
+    values = strip([(200, 200, 200)] * 2 + [(255, 255, 255)] * 10)
+    values[2:, :30] = 0
+    assert frame._frame(values, 5) == 2
+
+
+@pytest.mark.parametrize("xy", [(94, 46), (189, 46), (46, 94), (46, 189)])
+def test_each_of_the_4_pixels_past_the_frame_is_read_once(xy) -> None:
+    """The quick check reads 4 pixels past the deepest frame (x = 94 and 189 of 284 below
+    the top edge, y = 94 and 189 right of the left one), each once: ink of the frame's
+    colour over any one of them leaves 3 differing, and the frame is cut off."""
+    x, y = xy
+    image = framed([], INK, 2)
+    ImageDraw.Draw(image).rectangle((x - 3, y - 3, x + 3, y + 3), fill=INK)
+    assert without_frame(image).size == (280, 280)
+
+
+@pytest.mark.parametrize("sides", ["blr", "tbr"])
+def test_a_frame_without_its_top_or_left_side_is_passed_in_a_few_pixels(
+        monkeypatch, sides) -> None:
+    """The quick check reads the top and the left edges (not the bottom, the right, nor a
+    corner): a frame without either differs in 2 of 4 pixels, and no strip is read."""
+    monkeypatch.setattr(frame, "_frame", lambda values, most: pytest.fail("strips read"))
+    image = framed([], (0, 0, 0), 2, sides=sides)
+    assert without_frame(image) is image
+
+
+def reads_strips(image: Image.Image, monkeypatch) -> bool:
+    """Whether without_frame gets past the quick check to read the sides' strips."""
+    read = []
+    monkeypatch.setattr(frame, "_frame", lambda values, most: read.append(most) or 0)
+    without_frame(image)
+    return bool(read)
+
+
+@pytest.mark.parametrize("side", ["top", "left"])
+@pytest.mark.parametrize(("ink_to", "read"), [(45, True), (46, False)])
+def test_the_pixel_read_past_the_frame_is_the_first_past_the_deepest(
+        monkeypatch, side, ink_to, read) -> None:
+    """Past an edge the quick check reads the first pixel past the deepest frame (46 of
+    284, FRAME_SHARE's 45 + 1). With the other side's first pixel under ink, ink of the
+    frame's colour in from the edge to 45 leaves 3 of 4 differing, the strips are read;
+    to 46 only 2, they are not."""
+    image = framed([], INK, 2)
+    draw = ImageDraw.Draw(image)
+    if side == "top":
+        draw.rectangle((43, 91, 49, 97), fill=INK)  # over the left side's (46, 94)
+        draw.rectangle((91, 30, 97, ink_to), fill=INK)
+    else:
+        draw.rectangle((91, 43, 97, 49), fill=INK)  # over the top side's (94, 46)
+        draw.rectangle((30, 91, ink_to, 97), fill=INK)
+    assert reads_strips(image, monkeypatch) == read
+
+
+@pytest.mark.parametrize("side", ["top", "left"])
+def test_the_4_pixel_pairs_are_straight_in_from_the_edge_at_a_third_and_two(
+        monkeypatch, side) -> None:
+    """Each edge pixel is paired with the one straight in from it past the deepest frame,
+    at 1/3 and 2/3 of the side (94 and 189 of 284): grey strokes over both pairs of one
+    side, from its edge in, leave 2 of 4 differing, and no strip is read."""
+    image = framed([], INK, 2)
+    draw = ImageDraw.Draw(image)
+    for at in (94, 189):
+        box = (at - 3, 0, at + 3, 60) if side == "top" else (0, at - 3, 60, at + 3)
+        draw.rectangle(box, fill=(107, 114, 128))
+    assert not reads_strips(image, monkeypatch)
