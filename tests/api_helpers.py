@@ -117,6 +117,12 @@ def encode(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
     return buffer.getvalue()
 
 
+def band_of_rows(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
+    """(rows from the edge inward, along, bands) uint8, each row one colour: a side's band
+    as digitnet.border's edge lines and digitnet.frame's strips are read from."""
+    return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 

@@ -519,11 +519,9 @@ def test_batchnorm_defaults_to_momentum_0_9_and_eps_1e_5() -> None:
 
 
 def test_dropout_defaults_to_rate_0_5() -> None:
-    """In training it keeps 1 in 2 and scales them by 2; at inference it hands x back."""
+    """In training it keeps 1 in 2 and scales them by 2."""
     y = Dropout(rng=np.random.default_rng(0)).forward(np.ones((50, 50), np.float32), train=True)
     np.testing.assert_array_equal(np.unique(y), [0.0, 2.0])
-    x = _x(4, 6, 6, 2).astype(np.float32)
-    assert Dropout(0.5).forward(x) is x
 
 
 def test_conv2d_defaults_to_3x3_padded_by_1_and_dense_to_he_init() -> None:
@@ -539,8 +537,10 @@ def test_conv2d_defaults_to_3x3_padded_by_1_and_dense_to_he_init() -> None:
 
 
 def test_a_forward_without_train_keeps_nothing_for_a_backward_pass() -> None:
-    """Inference is the default: no layer keeps the caches backward needs."""
+    """Inference is the default: no layer keeps the caches backward needs, and Dropout
+    hands x back."""
     x = _x(4, 6, 6, 2).astype(np.float32)
+    assert Dropout(0.5).forward(x) is x
     for layer, inp in ((Dense(72, 3), x.reshape(4, -1)), (ReLU(), x), (Flatten(), x),
                        (Conv2D(2, 3), x), (MaxPool2(), x)):
         dy = layer.forward(inp)

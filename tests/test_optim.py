@@ -24,12 +24,15 @@ def _problem() -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
     return weights, grads
 
 
-def _run(opt: SGD | Adam) -> list[np.ndarray]:
-    """Two steps of `opt`; the arrays it updated in place."""
+def _run(opt: SGD | Adam, lrs: tuple[float, ...] | None = LRS,
+         scale: float = 1.0) -> list[np.ndarray]:
+    """Two steps of `opt` on _problem's gradients times `scale`, at `lrs` (None: at its
+    own lr); the arrays it updated in place."""
     weights, grads = _problem()
-    for lr, step_grads in zip(LRS, grads, strict=True):
-        opt.lr = lr
-        opt.step(list(zip(weights, step_grads, strict=True)))
+    for i, step_grads in enumerate(grads):
+        if lrs is not None:
+            opt.lr = lrs[i]
+        opt.step([(w, g * np.float32(scale)) for w, g in zip(weights, step_grads, strict=True)])
     return weights
 
 
@@ -80,22 +83,13 @@ def test_adam_two_steps_with_bias_correction_and_decoupled_decay() -> None:
         atol=1e-6)
 
 
-def _steps(opt: SGD | Adam, weights: list[np.ndarray], grads: list[list[np.ndarray]]
-           ) -> list[np.ndarray]:
-    """Copies of `weights` after one step of `opt` per entry of `grads`, at its own lr."""
-    weights = [w.copy() for w in weights]
-    for step_grads in grads:
-        opt.step(list(zip(weights, step_grads, strict=True)))
-    return weights
-
-
 def test_the_defaults_are_the_textbook_ones() -> None:
     """SGD: lr 0.1, momentum 0.9; Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8; neither
     decays. Training builds Adam with only its lr and decay, so its betas and eps are these.
     Adam's gradients are 1e-8 small, so that eps, added to sqrt(v_hat) ~ 1e-8, shows."""
     weights, grads = _problem()
     tiny = [[g * np.float32(1e-8) for g in step] for step in grads]
-    sgd, adam = _steps(SGD(), weights, grads), _steps(Adam(), weights, tiny)
+    sgd, adam = _run(SGD(), lrs=None), _run(Adam(), lrs=None, scale=1e-8)
     for i, w0 in enumerate(weights):
         np.testing.assert_allclose(
             sgd[i], _sgd_by_hand(w0, [g[i] for g in grads], 0.9, 0.0, lrs=(0.1, 0.1)),

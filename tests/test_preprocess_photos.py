@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 import pytest
-from api_helpers import SEVEN, ZERO, data_url, encode
+from api_helpers import SEVEN, ZERO, band_of_rows, data_url, encode
 from digitnet import border, lighting
 from digitnet import paper as paper_module
 from digitnet.imagefile import decode_image
@@ -459,15 +459,10 @@ def test_lines_as_wide_as_the_widest_rule_all_round_are_read_past() -> None:
     np.testing.assert_array_equal(colour, [250, 250, 250])
 
 
-def edge_band(rows: list[tuple[int, int, int]], along: int = 100) -> np.ndarray:
-    """A _edge_bands band, (rows from the edge inward, along, bands): one colour a row."""
-    return np.repeat(np.array(rows, np.uint8)[:, None], along, axis=1)
-
-
 def test_an_edge_row_of_two_colours_is_no_printed_line() -> None:
     """A printed line is one colour along RULE_SPAN of the side: with a fifth of its edge
     row another colour (ink running along the edge), it is not one, whatever lies past."""
-    band = edge_band([RULE] * 2 + [(250, 250, 250)] * 20)
+    band = band_of_rows([RULE] * 2 + [(250, 250, 250)] * 20)
     band[:2, :9] = BLUE_INK  # under a tenth of it: ink crossing the line
     assert border._edge_line(band, 11, 11) is not None
     band[:2, :20] = BLUE_INK
@@ -478,10 +473,10 @@ def test_an_edge_line_gives_way_to_a_colour_that_holds() -> None:
     """Past the line, the colour must hold steady for RULE_ROWS rows or more: a gradient
     (lighting, a stroke's edge) is no paper past a line."""
     fading = [(250 - 12 * i,) * 3 for i in range(20)]
-    assert border._edge_line(edge_band([RULE] * 2 + fading), 11, 11) is None
-    assert border._edge_line(edge_band([RULE] * 2 + [(250, 250, 250)] * 2), 11, 11) is None
+    assert border._edge_line(band_of_rows([RULE] * 2 + fading), 11, 11) is None
+    assert border._edge_line(band_of_rows([RULE] * 2 + [(250, 250, 250)] * 2), 11, 11) is None
     # Held: read on the last row of those checked, the line's 2, 2 blended and 5 (11 // 2)
-    assert border._edge_line(edge_band([RULE] * 2 + [(250, 250, 250)] * 20), 11, 11).depth == 8
+    assert border._edge_line(band_of_rows([RULE] * 2 + [(250, 250, 250)] * 20), 11, 11).depth == 8
 
 
 def test_a_broad_band_of_ink_is_no_printed_line() -> None:
@@ -495,14 +490,14 @@ def test_edge_line_levels_off_is_one_colour_in_edge_line_too() -> None:
     """In _edge_line too, EDGE_LINE_LEVELS (16) off is the same colour and 17 another: along
     the edge row, from the line to the rows past it, and among the rows holding steady."""
     paper = [(250, 250, 250)]
-    band = edge_band([RULE] * 2 + paper * 20)
+    band = band_of_rows([RULE] * 2 + paper * 20)
     for level, same in ((16, True), (17, False)):
         near = (RULE[0] + level, *RULE[1:])
         band[:2, :30] = near  # 30 % of the edge row: one colour with the rest, or not
         assert (border._edge_line(band, 11, 11) is not None) == same
-        going_on = edge_band([RULE] * 2 + [near] * 20)  # the line, or another colour past it
+        going_on = band_of_rows([RULE] * 2 + [near] * 20)  # the line, or another colour past it
         assert (border._edge_line(going_on, 11, 11) is None) == same
-        steady = edge_band([RULE] * 2 + paper * 2 + [(250 - level, 250, 250)] * 4 + paper * 12)
+        steady = band_of_rows([RULE] * 2 + paper * 2 + [(250 - level, 250, 250)] * 4 + paper * 12)
         assert (border._edge_line(steady, 11, 11) is not None) == same
 
 
@@ -510,8 +505,8 @@ def test_a_line_as_wide_as_the_widest_rule_is_a_line_and_one_wider_a_bar() -> No
     """Only what is deeper than the widest printed line is a bar, whose colour past it is
     kept (past a bar must lie the paper); a line `most` rows wide is a printed line."""
     paper = [(250, 250, 250)]
-    assert border._edge_line(edge_band([RULE] * 11 + paper * 20), 11, 20).past is None
-    bar = border._edge_line(edge_band([RULE] * 12 + paper * 20), 11, 20)
+    assert border._edge_line(band_of_rows([RULE] * 11 + paper * 20), 11, 20).past is None
+    bar = border._edge_line(band_of_rows([RULE] * 12 + paper * 20), 11, 20)
     np.testing.assert_array_equal(bar.past, paper[0])
 
 
@@ -520,16 +515,16 @@ def test_the_rows_blended_past_a_line_are_two_or_a_quarter_of_the_widest() -> No
     quarter of the widest line's rows when that is more (`most` 16: 4): rows stepping up
     to the paper there are not read as paper that fails to hold."""
     paper = [(250, 250, 250)] * 20
-    band = edge_band([RULE] * 2 + [(200, 200, 200), (230, 230, 230)] + paper)
+    band = band_of_rows([RULE] * 2 + [(200, 200, 200), (230, 230, 230)] + paper)
     assert border._edge_line(band, 3, 20).depth == 6  # the 2 + 2 blended + RULE_ROWS (3)
-    band = edge_band([RULE] * 2 + [(200 + 10 * k,) * 3 for k in range(4)] + paper)
+    band = band_of_rows([RULE] * 2 + [(200 + 10 * k,) * 3 for k in range(4)] + paper)
     assert border._edge_line(band, 16, 112).depth == 13  # 2 + 4 blended + 8 (16 // 2)
 
 
 def test_a_bar_s_colour_past_it_is_read_where_the_ring_is() -> None:
     """The colour past a bar (checked to be the paper's) is that of its last row checked,
     the one the ring is then read on: rows 235 past it, then from that row on 245: 245."""
-    band = edge_band([(120, 120, 120)] * 15 + [(235, 235, 235)] * 6 + [(245, 245, 245)] * 20)
+    band = band_of_rows([(120, 120, 120)] * 15 + [(235, 235, 235)] * 6 + [(245, 245, 245)] * 20)
     bar = border._edge_line(band, 11, 112)
     assert bar.depth == 21
     np.testing.assert_array_equal(bar.past, [245, 245, 245])
@@ -590,15 +585,15 @@ def test_a_bar_ends_within_its_reach() -> None:
     """A bar must give way within `reach` rows (MAX_BAR of the side, "up to" it): one 20
     rows deep is read past with a reach of 20, one 21 rows deep is not."""
     paper = [(250, 250, 250)] * 30
-    assert border._edge_line(edge_band([(120, 120, 120)] * 20 + paper), 11, 20) is not None
-    assert border._edge_line(edge_band([(120, 120, 120)] * 21 + paper), 11, 20) is None
+    assert border._edge_line(band_of_rows([(120, 120, 120)] * 20 + paper), 11, 20) is not None
+    assert border._edge_line(band_of_rows([(120, 120, 120)] * 21 + paper), 11, 20) is None
 
 
 def test_the_rows_past_a_line_hold_steady_about_the_last_one_checked() -> None:
     """Steady is within EDGE_LINE_LEVELS of the last row checked, the one the ring is read
     on: rows 232 and 250 both 9 levels from a last row of 241 hold, though 18 apart."""
     rows = [(250, 250, 250)] * 2 + [(level,) * 3 for level in (232, 250, 250, 250, 241)]
-    line = border._edge_line(edge_band([RULE] * 2 + rows + [(241, 241, 241)] * 10), 11, 11)
+    line = border._edge_line(band_of_rows([RULE] * 2 + rows + [(241, 241, 241)] * 10), 11, 11)
     assert line.depth == 8
 
 
