@@ -12,6 +12,7 @@ import io
 import numpy as np
 import pytest
 from api_helpers import SEVEN, ZERO, data_url, encode
+from digitnet import table
 from digitnet.imagefile import decode_image
 from digitnet.table import without_table
 from PIL import Image, ImageDraw, ImageFilter
@@ -93,6 +94,93 @@ def test_a_table_as_dark_but_of_the_page_s_hue_may_be_lighting() -> None:
     data, _ = page_on_table(ZERO, (112, 112, 108), paper=DIM_PAGE)
     photo = Image.open(io.BytesIO(data)).convert("RGB")
     assert without_table(photo) is photo
+
+
+def thumbnail(page: float = 200, table_level: float = 100, *,
+              box: tuple[int, int, int, int] = (2, 8, 2, 7)) -> tuple[np.ndarray, np.ndarray]:
+    """A grey 10x10 thumbnail (bands first, as the page finder reads it) of a page of level
+    `page` over rows box[0]:box[1] and columns box[2]:box[3], on a table of `table_level`;
+    and the page's region."""
+    colours = np.full((1, 10, 10), table_level, np.float32)
+    region = np.zeros((10, 10), bool)
+    region[box[0] : box[1], box[2] : box[3]] = True
+    colours[0, region] = page
+    return colours, region
+
+
+def table_colour_of(colours: np.ndarray, region: np.ndarray,
+                    page: float = 200) -> np.ndarray | None:
+    page_coloured = np.abs(colours[0] - page) <= table.PAGE_LEVELS
+    return table._table_colour(colours, page_coloured, region, np.array([page], np.float32))
+
+
+def test_a_page_of_a_tenth_to_page_area_s_most_of_the_photo_is_a_page() -> None:
+    """PAGE_AREA: a page on a tenth of the photo to 0.95 of it, both ends included."""
+    colours, region = thumbnail(box=(2, 4, 2, 7))  # 10 of 100 pixels
+    assert table_colour_of(colours, region) is not None
+    region[3, 6] = False  # 9
+    assert table_colour_of(colours, region) is None
+    colours, region = thumbnail(box=(0, 10, 0, 10))
+    colours[0, 0, :5], region[0, :5] = 100, False  # 95 of 100 pixels, the table on 5
+    assert table_colour_of(colours, region) is not None
+    region[0, 4] = True
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_table_a_tenth_in_the_page_s_colour_is_a_table_and_more_is_not() -> None:
+    """TABLE_PAGE is the most of the table that may be of the page's colour."""
+    colours, region = thumbnail()  # 70 pixels of table
+    colours[0, 0, :7] = 200  # 7 of them: a tenth
+    assert table_colour_of(colours, region) is not None
+    colours[0, 9, 0] = 200
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_page_half_in_its_colour_is_a_page_and_less_is_not() -> None:
+    """PAGE_FILL: the page's colour on half of the page at least, ink on the rest."""
+    colours, region = thumbnail()  # 30 pixels of page
+    colours[0, 2:5, 2:7] = 20  # 15 of them ink
+    assert table_colour_of(colours, region) is not None
+    colours[0, 5, 2] = 20
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_table_page_lighter_levels_darker_is_a_table_and_one_less_is_not() -> None:
+    """PAGE_LIGHTER levels darker or more (grey: no hue to tell them apart)."""
+    assert table_colour_of(*thumbnail(table_level=200 - table.PAGE_LIGHTER)) is not None
+    assert table_colour_of(*thumbnail(table_level=201 - table.PAGE_LIGHTER)) is None
+
+
+def test_colours_whose_shares_differ_by_hue_share_are_of_another_hue() -> None:
+    """The red share 0.04 apart (the sums are 256: the shares are exact): HUE_SHARE or more
+    is another hue, which need only be HUED_PAGE_LIGHTER levels darker; either way round
+    (a red table under a grey page: the page's shares are the lower)."""
+    page, teal = np.array([10.24, 122.88, 122.88], np.float32), np.array([0, 128, 128], np.float32)
+    assert table._levels_apart(page, teal) == table.HUED_PAGE_LIGHTER
+    assert table._levels_apart(page, page) == table.PAGE_LIGHTER
+    grey, red = np.array([100, 100, 100], np.float32), np.array([120, 90, 90], np.float32)
+    hued = table.HUED_PAGE_LIGHTER
+    assert table._levels_apart(grey, red) == table._levels_apart(red, grey) == hued
+
+
+def test_a_table_within_table_levels_of_its_median_is_one_colour() -> None:
+    """A third of the table TABLE_LEVELS lighter than its median is still of its colour;
+    a level more, and it is not one colour (a trend of lighting)."""
+    colours, region = thumbnail()
+    colours[0, 0, :], colours[0, 9, 2:8] = 124, 124  # 16 of the 48 pixels past its edge
+    assert table_colour_of(colours, region) is not None
+    colours[0, 0, :] = 125
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_table_four_fifths_of_its_colour_is_one_colour_and_less_is_not() -> None:
+    """TABLE_UNIFORM of the table past the page's edge within TABLE_LEVELS of its median."""
+    colours, region = thumbnail(box=(2, 8, 2, 8))
+    rows, columns = np.nonzero(table._off_edge(~region))  # 40 pixels
+    colours[0, rows[:8], columns[:8]] = 60
+    assert table_colour_of(colours, region) is not None
+    colours[0, rows[8], columns[8]] = 60
+    assert table_colour_of(colours, region) is None
 
 
 def test_a_grey_photo_of_a_page_on_a_table_too() -> None:
