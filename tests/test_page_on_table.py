@@ -280,6 +280,21 @@ def test_ink_away_from_the_page_s_middle_is_kept() -> None:
     assert strokes_alone(decode_image(data), where, slack=0.03 * SIDE)  # at most its edge lost
 
 
+def test_the_page_loses_page_edge_thumbnail_pixels_all_round_and_the_photo_s_edge() -> None:
+    """_shrunk: PAGE_EDGE pixels off the page's edge (blurred on the thumbnail); a page cut
+    off by the photo's edge loses that edge's outermost pixels too."""
+    page = np.zeros((12, 12), bool)
+    page[2:10, 3:10] = True
+    shrunk = np.zeros((12, 12), bool)
+    edge = table.PAGE_EDGE
+    shrunk[2 + edge : 10 - edge, 3 + edge : 10 - edge] = True
+    np.testing.assert_array_equal(table._shrunk(page), shrunk)
+    page[:, :] = True  # cut off all round
+    shrunk[:, :] = False
+    shrunk[1:-1, 1:-1] = True
+    np.testing.assert_array_equal(table._shrunk(page), shrunk)
+
+
 def bold_light_zero(fmt: str) -> bytes:
     """A thick light "0" on a dark canvas: a region of one colour around a hole of the
     other, on a background of one colour, as a page on a table is."""
@@ -452,6 +467,19 @@ def test_a_stroke_running_to_the_page_s_edge_leaves_the_photo_as_it_is(monkeypat
     assert without_table(photo) is photo
     monkeypatch.setattr(table, "_ink_runs_off", lambda *args: False)
     assert without_table(photo) is not photo
+
+
+def test_a_thumbnail_pixel_halfway_from_page_to_table_does_not_lead_ink_off_the_page() -> None:
+    """_ink_runs_off follows pixels darker than halfway from the page's grey to the table's:
+    a row at that level from the table into the page is no stroke running off it; a level
+    darker, it is."""
+    colours, region = thumbnail(box=(1, 9, 1, 9))
+    page = table._shrunk(region)
+    colours[0, 5, :6] = 150  # halfway from 200 to 100, from the table to the page's middle
+    args = np.array([200], np.float32), np.array([100], np.float32)
+    assert not table._ink_runs_off(colours, region, page, *args)
+    colours[0, 5, :6] = 149
+    assert table._ink_runs_off(colours, region, page, *args)
 
 
 def test_grey_levels_are_pillow_s() -> None:
