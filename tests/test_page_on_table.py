@@ -12,6 +12,7 @@ import io
 import numpy as np
 import pytest
 from api_helpers import SEVEN, ZERO, data_url, encode
+from digitnet import table
 from digitnet.imagefile import decode_image
 from digitnet.table import without_table
 from PIL import Image, ImageDraw, ImageFilter
@@ -95,6 +96,93 @@ def test_a_table_as_dark_but_of_the_page_s_hue_may_be_lighting() -> None:
     assert without_table(photo) is photo
 
 
+def thumbnail(page: float = 200, table_level: float = 100, *,
+              box: tuple[int, int, int, int] = (2, 8, 2, 7)) -> tuple[np.ndarray, np.ndarray]:
+    """A grey 10x10 thumbnail (bands first, as the page finder reads it) of a page of level
+    `page` over rows box[0]:box[1] and columns box[2]:box[3], on a table of `table_level`;
+    and the page's region."""
+    colours = np.full((1, 10, 10), table_level, np.float32)
+    region = np.zeros((10, 10), bool)
+    region[box[0] : box[1], box[2] : box[3]] = True
+    colours[0, region] = page
+    return colours, region
+
+
+def table_colour_of(colours: np.ndarray, region: np.ndarray,
+                    page: float = 200) -> np.ndarray | None:
+    page_coloured = np.abs(colours[0] - page) <= table.PAGE_LEVELS
+    return table._table_colour(colours, page_coloured, region, np.array([page], np.float32))
+
+
+def test_a_page_of_a_tenth_to_page_area_s_most_of_the_photo_is_a_page() -> None:
+    """PAGE_AREA: a page on a tenth of the photo to 0.95 of it, both ends included."""
+    colours, region = thumbnail(box=(2, 4, 2, 7))  # 10 of 100 pixels
+    assert table_colour_of(colours, region) is not None
+    region[3, 6] = False  # 9
+    assert table_colour_of(colours, region) is None
+    colours, region = thumbnail(box=(0, 10, 0, 10))
+    colours[0, 0, :5], region[0, :5] = 100, False  # 95 of 100 pixels, the table on 5
+    assert table_colour_of(colours, region) is not None
+    region[0, 4] = True
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_table_a_tenth_in_the_page_s_colour_is_a_table_and_more_is_not() -> None:
+    """TABLE_PAGE is the most of the table that may be of the page's colour."""
+    colours, region = thumbnail()  # 70 pixels of table
+    colours[0, 0, :7] = 200  # 7 of them: a tenth
+    assert table_colour_of(colours, region) is not None
+    colours[0, 9, 0] = 200
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_page_half_in_its_colour_is_a_page_and_less_is_not() -> None:
+    """PAGE_FILL: the page's colour on half of the page at least, ink on the rest."""
+    colours, region = thumbnail()  # 30 pixels of page
+    colours[0, 2:5, 2:7] = 20  # 15 of them ink
+    assert table_colour_of(colours, region) is not None
+    colours[0, 5, 2] = 20
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_table_page_lighter_levels_darker_is_a_table_and_one_less_is_not() -> None:
+    """PAGE_LIGHTER levels darker or more (grey: no hue to tell them apart)."""
+    assert table_colour_of(*thumbnail(table_level=200 - table.PAGE_LIGHTER)) is not None
+    assert table_colour_of(*thumbnail(table_level=201 - table.PAGE_LIGHTER)) is None
+
+
+def test_colours_whose_shares_differ_by_hue_share_are_of_another_hue() -> None:
+    """The red share 0.04 apart (the sums are 256: the shares are exact): HUE_SHARE or more
+    is another hue, which need only be HUED_PAGE_LIGHTER levels darker; either way round
+    (a red table under a grey page: the page's shares are the lower)."""
+    page, teal = np.array([10.24, 122.88, 122.88], np.float32), np.array([0, 128, 128], np.float32)
+    assert table._levels_apart(page, teal) == table.HUED_PAGE_LIGHTER
+    assert table._levels_apart(page, page) == table.PAGE_LIGHTER
+    grey, red = np.array([100, 100, 100], np.float32), np.array([120, 90, 90], np.float32)
+    hued = table.HUED_PAGE_LIGHTER
+    assert table._levels_apart(grey, red) == table._levels_apart(red, grey) == hued
+
+
+def test_a_table_within_table_levels_of_its_median_is_one_colour() -> None:
+    """A third of the table TABLE_LEVELS lighter than its median is still of its colour;
+    a level more, and it is not one colour (a trend of lighting)."""
+    colours, region = thumbnail()
+    colours[0, 0, :], colours[0, 9, 2:8] = 124, 124  # 16 of the 48 pixels past its edge
+    assert table_colour_of(colours, region) is not None
+    colours[0, 0, :] = 125
+    assert table_colour_of(colours, region) is None
+
+
+def test_a_table_four_fifths_of_its_colour_is_one_colour_and_less_is_not() -> None:
+    """TABLE_UNIFORM of the table past the page's edge within TABLE_LEVELS of its median."""
+    colours, region = thumbnail(box=(2, 8, 2, 8))
+    rows, columns = np.nonzero(table._off_edge(~region))  # 40 pixels
+    colours[0, rows[:8], columns[:8]] = 60
+    assert table_colour_of(colours, region) is not None
+    colours[0, rows[8], columns[8]] = 60
+    assert table_colour_of(colours, region) is None
+
+
 def test_a_grey_photo_of_a_page_on_a_table_too() -> None:
     data, where = page_on_table(ZERO, TABLES["wood"], angle=5)
     grey = encode(Image.open(io.BytesIO(data)).convert("L"), "JPEG", quality=85)
@@ -128,6 +216,17 @@ def test_a_sheet_darker_than_what_lies_round_it_is_found(paper, angle) -> None:
     right). Its ink is then what is darker than the note."""
     data, where = page_on_table(ZERO, WHITE_DESK, paper=paper, angle=angle)
     assert strokes_alone(decode_image(data), where)
+
+
+def test_ink_is_halfway_to_a_darker_table_else_ink_darker_below_the_page() -> None:
+    """_ink_below: halfway from the page's grey to a darker table's, one a level darker
+    too; INK_DARKER below a page as light as its table or darker (a sheet on paper)."""
+    def below(page: float, table_level: float) -> float:
+        return table._ink_below(np.array([page]), np.array([table_level]))
+
+    assert below(201, 100) == 150.5
+    assert below(151, 150) == 150.5
+    assert below(150, 150) == below(150, 244) == 150 - table.INK_DARKER
 
 
 @pytest.mark.parametrize(("table", "paper"), [(TABLES["wood"], PAGE), (TABLES["dark desk"], PAGE),
@@ -179,6 +278,21 @@ def test_ink_away_from_the_page_s_middle_is_kept() -> None:
     stroke = [[(0.5, 0.2), (0.5, 0.97)]]
     data, where = page_on_table(stroke, TABLES["wood"], page=0.6)
     assert strokes_alone(decode_image(data), where, slack=0.03 * SIDE)  # at most its edge lost
+
+
+def test_the_page_loses_page_edge_thumbnail_pixels_all_round_and_the_photo_s_edge() -> None:
+    """_shrunk: PAGE_EDGE pixels off the page's edge (blurred on the thumbnail); a page cut
+    off by the photo's edge loses that edge's outermost pixels too."""
+    page = np.zeros((12, 12), bool)
+    page[2:10, 3:10] = True
+    shrunk = np.zeros((12, 12), bool)
+    edge = table.PAGE_EDGE
+    shrunk[2 + edge : 10 - edge, 3 + edge : 10 - edge] = True
+    np.testing.assert_array_equal(table._shrunk(page), shrunk)
+    page[:, :] = True  # cut off all round
+    shrunk[:, :] = False
+    shrunk[1:-1, 1:-1] = True
+    np.testing.assert_array_equal(table._shrunk(page), shrunk)
 
 
 def bold_light_zero(fmt: str) -> bytes:
@@ -246,6 +360,97 @@ def test_a_stroke_or_a_hole_of_the_table_s_colour_is_no_table(image: Image.Image
         Image.open(io.BytesIO(data)).convert("RGB").tobytes()
 
 
+def holds_ink(pixels: list[tuple[int, ...]], page: tuple[int, ...] = (200, 200, 200),
+              table_colour: tuple[int, ...] = (100, 100, 100)) -> bool:
+    """_holds_ink on a page of colour `page` whose only pixels read are `pixels`, each as
+    exactly its colour (the middle of a 3x3 block of it, the block's other pixels off the
+    page mask, the paper on it); a table of `table_colour` (one band: a grey image)."""
+    image = np.full((3, 4 * len(pixels) + 1, len(page)), page, np.uint8)
+    mask = np.ones(image.shape[:2], bool)
+    for i, colour in enumerate(pixels):
+        image[:, 4 * i + 1 : 4 * i + 4], mask[:, 4 * i + 1 : 4 * i + 4] = colour, False
+        mask[1, 4 * i + 2] = True
+    return table._holds_ink(Image.fromarray(image.squeeze(-1) if len(page) == 1 else image), mask,
+                            np.array(page, np.float32), np.array(table_colour, np.float32))
+
+
+def test_ink_pixels_of_ink_are_ink_and_fewer_are_not() -> None:
+    """INK_PIXELS pixels of ink make a page's own ink (a pen's dot); fewer are noise."""
+    assert holds_ink([(80, 80, 80)] * table.INK_PIXELS)
+    assert not holds_ink([(80, 80, 80)] * (table.INK_PIXELS - 1))
+
+
+def test_a_pixel_at_the_ink_level_is_not_read() -> None:
+    """Ink is darker than halfway from the page's grey to the table's: 50 here, exactly; a
+    pixel of grey 50 is not read, however far off the line its colour is."""
+    page, black = (100, 100, 100), (0, 0, 0)
+    assert holds_ink([(0, 68, 80)] * 8, page, black)  # grey 49
+    assert not holds_ink([(0, 70, 80)] * 8, page, black)  # grey 50
+
+
+def test_ink_is_more_than_ink_darker_levels_darker_than_the_table() -> None:
+    """Along the line from the page's colour to a darker table's, past the table by over
+    INK_DARKER levels (grey: the line is the grey axis, the levels exact)."""
+    grey = {"page": (200,), "table_colour": (100,)}
+    assert holds_ink([(83,)] * 8, **grey)
+    assert not holds_ink([(84,)] * 8, **grey)
+
+
+def test_ink_is_more_than_ink_colour_levels_off_the_line_from_table_to_page() -> None:
+    """A page redder than the table: ink as red as the table but INK_COLOUR levels less
+    green is on neither's line; it is ink past INK_COLOUR levels."""
+    page, wood = (200, 100, 100), (100, 100, 100)
+    assert holds_ink([(100, 67, 100)] * 8, page, wood)
+    assert not holds_ink([(100, 68, 100)] * 8, page, wood)
+
+
+def test_dark_pixels_of_the_table_s_colour_hold_no_ink() -> None:
+    """Their median within INK_UNLIKE levels of the table's: holes of the table in a light
+    stroke, however many darker pixels there are besides."""
+    grey = {"page": (200,), "table_colour": (100,)}
+    assert holds_ink([(91,)] * 9 + [(60,)] * 8, **grey)
+    assert not holds_ink([(92,)] * 9 + [(60,)] * 8, **grey)
+
+
+def test_pixels_between_the_table_s_colour_and_the_page_s_are_no_ink() -> None:
+    """Blends of the two (a light drawing on a dark canvas is all on that line): not ink,
+    only what lies past the table's end of the line by INK_DARKER levels."""
+    blends = [(130, 130, 130)] * 9
+    assert holds_ink(blends + [(90, 90, 90)] * 8)
+    assert not holds_ink(blends + [(94, 94, 94)] * 8)
+
+
+def test_a_blurred_light_digit_on_dark_holds_no_ink() -> None:
+    """A light 8 on dark, blurred: its holes are blends of its two colours, far enough from
+    the dark one to pass for ink of another colour, but on the line between them."""
+    image = on_colour(EIGHT, (20, 20, 30), (255, 255, 255), 40).filter(ImageFilter.GaussianBlur(6))
+    assert without_table(image) is image
+
+
+def test_a_bold_digit_s_dark_pixels_are_read_at_most_ink_samples(monkeypatch) -> None:
+    """A square drawn on a page: of its 9000 dark pixels an evenly spread INK_SAMPLES at
+    most are read (a median and a count need no more; a 1024 px page's bold digit has
+    50,000+)."""
+    read, mean_around = [], table._mean_around
+    monkeypatch.setattr(table, "_mean_around", lambda values, rows, columns: (
+        read.append(len(rows)) or mean_around(values, rows, columns)))
+    square = [[(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]]
+    photo = Image.open(io.BytesIO(page_on_table(square, TABLES["wood"])[0])).convert("RGB")
+    assert without_table(photo) is not photo
+    assert 0 < read[0] <= table.INK_SAMPLES
+
+
+def test_the_mean_around_a_pixel_is_its_3x3_mean_edges_repeated() -> None:
+    """_holds_ink reads each dark pixel as its 3x3 mean (a JPEG's ringing averages out),
+    the image's edge pixels repeated past it."""
+    values = np.random.default_rng(0).integers(0, 256, (4, 5, 3)).astype(np.uint8)
+    rows, columns = np.mgrid[0:4, 0:5].reshape(2, -1)
+    padded = np.pad(values.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
+    means = sum(padded[dy : dy + 4, dx : dx + 5] for dy in range(3) for dx in range(3)) / 9
+    np.testing.assert_allclose(table._mean_around(values, rows, columns),
+                               means.reshape(-1, 3), rtol=1e-6)
+
+
 def test_an_opaque_rgba_photo_of_a_page_on_a_table_is_found() -> None:
     data, where = page_on_table(ZERO, TABLES["wood"], angle=5)
     rgba = encode(Image.open(io.BytesIO(data)).convert("RGBA"))
@@ -262,3 +467,27 @@ def test_a_stroke_running_to_the_page_s_edge_leaves_the_photo_as_it_is(monkeypat
     assert without_table(photo) is photo
     monkeypatch.setattr(table, "_ink_runs_off", lambda *args: False)
     assert without_table(photo) is not photo
+
+
+def test_a_thumbnail_pixel_halfway_from_page_to_table_does_not_lead_ink_off_the_page() -> None:
+    """_ink_runs_off follows pixels darker than halfway from the page's grey to the table's:
+    a row at that level from the table into the page is no stroke running off it; a level
+    darker, it is."""
+    colours, region = thumbnail(box=(1, 9, 1, 9))
+    page = table._shrunk(region)
+    colours[0, 5, :6] = 150  # halfway from 200 to 100, from the table to the page's middle
+    args = np.array([200], np.float32), np.array([100], np.float32)
+    assert not table._ink_runs_off(colours, region, page, *args)
+    colours[0, 5, :6] = 149
+    assert table._ink_runs_off(colours, region, page, *args)
+
+
+def test_grey_levels_are_pillow_s() -> None:
+    """_grey of colours (bands first) is convert("L")'s luma (to its rounding), and a grey
+    thumbnail's own band."""
+    rng = np.random.default_rng(0)
+    rgb = np.concatenate([np.eye(3) * 255, rng.integers(0, 256, (61, 3))]).astype(np.uint8)
+    luma = np.asarray(Image.fromarray(rgb[None]).convert("L"), np.float32)[0]
+    assert np.abs(table._grey(rgb.T.astype(np.float32)) - luma).max() <= 0.5
+    grey = rng.integers(0, 256, (1, 2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(table._grey(grey), grey[0])
