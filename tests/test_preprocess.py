@@ -15,6 +15,7 @@ from digitnet.crop import (
     _enclosed,
     _ink_patches,
     _lines_apart,
+    _outer_runs,
     crop_to_ink,
     refuse_without_background,
 )
@@ -858,6 +859,32 @@ def test_a_box_overshooting_inwards_is_box_not_digit() -> None:
     inside = _enclosed(clear)
     assert inside is not None
     np.testing.assert_array_equal(inside, boxed_stroke(40) & ~boxed_stroke(0))
+
+
+def first_and_last_runs(row: list[bool]) -> set[int]:
+    """The columns of a row's first run of ink and of its last, read pixel by pixel."""
+    ink = [i for i, pixel in enumerate(row) if pixel]
+    runs: set[int] = set()
+    for start, step in ((ink[0], 1), (ink[-1], -1)) if ink else ():
+        i = start
+        while 0 <= i < len(row) and row[i]:
+            runs.add(i)
+            i += step
+    return runs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_shell_of_a_row_is_its_first_and_last_run_of_ink(seed: int) -> None:
+    """_outer_runs against a pixel-by-pixel reading of its docstring, on rows of many runs
+    of different lengths (no row is its own mirror image, so the last run is not found by
+    reading the first one backwards in the wrong place), and on a blank row, a full one and
+    ink in a row's first or last pixel alone."""
+    clear = np.random.default_rng(seed).random((12, 17)) < 0.55
+    clear[:4] = False
+    clear[1], clear[2, -1], clear[3, 0] = True, True, True
+    expected = np.array([[i in first_and_last_runs(row) for i in range(len(row))]
+                         for row in clear.tolist()])
+    np.testing.assert_array_equal(_outer_runs(clear), expected)
 
 
 def enclosed(strokes: list, around: str, *, mode: str = "RGB") -> Image.Image:
