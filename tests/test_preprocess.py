@@ -1049,6 +1049,70 @@ def test_many_separate_marks_are_split_no_further_than_max_patches() -> None:
     assert sorted(_ink_patches(few)) == [(2, 5, 2, 5), (10, 20, 25, 39), (30, 38, 5, 9)]
 
 
+def blobs(seed: int) -> np.ndarray:
+    """A 48x48 field of a dozen random rectangles of ink, some overlapping, two at edges."""
+    rng = np.random.default_rng(seed)
+    clear = np.zeros((48, 48), bool)
+    for _ in range(12):
+        top, left = rng.integers(0, 44, size=2)
+        clear[top : top + rng.integers(1, 6), left : left + rng.integers(1, 6)] = True
+    clear[-2:, 20:23] = clear[20:23, -2:] = True
+    return clear
+
+
+def patch_cover(clear: np.ndarray, patches: list) -> np.ndarray:
+    """How many patches cover each pixel, each patch checked tight: ink on its four edges."""
+    cover = np.zeros(clear.shape, int)
+    for top, bottom, left, right in patches:
+        box = clear[top:bottom, left:right]
+        assert box[[0, -1]].any(axis=1).all()
+        assert box[:, [0, -1]].any(axis=0).all()
+        cover[top:bottom, left:right] += 1
+    assert not (clear & (cover == 0)).any()  # all the ink in some patch
+    return cover
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ink_patches_are_tight_boxes_with_no_blank_line_that_hold_all_the_ink_once(
+        seed: int) -> None:
+    """The XY cut's result read against its docstring: each patch a box with ink on each of
+    its four edges and no blank row or column inside, no two overlapping, all the ink in
+    them."""
+    clear = blobs(seed)
+    patches = _ink_patches(clear)
+    assert len(patches) >= 2
+    assert patch_cover(clear, patches).max() == 1
+    for top, bottom, left, right in patches:
+        box = clear[top:bottom, left:right]
+        assert box.any(axis=1).all()
+        assert box.any(axis=0).all()
+
+
+def bands_of_dots(count: int) -> np.ndarray:
+    """`count` bands a blank row apart, each two dots at its own place across (the bands'
+    boxes are narrower than the field's), but the bottom one, a line."""
+    clear = np.zeros((2 * count, 64), bool)
+    for band in range(count - 1):
+        clear[2 * band, [band % 20, band % 20 + 30]] = True
+    clear[-2, 10:50] = True
+    return clear
+
+
+@pytest.mark.parametrize(("bands", "patches"), [(crop.MAX_PATCHES, crop.MAX_PATCHES + 1),
+                                               (crop.MAX_PATCHES + 1, crop.MAX_PATCHES + 1)])
+def test_the_cut_splits_up_to_max_patches_regions_and_keeps_what_it_found(
+        bands: int, patches: int) -> None:
+    """Bands of two dots: MAX_PATCHES of them are still split, the bottom line a patch and
+    one band its two dots, which puts the count past MAX_PATCHES: the rest stay whole
+    bands; one band more and the first cut stops it. Either way the patches found are kept
+    and each is tight round its ink."""
+    clear = bands_of_dots(bands)
+    found = _ink_patches(clear)
+    assert len(found) == patches
+    assert (2 * bands - 2, 2 * bands - 1, 10, 50) in found  # the line
+    patch_cover(clear, found)
+
+
 def test_a_small_digit_in_a_dusty_scan_is_read_past_max_patches() -> None:
     """More specks than MAX_PATCHES: those in rows of their own are still left out (they
     once all came back into the crop, and a 2 read right at 1.00 became a 1)."""
