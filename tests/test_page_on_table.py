@@ -96,22 +96,25 @@ def test_a_table_as_dark_but_of_the_page_s_hue_may_be_lighting() -> None:
     assert without_table(photo) is photo
 
 
-def thumbnail(page: float = 200, table_level: float = 100, *,
+def thumbnail(page: float | tuple = 200, table_level: float | tuple = 100, *,
               box: tuple[int, int, int, int] = (2, 8, 2, 7)) -> tuple[np.ndarray, np.ndarray]:
-    """A grey 10x10 thumbnail (bands first, as the page finder reads it) of a page of level
-    `page` over rows box[0]:box[1] and columns box[2]:box[3], on a table of `table_level`;
-    and the page's region."""
-    colours = np.full((1, 10, 10), table_level, np.float32)
+    """A 10x10 thumbnail (bands first, as the page finder reads it; grey unless the levels
+    are colours) of a page of level `page` over rows box[0]:box[1] and columns
+    box[2]:box[3], on a table of `table_level`; and the page's region."""
+    page, table_level = np.atleast_1d(page), np.atleast_1d(table_level)
+    colours = np.repeat(table_level[:, None, None], 100, axis=1).reshape(-1, 10, 10)
+    colours = colours.astype(np.float32)
     region = np.zeros((10, 10), bool)
     region[box[0] : box[1], box[2] : box[3]] = True
-    colours[0, region] = page
+    colours[:, region] = page[:, None]
     return colours, region
 
 
 def table_colour_of(colours: np.ndarray, region: np.ndarray,
-                    page: float = 200) -> np.ndarray | None:
-    page_coloured = np.abs(colours[0] - page) <= table.PAGE_LEVELS
-    return table._table_colour(colours, page_coloured, region, np.array([page], np.float32))
+                    page: float | tuple = 200) -> np.ndarray | None:
+    page = np.atleast_1d(np.array(page, np.float32))
+    page_coloured = table._distance(colours, page) <= table.PAGE_LEVELS
+    return table._table_colour(colours, page_coloured, region, page)
 
 
 def test_a_page_of_a_tenth_to_page_area_s_most_of_the_photo_is_a_page() -> None:
@@ -153,14 +156,26 @@ def test_a_table_page_lighter_levels_darker_is_a_table_and_one_less_is_not() -> 
 
 def test_colours_whose_shares_differ_by_hue_share_are_of_another_hue() -> None:
     """The red share 0.04 apart (the sums are 256: the shares are exact): HUE_SHARE or more
-    is another hue, which need only be HUED_PAGE_LIGHTER levels darker; either way round
-    (a red table under a grey page: the page's shares are the lower)."""
+    is another hue, which need only be HUED_PAGE_LIGHTER levels darker, 0.035 apart is not;
+    either way round (a red table under a grey page: the page's shares are the lower)."""
     page, teal = np.array([10.24, 122.88, 122.88], np.float32), np.array([0, 128, 128], np.float32)
     assert table._levels_apart(page, teal) == table.HUED_PAGE_LIGHTER
     assert table._levels_apart(page, page) == table.PAGE_LIGHTER
+    under = np.array([8.96, 123.52, 123.52], np.float32)  # a red share 0.035 from teal's
+    assert table._levels_apart(under, teal) == table.PAGE_LIGHTER
     grey, red = np.array([100, 100, 100], np.float32), np.array([120, 90, 90], np.float32)
     hued = table.HUED_PAGE_LIGHTER
     assert table._levels_apart(grey, red) == table._levels_apart(red, grey) == hued
+
+
+@pytest.mark.parametrize(("darker", "found"), [(32, True), (31, False)])
+def test_a_table_of_another_hue_hued_page_lighter_levels_darker_is_a_table(darker,
+                                                                            found) -> None:
+    """HUED_PAGE_LIGHTER: a reddish table under a grey page (a red share of 0.4, the page's
+    a third) need only be 32 levels darker (mean of bands); at 31 it may be lighting."""
+    reddish = np.array([200, 152, 152]) + 32 - darker
+    colours, region = thumbnail((200, 200, 200), reddish)
+    assert (table_colour_of(colours, region, (200, 200, 200)) is not None) == found
 
 
 def test_a_table_within_table_levels_of_its_median_is_one_colour() -> None:
@@ -375,9 +390,9 @@ def holds_ink(pixels: list[tuple[int, ...]], page: tuple[int, ...] = (200, 200, 
 
 
 def test_ink_pixels_of_ink_are_ink_and_fewer_are_not() -> None:
-    """INK_PIXELS pixels of ink make a page's own ink (a pen's dot); fewer are noise."""
-    assert holds_ink([(80, 80, 80)] * table.INK_PIXELS)
-    assert not holds_ink([(80, 80, 80)] * (table.INK_PIXELS - 1))
+    """INK_PIXELS (8) pixels of ink make a page's own ink (a pen's dot); 7 are noise."""
+    assert holds_ink([(80, 80, 80)] * 8)
+    assert not holds_ink([(80, 80, 80)] * 7)
 
 
 def test_a_pixel_at_the_ink_level_is_not_read() -> None:
@@ -427,17 +442,31 @@ def test_a_blurred_light_digit_on_dark_holds_no_ink() -> None:
     assert without_table(image) is image
 
 
-def test_a_bold_digit_s_dark_pixels_are_read_at_most_ink_samples(monkeypatch) -> None:
-    """A square drawn on a page: of its 9000 dark pixels an evenly spread INK_SAMPLES at
-    most are read (a median and a count need no more; a 1024 px page's bold digit has
-    50,000+)."""
+@pytest.fixture
+def samples_read(monkeypatch) -> list[int]:
+    """How many dark pixels each _holds_ink call reads (as their 3x3 means)."""
     read, mean_around = [], table._mean_around
     monkeypatch.setattr(table, "_mean_around", lambda values, rows, columns: (
         read.append(len(rows)) or mean_around(values, rows, columns)))
+    return read
+
+
+def test_a_bold_digit_s_dark_pixels_are_read_at_most_ink_samples(samples_read) -> None:
+    """A square drawn on a page: of its 9000 dark pixels an evenly spread INK_SAMPLES at
+    most are read (a median and a count need no more; a 1024 px page's bold digit has
+    50,000+)."""
     square = [[(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]]
     photo = Image.open(io.BytesIO(page_on_table(square, TABLES["wood"])[0])).convert("RGB")
     assert without_table(photo) is not photo
-    assert 0 < read[0] <= table.INK_SAMPLES
+    assert 0 < samples_read[0] <= table.INK_SAMPLES
+
+
+@pytest.mark.parametrize(("dark", "read"), [(4096, 4096), (4097, 2049)])
+def test_up_to_4096_dark_pixels_are_all_read_and_more_every_other_or_sparser(samples_read,
+                                                                             dark, read) -> None:
+    """INK_SAMPLES (4096): that many dark pixels are all read; one more, every other one."""
+    assert holds_ink([(80, 80, 80)] * dark)
+    assert samples_read == [read]
 
 
 def test_the_mean_around_a_pixel_is_its_3x3_mean_edges_repeated() -> None:
@@ -491,3 +520,120 @@ def test_grey_levels_are_pillow_s() -> None:
     assert np.abs(table._grey(rgb.T.astype(np.float32)) - luma).max() <= 0.5
     grey = rng.integers(0, 256, (1, 2, 3)).astype(np.float32)
     np.testing.assert_array_equal(table._grey(grey), grey[0])
+
+
+@pytest.mark.parametrize(("size", "read"), [((64, 64), (64, 64)), ((65, 30), (33, 15)),
+                                            ((192, 129), (64, 43))])
+def test_the_page_is_found_on_a_thumbnail_of_at_most_64_pixels_a_side(size, read) -> None:
+    """THUMB_SIDE: an image 64 px a side or less is read as it is; a larger one is reduced
+    by the least whole factor that brings its longer side to 64 or under (2 for 65: 33, the
+    last box a column short; 3 for 192), its bands first."""
+    grey = table._thumbnail(Image.new("L", size, 7))
+    colour = table._thumbnail(Image.new("RGB", size, (7, 8, 9)))
+    assert grey.shape == (1, read[1], read[0])
+    assert colour.shape == (3, read[1], read[0])
+    np.testing.assert_array_equal(colour[:, -1, -1], (7, 8, 9))
+
+
+@pytest.mark.parametrize(("shape", "middle"), [((12, 16), (3, 9, 4, 12)),
+                                               ((13, 18), (3, 10, 4, 14))])
+def test_the_centre_is_the_middle_half_of_the_image_each_way(shape, middle) -> None:
+    """_centre: a quarter of the height off the top and the bottom, of the width off either
+    side (rounded down: the middle half or a pixel more)."""
+    values = np.arange(2 * shape[0] * shape[1]).reshape(2, *shape)
+    top, bottom, left, right = middle
+    np.testing.assert_array_equal(table._centre(values), values[:, top:bottom, left:right])
+
+
+def test_the_page_s_colour_is_the_median_of_the_lighter_half() -> None:
+    """_lighter_half: of the pixels as light as their median or lighter, the median per
+    band: for grey 10 to 50 in steps of 10, 40 (the 75th percentile); a pixel's lightness
+    is the mean of its bands (a bright red is darker than a mid grey)."""
+    grey = np.array([[50, 10, 40, 20, 30]], np.float32)
+    np.testing.assert_array_equal(table._lighter_half(grey), [40])
+    red, greys = np.array([[200], [10], [10]]), np.array([[60, 80, 100, 120]] * 3)
+    np.testing.assert_array_equal(table._lighter_half(np.hstack([red, greys])), [100] * 3)
+
+
+def test_rows_of_three_kinds_span_the_page_s_columns() -> None:
+    """_spans: a row with ROW_PAGE of the width on the page (2 of 10 pixels) spans from its
+    first page pixel to its last; one with fewer between two such rows spans the whole
+    width (a stroke across the page); one with fewer above or below them all spans nothing."""
+    page = np.zeros((7, 10), bool)
+    page[0, 4] = page[3, 8] = page[5, 2] = True  # 1 pixel: fewer than ROW_PAGE
+    page[1, [3, 6]] = True
+    page[4, 1:8] = True
+    spans = np.zeros((7, 10), bool)
+    spans[1, 3:7] = spans[4, 1:8] = True
+    spans[2:4] = True  # rows 2 and 3, between rows 1 and 4
+    np.testing.assert_array_equal(table._spans(page), spans)
+
+
+PAGE_BOX = (2, 19, 2, 19)  # top, bottom, left, right (exclusive) of grey_photo's page
+
+
+def grey_photo(*areas: tuple[tuple[int, int, int, int], float]) -> Image.Image:
+    """A grey photo 21 px a side (the page finder's thumbnail as it is) of a table of level
+    100 with `areas` (top, bottom, left, right: the last two exclusive) painted on it in
+    that order, then a page's ink: a black 4x4 block in the middle (rows, columns 9-12)."""
+    levels = np.full((21, 21), 100, np.uint8)
+    for (top, bottom, left, right), level in areas:
+        levels[top:bottom, left:right] = level
+    levels[9:13, 9:13] = 0
+    return Image.fromarray(levels)
+
+
+def test_a_page_on_a_table_in_a_grey_photo_is_cropped_to_its_page() -> None:
+    """The page less PAGE_EDGE pixels all round (the photo is its own thumbnail)."""
+    painted = without_table(grey_photo((PAGE_BOX, 200)))
+    side = PAGE_BOX[1] - PAGE_BOX[0] - 2 * table.PAGE_EDGE
+    assert painted.size == (side, side)
+
+
+@pytest.mark.parametrize(("darker", "found"), [(40, True), (41, False)])
+def test_a_page_s_edge_page_levels_darker_than_its_middle_is_still_the_page(darker,
+                                                                           found) -> None:
+    """PAGE_LEVELS: lighting darkens a page's edge (here 3 px wide, round its middle half) by
+    up to 40 levels, and the page is found; a level more, and its edge is not the page's
+    colour, nor a table's (the rest is then no one colour)."""
+    photo = grey_photo((PAGE_BOX, 200 - darker), ((5, 16, 5, 16), 200))
+    assert (without_table(photo) is not photo) == found
+
+
+@pytest.mark.parametrize(("notch", "fills"), [(8, True), (9, False)])
+def test_a_page_on_border_page_of_the_border_fills_the_photo(notch, fills) -> None:
+    """BORDER_PAGE: a page whose colour is on 9 tenths of the border (a notch of table 3 px
+    deep on 8 of its 80 pixels) fills the photo, and is left as it is; one pixel less, and
+    it is a page on a table."""
+    photo = grey_photo(((0, 21, 0, 21), 200), ((0, 3, 6, 6 + notch), 100))
+    assert (without_table(photo) is photo) == fills
+
+
+def test_table_levels_off_the_table_s_colour_is_still_the_table() -> None:
+    """The page is what is over TABLE_LEVELS from the table's colour: a row of the table at
+    the photo's bottom edge exactly that much lighter is table, and the photo is cropped to
+    the page alone."""
+    photo = grey_photo((PAGE_BOX, 200), ((20, 21, 0, 21), 100 + table.TABLE_LEVELS))
+    assert without_table(photo).size == without_table(grey_photo((PAGE_BOX, 200))).size
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA"])
+def test_an_opaque_photo_with_an_alpha_band_is_painted_opaque(mode) -> None:
+    """Read in its colour bands; the table within the page's box (a corner torn off the
+    page) is painted in the page's colour, opaque."""
+    torn = grey_photo((PAGE_BOX, 200), ((2, 8, 2, 8), 100))
+    painted = without_table(torn.convert(mode))
+    assert painted.mode == mode
+    assert painted.size == without_table(torn).size
+    assert painted.getpixel((0, 0)) == ((200, 255) if mode == "LA" else (200, 200, 200, 255))
+    assert painted.getchannel("A").getextrema() == (255, 255)
+
+
+@pytest.mark.parametrize("where", [(0, 0), (20, 20), (10, 5)], ids=["corner", "other-corner",
+                                                                      "page"])
+def test_a_page_on_a_table_with_one_see_through_pixel_is_a_canvas(where) -> None:
+    """A see-through pixel anywhere, at a corner (read first) or not: its alpha is the ink,
+    and it is left as it is."""
+    photo = grey_photo((PAGE_BOX, 200)).convert("RGBA")
+    photo.putpixel(where, (200, 200, 200, 254))
+    assert without_table(photo) is photo
