@@ -63,6 +63,17 @@ def test_errors_over_http(server_url):
     assert r.status_code == 413
 
 
+def test_a_method_an_api_route_refuses_is_a_405_as_on_lambda(server_url):
+    """GET /predict (an address typed in a browser) is refused as the Lambda's app refuses
+    it, with the method it takes; the site still answers every other path."""
+    for path in ("/predict", "/predict/batch"):
+        r = httpx2.get(server_url + path)
+        assert (r.status_code, r.headers["allow"]) == (405, "POST"), path
+    script = httpx2.get(server_url + "/app.js")
+    assert (script.status_code, script.text) == (200, (ROOT / "static_site/app.js").read_text())
+    assert httpx2.get(server_url + "/no-such-page").status_code == 404
+
+
 def test_docs_over_http(server_url):
     assert httpx2.get(server_url + "/docs").status_code == 200
     assert "/predict/batch" in httpx2.get(server_url + "/openapi.json").json()["paths"]

@@ -48,7 +48,9 @@ def create_app() -> FastAPI:
         """What the deploy writes beside the page; here the API is on the page's origin."""
         return {"apiUrl": ""}
 
-    app.mount("/", StaticFiles(directory=SITE_DIR, html=True), name="site")
+    # The site answers what no API route matches (a mount at / would also take GET
+    # /predict, a 404 there; as the router's default, a method a route refuses is a 405).
+    app.router.default = StaticFiles(directory=SITE_DIR, html=True)
     return app
 
 
