@@ -426,6 +426,29 @@ def test_an_evenly_lit_border_is_not_searched_for_lines(monkeypatch) -> None:
         assert decode_image(data).max() > 0.5
 
 
+@pytest.mark.parametrize(("unlike", "searched"), [(9, True), (8, False)])
+def test_most_of_the_16_pixels_just_inside_unlike_the_ring_is_an_edge_unlike(unlike,
+                                                                             searched) -> None:
+    """Lines along all four sides make the whole ring one colour: only the 16 pixels just
+    past the widest printed line (4 px in on a 100 px side), 17, 38, 61 and 84 % along
+    each side (unevenly: evenly, a grid of squared paper hits them all), tell. Most of
+    them (9) unlike the ring, and the edges are searched; 8, and they are not."""
+    levels = np.full((100, 100), 250, np.uint8)
+    inside = [(x, y) for x in (17, 38, 61, 84) for y in (4, 95)]
+    inside += [(x, y) for y in (17, 38, 61, 84) for x in (4, 95)]
+    for x, y in inside[:unlike]:  # the first 8 are at each point on the top and bottom
+        levels[y, x] = 100
+    image = Image.fromarray(levels)
+    ring = border._border_ring(image)
+    assert border._edge_unlike(image, ring, np.median(ring, axis=0)) == searched
+
+
+def test_each_side_s_band_is_read_at_256_pixels_along_it_at_most() -> None:
+    """EDGE_BAND_SAMPLES: a side of 257 pixels is read at 256 of them, one of 256 at all."""
+    bands = list(border._edge_bands(Image.new("RGB", (257, 256), (250, 250, 250))))
+    assert [band.shape[1] for band, _, _ in bands] == [256] * 4
+
+
 def test_a_colour_edge_line_levels_off_the_paper_is_the_paper_s() -> None:
     """Within EDGE_LINE_LEVELS (16) of the paper, in the worst channel, is paper; one level
     more is unlike it, a line's colour or ink: the bound is the same on both sides."""
