@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_helpers import ONE, SEVEN, ZERO, encode, raw_png
-from digitnet import crop
+from digitnet import crop, preprocess
 from digitnet.crop import (
     _digit_and_marks,
     _enclosed,
@@ -544,14 +544,49 @@ def test_a_bar_counts_as_solid_from_85_percent_ink() -> None:
 
 
 def test_a_solid_bar_as_high_as_wide_or_hollow_is_left_to_the_model() -> None:
-    """Not a bar: a fat 1 (upright), a slanting stroke (not filling its box), a flat 0
-    (hollow)."""
+    """Not a bar: a fat 1 (upright), a stroke slanting past LINE_TILT (not filling its
+    box), a flat 0 (hollow)."""
     for draw in (lambda d: d.rectangle((100, 60, 180, 220), fill=0),
-                 lambda d: d.line([(40, 120), (240, 160)], fill=0, width=25),
+                 lambda d: d.line([(40, 60), (240, 190)], fill=0, width=25),
                  lambda d: d.ellipse((30, 90, 250, 190), outline=0, width=20)):
         canvas = Image.new("L", (280, 280), 255)
         draw(ImageDraw.Draw(canvas))
         assert digit(canvas).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("line", [[(40, 140), (240, 150)],  # 3 degrees: a 7 at 0.67
+                                  [(40, 100), (240, 180)],  # 22 degrees
+                                  [(40, 140), (140, 146), (240, 140)]],  # sagging
+                         ids=["dash", "slant", "sag"])
+def test_a_straight_stroke_lying_flat_is_no_digit(line: list[tuple[int, int]]) -> None:
+    """A dash drawn at a slant, which is no solid bar: a pen's width (12 px), or a
+    marker's (25), over 200 px."""
+    for width in (12, 25):
+        canvas = Image.new("L", (280, 280), 255)
+        ImageDraw.Draw(canvas).line(line, fill=0, width=width, joint="curve")
+        with pytest.raises(NoDigitError, match="straight stroke lying flat"):
+            digit(canvas)
+
+
+@pytest.mark.parametrize(("rise", "flat"), [(57, True), (58, False)])
+def test_a_line_tilted_under_line_tilt_lies_flat(rise: int, flat: bool) -> None:
+    """LINE_TILT (30 degrees): two dots 100 px apart across and 57 up (29.7 degrees) lie
+    flat; 58 up (30.1 degrees), they stand (the flat line a 1 makes is upright)."""
+    crop = np.zeros((rise + 1, 101), np.float32)
+    crop[0, 0] = crop[rise, 100] = 1.0
+    assert preprocess._flat_line(crop, 0.5) == flat
+    assert not preprocess._flat_line(crop[::-1].T.copy(), 0.5)  # turned upright: taller
+
+
+@pytest.mark.parametrize(("thick", "flat"), [(15, True), (16, False)])
+def test_a_line_thinner_than_line_thin_of_its_length_lies_flat(thick: int, flat: bool) -> None:
+    """LINE_THIN (0.15): a level band 100 px long and 15 thick spreads 0.15 as much across
+    as along it (by its standard deviations: (15^2 - 1) / (100^2 - 1) under 0.15^2), one
+    16 thick more. Its ink under the level asked is not read."""
+    crop = np.zeros((thick + 4, 100), np.float32)
+    crop[2 : 2 + thick] = 1.0
+    crop[0] = crop[-1] = 0.4  # faint rows above and below, under the level
+    assert preprocess._flat_line(crop, 0.5) == flat
 
 
 def test_marker_thick_strokes_are_not_a_blob() -> None:

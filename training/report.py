@@ -243,7 +243,8 @@ LIMITS = """## Limits
 Trained on MNIST only (American census and school handwriting, digits 0-9). It
 always answers one of ten digits: check the probability, and let preprocessing
 refuse what is no digit (`normalize_digit`: an empty drawing, or ink in no digit's
-shape: a speck, a solid blob, a solid bar wider than high, ink everywhere).
+shape: a speck, a solid blob, a solid bar wider than high, a straight stroke lying
+flat, ink everywhere).
 """
 
 

@@ -36,6 +36,14 @@ MAX_SOLID = 14
 # screenshots 24 are, 22 of them read wrong before (2 right by chance: paper read as ink).
 BAR_ASPECT = 1.5
 BAR_FILL = 0.85
+# Nor is clear ink that lies along one straight line near the horizontal: its spread across
+# its main axis under LINE_THIN of its spread along it, the axis under LINE_TILT degrees
+# from level (a dash or an underline drawn at a slant, which is no solid bar: a stroke
+# across a canvas 3 degrees off level was a 7 at 0.67). None of MNIST's 70,000 digits is
+# one (the thinnest whose axis lies that flat is 0.21, a 5: a 1's line stands upright), nor
+# of the canvas set's drawings and mishaps (seeds 0-2: 11,880).
+LINE_THIN = 0.15
+LINE_TILT = 30.0
 # 784 Python numbers (a JSON body's pixels) as little-endian float32, rounded as NumPy
 # rounds them: packing them takes a fifth of what np.asarray's reading of the list does.
 _PIXELS_F32 = struct.Struct(f"<{SIZE * SIZE}f")
@@ -92,6 +100,9 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     if strict and _solid_bar(crop, BBOX_REL * peak):
         raise NoDigitError("the ink is a solid bar, wider than high (a dash, a line or a band "
                            "painted across), not a digit")
+    if strict and _flat_line(crop, BBOX_REL * peak):
+        raise NoDigitError("the ink is one straight stroke lying flat (a dash or a line drawn "
+                           "across), not a digit")
     return _place_by_centre_of_mass(small)
 
 
@@ -141,6 +152,25 @@ def _solid_bar(crop: np.ndarray, level: float) -> bool:
     Most digits are taller than wide: their ink is not counted."""
     height, width = crop.shape
     return width >= BAR_ASPECT * height and np.count_nonzero(crop >= level) >= BAR_FILL * crop.size
+
+
+def _flat_line(crop: np.ndarray, level: float) -> bool:
+    """Whether the ink of `level` or over is a line lying flat: its second moments (the
+    spread along and across its main axis) and that axis's tilt. A crop taller than wide
+    holds no line under 45 degrees: its ink is not read."""
+    height, width = crop.shape
+    if width <= height:
+        return False
+    ink = (crop >= level).astype(np.float64)
+    count = ink.sum()
+    rows, cols = ink.sum(axis=1), ink.sum(axis=0)
+    dy = np.arange(height) - rows @ np.arange(height) / count
+    dx = np.arange(width) - cols @ np.arange(width) / count
+    yy, xx, xy = rows @ dy**2 / count, cols @ dx**2 / count, dy @ ink @ dx / count
+    spread = np.hypot((xx - yy) / 2, xy)  # the axes' variances: their mean -/+ this
+    along, across = (xx + yy) / 2 + spread, (xx + yy) / 2 - spread
+    tilt = np.degrees(np.arctan2(2 * abs(xy), xx - yy)) / 2
+    return bool(across < LINE_THIN**2 * along and tilt < LINE_TILT)
 
 
 def _scale_to_box(crop: np.ndarray) -> np.ndarray:
