@@ -115,8 +115,12 @@ def spans_a_digit(strokes: list[list[tuple[float, float]]]) -> bool:
 
 def no_dot_or_dash(strokes: list[list[tuple[float, float]]]) -> bool:
     """Every stroke goes some way down (6 of 28 pixels): a dot is a speck, left out, and a
-    dash (ink filling a box 1.5 times as wide as high) is no digit."""
-    return all(max(y for _, y in s) - min(y for _, y in s) >= 0.2 for s in strokes)
+    dash (ink filling a box 1.5 times as wide as high) is no digit; and the drawing is 0.7
+    as high as wide or more: a straight stroke under 30 degrees from level is no digit."""
+    ys = [y for stroke in strokes for _, y in stroke]
+    xs = [x for stroke in strokes for x, _ in stroke]
+    return (all(max(y for _, y in s) - min(y for _, y in s) >= 0.2 for s in strokes)
+            and max(ys) - min(ys) >= 0.7 * (max(xs) - min(xs)))
 
 
 COORD = st.floats(0.1, 0.9)
