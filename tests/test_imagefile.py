@@ -92,6 +92,17 @@ def test_exif_of_65535_bytes_is_read_and_one_byte_more_is_not(size: int, turned:
     assert shape == ((64, 40) if turned else (40, 64))
 
 
+def test_exif_pillow_cannot_read_leaves_the_picture_as_stored() -> None:
+    """A WebP's EXIF that is no TIFF at all: Pillow's getexif raises (SyntaxError); the
+    pixels are fine, only the metadata is not, so the picture is read as stored."""
+    image = Image.new("RGB", (64, 40), "white")
+    ImageDraw.Draw(image).rectangle([(8, 4), (56, 10)], fill="black")
+    data = encode(image, "WEBP", exif=b"garbage1234", lossless=True)
+    with pytest.raises(SyntaxError):
+        Image.open(io.BytesIO(data)).getexif()
+    assert decode_image(data, whole=True).shape == (40, 64)
+
+
 def test_a_header_in_pillows_warning_range_is_refused_with_our_limit_named() -> None:
     """Pillow warns from 89,478,485 pixels and raises from twice that: 10,000 x 10,000 is
     its warning, refused like its error, naming the limit that is ours."""
