@@ -1511,3 +1511,31 @@ def test_the_centre_of_mass_lands_within_half_a_pixel_of_the_centre(light_end: i
     centre = float(rows @ np.arange(28)) / float(rows.sum())
     assert abs(centre - 14) < 0.5
     assert abs(centre - 14) > 0.4  # the case it tests: off by a fraction near a half
+
+
+@pytest.mark.parametrize(("width", "blob"), [(70, True), (65, False)])
+def test_a_solid_block_as_narrow_as_max_solid_once_scaled_is_a_blob(width: int,
+                                                                    blob: bool) -> None:
+    """MAX_SOLID where the scaled block is exactly that narrow: 100x70 (20x14 once scaled)
+    is a blob, though the square fits in it with nothing to spare; 100x65 (20x13) is not."""
+    ink = np.zeros((280, 280), np.float32)
+    ink[90:190, 100 : 100 + width] = 1.0
+    if blob:
+        with pytest.raises(NoDigitError, match="solid blob"):
+            normalize_digit(ink)
+    else:
+        assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("gain", "offset"), [(1.6, 0.0), (1.0, -0.3)], ids=["over 1", "under 0"])
+def test_ink_out_of_range_scaled_down_is_read_as_clipped(gain: float, offset: float) -> None:
+    """As for a 28x28 map, but resampled (a 40 px tall 7 with a lighter smudge, scaled
+    by a half): what is over 1 is clipped to 1 before Lanczos blurs it into its edges."""
+    ink = np.zeros((56, 56), np.float32)
+    ink[8:48, 20:26] = 1.0
+    ink[8:14, 14:26] = 1.0
+    ink[30:40, 10:30] += 0.5
+    strayed = ink * gain + offset
+    assert strayed.max() > 1
+    np.testing.assert_array_equal(normalize_digit(strayed),
+                                  normalize_digit(np.clip(strayed, 0, 1)))
