@@ -31,6 +31,7 @@ from digitnet.preprocess import (
     BBOX_REL,
     PREPROCESS_VERSION,
     check_as_is,
+    ink_peak,
     normalize_batch,
     normalize_digit,
     pixels_to_ink,
@@ -1470,3 +1471,106 @@ def test_normalize_batch_matches_single_and_keeps_blanks_blank(reference: np.nda
 
 if __name__ == "__main__":
     write_golden()
+
+
+@pytest.mark.parametrize(("peak", "empty"), [(0.1, False), (0.0999, True)])
+def test_a_peak_of_a_tenth_is_ink_and_under_it_blank(peak: float, empty: bool) -> None:
+    """EMPTY_PEAK at its bound: a peak of exactly 0.1 is a drawing, just under it blank."""
+    ink = np.zeros((28, 28))
+    ink[6:22, 12:16] = peak
+    if empty:
+        with pytest.raises(EmptyDrawingError):
+            ink_peak(ink)
+    else:
+        assert ink_peak(ink) == peak
+
+
+@pytest.mark.parametrize(("paper", "refused"), [(0.25, True), (0.24, False)])
+def test_paper_at_bbox_rel_of_the_peak_is_clear_ink_as_it_is(paper: float,
+                                                             refused: bool) -> None:
+    """check_as_is: paper at exactly BBOX_REL of the peak is clear ink (no background
+    left); a shade under it is background."""
+    ink = np.full((28, 28), paper, np.float32)
+    ink[6:22, 12:16] = 1.0
+    if refused:
+        with pytest.raises(NoDigitError, match="no background"):
+            check_as_is(ink)
+    else:
+        check_as_is(ink)
+
+
+@pytest.mark.parametrize(("width", "bar"), [(150, True), (149, False)])
+def test_a_solid_bar_is_bar_aspect_times_as_wide_as_high_or_more(width: int,
+                                                                 bar: bool) -> None:
+    """BAR_ASPECT at its bound: a solid block 100 high and 150 wide is a bar, 149 wide is
+    left to the model."""
+    ink = np.zeros((280, 280), np.float32)
+    ink[90:190, 50 : 50 + width] = 1.0
+    if bar:
+        with pytest.raises(NoDigitError, match="solid bar"):
+            normalize_digit(ink)
+    else:
+        assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("holes", "bar"), [(480, True), (481, False)])
+def test_a_bar_is_solid_from_exactly_bar_fill_of_its_box(holes: int, bar: bool) -> None:
+    """BAR_FILL at its bound: a 40x80 band with 480 one-pixel holes (85% ink exactly) is a
+    bar, with one hole more it is left to the model."""
+    ink = np.zeros((120, 120), np.float32)
+    ink[40:80, 20:100] = 1.0
+    spots = [(y, x) for y in range(42, 78, 2) for x in range(22, 98, 2)][:holes]
+    assert len(spots) == holes
+    ink[tuple(np.array(spots).T)] = 0.0
+    if bar:
+        with pytest.raises(NoDigitError, match="solid bar"):
+            normalize_digit(ink)
+    else:
+        assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("light_end", [0, 19], ids=["light top", "light foot"])
+@pytest.mark.parametrize("turn", [False, True], ids=["rows", "columns"])
+def test_the_centre_of_mass_lands_within_half_a_pixel_of_the_centre(light_end: int,
+                                                                    turn: bool) -> None:
+    """CENTRE: a stroke 20 long (scaled by 1) whose centre of mass is 9.45 or 9.55 down it
+    is shifted by the nearest whole pixel, to 14.45 or 13.55, never half a pixel or more
+    from 14."""
+    ink = np.zeros((28, 28), np.float32)
+    ink[4:24, 10] = 1.0
+    ink[4 + light_end, 10] = 1 - 1 / 9.55  # the centre of mass 0.05 off a half pixel
+    ink = ink.T if turn else ink
+    out = normalize_digit(ink, strict=False)
+    out = out.T if turn else out
+    rows = out.sum(axis=1)
+    centre = float(rows @ np.arange(28)) / float(rows.sum())
+    assert abs(centre - 14) < 0.5
+    assert abs(centre - 14) > 0.4  # the case it tests: off by a fraction near a half
+
+
+@pytest.mark.parametrize(("width", "blob"), [(70, True), (65, False)])
+def test_a_solid_block_as_narrow_as_max_solid_once_scaled_is_a_blob(width: int,
+                                                                    blob: bool) -> None:
+    """MAX_SOLID where the scaled block is exactly that narrow: 100x70 (20x14 once scaled)
+    is a blob, though the square fits in it with nothing to spare; 100x65 (20x13) is not."""
+    ink = np.zeros((280, 280), np.float32)
+    ink[90:190, 100 : 100 + width] = 1.0
+    if blob:
+        with pytest.raises(NoDigitError, match="solid blob"):
+            normalize_digit(ink)
+    else:
+        assert normalize_digit(ink).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("gain", "offset"), [(1.6, 0.0), (1.0, -0.3)], ids=["over 1", "under 0"])
+def test_ink_out_of_range_scaled_down_is_read_as_clipped(gain: float, offset: float) -> None:
+    """As for a 28x28 map, but resampled (a 40 px tall 7 with a lighter smudge, scaled
+    by a half): what is over 1 is clipped to 1 before Lanczos blurs it into its edges."""
+    ink = np.zeros((56, 56), np.float32)
+    ink[8:48, 20:26] = 1.0
+    ink[8:14, 14:26] = 1.0
+    ink[30:40, 10:30] += 0.5
+    strayed = ink * gain + offset
+    assert strayed.max() > 1
+    np.testing.assert_array_equal(normalize_digit(strayed),
+                                  normalize_digit(np.clip(strayed, 0, 1)))
