@@ -1519,6 +1519,24 @@ def test_a_solid_bar_is_bar_aspect_times_as_wide_as_high_or_more(width: int,
     refused_or_read(ink, "solid bar" if bar else None)
 
 
+def test_a_faint_bar_is_read_against_its_own_peak() -> None:
+    """A bar drawn at 0.4 whose every other pixel is at 0.12: over a quarter of its peak,
+    those are its ink too (a quarter of full ink, 0.25, would leave it half empty)."""
+    ink = np.zeros((120, 120), np.float32)
+    ink[40:80, 20:100] = 0.4
+    ink[40:80:2, 20:100] = 0.12
+    refused_or_read(ink, "solid bar")
+
+
+def test_the_shorter_side_is_scaled_to_the_nearest_pixel() -> None:
+    """Aspect kept: a block 60 wide and 41 high becomes 20 by 13.67, so 14 rows, not 13."""
+    ink = np.zeros((100, 100), np.float32)
+    ink[20:61, 20:80] = 1.0
+    out = normalize_digit(ink, strict=False)
+    assert np.count_nonzero(out.any(axis=1)) == 14
+    assert np.count_nonzero(out.any(axis=0)) == 20
+
+
 @pytest.mark.parametrize(("holes", "bar"), [(480, True), (481, False)])
 def test_a_bar_is_solid_from_exactly_bar_fill_of_its_box(holes: int, bar: bool) -> None:
     """BAR_FILL at its bound: a 40x80 band with 480 one-pixel holes (85% ink exactly) is a
