@@ -106,21 +106,23 @@ def test_any_valid_pixels_answer_or_say_empty(client, pixels):
         assert sum(r.json()["probabilities"]) == pytest.approx(1, abs=1e-6)
 
 
+def extent(strokes: list[list[tuple[float, float]]]) -> tuple[float, float]:
+    """How wide and how high the strokes' points reach, as shares of the field."""
+    xs, ys = zip(*(point for stroke in strokes for point in stroke), strict=True)
+    return max(xs) - min(xs), max(ys) - min(ys)
+
+
 def spans_a_digit(strokes: list[list[tuple[float, float]]]) -> bool:
     """Ink at least 0.3 of the field across (8 of 28 pixels): shorter is a speck, no_digit."""
-    xs = [x for stroke in strokes for x, _ in stroke]
-    ys = [y for stroke in strokes for _, y in stroke]
-    return max(max(xs) - min(xs), max(ys) - min(ys)) >= 0.3
+    return max(extent(strokes)) >= 0.3
 
 
 def no_dot_or_dash(strokes: list[list[tuple[float, float]]]) -> bool:
     """Every stroke goes some way down (6 of 28 pixels): a dot is a speck, left out, and a
     dash (ink filling a box 1.5 times as wide as high) is no digit; and the drawing is 0.7
     as high as wide or more: a straight stroke under 30 degrees from level is no digit."""
-    ys = [y for stroke in strokes for _, y in stroke]
-    xs = [x for stroke in strokes for x, _ in stroke]
-    return (all(max(y for _, y in s) - min(y for _, y in s) >= 0.2 for s in strokes)
-            and max(ys) - min(ys) >= 0.7 * (max(xs) - min(xs)))
+    width, height = extent(strokes)
+    return all(extent([s])[1] >= 0.2 for s in strokes) and height >= 0.7 * width
 
 
 COORD = st.floats(0.1, 0.9)

@@ -73,31 +73,34 @@ def test_what_follows_the_first_end_of_image_is_not_counted() -> None:
     assert decode_image(data).shape == (64, 64)
 
 
-def webp_with_exif_of(size: int) -> bytes:
-    """A 64x40 WebP (a dark bar at its top) whose EXIF, padded to `size` bytes, says
-    Orientation 6: turned a quarter, upright it is 40 wide and 64 high."""
+def webp_with_exif(exif: bytes) -> bytes:
+    """A 64x40 WebP (a dark bar at its top) carrying `exif`."""
     image = Image.new("RGB", (64, 40), "white")
     ImageDraw.Draw(image).rectangle([(8, 4), (56, 10)], fill="black")
+    return encode(image, "WEBP", exif=exif, lossless=True)
+
+
+def turned_exif(size: int) -> bytes:
+    """EXIF padded to `size` bytes saying Orientation 6: the 64x40 picture turned a
+    quarter, upright it is 40 wide and 64 high."""
     ifd = struct.pack("<HHIHH", ExifTags.Base.Orientation, 3, 1, 6, 0)
     exif = b"II*\0" + struct.pack("<IH", 8, 1) + ifd + bytes(4)
-    return encode(image, "WEBP", exif=exif + bytes(size - len(exif)), lossless=True)
+    return exif + bytes(size - len(exif))
 
 
 @pytest.mark.parametrize(("size", "turned"), [(65_535, True), (65_536, False)])
 def test_exif_of_65535_bytes_is_read_and_one_byte_more_is_not(size: int, turned: bool) -> None:
     """A JPEG's APP1 segment holds 65,535 bytes at most: EXIF that fits is read for its
     Orientation, a byte more and the picture is taken as stored."""
-    assert len(Image.open(io.BytesIO(webp_with_exif_of(size))).info["exif"]) == size
-    shape = decode_image(webp_with_exif_of(size), whole=True).shape
-    assert shape == ((64, 40) if turned else (40, 64))
+    data = webp_with_exif(turned_exif(size))
+    assert len(Image.open(io.BytesIO(data)).info["exif"]) == size
+    assert decode_image(data, whole=True).shape == ((64, 40) if turned else (40, 64))
 
 
 def test_exif_pillow_cannot_read_leaves_the_picture_as_stored() -> None:
     """A WebP's EXIF that is no TIFF at all: Pillow's getexif raises (SyntaxError); the
     pixels are fine, only the metadata is not, so the picture is read as stored."""
-    image = Image.new("RGB", (64, 40), "white")
-    ImageDraw.Draw(image).rectangle([(8, 4), (56, 10)], fill="black")
-    data = encode(image, "WEBP", exif=b"garbage1234", lossless=True)
+    data = webp_with_exif(b"garbage1234")
     with pytest.raises(SyntaxError):
         Image.open(io.BytesIO(data)).getexif()
     assert decode_image(data, whole=True).shape == (40, 64)

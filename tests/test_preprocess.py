@@ -573,21 +573,18 @@ def test_a_straight_stroke_lying_flat_is_no_digit(line: list[tuple[int, int]]) -
 def test_a_line_tilted_under_line_tilt_lies_flat(rise: int, flat: bool) -> None:
     """LINE_TILT (30 degrees): two dots 100 px apart across and 57 up (29.7 degrees) lie
     flat; 58 up (30.1 degrees), they stand (the flat line a 1 makes is upright)."""
-    crop = np.zeros((rise + 1, 101), np.float32)
-    crop[0, 0] = crop[rise, 100] = 1.0
-    assert preprocess._flat_line(crop, 0.5) == flat
-    assert not preprocess._flat_line(crop[::-1].T.copy(), 0.5)  # turned upright: taller
+    clear = np.zeros((rise + 1, 101), bool)
+    clear[0, 0] = clear[rise, 100] = True
+    assert preprocess._flat_line(clear) == flat
+    assert not preprocess._flat_line(clear[::-1].T)  # turned upright
 
 
 @pytest.mark.parametrize(("thick", "flat"), [(15, True), (16, False)])
 def test_a_line_thinner_than_line_thin_of_its_length_lies_flat(thick: int, flat: bool) -> None:
     """LINE_THIN (0.15): a level band 100 px long and 15 thick spreads 0.15 as much across
     as along it (by its standard deviations: (15^2 - 1) / (100^2 - 1) under 0.15^2), one
-    16 thick more. Its ink under the level asked is not read."""
-    crop = np.zeros((thick + 4, 100), np.float32)
-    crop[2 : 2 + thick] = 1.0
-    crop[0] = crop[-1] = 0.4  # faint rows above and below, under the level
-    assert preprocess._flat_line(crop, 0.5) == flat
+    16 thick more."""
+    assert preprocess._flat_line(np.ones((thick, 100), bool)) == flat
 
 
 def test_marker_thick_strokes_are_not_a_blob() -> None:
@@ -1520,8 +1517,9 @@ def test_a_solid_bar_is_bar_aspect_times_as_wide_as_high_or_more(width: int,
 
 
 def test_a_faint_bar_is_read_against_its_own_peak() -> None:
-    """A bar drawn at 0.4 whose every other pixel is at 0.12: over a quarter of its peak,
-    those are its ink too (a quarter of full ink, 0.25, would leave it half empty)."""
+    """A bar drawn at 0.4 whose every other row is at 0.12: over a quarter of its peak,
+    those are its ink too (a quarter of full ink, 0.25, would leave it half empty). The
+    flat-line check reads the same clear ink."""
     ink = np.zeros((120, 120), np.float32)
     ink[40:80, 20:100] = 0.4
     ink[40:80:2, 20:100] = 0.12

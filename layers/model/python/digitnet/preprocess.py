@@ -97,12 +97,8 @@ def normalize_digit(ink: np.ndarray, *, strict: bool = True) -> np.ndarray:
     if strict and _solid_side_reaches(small, MAX_SOLID):
         raise NoDigitError(f"the ink is a solid blob ({MAX_SOLID} of {BOX} pixels across or "
                            "more), not pen strokes")
-    if strict and _solid_bar(crop, BBOX_REL * peak):
-        raise NoDigitError("the ink is a solid bar, wider than high (a dash, a line or a band "
-                           "painted across), not a digit")
-    if strict and _flat_line(crop, BBOX_REL * peak):
-        raise NoDigitError("the ink is one straight stroke lying flat (a dash or a line drawn "
-                           "across), not a digit")
+    if strict and crop.shape[1] > crop.shape[0]:  # most digits are taller: not read
+        _refuse_lying_flat(crop >= BBOX_REL * peak)
     return _place_by_centre_of_mass(small)
 
 
@@ -146,27 +142,33 @@ def _solid_side_reaches(small: np.ndarray, side: int) -> bool:
     return bool((sums == side * side).any())
 
 
-def _solid_bar(crop: np.ndarray, level: float) -> bool:
-    """Whether the crop is BAR_ASPECT times as wide as high or more and its ink of `level`
-    or over, as drawn (scaling up a small one blurs its holes shut), fills BAR_FILL of it.
-    Most digits are taller than wide: their ink is not counted."""
-    height, width = crop.shape
-    return width >= BAR_ASPECT * height and np.count_nonzero(crop >= level) >= BAR_FILL * crop.size
+def _refuse_lying_flat(clear: np.ndarray) -> None:
+    """NoDigitError for clear ink (a crop wider than high) that lies flat: a solid bar, or
+    one straight stroke."""
+    if _solid_bar(clear):
+        raise NoDigitError("the ink is a solid bar, wider than high (a dash, a line or a band "
+                           "painted across), not a digit")
+    if _flat_line(clear):
+        raise NoDigitError("the ink is one straight stroke lying flat (a dash or a line drawn "
+                           "across), not a digit")
 
 
-def _flat_line(crop: np.ndarray, level: float) -> bool:
-    """Whether the ink of `level` or over is a line lying flat: its second moments (the
-    spread along and across its main axis) and that axis's tilt. A crop taller than wide
-    holds no line under 45 degrees: its ink is not read."""
-    height, width = crop.shape
-    if width <= height:
-        return False
-    ink = (crop >= level).astype(np.float64)
-    count = ink.sum()
-    rows, cols = ink.sum(axis=1), ink.sum(axis=0)
+def _solid_bar(clear: np.ndarray) -> bool:
+    """Whether the crop's clear ink, as drawn (scaling up a small one blurs its holes shut),
+    fills BAR_FILL of it, the crop BAR_ASPECT times as wide as high or more."""
+    height, width = clear.shape
+    return width >= BAR_ASPECT * height and np.count_nonzero(clear) >= BAR_FILL * clear.size
+
+
+def _flat_line(clear: np.ndarray) -> bool:
+    """Whether the crop's clear ink is a line lying flat: its second moments (the spread
+    along and across its main axis) and that axis's tilt."""
+    height, width = clear.shape
+    rows, cols = clear.sum(axis=1, dtype=np.float64), clear.sum(axis=0, dtype=np.float64)
+    count = rows.sum()
     dy = np.arange(height) - rows @ np.arange(height) / count
     dx = np.arange(width) - cols @ np.arange(width) / count
-    yy, xx, xy = rows @ dy**2 / count, cols @ dx**2 / count, dy @ ink @ dx / count
+    yy, xx, xy = rows @ dy**2 / count, cols @ dx**2 / count, dy @ clear @ dx / count
     spread = np.hypot((xx - yy) / 2, xy)  # the axes' variances: their mean -/+ this
     along, across = (xx + yy) / 2 + spread, (xx + yy) / 2 - spread
     tilt = np.degrees(np.arctan2(2 * abs(xy), xx - yy)) / 2
