@@ -66,6 +66,15 @@ def test_head_health_answers_like_get_without_a_body(client):
     assert head.headers["content-type"] == "application/json"
 
 
+def test_a_405_lists_every_method_the_path_takes(client):
+    """RFC 9110: Allow names all of them, HEAD /health's route included (not only the first)."""
+    for path, allowed in [("/health", "GET, HEAD"), ("/model", "GET"), ("/predict", "POST"),
+                          ("/predict/batch", "POST"), ("/openapi.json", "GET, HEAD")]:
+        r = client.delete(path)
+        assert (r.status_code, r.headers["allow"]) == (405, allowed), path
+        assert r.json() == {"detail": "Method Not Allowed"}
+
+
 @pytest.fixture
 def client_without_model():
     """The app as it starts when the weights could not be loaded (an OSError)."""

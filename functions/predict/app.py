@@ -49,6 +49,7 @@ from schemas import (
 )
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_MODEL_DIR = "/opt/model"
@@ -76,6 +77,7 @@ def create_app(state: ModelState) -> FastAPI:
     _add_docs_route(app)
     _add_model_routes(app, state)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(405, _method_not_allowed)
     app.add_middleware(UnexpectedErrorMiddleware, on_error=_log_unexpected_error)
     app.openapi = openapi_with_models(app)
     _add_local_cors(app, os.environ.get("CORS_ALLOW_ORIGINS", ""))
@@ -167,6 +169,15 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     obs.record_error(exc.status)
     return exc.response()
+
+
+async def _method_not_allowed(request: Request, _exc: Exception) -> Response:
+    """A 405's Allow lists every method the path takes (RFC 9110): Starlette names only
+    the first route's, so GET, not HEAD, for /health."""
+    allowed = {method for route in request.app.router.routes if isinstance(route, Route)
+               and route.matches(request.scope)[0] is Match.PARTIAL for method in route.methods}
+    return JSONResponse({"detail": "Method Not Allowed"}, 405,
+                        headers={"Allow": ", ".join(sorted(allowed))})
 
 
 def _log_unexpected_error(scope: dict[str, Any]) -> None:
