@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx2
 import numpy as np
+import publisher
 import pytest
 from conftest import skip_or_fail
 
@@ -1466,13 +1467,20 @@ def test_the_docs_page_says_where_the_schema_is_when_swagger_ui_cannot_load(blan
     assert page.url == api_url + "/openapi.json"
 
 
+# In CloudFront's policy here, any local port stands for any execute-api host of the region.
+ANY_LOCAL_API = "http://127.0.0.1:*"
+
+
 @pytest.fixture(scope="module")
 def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
-    """The site on its own origin with the config.json the deploy would write."""
+    """The site on its own origin as the deploy publishes it: its pages' own policy naming
+    this API, the config.json naming it too, and CloudFront's security headers."""
     site = tmp_path_factory.mktemp("site")
     shutil.copytree(ROOT / "static_site", site, dirs_exist_ok=True)
+    index = site / "index.html"
+    index.write_bytes(publisher.with_connect_policy(index.read_bytes(), api_url + "/"))
     (site / "config.json").write_text(json.dumps({"apiUrl": api_url + "/"}))
-    headers = {"Content-Security-Policy": site_csp(api_url)}
+    headers = {"Content-Security-Policy": site_csp(ANY_LOCAL_API)}
     with static_server(site, site_port, headers) as url:
         yield url
 
@@ -1498,6 +1506,22 @@ def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, ap
     assert page.inner_text("#digit").isdigit()
     assert sum(_shown_probabilities(page)) == pytest.approx(1.0, abs=1e-3)
     assert page.evaluate("window.cspViolations || []") == []
+
+
+def test_the_published_page_may_not_connect_to_another_api(blank_page, cross_origin_site):
+    """CloudFront's policy lets through any API of the region (here, any local port); the
+    page's own, which the publisher writes, this stack's API only."""
+    page = blank_page
+    page.add_init_script("""document.addEventListener("securitypolicyviolation",
+        (e) => (window.cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));""")
+    _open(page, cross_origin_site)
+    _wait_api_state(page)
+    elsewhere = f"http://127.0.0.1:{free_port()}/predict"
+    outcome = page.evaluate("""url => fetch(url, {method: "POST", body: "{}"})
+        .then(() => "sent", (error) => error.name)""", elsewhere)
+    assert outcome == "TypeError"
+    page.wait_for_function("() => (window.cspViolations || []).length > 0", timeout=WAIT_MS)
+    assert page.evaluate("window.cspViolations") == [f"connect-src {elsewhere}"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -186,6 +187,51 @@ def test_create_uploads_site_and_config(s3, site, sink):
     assert script["ContentType"].startswith("text/javascript")
     assert s3.head_object(Bucket=BUCKET, Key="img/logo.svg")["ContentType"].startswith(
         "image/svg+xml")
+
+
+class StartTags(HTMLParser):
+    """Every start tag of a page, in order, as (tag, attributes)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+API_POLICY = ("meta", {"http-equiv": "Content-Security-Policy",
+                       "content": "connect-src 'self' https://abc123.execute-api.us-east-1.amazonaws.com"})
+
+
+def test_the_published_page_may_connect_only_to_this_api(s3, site, sink):
+    """CloudFront's policy allows every execute-api host of the region; the page's own
+    narrows that to the API this stack deployed (a browser enforces both)."""
+    (site / "index.html").write_text((ROOT / "static_site" / "index.html").read_text())
+    run(cfn_event("Create", sink), sink)
+
+    published = s3.get_object(Bucket=BUCKET, Key="index.html")["Body"].read().decode()
+    tags = StartTags(published).tags
+    assert tags[:3] == [("html", {"lang": "en"}), ("head", {}), API_POLICY]
+    assert [*tags[:2], *tags[3:]] == StartTags((site / "index.html").read_text()).tags
+
+
+@pytest.mark.parametrize(("page", "before"), [
+    ("<!doctype html><html><head><title>x</title></head><body></body></html>", 2),
+    ("<!DOCTYPE html>\n<title>x</title><p>no head or html tags</p>", 0),
+    ("<title>x</title>", 0),
+])
+def test_the_api_policy_opens_the_head_however_the_page_is_written(page, before):
+    tags = StartTags(publisher.with_connect_policy(page.encode(), API_URL).decode()).tags
+    assert tags == [*StartTags(page).tags[:before], API_POLICY, *StartTags(page).tags[before:]]
+
+
+@pytest.mark.parametrize("url", ["abc123.execute-api.us-east-1.amazonaws.com", "ftp://host/",
+                                 "https:///stage"])
+def test_an_api_url_the_page_could_not_call_fails_the_publication(url):
+    with pytest.raises(ValueError, match="ApiUrl must be an http"):
+        publisher.with_connect_policy(b"<title>x</title>", url)
 
 
 def test_every_file_is_revalidated(s3, site, sink):

@@ -5,6 +5,12 @@ Create/Update: upload every file of the site (SITE_DIR, the site layer at
 `config.json` with the API URL the page calls, and delete objects the site no
 longer has. Delete: empty the bucket (every version), so the stack can delete it.
 
+Each HTML page gets a Content-Security-Policy `<meta>` that lets it connect to
+its own origin and this API only. CloudFront's header policy can name only every
+execute-api host of the region (naming this API there would make a cycle: the
+API's CORS names the distribution); a browser enforces both policies, so the
+meta narrows the page's connections to the one API the stack deployed.
+
 Every file is served `Cache-Control: no-cache`: the ES modules import each other
 by fixed names, so a browser keeping any of them after an update could pair a
 new app.js with an old api.js and break the page. Browsers revalidate with the
@@ -22,11 +28,14 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import threading
 import urllib.request
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -79,7 +88,10 @@ def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
     if "index.html" not in files:
         raise FileNotFoundError(missing_site_message(site_dir))
     for key, path in files.items():
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **object_headers(key))
+        body = path.read_bytes()
+        if key.endswith(".html"):
+            body = with_connect_policy(body, api_url)
+        s3.put_object(Bucket=bucket, Key=key, Body=body, **object_headers(key))
     config = json.dumps({"apiUrl": api_url.rstrip("/")}).encode()
     s3.put_object(Bucket=bucket, Key=CONFIG_KEY, Body=config, **object_headers(CONFIG_KEY))
     written = {*files, CONFIG_KEY}
@@ -87,6 +99,22 @@ def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
     delete_keys(s3, bucket, [{"Key": key} for key in stale])
     LOG.info("published %d files to %s, removed %d stale", len(written), bucket, len(stale))
     return written
+
+
+def with_connect_policy(page: bytes, api_url: str) -> bytes:
+    """The page with a CSP meta, first in its head, that allows fetches to its own
+    origin and to api_url's only (see the module docstring)."""
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"ApiUrl must be an http(s) URL, not {api_url!r}")
+    policy = f"connect-src 'self' {parts.scheme}://{parts.netloc}"
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{escape(policy)}">'
+    text = page.decode("utf-8")
+    # After <head>, or where the parser opens an implied one: past the doctype.
+    anchor = (re.search(r"<head(\s[^>]*)?>", text, re.IGNORECASE)
+              or re.search(r"<!doctype[^>]*>", text, re.IGNORECASE))
+    at = anchor.end() if anchor else 0
+    return f"{text[:at]}\n  {meta}{text[at:]}".encode()
 
 
 def missing_site_message(site_dir: Path) -> str:
