@@ -1485,11 +1485,16 @@ def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
         yield url
 
 
+def _record_csp_violations(page) -> None:
+    """Before the page opens: each refusal by its policies lands in window.cspViolations."""
+    page.add_init_script("""document.addEventListener("securitypolicyviolation",
+        (e) => (window.cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));""")
+
+
 def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, api_url):
     """Served as CloudFront serves it: its own origin and the deployed security headers."""
     page = blank_page
-    page.add_init_script("""document.addEventListener("securitypolicyviolation",
-        (e) => (window.cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));""")
+    _record_csp_violations(page)
     _open(page, cross_origin_site)
     _wait_api_state(page)
     # Keyboard only: a sample digit, then Enter on the focused canvas.
@@ -1512,8 +1517,7 @@ def test_the_published_page_may_not_connect_to_another_api(blank_page, cross_ori
     """CloudFront's policy lets through any API of the region (here, any local port); the
     page's own, which the publisher writes, this stack's API only."""
     page = blank_page
-    page.add_init_script("""document.addEventListener("securitypolicyviolation",
-        (e) => (window.cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));""")
+    _record_csp_violations(page)
     _open(page, cross_origin_site)
     _wait_api_state(page)
     elsewhere = f"http://127.0.0.1:{free_port()}/predict"
