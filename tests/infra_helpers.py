@@ -53,11 +53,12 @@ for path in events:
 
 
 @functools.cache
-def built_app() -> Path:
-    """`sam build` for x86_64 into a temporary folder, finished (once per session)."""
-    build_dir = Path(tempfile.mkdtemp(prefix="sam-build-"))
+def built_app(architecture: str = "x86_64") -> Path:
+    """`sam build` for `architecture` into a temporary folder, finished (once per session
+    each: x86_64, which runs here, or the deployed default, arm64)."""
+    build_dir = Path(tempfile.mkdtemp(prefix=f"sam-build-{architecture}-"))
     atexit.register(shutil.rmtree, build_dir, ignore_errors=True)
-    sam_build_into(build_dir)
+    sam_build_into(build_dir, architecture=architecture)
     return build_dir
 
 

@@ -34,75 +34,101 @@ from samtranslator.yaml_helper import yaml_parse
 
 from tools.package_size import MB, deployed_bytes, measure_build
 from tools.paths import ROOT
+from tools.post_build import elf_machine, strip_tool
 
 pytestmark = pytest.mark.slow
 LAMBDA_UNZIPPED_LIMIT = 250 * MB
 SIZE_BUDGET = 60 * MB  # issue 7: function plus layers, unzipped
+CPU = {"x86_64": "x86_64", "arm64": "aarch64"}  # Lambda's name -> the wheels' and ELF's
 
 
 @pytest.fixture(scope="module")
 def build_dir() -> Path:
+    """The x86_64 build, which runs on this machine."""
     return built_app()
 
 
+@pytest.fixture(scope="module", params=["x86_64", "arm64"])
+def architecture(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def any_build(architecture: str) -> Path:
+    """Either build: x86_64, or arm64, what `make build` builds and deploys by default
+    (its code cannot run here, but what it ships can be read)."""
+    return built_app(architecture)
+
+
 @pytest.fixture
-def binutils() -> None:
-    """post_build strips the shared libraries only where binutils is installed."""
-    if not (shutil.which("strip") and shutil.which("readelf")):
-        skip_or_fail("no binutils to strip the shared libraries (tools/system-deps.sh)")
+def binutils(architecture: str) -> None:
+    """post_build strips the shared libraries only where binutils is installed, with a
+    strip that reads the built CPU's ELF files."""
+    if not shutil.which("readelf") or strip_tool(CPU[architecture]) is None:
+        skip_or_fail(f"no binutils to strip {architecture} libraries (tools/system-deps.sh)")
 
 
-def test_function_is_built_for_the_requested_architecture(build_dir):
-    wheels = list((build_dir / "DepsLayer" / "python").glob("numpy-*.dist-info/WHEEL"))
+def test_function_is_built_for_the_requested_architecture(any_build, architecture):
+    wheels = list((any_build / "DepsLayer" / "python").glob("numpy-*.dist-info/WHEEL"))
     assert wheels, "numpy was not installed into the dependencies layer"
     tags = [line for line in wheels[0].read_text().splitlines() if line.startswith("Tag:")]
     assert tags
-    assert all(tag.endswith("_x86_64") for tag in tags), tags
+    assert all(tag.endswith(f"_{CPU[architecture]}") for tag in tags), tags
 
 
-def test_the_built_template_deploys_only_the_built_architecture(build_dir):
+def test_every_binary_shipped_is_for_the_functions_cpu(any_build, architecture):
+    """A dependency with no wheel for the CPU would be compiled for this machine's instead
+    (and fail to import in Lambda): every ELF file of every package must be the CPU's."""
+    machines = {path.relative_to(any_build).as_posix(): elf_machine(path)
+                for path in any_build.rglob("*") if path.is_file() and not path.is_symlink()}
+    binaries = {path: machine for path, machine in machines.items() if machine}
+    assert any(path.startswith("DepsLayer/python/numpy/") for path in binaries)
+    assert {path: m for path, m in binaries.items() if m != CPU[architecture]} == {}
+
+
+def test_the_built_template_deploys_only_the_built_architecture(any_build, architecture):
     from samcli.yamlhelper import yaml_parse
 
-    template = yaml_parse((build_dir / "template.yaml").read_text())
-    assert template["Parameters"]["Architecture"]["AllowedValues"] == ["x86_64"]
+    template = yaml_parse((any_build / "template.yaml").read_text())
+    assert template["Parameters"]["Architecture"]["AllowedValues"] == [architecture]
 
 
-def test_layers_are_laid_out_as_lambda_mounts_them(build_dir):
-    model_layer = build_dir / "ModelLayer"
+def test_layers_are_laid_out_as_lambda_mounts_them(any_build):
+    model_layer = any_build / "ModelLayer"
     assert (model_layer / "python" / "digitnet" / "__init__.py").is_file()  # /opt/python/digitnet
     assert (model_layer / "model" / "manifest.json").is_file()  # /opt/model
     assert (model_layer / "model" / "model.npz").is_file()
     pycs = list(model_layer.rglob("*.pyc"))
     assert pycs  # precompiled by tools/post_build.py, none copied from a working tree
     assert all(int.from_bytes(p.read_bytes()[4:8], "little") == 0b01 for p in pycs)
-    site = build_dir / "SiteContentLayer" / "site"
+    site = any_build / "SiteContentLayer" / "site"
     assert (site / "index.html").is_file()
-    publisher = build_dir / "SitePublisherFunction"
+    publisher = any_build / "SitePublisherFunction"
     assert sorted(p.name for p in publisher.iterdir()) == ["publisher.py"]
 
 
-def test_post_build_trimmed_and_precompiled(build_dir):
-    deps = build_dir / "DepsLayer" / "python"
+def test_post_build_trimmed_and_precompiled(any_build):
+    deps = any_build / "DepsLayer" / "python"
     assert not list(deps.glob("numpy/**/tests"))
     assert not list(deps.glob("PIL/_avif.*"))
     assert not list(deps.glob("pillow.libs/libavif*"))
     assert list(deps.glob("pillow.libs/libjpeg*"))  # still needed by PIL._imaging
-    pyc = next((build_dir / "PredictFunction" / "__pycache__").glob("app.cpython-312*.pyc"))
+    pyc = next((any_build / "PredictFunction" / "__pycache__").glob("app.cpython-312*.pyc"))
     flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
     assert flags == 0b01  # hash-based, unchecked: valid whatever the zip does to mtimes
 
 
-def test_dependencies_ship_as_bytecode_only(build_dir):
-    assert (build_dir / "PredictFunction" / "app.py").is_file()  # the app keeps its sources
-    deps = build_dir / "DepsLayer" / "python"
+def test_dependencies_ship_as_bytecode_only(any_build):
+    assert (any_build / "PredictFunction" / "app.py").is_file()  # the app keeps its sources
+    deps = any_build / "DepsLayer" / "python"
     assert (deps / "pydantic" / "main.pyc").is_file()
     assert not (deps / "pydantic" / "main.py").exists()
     assert (deps / "anyio" / "__init__.py").is_file()  # anyio reads it at run time
     assert not list(deps.glob("numpy/**/*.py"))
 
 
-def test_shared_libraries_are_stripped(binutils, build_dir):
-    libraries = list((build_dir / "DepsLayer").glob("python/numpy/_core/_multiarray_umath.*.so"))
+def test_shared_libraries_are_stripped(binutils, any_build):
+    libraries = list((any_build / "DepsLayer").glob("python/numpy/_core/_multiarray_umath.*.so"))
     assert libraries
     for library in libraries:
         sections = subprocess.run(["readelf", "-S", str(library)], capture_output=True,
@@ -111,15 +137,15 @@ def test_shared_libraries_are_stripped(binutils, build_dir):
         assert ".symtab" not in sections
 
 
-def test_function_holds_only_the_code(build_dir):
-    function = build_dir / "PredictFunction"
+def test_function_holds_only_the_code(any_build):
+    function = any_build / "PredictFunction"
     assert (function / "app.py").is_file()
     assert not list(function.glob("*.dist-info"))  # a code change re-uploads only the code
     assert sum(p.stat().st_size for p in function.rglob("*") if p.is_file()) < MB
 
 
-def test_runtime_provided_packages_are_left_to_the_runtime(build_dir):
-    deps = build_dir / "DepsLayer" / "python"
+def test_runtime_provided_packages_are_left_to_the_runtime(any_build):
+    deps = any_build / "DepsLayer" / "python"
     for name in ("botocore", "boto3", "s3transfer", "dateutil", "urllib3", "six.py"):
         assert not (deps / name).exists(), name
     assert (deps / "jmespath").is_dir()  # the Powertools Logger's own requirement
@@ -127,7 +153,7 @@ def test_runtime_provided_packages_are_left_to_the_runtime(build_dir):
 
 
 
-def test_the_layer_ships_exactly_the_pinned_versions(build_dir):
+def test_the_layer_ships_exactly_the_pinned_versions(any_build):
     """Every distribution the function ships is pinned in layers/deps/requirements.txt, so
     two builds of one commit ship the same code (and nothing pinned is missing)."""
     from importlib.metadata import distributions
@@ -144,7 +170,7 @@ def test_the_layer_ships_exactly_the_pinned_versions(build_dir):
             assert spec.operator == "==", line
             pinned[canonicalize_name(requirement.name)] = spec.version
     shipped = {canonicalize_name(d.metadata["Name"]): d.version
-               for d in distributions(path=[str(build_dir / "DepsLayer" / "python")])}
+               for d in distributions(path=[str(any_build / "DepsLayer" / "python")])}
     assert shipped == pinned
 
 
@@ -167,11 +193,11 @@ def test_tracer_patches_the_runtimes_botocore(build_dir):
 
 
 @pytest.fixture(scope="module")
-def predict_and_layers_bytes(build_dir: Path) -> int:
+def predict_and_layers_bytes(any_build: Path) -> int:
     """The predict function and its layers, unzipped; measured once (it zips everything)."""
-    sizes = measure_build(build_dir)
+    sizes = measure_build(any_build)
     assert {"PredictFunction", "DepsLayer", "ModelLayer"} <= {s.name for s in sizes}
-    return deployed_bytes(sizes, build_dir)["PredictFunction"]
+    return deployed_bytes(sizes, any_build)["PredictFunction"]
 
 
 def test_function_and_layers_fit_lambda(predict_and_layers_bytes):

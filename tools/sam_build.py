@@ -45,10 +45,12 @@ def sam_env(**extra: str) -> dict[str, str]:
     }
 
 
-def make_build(build_dir: Path, *, cache_dir: Path | None = None) -> int:
+def make_build(build_dir: Path, *, cache_dir: Path | None = None,
+               architecture: str = "x86_64") -> int:
     """What `make build` does, into a fresh `build_dir`: `sam build` (cached, in `cache_dir`
-    or sam's default .aws-sam/cache), then `tools.post_build`. x86_64 (fixed, when the
-    template lets us choose: the tests load the compiled wheels on this x86_64 machine).
+    or sam's default .aws-sam/cache), then `tools.post_build`. For x86_64 unless told
+    otherwise, when the template lets us choose: the tests run the built function on this
+    x86_64 machine (`make build` itself builds samconfig.toml's arm64).
 
     Returns the bytes post_build trimmed.
     """
@@ -60,7 +62,7 @@ def make_build(build_dir: Path, *, cache_dir: Path | None = None) -> int:
     if cache_dir is not None:
         cmd += ["--cache-dir", str(cache_dir)]
     if "Architecture" in (source.get("Parameters") or {}):
-        cmd += ["--parameter-overrides", "Architecture=x86_64"]
+        cmd += ["--parameter-overrides", f"Architecture={architecture}"]
     done = subprocess.run(cmd, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
                           check=False, timeout=600)
     if done.returncode != 0:
