@@ -74,6 +74,13 @@ def test_a_method_an_api_route_refuses_is_a_405_as_on_lambda(server_url):
     assert httpx2.get(server_url + "/no-such-page").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/predict/", "/predict/batch/", "/nowhere", "/index.html"])
+def test_a_post_to_a_path_no_route_takes_is_the_apis_404_as_deployed(server_url, path):
+    """Not the site's 405 "Method Not Allowed", which says POST is wrong rather than the path."""
+    r = httpx2.post(server_url + path, json={"pixels": pixels_of(SEVEN)})
+    assert (r.status_code, r.json()) == (404, {"detail": "Not Found"})
+
+
 def test_docs_over_http(server_url):
     assert httpx2.get(server_url + "/docs").status_code == 200
     assert "/predict/batch" in httpx2.get(server_url + "/openapi.json").json()["paths"]

@@ -14,6 +14,7 @@ from tools.paths import FUNCTION_DIR, ROOT, SHIPPED_MODEL
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.types import Receive, Scope, Send
 
 SITE_DIR = ROOT / "static_site"
 LOCAL_ENV = {
@@ -50,7 +51,15 @@ def create_app() -> FastAPI:
 
     # The site answers what no API route matches (a mount at / would also take GET
     # /predict, a 404 there; as the router's default, a method a route refuses is a 405).
-    app.router.default = StaticFiles(directory=SITE_DIR, html=True)
+    site, not_found = StaticFiles(directory=SITE_DIR, html=True), app.router.default
+
+    async def site_or_not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        """The site is read with GET and HEAD; a POST to a path no route takes (/predict/)
+        is the API's 404, as deployed, not the files' 405."""
+        reads = scope["type"] != "http" or scope["method"] in ("GET", "HEAD")
+        await (site if reads else not_found)(scope, receive, send)
+
+    app.router.default = site_or_not_found
     return app
 
 
