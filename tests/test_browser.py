@@ -1478,7 +1478,8 @@ def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
     site = tmp_path_factory.mktemp("site")
     shutil.copytree(ROOT / "static_site", site, dirs_exist_ok=True)
     index = site / "index.html"
-    index.write_bytes(publisher.with_connect_policy(index.read_bytes(), api_url + "/"))
+    policy = publisher.connect_policy(api_url + "/")
+    index.write_bytes(publisher.with_policy(index.read_bytes(), policy))
     (site / "config.json").write_text(json.dumps({"apiUrl": api_url + "/"}))
     headers = {"Content-Security-Policy": site_csp(ANY_LOCAL_API)}
     with static_server(site, site_port, headers) as url:

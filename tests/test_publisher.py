@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from html import escape
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -212,26 +213,46 @@ def test_the_published_page_may_connect_only_to_this_api(s3, site, sink):
     run(cfn_event("Create", sink), sink)
 
     published = s3.get_object(Bucket=BUCKET, Key="index.html")["Body"].read().decode()
+    assert published.startswith("<!doctype html>\n")  # still first: no quirks mode
     tags = StartTags(published).tags
     assert tags[:3] == [("html", {"lang": "en"}), ("head", {}), API_POLICY]
     assert [*tags[:2], *tags[3:]] == StartTags((site / "index.html").read_text()).tags
 
 
 @pytest.mark.parametrize(("page", "before"), [
-    ("<!doctype html><html><head><title>x</title></head><body></body></html>", 2),
-    ("<!DOCTYPE html>\n<title>x</title><p>no head or html tags</p>", 0),
-    ("<title>x</title>", 0),
+    ("<!doctype html><html><head><title>x</title></head><body></body></html>",
+     "<!doctype html><html><head>"),
+    ("<!DOCTYPE html>\n<title>x</title><p>no head or html tags</p>", "<!DOCTYPE html>"),
+    ("<title>x</title>", ""),
 ])
 def test_the_api_policy_opens_the_head_however_the_page_is_written(page, before):
-    tags = StartTags(publisher.with_connect_policy(page.encode(), API_URL).decode()).tags
-    assert tags == [*StartTags(page).tags[:before], API_POLICY, *StartTags(page).tags[before:]]
+    policy = publisher.connect_policy(API_URL)
+    published = publisher.with_policy(page.encode(), policy).decode()
+    meta = '\n  <meta http-equiv="Content-Security-Policy" content="' + escape(policy) + '">'
+    assert published == before + meta + page.removeprefix(before)
+    assert API_POLICY in StartTags(published).tags
 
 
-@pytest.mark.parametrize("url", ["abc123.execute-api.us-east-1.amazonaws.com", "ftp://host/",
-                                 "https:///stage"])
-def test_an_api_url_the_page_could_not_call_fails_the_publication(url):
-    with pytest.raises(ValueError, match="ApiUrl must be an http"):
-        publisher.with_connect_policy(b"<title>x</title>", url)
+@pytest.mark.parametrize(("url", "origin"), [
+    ("https://abc123.execute-api.us-east-1.amazonaws.com/", "https://abc123.execute-api.us-east-1.amazonaws.com"),
+    ("https://API.example.com:8443/prod/", "https://api.example.com:8443"),
+    ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+])
+def test_the_policy_names_the_apis_origin(url, origin):
+    assert publisher.connect_policy(url) == f"connect-src 'self' {origin}"
+
+
+@pytest.mark.parametrize("url", [
+    "abc123.execute-api.us-east-1.amazonaws.com", "ftp://host/", "https:///stage",
+    "https://user:secret@host/", "https://a.com;img-src *", "https://[::1]/",
+])
+def test_an_api_url_a_policy_cannot_name_fails_the_publication_before_any_upload(
+        s3, site, sink, url):
+    answer = run(cfn_event("Create", sink, ResourceProperties={
+        "Bucket": BUCKET, "ApiUrl": url, "SiteVersion": "arn:layer:1"}), sink)
+    assert answer["Status"] == "FAILED"
+    assert "ApiUrl must be an http(s) URL of a host name" in answer["Reason"]
+    assert keys(s3) == set()
 
 
 def test_every_file_is_revalidated(s3, site, sink):

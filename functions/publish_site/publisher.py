@@ -87,10 +87,11 @@ def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
     files = dict(site_files(site_dir))
     if "index.html" not in files:
         raise FileNotFoundError(missing_site_message(site_dir))
+    policy = connect_policy(api_url)  # before any upload: a bad URL changes nothing
     for key, path in files.items():
         body = path.read_bytes()
         if key.endswith(".html"):
-            body = with_connect_policy(body, api_url)
+            body = with_policy(body, policy)
         s3.put_object(Bucket=bucket, Key=key, Body=body, **object_headers(key))
     config = json.dumps({"apiUrl": api_url.rstrip("/")}).encode()
     s3.put_object(Bucket=bucket, Key=CONFIG_KEY, Body=config, **object_headers(CONFIG_KEY))
@@ -101,16 +102,24 @@ def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
     return written
 
 
-def with_connect_policy(page: bytes, api_url: str) -> bytes:
-    """The page with a CSP meta, first in its head, that allows fetches to its own
-    origin and to api_url's only (see the module docstring)."""
+def connect_policy(api_url: str) -> str:
+    """The pages' own policy: fetches to their origin and to api_url's only (see the
+    module docstring). Refuses a URL whose origin a policy could not name."""
     parts = urlsplit(api_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"ApiUrl must be an http(s) URL, not {api_url!r}")
-    policy = f"connect-src 'self' {parts.scheme}://{parts.netloc}"
+    host = parts.hostname or ""
+    if (parts.scheme not in ("https", "http") or parts.username is not None
+            or not re.fullmatch(r"[a-z0-9.-]+", host)):
+        raise ValueError(f"ApiUrl must be an http(s) URL of a host name, not {api_url!r}")
+    port = f":{parts.port}" if parts.port else ""
+    return f"connect-src 'self' {parts.scheme}://{host}{port}"
+
+
+def with_policy(page: bytes, policy: str) -> bytes:
+    """The page with `policy` in a CSP meta, first in its head."""
     meta = f'<meta http-equiv="Content-Security-Policy" content="{escape(policy)}">'
     text = page.decode("utf-8")
-    # After <head>, or where the parser opens an implied one: past the doctype.
+    # After <head>, or where the parser opens an implied one: past the doctype (a meta
+    # before it would put the page in quirks mode).
     anchor = (re.search(r"<head(\s[^>]*)?>", text, re.IGNORECASE)
               or re.search(r"<!doctype[^>]*>", text, re.IGNORECASE))
     at = anchor.end() if anchor else 0
