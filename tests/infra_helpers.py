@@ -1,8 +1,10 @@
-"""Shared by the infrastructure tests: one `sam build` per session, and running its output.
+"""Shared by the infrastructure tests: `sam build` once per session and CPU, and running
+its output.
 
-The build targets x86_64 (this machine's CPU) so its compiled wheels load here,
-in-process and in the stand-in Lambda image alike, and is finished as `make
-build` finishes it (tools/post_build.py), so the tests run what is deployed.
+The tests run the x86_64 build (this machine's CPU), whose compiled wheels load here,
+in-process and in the stand-in Lambda image alike; the arm64 build, `make build`'s
+default, is only read. Each is finished as `make build` finishes it
+(tools/post_build.py), so the tests run what is deployed.
 """
 
 from __future__ import annotations
@@ -52,10 +54,14 @@ for path in events:
 """
 
 
-@functools.cache
 def built_app(architecture: str = "x86_64") -> Path:
     """`sam build` for `architecture` into a temporary folder, finished (once per session
     each: x86_64, which runs here, or the deployed default, arm64)."""
+    return _built_app(architecture)  # one cache key, however the CPU is passed
+
+
+@functools.cache
+def _built_app(architecture: str) -> Path:
     build_dir = Path(tempfile.mkdtemp(prefix=f"sam-build-{architecture}-"))
     atexit.register(shutil.rmtree, build_dir, ignore_errors=True)
     sam_build_into(build_dir, architecture=architecture)

@@ -34,12 +34,12 @@ from samtranslator.yaml_helper import yaml_parse
 
 from tools.package_size import MB, deployed_bytes, measure_build
 from tools.paths import ROOT
-from tools.post_build import elf_machine, strip_tool
+from tools.post_build import LAMBDA_ARCHITECTURES, elf_machine, strip_tool
 
 pytestmark = pytest.mark.slow
 LAMBDA_UNZIPPED_LIMIT = 250 * MB
 SIZE_BUDGET = 60 * MB  # issue 7: function plus layers, unzipped
-CPU = {"x86_64": "x86_64", "arm64": "aarch64"}  # Lambda's name -> the wheels' and ELF's
+CPU = {lam: elf for elf, lam in LAMBDA_ARCHITECTURES.items()}  # Lambda's name -> the ELF's
 
 
 @pytest.fixture(scope="module")
