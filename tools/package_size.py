@@ -91,8 +91,8 @@ def measure_build(build_dir: Path) -> list[PackageSize]:
 
 
 def bench_build() -> int:
-    """`make_build` into BENCH_BUILD_DIR, its cache beside it (apart from `make build`'s)."""
-    return make_build(BENCH_BUILD_DIR, cache_dir=BENCH_BUILD_DIR.with_name("sam-bench-cache"))
+    """`make_build` into BENCH_BUILD_DIR (uncached: `make build`'s cache stays as it was)."""
+    return make_build(BENCH_BUILD_DIR)
 
 
 def main(argv: list[str] | None = None) -> None:

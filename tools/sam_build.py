@@ -45,15 +45,14 @@ def sam_env(**extra: str) -> dict[str, str]:
     }
 
 
-def make_build(build_dir: Path, *, cache_dir: Path | None = None,
-               architecture: str = "x86_64") -> int:
+def make_build(build_dir: Path, *, architecture: str = "x86_64") -> int:
     """What `make build` does, into a fresh `build_dir`: `sam build`, then
     `tools.post_build`. For x86_64 unless told otherwise, when the template lets us
     choose: the tests run the built function on this x86_64 machine (`make build`
     itself builds samconfig.toml's arm64).
 
-    Cached only in a `cache_dir` of the caller's: a cached sam build prunes from the
-    cache every build it does not know (another CPU's, `make build`'s own).
+    Uncached: a cached sam build prunes from sam's cache, and from .aws-sam/deps whatever
+    its cache dir, every build it does not know (another CPU's, `make build`'s own).
 
     Returns the bytes post_build trimmed.
     """
@@ -61,8 +60,7 @@ def make_build(build_dir: Path, *, cache_dir: Path | None = None,
 
     shutil.rmtree(build_dir, ignore_errors=True)
     source = read_template(ROOT / "template.yaml")
-    cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir)]
-    cmd += ["--no-cached"] if cache_dir is None else ["--cached", "--cache-dir", str(cache_dir)]
+    cmd = [str(BIN / "sam"), "build", "--build-dir", str(build_dir), "--no-cached"]
     if "Architecture" in (source.get("Parameters") or {}):
         cmd += ["--parameter-overrides", f"Architecture={architecture}"]
     done = subprocess.run(cmd, cwd=ROOT, env=sam_env(), capture_output=True, text=True,
