@@ -1514,16 +1514,20 @@ def test_cross_origin_prediction_keyboard_only(blank_page, cross_origin_site, ap
     assert page.evaluate("window.cspViolations || []") == []
 
 
-def test_the_published_page_may_not_connect_to_another_api(blank_page, cross_origin_site):
+def test_the_published_page_may_not_connect_to_another_api(blank_page, cross_origin_site,
+                                                           tmp_path):
     """CloudFront's policy lets through any API of the region (here, any local port); the
-    page's own, which the publisher writes, this stack's API only."""
+    page's own, which the publisher writes, this stack's API only. The other API answers
+    any origin: only the policy stands in the way."""
     page = blank_page
     _record_csp_violations(page)
     _open(page, cross_origin_site)
     _wait_api_state(page)
-    elsewhere = f"http://127.0.0.1:{free_port()}/predict"
-    outcome = page.evaluate("""url => fetch(url, {method: "POST", body: "{}"})
-        .then(() => "sent", (error) => error.name)""", elsewhere)
+    (tmp_path / "predict").write_text("{}")
+    with static_server(tmp_path, free_port(), {"Access-Control-Allow-Origin": "*"}) as other:
+        elsewhere = other + "/predict"
+        outcome = page.evaluate("url => fetch(url).then(() => 'sent', (error) => error.name)",
+                                elsewhere)
     assert outcome == "TypeError"
     page.wait_for_function("() => (window.cspViolations || []).length > 0", timeout=WAIT_MS)
     assert page.evaluate("window.cspViolations") == [f"connect-src {elsewhere}"]
