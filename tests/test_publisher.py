@@ -209,14 +209,15 @@ API_POLICY = ("meta", {"http-equiv": "Content-Security-Policy",
 def test_the_published_page_may_connect_only_to_this_api(s3, site, sink):
     """CloudFront's policy allows every execute-api host of the region; the page's own
     narrows that to the API this stack deployed (a browser enforces both)."""
-    (site / "index.html").write_text((ROOT / "static_site" / "index.html").read_text())
+    page = (ROOT / "static_site" / "index.html").read_text()
+    (site / "index.html").write_text(page)
     run(cfn_event("Create", sink), sink)
 
     published = s3.get_object(Bucket=BUCKET, Key="index.html")["Body"].read().decode()
     assert published.startswith("<!doctype html>\n")  # still first: no quirks mode
     tags = StartTags(published).tags
     assert tags[:3] == [("html", {"lang": "en"}), ("head", {}), API_POLICY]
-    assert [*tags[:2], *tags[3:]] == StartTags((site / "index.html").read_text()).tags
+    assert [*tags[:2], *tags[3:]] == StartTags(page).tags
 
 
 @pytest.mark.parametrize(("page", "before"), [

@@ -79,9 +79,8 @@ def test_function_is_built_for_the_requested_architecture(any_build, architectur
 def test_every_binary_shipped_is_for_the_functions_cpu(any_build, architecture):
     """A dependency with no wheel for the CPU would be compiled for this machine's instead
     (and fail to import in Lambda): every ELF file of every package must be the CPU's."""
-    machines = {path.relative_to(any_build).as_posix(): elf_machine(path)
-                for path in any_build.rglob("*") if path.is_file() and not path.is_symlink()}
-    binaries = {path: machine for path, machine in machines.items() if machine}
+    binaries = {path.relative_to(any_build).as_posix(): machine for path in any_build.rglob("*")
+                if path.is_file() and not path.is_symlink() and (machine := elf_machine(path))}
     assert any(path.startswith("DepsLayer/python/numpy/") for path in binaries)
     assert {path: m for path, m in binaries.items() if m != CPU[architecture]} == {}
 
