@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -1476,11 +1475,9 @@ def cross_origin_site(tmp_path_factory, site_port, api_url) -> Iterator[str]:
     """The site on its own origin as the deploy publishes it: its pages' own policy naming
     this API, the config.json naming it too, and CloudFront's security headers."""
     site = tmp_path_factory.mktemp("site")
-    shutil.copytree(ROOT / "static_site", site, dirs_exist_ok=True)
-    index = site / "index.html"
-    policy = publisher.connect_policy(api_url + "/")
-    index.write_bytes(publisher.with_policy(index.read_bytes(), policy))
-    (site / "config.json").write_text(json.dumps({"apiUrl": api_url + "/"}))
+    for key, body in publisher.site_objects(ROOT / "static_site", api_url + "/").items():
+        (site / key).parent.mkdir(parents=True, exist_ok=True)
+        (site / key).write_bytes(body)
     headers = {"Content-Security-Policy": site_csp(ANY_LOCAL_API)}
     with static_server(site, site_port, headers) as url:
         yield url

@@ -84,22 +84,29 @@ def dispatch(event: dict[str, Any]) -> dict[str, str]:
 def publish(bucket: str, site_dir: Path, api_url: str) -> set[str]:
     """Upload the site and its config; remove stale objects. Returns the keys written."""
     s3 = boto3.client("s3")
-    files = dict(site_files(site_dir))
-    if "index.html" not in files:
-        raise FileNotFoundError(missing_site_message(site_dir))
-    policy = connect_policy(api_url)  # before any upload: a bad URL changes nothing
-    for key, path in files.items():
-        body = path.read_bytes()
-        if key.endswith(".html"):
-            body = with_policy(body, policy)
+    objects = site_objects(site_dir, api_url)  # before any upload: a bad URL writes nothing
+    for key, body in objects.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body, **object_headers(key))
-    config = json.dumps({"apiUrl": api_url.rstrip("/")}).encode()
-    s3.put_object(Bucket=bucket, Key=CONFIG_KEY, Body=config, **object_headers(CONFIG_KEY))
-    written = {*files, CONFIG_KEY}
+    written = set(objects)
     stale = [key for key in current_keys(s3, bucket) if key not in written]
     delete_keys(s3, bucket, [{"Key": key} for key in stale])
     LOG.info("published %d files to %s, removed %d stale", len(written), bucket, len(stale))
     return written
+
+
+def site_objects(site_dir: Path, api_url: str) -> dict[str, bytes]:
+    """What the site publishes, object key -> body: its files, each HTML page with the
+    policy naming api_url, and the config.json that names it to the page."""
+    files = dict(site_files(site_dir))
+    if "index.html" not in files:
+        raise FileNotFoundError(missing_site_message(site_dir))
+    policy = connect_policy(api_url)
+    objects: dict[str, bytes] = {}
+    for key, path in files.items():
+        body = path.read_bytes()
+        objects[key] = with_policy(body, policy) if key.endswith(".html") else body
+    objects[CONFIG_KEY] = json.dumps({"apiUrl": api_url.rstrip("/")}).encode()
+    return objects
 
 
 def connect_policy(api_url: str) -> str:
