@@ -33,6 +33,7 @@ import numpy as np
 from tools import loadtest, package_size
 from tools.bench_report import Row, render_table, report, write_json
 from tools.paths import ROOT, SHIPPED_MODEL
+from tools.sam_build import make_build
 
 if TYPE_CHECKING:  # annotations only: the functions import what they use
     from digitnet.network import Network
@@ -181,7 +182,7 @@ def size_rows(s: Settings) -> list[Row]:
     build_dir, rows = s.build_dir, []
     if build_dir is None:
         build_dir = package_size.BENCH_BUILD_DIR
-        freed = package_size.bench_build()
+        freed = make_build(build_dir)
         rows.append(Row("size_trimmed", "removed from the build by tools.post_build", "MB",
                         freed / MB, better="higher"))
     sizes = package_size.measure_build(build_dir)

@@ -90,11 +90,6 @@ def measure_build(build_dir: Path) -> list[PackageSize]:
     ]
 
 
-def bench_build() -> int:
-    """`make_build` into BENCH_BUILD_DIR (uncached: `make build`'s cache stays as it was)."""
-    return make_build(BENCH_BUILD_DIR)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.package_size",
                                      description=__doc__.splitlines()[0])
@@ -102,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.build_dir is None:
         args.build_dir = BENCH_BUILD_DIR
-        freed = bench_build()
+        freed = make_build(args.build_dir)
         print(f"sam build + tools.post_build into {args.build_dir}: "
               f"post_build removed {freed / MB:.1f} MB")
     sizes = measure_build(args.build_dir)
